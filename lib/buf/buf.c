@@ -1,0 +1,125 @@
+/*
+ * buf.c - the per-worker buffer pool (see buf.h).
+ *
+ * Owns the idle buffers on its free list; buffers out are owned by their
+ * holder until put. One worker thread per pool.
+ */
+#include <shockwave/buf.h>
+
+#define SW_BUF_MAGIC 0x5eb0f00du
+#define SW_BUF_TAIL_MAGIC 0xdeadbeefu
+
+#ifdef NDEBUG
+#define TAIL_BYTES 0
+#else
+#define TAIL_BYTES sizeof(uint32_t)
+#endif
+
+void
+sw_buf_pool_init(struct sw_buf_pool *pool, size_t size, size_t max_free)
+{
+    memset(pool, 0, sizeof(*pool));
+    pool->size = size;
+    pool->max_free = max_free;
+}
+
+void
+sw_buf_pool_fini(struct sw_buf_pool *pool)
+{
+    if (pool == NULL) {
+        return;
+    }
+    while (pool->free != NULL) {
+        struct sw_buf *b = pool->free;
+        pool->free = b->next;
+        free(b);
+    }
+    pool->nfree = 0;
+}
+
+static void
+set_tail(struct sw_buf *b)
+{
+#ifndef NDEBUG
+    uint32_t m = SW_BUF_TAIL_MAGIC;
+    memcpy(b->end, &m, sizeof(m));
+#else
+    SW_UNUSED(b);
+#endif
+}
+
+struct sw_buf *
+sw_buf_get(struct sw_buf_pool *pool)
+{
+    struct sw_buf *b = pool->free;
+    if (b != NULL) {
+        pool->free = b->next;
+        pool->nfree--;
+    } else {
+        b = malloc(sizeof(*b) + pool->size + TAIL_BYTES);
+        if (b == NULL) {
+            return NULL;
+        }
+        pool->nalloc++;
+        b->start = (uint8_t *)(b + 1);
+        b->end = b->start + pool->size;
+        set_tail(b);
+    }
+    b->pos = b->last = b->start;
+    b->next = NULL;
+    b->magic = SW_BUF_MAGIC;
+    pool->nused++;
+    return b;
+}
+
+void
+sw_buf_put(struct sw_buf_pool *pool, struct sw_buf *b)
+{
+    if (b == NULL) {
+        return;
+    }
+    sw__buf_validate(b);
+    b->magic = 0;
+    pool->nused--;
+    if (pool->nfree >= pool->max_free) {
+        free(b);
+        return;
+    }
+    b->next = pool->free;
+    pool->free = b;
+    pool->nfree++;
+}
+
+void
+sw_buf_compact(struct sw_buf *b)
+{
+    size_t n = sw_buf_len(b);
+    if (b->pos != b->start) {
+        memmove(b->start, b->pos, n);
+        b->pos = b->start;
+        b->last = b->start + n;
+    }
+}
+
+bool
+sw_buf_append(struct sw_buf *b, const void *data, size_t n)
+{
+    if (sw_buf_room(b) < n) {
+        return false;
+    }
+    memcpy(b->last, data, n);
+    b->last += n;
+    return true;
+}
+
+void
+sw__buf_validate(const struct sw_buf *b)
+{
+    SW_ASSERT(b->magic == SW_BUF_MAGIC);
+    SW_ASSERT(b->start <= b->pos && b->pos <= b->last && b->last <= b->end);
+#ifndef NDEBUG
+    uint32_t m;
+    memcpy(&m, b->end, sizeof(m));
+    SW_ASSERT(m == SW_BUF_TAIL_MAGIC);
+#endif
+}

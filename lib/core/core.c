@@ -1,0 +1,90 @@
+/*
+ * core.c - status names, the assertion handler and small string helpers.
+ *
+ * Owns nothing, no state; safe from any thread.
+ */
+#include <shockwave/core.h>
+
+#include <strings.h>
+#include <time.h>
+
+const char *
+sw_strerror(int status)
+{
+    switch (status) {
+    case SW_OK:
+        return "SW_OK";
+    case SW_AGAIN:
+        return "SW_AGAIN";
+    case SW_DECLINED:
+        return "SW_DECLINED";
+    case SW_ERROR:
+        return "SW_ERROR";
+    case SW_ENOMEM:
+        return "SW_ENOMEM";
+    case SW_EPROTO:
+        return "SW_EPROTO";
+    case SW_ETOOBIG:
+        return "SW_ETOOBIG";
+    case SW_ETIMEDOUT:
+        return "SW_ETIMEDOUT";
+    case SW_ECLOSED:
+        return "SW_ECLOSED";
+    case SW_EINVAL:
+        return "SW_EINVAL";
+    }
+    return "SW_UNKNOWN";
+}
+
+void
+sw__assert_fail(const char *expr, const char *file, int line)
+{
+    fprintf(stderr, "shockwave: assertion failed: %s (%s:%d)\n", expr, file,
+            line);
+    abort();
+}
+
+bool
+sw_str_eq_ci(struct sw_str s, const char *lit)
+{
+    size_t n = strlen(lit);
+    return s.len == n && strncasecmp(s.p, lit, n) == 0;
+}
+
+static bool
+is_ows(char ch)
+{
+    return ch == ' ' || ch == '\t';
+}
+
+bool
+sw_str_has_token(struct sw_str s, const char *tok)
+{
+    size_t i = 0;
+    while (i < s.len) {
+        while (i < s.len && (is_ows(s.p[i]) || s.p[i] == ',')) {
+            i++;
+        }
+        size_t start = i;
+        while (i < s.len && s.p[i] != ',') {
+            i++;
+        }
+        size_t end = i;
+        while (end > start && is_ows(s.p[end - 1])) {
+            end--;
+        }
+        struct sw_str item = {s.p + start, end - start};
+        if (item.len > 0 && sw_str_eq_ci(item, tok)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+uint64_t
+sw_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}

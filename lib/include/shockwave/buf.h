@@ -1,0 +1,73 @@
+/*
+ * buf.h - fixed-size buffers from a per-worker pool.
+ *
+ *   start            pos               last              end
+ *     |  consumed     |   readable       |   writable      |
+ *     +---------------+------------------+-----------------+
+ *
+ * A buffer is one malloc'd chunk: this header followed by `size` data bytes.
+ * The pool keeps put buffers on a free list up to `max_free`, so steady-state
+ * traffic allocates nothing. In debug builds (no NDEBUG) every buffer carries
+ * a magic value before and after its data, checked on put, to catch overruns
+ * (after twemproxy's nc_mbuf).
+ *
+ * Threading: a pool belongs to one worker thread; no locks.
+ */
+#ifndef SHOCKWAVE_BUF_H
+#define SHOCKWAVE_BUF_H
+
+#include <shockwave/core.h>
+
+struct sw_buf {
+    uint8_t *pos;         /* borrowed (into this chunk): first unread byte */
+    uint8_t *last;        /* borrowed (into this chunk): one past last byte */
+    uint8_t *start;       /* borrowed (into this chunk): first data byte */
+    uint8_t *end;         /* borrowed (into this chunk): one past capacity */
+    struct sw_buf *next;  /* borrowed: free-list or caller's chain link */
+    uint32_t magic;       /* SW_BUF_MAGIC while owned by someone */
+};
+
+struct sw_buf_pool {
+    size_t size;          /* data bytes per buffer */
+    size_t max_free;      /* free buffers kept for reuse */
+    size_t nfree;         /* buffers on the free list now */
+    size_t nused;         /* buffers handed out and not yet put back */
+    uint64_t nalloc;      /* mallocs done over the pool's life (metrics) */
+    struct sw_buf *free;  /* owned: singly linked free list */
+};
+
+/* Prepare a pool of buffers of `size` data bytes, keeping up to `max_free`
+ * idle ones. No allocation happens until the first get. */
+void sw_buf_pool_init(struct sw_buf_pool *pool, size_t size, size_t max_free);
+
+/* Free every idle buffer. Buffers still out must have been put first. */
+void sw_buf_pool_fini(struct sw_buf_pool *pool);
+
+/* Take an empty buffer (pos == last == start). Returns NULL on ENOMEM. */
+struct sw_buf *sw_buf_get(struct sw_buf_pool *pool);
+
+/* Give a buffer back (NULL is accepted). Ownership returns to the pool. */
+void sw_buf_put(struct sw_buf_pool *pool, struct sw_buf *b);
+
+static inline size_t
+sw_buf_len(const struct sw_buf *b)
+{
+    return (size_t)(b->last - b->pos);
+}
+
+static inline size_t
+sw_buf_room(const struct sw_buf *b)
+{
+    return (size_t)(b->end - b->last);
+}
+
+/* Move unread bytes to the front so the whole tail is writable. */
+void sw_buf_compact(struct sw_buf *b);
+
+/* Append n bytes; returns false (and writes nothing) if they do not fit. */
+bool sw_buf_append(struct sw_buf *b, const void *data, size_t n);
+
+/* Check the buffer's invariants (tests call it after each change). */
+void sw__buf_validate(const struct sw_buf *b);
+
+#endif

@@ -1,0 +1,220 @@
+/*
+ * conf.h - the configuration snapshot.
+ *
+ * A `struct sw_conf` is parsed from gateway.conf (nginx-style blocks: see
+ * docs/configuration.md), validated as a whole, and then immutable. It is
+ * reference counted: the daemon holds one reference for the current
+ * configuration, and every live connection holds one for the snapshot it
+ * started with, so a reload (SIGHUP) never changes what an accepted
+ * connection sees.
+ *
+ *   sw_conf_load() --> refcnt 1 (daemon) --> sw_conf_ref() per connection
+ *                         |                        |
+ *                  reload: unref old          connection end: unref
+ *                         \______ last unref frees everything ______/
+ *
+ * Ownership: a snapshot owns every string and array reachable from it; all
+ * pointers inside are "owned (by the snapshot)". Upstream server addresses
+ * are resolved once at load time.
+ *
+ * Threading: immutable after load; ref/unref are atomic, so any worker thread
+ * may hold and release references.
+ */
+#ifndef SHOCKWAVE_CONF_H
+#define SHOCKWAVE_CONF_H
+
+#include <shockwave/core.h>
+
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+
+/* Variables usable in header values ("$remote_addr"). */
+enum sw_conf_var {
+    SW_CONF_VAR_NONE = 0, /* literal text */
+    SW_CONF_VAR_REMOTE_ADDR,
+    SW_CONF_VAR_REMOTE_PORT,
+    SW_CONF_VAR_SCHEME,
+    SW_CONF_VAR_HOST,
+    SW_CONF_VAR_REQUEST_ID,
+    SW_CONF_VAR_REQUEST_URI,
+    SW_CONF_VAR_SERVER_PORT,
+};
+
+/* One piece of a header value template: literal text or a variable. */
+struct sw_conf_tpl_part {
+    enum sw_conf_var var;  /* SW_CONF_VAR_NONE for literal text */
+    struct sw_str text;    /* owned: the literal (empty for variables) */
+};
+
+struct sw_conf_tpl {
+    struct sw_conf_tpl_part *parts; /* owned: nparts pieces in order */
+    size_t nparts;                  /* pieces in parts */
+};
+
+enum sw_conf_edit_op {
+    SW_CONF_EDIT_SET = 0, /* drop every header of that name, then add one */
+    SW_CONF_EDIT_ADD,     /* append one more header */
+    SW_CONF_EDIT_REMOVE,  /* drop every header of that name */
+};
+
+/* `request_header set X-Real-IP $remote_addr;` */
+struct sw_conf_edit {
+    enum sw_conf_edit_op op; /* what to do */
+    struct sw_str name;      /* owned: header name as written */
+    struct sw_conf_tpl value; /* owned: empty for REMOVE */
+};
+
+struct sw_conf_listen {
+    struct sw_str text;               /* owned: "127.0.0.1:8080" as written */
+    struct sockaddr_storage addr;     /* resolved address */
+    socklen_t addrlen;                /* bytes of addr in use */
+    int backlog;                      /* listen(2) backlog, default 511 */
+};
+
+struct sw_conf_server {
+    struct sw_str text;               /* owned: "host:port" as written */
+    struct sockaddr_storage addr;     /* resolved at load time */
+    socklen_t addrlen;                /* bytes of addr in use */
+    unsigned weight;                  /* weight=N, default 1 */
+    unsigned max_fails;               /* max_fails=N, default 1; 0 = never */
+    uint64_t fail_timeout_ms;         /* fail_timeout=T, default 10s */
+};
+
+enum sw_conf_balance {
+    SW_CONF_BALANCE_ROUND_ROBIN = 0, /* smooth weighted round robin */
+    SW_CONF_BALANCE_LEAST_CONN,      /* fewest active, weight-scaled */
+    SW_CONF_BALANCE_HASH,            /* hash of hash_key, consistent */
+};
+
+enum sw_conf_hash_key {
+    SW_CONF_HASH_REMOTE_ADDR = 0, /* `balance hash $remote_addr;` */
+    SW_CONF_HASH_HEADER,          /* `balance hash header X-User;` */
+};
+
+struct sw_conf_upstream {
+    struct sw_str name;               /* owned */
+    struct sw_conf_server *servers;   /* owned: nservers entries */
+    size_t nservers;                  /* at least 1 */
+    enum sw_conf_balance balance;     /* default round robin */
+    enum sw_conf_hash_key hash_key;   /* with SW_CONF_BALANCE_HASH */
+    struct sw_str hash_header;        /* owned: header name for HASH_HEADER */
+    unsigned keepalive;               /* idle connections kept per worker, default 32 */
+    uint64_t keepalive_timeout_ms;    /* idle upstream connection lifetime, default 60s */
+    uint64_t connect_timeout_ms;      /* default 5s */
+    uint64_t read_timeout_ms;         /* default 60s */
+    uint64_t send_timeout_ms;         /* default 60s */
+    size_t index;                     /* position in sw_conf.upstreams */
+};
+
+/* Header match in a route: `header X-Canary 1;` (value empty = presence). */
+struct sw_conf_header_match {
+    struct sw_str name;  /* owned */
+    struct sw_str value; /* owned: exact value, case-sensitive; empty = any */
+};
+
+enum sw_conf_ws_ping {
+    SW_CONF_WS_PING_LOCAL = 0, /* the gateway answers pings itself */
+    SW_CONF_WS_PING_FORWARD,   /* pings and pongs are relayed */
+};
+
+struct sw_conf_route {
+    struct sw_str *hosts;               /* owned: nhosts names, lower case:
+                                           "a.example.com", "*.example.com" */
+    size_t nhosts;                      /* 0 = any host */
+    struct sw_str path_prefix;          /* owned: default "/" */
+    struct sw_conf_header_match *headers; /* owned: all must match */
+    size_t nheaders;                    /* entries in headers */
+    const struct sw_conf_upstream *upstream; /* borrowed (from this snapshot);
+                                               NULL only with `return` */
+    int return_status;                  /* `return 200 "text";`: 0 = proxy */
+    struct sw_str return_body;          /* owned: body for return */
+    struct sw_conf_edit *request_edits; /* owned */
+    size_t nrequest_edits;
+    struct sw_conf_edit *response_edits; /* owned */
+    size_t nresponse_edits;
+    /* Per-route overrides: 0 = take the upstream's / global value. */
+    uint64_t connect_timeout_ms;
+    uint64_t read_timeout_ms;
+    uint64_t send_timeout_ms;
+    uint64_t max_body_size;             /* 0 = global max_body_size */
+    /* WebSocket (see docs/websocket.md). */
+    bool websocket;                     /* `websocket on;` default off */
+    enum sw_conf_ws_ping ws_ping;       /* default local */
+    uint64_t ws_ping_interval_ms;       /* 0 = no keepalive pings (default) */
+    uint64_t ws_idle_timeout_ms;        /* default 0 = none */
+    uint64_t ws_close_timeout_ms;       /* default 5s */
+    uint64_t ws_max_message;            /* default 16m; 0 = unlimited */
+    uint64_t ws_max_frame;              /* default 16m; 0 = unlimited */
+    uint64_t ws_max_buffer;             /* bytes buffered per direction, default 64k */
+    uint64_t ws_splice_threshold;       /* default 16k; 0 = never splice */
+    bool ws_validate_utf8;              /* default off */
+    size_t index;                       /* position in sw_conf.routes (file order) */
+    unsigned line;                      /* line of `route {` for logs */
+};
+
+struct sw_conf {
+    atomic_int refcnt;                  /* see sw_conf_ref/unref */
+    uint64_t generation;                /* set by the daemon: 1, 2, ... per reload */
+    struct sw_str path;                 /* owned: the file it was loaded from */
+    unsigned workers;                   /* 0 = auto (one per core) */
+    struct sw_conf_listen *listens;     /* owned: nlistens >= 1 */
+    size_t nlistens;
+    struct sw_conf_listen *admin;       /* owned: `admin ADDR;` or NULL */
+    struct sw_str error_log;            /* owned: "stderr" (default) or a path */
+    int log_level;                      /* enum sw_log_level, default info */
+    struct sw_str access_log;           /* owned: "off" (default), "stderr" or path */
+    /* Client side limits and timeouts (global). */
+    size_t buffer_size;                 /* pool buffer size, default 16k */
+    size_t max_header_bytes;            /* whole request head, default 16k (431) */
+    size_t max_request_line;            /* default 8k (414) */
+    size_t max_headers;                 /* header count, default 100 (431) */
+    uint64_t max_body_size;             /* default 1m (413); 0 = unlimited */
+    size_t max_client_connections;      /* per worker, default 10000 */
+    uint64_t client_header_timeout_ms;  /* default 10s (408) */
+    uint64_t client_body_timeout_ms;    /* between body reads, default 60s */
+    uint64_t keepalive_timeout_ms;      /* idle client keep-alive, default 75s */
+    uint64_t send_timeout_ms;           /* to the client, default 60s */
+    uint64_t shutdown_timeout_ms;       /* SIGTERM drain window, default 10s */
+    struct sw_conf_upstream *upstreams; /* owned */
+    size_t nupstreams;
+    struct sw_conf_route *routes;       /* owned, in file order */
+    size_t nroutes;
+    void *arena;                        /* owned: private allocation arena */
+};
+
+/*
+ * Parse, validate and resolve the configuration at `path` (includes are
+ * relative to the including file's folder).
+ *
+ * Returns a snapshot with refcnt 1, or NULL. On NULL, `err` (if not NULL)
+ * holds every error found, one per line, each as
+ *   "FILE:LINE:COL: message"
+ * e.g. "gateway.conf:12:5: unknown directive \"listn\", did you mean
+ * \"listen\"?". `err` is always NUL-terminated when errlen > 0.
+ */
+struct sw_conf *sw_conf_load(const char *path, char *err, size_t errlen);
+
+/* The same from text in memory; `name` stands for the file name in errors
+ * and `dir` is where includes are looked up (NULL: current folder). */
+struct sw_conf *sw_conf_load_string(const char *text, const char *name,
+                                    const char *dir, char *err, size_t errlen);
+
+/* Take a reference. Returns cf. */
+struct sw_conf *sw_conf_ref(struct sw_conf *cf);
+
+/* Drop a reference; the last one frees the snapshot. Accepts NULL. */
+void sw_conf_unref(struct sw_conf *cf);
+
+/* Parse "64k", "16m", "1g", "512" into bytes. SW_OK or SW_EINVAL. */
+enum sw_status sw_conf_parse_size(struct sw_str s, uint64_t *out);
+
+/* Parse "250ms", "30s", "5m", "1h", "1d" (a bare number is seconds) into
+ * milliseconds. SW_OK or SW_EINVAL. */
+enum sw_status sw_conf_parse_duration(struct sw_str s, uint64_t *out_ms);
+
+/* Find an upstream by name; NULL if none. */
+const struct sw_conf_upstream *sw_conf_find_upstream(const struct sw_conf *cf,
+                                                     struct sw_str name);
+
+#endif

@@ -1,0 +1,76 @@
+/*
+ * core.h - status codes, assertions and small helpers shared by every module.
+ *
+ * Owns nothing. Thread-safe: everything here is pure or reads constants.
+ *
+ * Shapes by kind (STYLE.md): actions return enum sw_status; byte counts return
+ * ssize_t (negative values are statuses); predicates return bool;
+ * constructors return NULL on failure.
+ */
+#ifndef SHOCKWAVE_CORE_H
+#define SHOCKWAVE_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+
+enum sw_status {
+    SW_OK = 0,
+    SW_AGAIN = -1,     /* need more input / would block: not a failure */
+    SW_DECLINED = -2,  /* not mine: route miss, plugin pass */
+    SW_ERROR = -3,     /* generic failure (errno logged at the syscall site) */
+    SW_ENOMEM = -4,    /* allocation or pool exhausted */
+    SW_EPROTO = -5,    /* peer broke HTTP or RFC 6455 */
+    SW_ETOOBIG = -6,   /* a configured limit was exceeded */
+    SW_ETIMEDOUT = -7, /* a timer fired */
+    SW_ECLOSED = -8,   /* peer closed the connection */
+    SW_EINVAL = -9,    /* bad argument or configuration */
+};
+
+/* Returns a static name for a status ("SW_EPROTO"), never NULL. */
+const char *sw_strerror(int status);
+
+/* A borrowed byte slice: (p, len) into a caller's buffer. Never NUL-terminated
+ * unless stated. */
+struct sw_str {
+    const char *p; /* borrowed (from the buffer it was cut from) */
+    size_t len;    /* bytes at p */
+};
+
+#define SW_STR(lit) ((struct sw_str){(lit), sizeof(lit) - 1})
+#define SW_NELEMS(a) (sizeof(a) / sizeof((a)[0]))
+#define SW_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define SW_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define SW_UNUSED(x) ((void)(x))
+#define SW_LIKELY(x) __builtin_expect(!!(x), 1)
+#define SW_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* Recover the enclosing struct from a pointer to one of its members. */
+#define sw_container_of(ptr, type, member)                                    \
+    ((type *)((char *)(ptr) - offsetof(type, member)))
+
+/* SW_ASSERT is for our own invariants only; bytes from a peer never trip it. */
+void sw__assert_fail(const char *expr, const char *file, int line)
+    __attribute__((noreturn));
+#define SW_ASSERT(e)                                                          \
+    do {                                                                      \
+        if (SW_UNLIKELY(!(e))) {                                              \
+            sw__assert_fail(#e, __FILE__, __LINE__);                          \
+        }                                                                     \
+    } while (0)
+
+/* Case-insensitive equality of a slice with a NUL-terminated ASCII string. */
+bool sw_str_eq_ci(struct sw_str s, const char *lit);
+
+/* True when the comma-separated list s (an HTTP header value) holds token
+ * tok, compared case-insensitively ("keep-alive, Upgrade" has "upgrade"). */
+bool sw_str_has_token(struct sw_str s, const char *tok);
+
+/* Monotonic clock in milliseconds. */
+uint64_t sw_now_ms(void);
+
+#endif

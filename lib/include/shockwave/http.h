@@ -1,0 +1,172 @@
+/*
+ * http.h - HTTP/1.1 message heads, chunked bodies and head serialisation.
+ *
+ * Pure functions over bytes: no I/O, no allocation, no libevent. Decoders
+ * return slices (struct sw_str) into the caller's buffer, valid while that
+ * buffer is unchanged. http-parser 2.9 does the grammar; this module adds the
+ * strict checks a proxy needs against request smuggling (RFC 9112), which
+ * http-parser tolerates: bare LF or CR, obs-fold, NUL and other control
+ * bytes, whitespace before a colon, Transfer-Encoding on HTTP/1.0 or not
+ * ending in chunked, Content-Length together with Transfer-Encoding,
+ * differing duplicate Content-Length, missing or duplicate Host on 1.1.
+ *
+ * Threading: none; every object is owned by its caller.
+ */
+#ifndef SHOCKWAVE_HTTP_H
+#define SHOCKWAVE_HTTP_H
+
+#include <shockwave/core.h>
+
+struct sw_http_header {
+    struct sw_str name;  /* borrowed (from the head buffer) */
+    struct sw_str value; /* borrowed (from the head buffer), OWS trimmed */
+};
+
+/* How a message body is delimited (RFC 9112 section 6.3). */
+enum sw_http_body {
+    SW_HTTP_BODY_NONE = 0,  /* no body */
+    SW_HTTP_BODY_LENGTH,    /* Content-Length bytes */
+    SW_HTTP_BODY_CHUNKED,   /* chunked transfer coding */
+    SW_HTTP_BODY_TO_CLOSE,  /* response read until the upstream closes */
+};
+
+struct sw_http_limits {
+    size_t max_head;          /* whole head incl. final CRLF -> 431 */
+    size_t max_request_line;  /* request line -> 414 */
+    size_t max_headers;       /* header count -> 431 */
+};
+
+/* A parsed request head. The caller supplies the headers array. */
+struct sw_http_request {
+    struct sw_str method;          /* borrowed: "GET" */
+    int method_id;                 /* http-parser's enum http_method value */
+    struct sw_str target;          /* borrowed: request-target as sent */
+    struct sw_str path;            /* borrowed: target's path (no query) */
+    unsigned version_major;        /* 1 */
+    unsigned version_minor;        /* 0 or 1 */
+    struct sw_http_header *headers; /* borrowed (caller's array) */
+    size_t nheaders;               /* filled entries */
+    size_t headers_cap;            /* caller sets: capacity of headers */
+    struct sw_str host;            /* borrowed: Host value, port included */
+    enum sw_http_body body;        /* NONE, LENGTH or CHUNKED */
+    uint64_t content_length;       /* with SW_HTTP_BODY_LENGTH */
+    bool keep_alive;               /* per version and Connection */
+    bool expect_continue;          /* Expect: 100-continue */
+    bool upgrade;                  /* Connection has "upgrade" and Upgrade present */
+    struct sw_str upgrade_proto;   /* borrowed: Upgrade value */
+    struct sw_str connection;      /* borrowed: Connection value (may be empty) */
+    size_t head_len;               /* bytes of the head incl. final CRLF */
+};
+
+/* A parsed response head. */
+struct sw_http_response {
+    unsigned status;               /* 100..999 */
+    struct sw_str reason;          /* borrowed */
+    unsigned version_major;
+    unsigned version_minor;
+    struct sw_http_header *headers; /* borrowed (caller's array) */
+    size_t nheaders;
+    size_t headers_cap;            /* caller sets */
+    enum sw_http_body body;        /* framing for this response */
+    uint64_t content_length;       /* with SW_HTTP_BODY_LENGTH */
+    bool keep_alive;               /* upstream connection reusable after */
+    struct sw_str connection;      /* borrowed: Connection value */
+    size_t head_len;               /* bytes of the head */
+};
+
+/*
+ * Decode a request head from data[0..len). Call again with the same data
+ * plus whatever arrived since (the caller's buffer only grows at its end);
+ * the decoder keeps no state between calls besides what is in `r`.
+ *
+ * Returns:
+ *   SW_OK        the head is complete: r is filled, r->head_len bytes used
+ *   SW_AGAIN     incomplete so far, and within the limits
+ *   SW_ETOOBIG   a limit was passed; *http_status is 414 or 431
+ *   SW_EPROTO    malformed or ambiguous; *http_status is 400, 405 (CONNECT),
+ *                501 (unknown transfer coding) or 505 (not HTTP/1.x)
+ * `*why` (if not NULL) is set to a short static reason for the log.
+ */
+enum sw_status sw_http_request_decode(struct sw_http_request *r,
+                                      const char *data, size_t len,
+                                      const struct sw_http_limits *lim,
+                                      int *http_status, const char **why);
+
+/*
+ * Decode a response head. `request_method_id` is the method the response
+ * answers (HEAD means no body whatever the headers say).
+ * Returns SW_OK, SW_AGAIN, SW_ETOOBIG or SW_EPROTO (not HTTP/1.x, bad
+ * framing, garbage) with `*why` set.
+ */
+enum sw_status sw_http_response_decode(struct sw_http_response *resp,
+                                       const char *data, size_t len,
+                                       const struct sw_http_limits *lim,
+                                       int request_method_id,
+                                       const char **why);
+
+/* http-parser's value for HEAD, GET and CONNECT. */
+int sw_http_method_head(void);
+int sw_http_method_get(void);
+
+/* Find a header by name (case-insensitive); NULL if absent. */
+const struct sw_http_header *sw_http_find(const struct sw_http_header *h,
+                                          size_t n, const char *name);
+
+/*
+ * Hop-by-hop headers (RFC 9110 section 7.6.1): Connection, Keep-Alive,
+ * Proxy-Connection, Proxy-Authenticate, Proxy-Authorization, TE, Trailer,
+ * Transfer-Encoding, Upgrade, plus every name listed in `connection` (the
+ * message's Connection value).
+ */
+bool sw_http_is_hop_by_hop(struct sw_str name, struct sw_str connection);
+
+/* Resumable chunked-body decoder (RFC 9112 section 7.1). */
+struct sw_http_chunked {
+    int state;            /* private */
+    uint64_t remaining;   /* private: data bytes left in this chunk */
+    size_t line_len;      /* private: bytes of the current size/trailer line */
+    uint64_t total;       /* data bytes decoded so far */
+};
+
+void sw_http_chunked_init(struct sw_http_chunked *ch);
+
+/*
+ * Consume bytes of a chunked body from in[0..len). On return *consumed bytes
+ * were used and `*data` is a slice (possibly empty) of chunk payload inside
+ * them, to be forwarded; call again with the rest. Trailer fields are read
+ * and dropped.
+ *
+ * Returns:
+ *   SW_AGAIN   more body to come (all of in may have been consumed)
+ *   SW_OK      the last chunk and trailers ended; *consumed excludes any
+ *              bytes after the body (a pipelined next message)
+ *   SW_EPROTO  malformed chunk framing, a size that overflows, a line too long
+ */
+enum sw_status sw_http_chunked_decode(struct sw_http_chunked *ch,
+                                      const char *in, size_t len,
+                                      size_t *consumed, struct sw_str *data);
+
+/* Head serialisation into a fixed buffer; overflow is sticky. */
+struct sw_http_writer {
+    char *p;        /* borrowed: output buffer */
+    size_t len;     /* bytes written */
+    size_t cap;     /* capacity of p */
+    bool overflow;  /* a write did not fit; output is unusable */
+};
+
+void sw_http_writer_init(struct sw_http_writer *w, char *out, size_t cap);
+void sw_http_write(struct sw_http_writer *w, const char *s, size_t n);
+void sw_http_write_str(struct sw_http_writer *w, struct sw_str s);
+void sw_http_write_cstr(struct sw_http_writer *w, const char *s);
+void sw_http_write_u64(struct sw_http_writer *w, uint64_t v);
+/* "Name: value\r\n" */
+void sw_http_write_header(struct sw_http_writer *w, struct sw_str name,
+                          struct sw_str value);
+
+/* Chunk size line "1a2b\r\n" into out (at least 20 bytes); returns length. */
+size_t sw_http_chunk_header(char *out, uint64_t size);
+
+/* Reason phrase for a status code ("Bad Gateway"); "Unknown" if none. */
+const char *sw_http_reason(unsigned status);
+
+#endif
