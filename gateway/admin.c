@@ -1,0 +1,175 @@
+/*
+ * admin.c - the admin listener (`admin 127.0.0.1:9901;`), on the main
+ * thread: GET /metrics (text, "name value" per line, summed over workers)
+ * and GET /healthz. One short request per connection; the answer closes it.
+ * Meant for loopback or a management network only: it has no auth.
+ */
+#include "gateway.h"
+
+#include <shockwave/log.h>
+#include <shockwave/metrics.h>
+
+#include <errno.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define ADMIN_REQ_MAX 2048
+
+struct admin_conn {
+    struct sw_gateway *g;     /* borrowed */
+    int fd;                   /* owned */
+    struct event *ev;         /* owned: readable or timeout */
+    size_t len;               /* bytes in req */
+    char req[ADMIN_REQ_MAX];  /* request head so far */
+};
+
+static void
+admin_conn_free(struct admin_conn *a)
+{
+    event_free(a->ev);
+    close(a->fd);
+    free(a);
+}
+
+static void
+send_all(int fd, const char *p, size_t n)
+{
+    /* Small answers to a local client: a blocking send is fine here. */
+    int flags = 0;
+    while (n > 0) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL | flags);
+        if (w <= 0) {
+            if (w < 0 && errno == EAGAIN) {
+                struct timeval tv = {0, 1000};
+                select(0, NULL, NULL, NULL, &tv);
+                continue;
+            }
+            return;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+static void
+answer(int fd, unsigned status, const char *reason, const char *body,
+       size_t len)
+{
+    char head[160];
+    int n = snprintf(head, sizeof(head),
+                     "HTTP/1.1 %u %s\r\nContent-Type: text/plain\r\n"
+                     "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+                     status, reason, len);
+    send_all(fd, head, (size_t)n);
+    send_all(fd, body, len);
+}
+
+static void
+serve_metrics(struct sw_gateway *g, int fd)
+{
+    static struct sw_metrics sum;
+    memset(&sum, 0, sizeof(sum));
+    for (unsigned i = 0; i < g->nworkers; i++) {
+        sw_metrics_sum(&sum, sw_worker_metrics(g->workers[i].w));
+    }
+    static char body[32768];
+    size_t n = sw_metrics_format(&sum, body, sizeof(body));
+    n += (size_t)snprintf(body + n, sizeof(body) - n,
+                          "conf_generation %llu\nconf_reloads_total %llu\n"
+                          "conf_reload_failures_total %llu\nworkers %u\n",
+                          (unsigned long long)g->cf->generation,
+                          (unsigned long long)g->reloads,
+                          (unsigned long long)g->reload_failures,
+                          g->nworkers);
+    answer(fd, 200, "OK", body, SW_MIN(n, sizeof(body) - 1));
+}
+
+static void
+on_admin_read(evutil_socket_t fd, short what, void *arg)
+{
+    struct admin_conn *a = arg;
+    if (what & EV_TIMEOUT) {
+        admin_conn_free(a);
+        return;
+    }
+    ssize_t n = recv(fd, a->req + a->len, sizeof(a->req) - 1 - a->len, 0);
+    if (n <= 0) {
+        if (n < 0 && errno == EAGAIN) {
+            return;
+        }
+        admin_conn_free(a);
+        return;
+    }
+    a->len += (size_t)n;
+    a->req[a->len] = '\0';
+    if (strstr(a->req, "\r\n\r\n") == NULL) {
+        if (a->len == sizeof(a->req) - 1) {
+            answer(fd, 431, "Request Header Fields Too Large", "", 0);
+            admin_conn_free(a);
+        }
+        return;
+    }
+    if (strncmp(a->req, "GET /metrics ", 13) == 0) {
+        serve_metrics(a->g, fd);
+    } else if (strncmp(a->req, "GET /healthz ", 13) == 0) {
+        answer(fd, 200, "OK", "ok\n", 3);
+    } else {
+        answer(fd, 404, "Not Found", "not found\n", 10);
+    }
+    admin_conn_free(a);
+}
+
+static void
+on_admin_accept(evutil_socket_t lfd, short what, void *arg)
+{
+    struct sw_gateway *g = arg;
+    SW_UNUSED(what);
+    int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+        return;
+    }
+    struct admin_conn *a = calloc(1, sizeof(*a));
+    if (a == NULL) {
+        close(fd);
+        return;
+    }
+    a->g = g;
+    a->fd = fd;
+    a->ev = event_new(g->base, fd, EV_READ | EV_PERSIST, on_admin_read, a);
+    struct timeval tv = {5, 0};
+    if (a->ev == NULL || event_add(a->ev, &tv) != 0) {
+        close(fd);
+        free(a);
+    }
+}
+
+enum sw_status
+sw_gateway_admin_start(struct sw_gateway *g)
+{
+    if (g->cf->admin == NULL) {
+        return SW_OK;
+    }
+    g->admin_fd = sw_gateway_listen_socket(g->cf->admin, false);
+    if (g->admin_fd < 0) {
+        return SW_ERROR;
+    }
+    g->admin_ev = event_new(g->base, g->admin_fd, EV_READ | EV_PERSIST,
+                            on_admin_accept, g);
+    if (g->admin_ev == NULL || event_add(g->admin_ev, NULL) != 0) {
+        return SW_ERROR;
+    }
+    return SW_OK;
+}
+
+void
+sw_gateway_admin_stop(struct sw_gateway *g)
+{
+    if (g->admin_ev != NULL) {
+        event_free(g->admin_ev);
+        g->admin_ev = NULL;
+    }
+    if (g->admin_fd >= 0) {
+        close(g->admin_fd);
+        g->admin_fd = -1;
+    }
+}

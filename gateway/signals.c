@@ -1,0 +1,111 @@
+/*
+ * signals.c - SIGHUP reloads the configuration, SIGTERM/SIGINT drain.
+ *
+ * Reload: the new file is parsed and validated here on the main thread; on
+ * any error the running snapshot stays and the errors are logged. A valid
+ * snapshot is posted to every worker, which uses it for new connections;
+ * live connections keep the snapshot they started with.
+ */
+#include "gateway.h"
+
+#include <shockwave/log.h>
+
+#include <signal.h>
+
+static bool
+same_listens(const struct sw_conf *a, const struct sw_conf *b)
+{
+    if (a->nlistens != b->nlistens) {
+        return false;
+    }
+    for (size_t i = 0; i < a->nlistens; i++) {
+        if (a->listens[i].addrlen != b->listens[i].addrlen ||
+            memcmp(&a->listens[i].addr, &b->listens[i].addr,
+                   a->listens[i].addrlen) != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void
+reload(struct sw_gateway *g)
+{
+    static char err[16384];
+    struct sw_conf *cf = sw_conf_load(g->conf_path, err, sizeof(err));
+    if (cf == NULL) {
+        g->reload_failures++;
+        char *line = strtok(err, "\n");
+        while (line != NULL) {
+            sw_log_error("%s", line);
+            line = strtok(NULL, "\n");
+        }
+        sw_log_error("reload failed: keeping configuration generation %llu",
+                     (unsigned long long)g->cf->generation);
+        return;
+    }
+    if (!same_listens(g->cf, cf)) {
+        sw_log_warn("reload: listen addresses changed; they take effect at "
+                    "the next restart");
+    }
+    cf->generation = g->cf->generation + 1;
+    for (unsigned i = 0; i < g->nworkers; i++) {
+        sw_worker_post_conf(g->workers[i].w, cf);
+    }
+    sw_conf_unref(g->cf);
+    g->cf = cf;
+    g->reloads++;
+    sw_log_info("configuration reloaded (generation %llu)",
+                (unsigned long long)cf->generation);
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct sw_gateway *g = arg;
+    SW_UNUSED(what);
+    if (sig == SIGHUP) {
+        if (!g->stopping) {
+            reload(g);
+        }
+        return;
+    }
+    if (g->stopping) {
+        return;
+    }
+    g->stopping = true;
+    sw_log_info("signal %d: draining (shutdown_timeout %llu ms)", (int)sig,
+                (unsigned long long)g->cf->shutdown_timeout_ms);
+    /* Workers drain on their own threads; the main loop ends and main()
+     * joins them. */
+    sw_gateway_admin_stop(g);
+    event_base_loopexit(g->base, NULL);
+}
+
+enum sw_status
+sw_gateway_signals_start(struct sw_gateway *g)
+{
+    g->sighup = evsignal_new(g->base, SIGHUP, on_signal, g);
+    g->sigterm = evsignal_new(g->base, SIGTERM, on_signal, g);
+    g->sigint = evsignal_new(g->base, SIGINT, on_signal, g);
+    if (g->sighup == NULL || g->sigterm == NULL || g->sigint == NULL ||
+        evsignal_add(g->sighup, NULL) != 0 ||
+        evsignal_add(g->sigterm, NULL) != 0 ||
+        evsignal_add(g->sigint, NULL) != 0) {
+        sw_log_error("cannot install signal handlers");
+        return SW_ERROR;
+    }
+    return SW_OK;
+}
+
+void
+sw_gateway_signals_stop(struct sw_gateway *g)
+{
+    struct event **evs[] = {&g->sighup, &g->sigterm, &g->sigint};
+    for (size_t i = 0; i < SW_NELEMS(evs); i++) {
+        if (*evs[i] != NULL) {
+            event_free(*evs[i]);
+            *evs[i] = NULL;
+        }
+    }
+}

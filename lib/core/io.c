@@ -1,0 +1,58 @@
+/*
+ * io.c - the plain TCP transport (see io.h).
+ *
+ * Stateless; errno is kept in io->last_errno for the caller's log line.
+ */
+#include <shockwave/io.h>
+
+#include <errno.h>
+#include <sys/socket.h>
+
+static ssize_t
+map_error(struct sw_io *io)
+{
+    io->last_errno = errno;
+    switch (errno) {
+    case EAGAIN:
+#if EAGAIN != EWOULDBLOCK
+    case EWOULDBLOCK:
+#endif
+    case EINTR:
+        return SW_AGAIN;
+    case ECONNRESET:
+    case EPIPE:
+    case ENOTCONN:
+    case ETIMEDOUT:
+        return SW_ECLOSED;
+    default:
+        return SW_ERROR;
+    }
+}
+
+static ssize_t
+plain_recv(struct sw_io *io, void *buf, size_t n)
+{
+    ssize_t r = recv(io->fd, buf, n, 0);
+    return r >= 0 ? r : map_error(io);
+}
+
+static ssize_t
+plain_send(struct sw_io *io, const void *buf, size_t n)
+{
+    ssize_t r = send(io->fd, buf, n, MSG_NOSIGNAL);
+    return r >= 0 ? r : map_error(io);
+}
+
+static void
+plain_close(struct sw_io *io)
+{
+    SW_UNUSED(io);
+}
+
+const struct sw_io_ops sw_io_plain = {
+    .recv = plain_recv,
+    .send = plain_send,
+    .close = plain_close,
+    .can_splice = true,
+    .scheme = "http",
+};

@@ -1,0 +1,51 @@
+/*
+ * proxy.h - a worker's data path: accepted connections, HTTP/1.1 proxying,
+ * and configuration adoption.
+ *
+ * A `struct sw_worker` is one event loop thread's whole world: its
+ * event_base, listeners, sessions, buffer pool, upstream pools (per adopted
+ * snapshot) and counters. Nothing in it is touched by another thread except
+ * through sw_worker_post_conf() and sw_worker_post_drain(), which hand over
+ * under a mutex and wake the loop.
+ *
+ *   gateway main thread                     worker thread
+ *   sw_worker_new(cf) ------------------->  sw_worker_run(): event loop
+ *   SIGHUP: sw_worker_post_conf(cf2) ---->  adopt cf2 for new connections
+ *   SIGTERM: sw_worker_post_drain() ----->  stop accepting, finish, exit loop
+ *   join; sw_worker_free()
+ */
+#ifndef SHOCKWAVE_PROXY_H
+#define SHOCKWAVE_PROXY_H
+
+#include <shockwave/buf.h>
+#include <shockwave/conf.h>
+#include <shockwave/metrics.h>
+
+struct sw_worker;
+
+/* Create worker `id` using snapshot `cf` (a reference is taken). Returns
+ * NULL on failure (logged). */
+struct sw_worker *sw_worker_new(unsigned id, struct sw_conf *cf);
+
+/* Add a listening socket (non-blocking, already bound and listening); the
+ * worker owns it from now on. SW_OK or SW_ERROR. */
+enum sw_status sw_worker_listen(struct sw_worker *w, int fd);
+
+/* Run the loop until drained. Call on the worker's own thread. */
+void sw_worker_run(struct sw_worker *w);
+
+/* From any thread: switch new connections to `cf` (a reference is taken). */
+void sw_worker_post_conf(struct sw_worker *w, struct sw_conf *cf);
+
+/* From any thread: stop accepting, let in-flight work finish (closing idle
+ * keep-alive connections), force-close what is left after the configured
+ * shutdown_timeout, then return from sw_worker_run(). */
+void sw_worker_post_drain(struct sw_worker *w);
+
+/* Free a worker whose loop has returned. Accepts NULL. */
+void sw_worker_free(struct sw_worker *w);
+
+/* The worker's counters (read them from any thread, see metrics.h). */
+const struct sw_metrics *sw_worker_metrics(const struct sw_worker *w);
+
+#endif

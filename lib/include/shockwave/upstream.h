@@ -1,0 +1,95 @@
+/*
+ * upstream.h - one worker's view of an upstream pool: balancing, passive
+ * health, keep-alive connections and non-blocking connects.
+ *
+ * A `struct sw_upstream` is the runtime state for one `upstream NAME {}` of
+ * one configuration snapshot in one worker. It is created when the worker
+ * adopts a snapshot and freed when the last session using that snapshot
+ * ends, so a reload starts fresh pools while old sessions finish on theirs.
+ *
+ *   pick peer (balancer, skipping tried and failed peers)
+ *     -> keepalive_get(peer): an idle connection, or -1
+ *     -> connect(peer): a new non-blocking connect in progress
+ *   ... request / response ...
+ *     -> keepalive_put(peer, fd) or close
+ *
+ * Idle keep-alive connections are watched for readability: an upstream that
+ * closes (or sends unsolicited bytes) while idle gets its connection closed
+ * at once, so a reused connection is rarely stale.
+ *
+ * Threading: one worker thread; no locks.
+ */
+#ifndef SHOCKWAVE_UPSTREAM_H
+#define SHOCKWAVE_UPSTREAM_H
+
+#include <shockwave/conf.h>
+#include <shockwave/metrics.h>
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+
+struct sw_upstream;
+
+struct sw_upstream_peer {
+    const struct sw_conf_server *server; /* borrowed (from the snapshot) */
+    struct sw_upstream *up;              /* borrowed: owning upstream */
+    int64_t current_weight;              /* smooth weighted round robin */
+    unsigned active;                     /* requests in flight (least_conn) */
+    unsigned fails;                      /* failures in the current window */
+    uint64_t down_until_ms;              /* skip until then (sw_now_ms) */
+    size_t index;                        /* position in up->peers */
+};
+
+struct sw_upstream_idle {
+    int fd;                              /* owned: idle connection */
+    struct sw_upstream_peer *peer;       /* borrowed: where it goes */
+    struct event ev;                     /* readable or idle timeout */
+    struct sw_upstream_idle *prev;       /* borrowed: list links */
+    struct sw_upstream_idle *next;
+};
+
+struct sw_upstream {
+    const struct sw_conf_upstream *cf;   /* borrowed (from the snapshot) */
+    struct event_base *base;             /* borrowed (worker's loop) */
+    struct sw_metrics *metrics;          /* borrowed (worker's counters) */
+    struct sw_upstream_peer *peers;      /* owned: cf->nservers entries */
+    size_t npeers;
+    struct sw_upstream_idle *idle;       /* owned: idle keep-alive list */
+    size_t nidle;                        /* entries in idle */
+};
+
+/* Set up the runtime state for `ucf`. SW_OK or SW_ENOMEM. */
+enum sw_status sw_upstream_init(struct sw_upstream *u,
+                                const struct sw_conf_upstream *ucf,
+                                struct event_base *base,
+                                struct sw_metrics *metrics);
+
+/* Close idle connections and free the peers. Accepts NULL. */
+void sw_upstream_fini(struct sw_upstream *u);
+
+/*
+ * Choose a peer by the configured balance, skipping peers whose bit is set
+ * in `tried` (bit i = peer i; at most 64 peers are tracked) and peers marked
+ * down (unless every untried peer is down). `key` is the hash key for
+ * `balance hash` (ignored otherwise). Returns NULL when every peer was tried.
+ */
+struct sw_upstream_peer *sw_upstream_pick(struct sw_upstream *u,
+                                          struct sw_str key, uint64_t tried);
+
+/* Take an idle keep-alive connection to `peer`; -1 if none. */
+int sw_upstream_keepalive_get(struct sw_upstream_peer *peer);
+
+/* Offer a connection that finished a response cleanly for reuse; it is
+ * closed instead when the pool is full or keepalive is 0. Takes ownership
+ * of fd. */
+void sw_upstream_keepalive_put(struct sw_upstream_peer *peer, int fd);
+
+/* Start a non-blocking connect to `peer`. Returns the socket (connect in
+ * progress or done) or -1 with errno set; logs the failure. */
+int sw_upstream_connect(struct sw_upstream_peer *peer);
+
+/* Passive health: a failed connect/exchange counts toward max_fails, after
+ * which the peer is skipped for fail_timeout; a success clears the count. */
+void sw_upstream_report(struct sw_upstream_peer *peer, bool ok);
+
+#endif

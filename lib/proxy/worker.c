@@ -1,0 +1,347 @@
+/*
+ * worker.c - a worker thread's loop, listeners, snapshot adoption, drain and
+ * deferred frees (see proxy.h for the thread hand-over rules).
+ *
+ * Owns: the event_base, listeners, buffer pool, per-snapshot upstream state
+ * (struct sw_wconf) and, through the session list, every session.
+ */
+#include "proxy_int.h"
+
+#include <shockwave/log.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/thread.h>
+#include <openssl/rand.h>
+#include <unistd.h>
+
+static struct sw_wconf *
+wconf_new(struct sw_worker *w, struct sw_conf *cf)
+{
+    struct sw_wconf *wc = calloc(1, sizeof(*wc));
+    if (wc == NULL) {
+        return NULL;
+    }
+    wc->w = w;
+    wc->refs = 1;
+    wc->cf = sw_conf_ref(cf);
+    wc->ups = calloc(cf->nupstreams ? cf->nupstreams : 1, sizeof(*wc->ups));
+    if (wc->ups == NULL) {
+        goto fail;
+    }
+    for (size_t i = 0; i < cf->nupstreams; i++) {
+        if (sw_upstream_init(&wc->ups[i], &cf->upstreams[i], w->base,
+                             &w->metrics) != SW_OK) {
+            goto fail;
+        }
+    }
+    return wc;
+fail:
+    sw__proxy_wconf_unref(wc);
+    return NULL;
+}
+
+void
+sw__proxy_wconf_unref(struct sw_wconf *wc)
+{
+    if (wc == NULL || --wc->refs > 0) {
+        return;
+    }
+    if (wc->ups != NULL) {
+        for (size_t i = 0; i < wc->cf->nupstreams; i++) {
+            sw_upstream_fini(&wc->ups[i]);
+        }
+        free(wc->ups);
+    }
+    sw_conf_unref(wc->cf);
+    free(wc);
+}
+
+/* The pool's buffer size is fixed at start: a request head must fit in one
+ * buffer, and so must a serialised head with its added fields. */
+static size_t
+pool_buffer_size(const struct sw_conf *cf)
+{
+    return SW_MAX(cf->buffer_size, cf->max_header_bytes + 4096);
+}
+
+static void on_post(evutil_socket_t fd, short what, void *arg);
+static void on_reap(evutil_socket_t fd, short what, void *arg);
+static void on_drain_timeout(evutil_socket_t fd, short what, void *arg);
+
+struct sw_worker *
+sw_worker_new(unsigned id, struct sw_conf *cf)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, (void (*)(void))evthread_use_pthreads);
+
+    struct sw_worker *w = calloc(1, sizeof(*w));
+    if (w == NULL) {
+        return NULL;
+    }
+    w->id = id;
+    pthread_mutex_init(&w->post_lock, NULL);
+    w->base = event_base_new();
+    if (w->base == NULL) {
+        sw_log_error("worker %u: event_base_new failed", id);
+        goto fail;
+    }
+    sw_buf_pool_init(&w->bufs, pool_buffer_size(cf), 1024);
+    if (RAND_bytes((unsigned char *)&w->id_seed, sizeof(w->id_seed)) != 1) {
+        w->id_seed = (uint64_t)getpid() * 0x9e3779b97f4a7c15ull ^ id;
+    }
+    event_assign(&w->post_ev, w->base, -1, 0, on_post, w);
+    event_assign(&w->reap_ev, w->base, -1, 0, on_reap, w);
+    event_assign(&w->drain_timer, w->base, -1, 0, on_drain_timeout, w);
+    w->wconf = wconf_new(w, cf);
+    if (w->wconf == NULL) {
+        sw_log_error("worker %u: out of memory", id);
+        goto fail;
+    }
+    return w;
+fail:
+    sw_worker_free(w);
+    return NULL;
+}
+
+void
+sw_worker_free(struct sw_worker *w)
+{
+    if (w == NULL) {
+        return;
+    }
+    while (w->sessions != NULL) {
+        struct sw_session *p = w->sessions;
+        sw__proxy_session_drain(p, true);
+        on_reap(-1, 0, w);
+        if (w->sessions == p) {
+            break; /* cannot happen: a forced drain closes the session */
+        }
+    }
+    struct sw_listener *l = w->listeners;
+    while (l != NULL) {
+        struct sw_listener *next = l->next;
+        event_del(&l->ev);
+        close(l->fd);
+        free(l);
+        l = next;
+    }
+    sw__proxy_wconf_unref(w->wconf);
+    sw_conf_unref(w->pending_conf);
+    sw_buf_pool_fini(&w->bufs);
+    if (w->base != NULL) {
+        event_base_free(w->base);
+    }
+    pthread_mutex_destroy(&w->post_lock);
+    free(w);
+}
+
+static void
+accept_ready(struct sw_worker *w, struct sw_listener *l)
+{
+    /* Bounded batch: fairness with the sessions already on this loop. */
+    for (int i = 0; i < 64 && !w->draining; i++) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof(ss);
+        int fd = accept4(l->fd, (struct sockaddr *)&ss, &len,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+                return;
+            }
+            if (errno == ECONNABORTED) {
+                continue;
+            }
+            /* EMFILE and friends: log and retry on the next readiness */
+            sw_log_error("worker %u: accept: %s", w->id, strerror(errno));
+            return;
+        }
+        size_t cap = w->wconf->cf->max_client_connections;
+        if (cap != 0 && w->nsessions >= cap) {
+            sw_metrics_inc(&w->metrics, SW_METRIC_CLIENT_CONNECTIONS_REFUSED);
+            sw_log_warn("worker %u: max_client_connections (%zu) reached, "
+                        "connection refused",
+                        w->id, cap);
+            close(fd);
+            continue;
+        }
+        sw__proxy_session_start(w, l, fd, (struct sockaddr *)&ss);
+    }
+}
+
+static void
+on_listener(evutil_socket_t fd, short what, void *arg)
+{
+    struct sw_listener *l = arg;
+    SW_UNUSED(fd);
+    SW_UNUSED(what);
+    accept_ready(l->w, l);
+}
+
+enum sw_status
+sw_worker_listen(struct sw_worker *w, int fd)
+{
+    struct sw_listener *l = calloc(1, sizeof(*l));
+    if (l == NULL) {
+        close(fd);
+        return SW_ENOMEM;
+    }
+    l->w = w;
+    l->fd = fd;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
+        unsigned port = ss.ss_family == AF_INET6
+                            ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                            : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        snprintf(l->port, sizeof(l->port), "%u", port);
+    }
+    event_assign(&l->ev, w->base, fd, EV_READ | EV_PERSIST, on_listener, l);
+    if (event_add(&l->ev, NULL) != 0) {
+        free(l);
+        close(fd);
+        return SW_ERROR;
+    }
+    l->next = w->listeners;
+    w->listeners = l;
+    return SW_OK;
+}
+
+void
+sw_worker_run(struct sw_worker *w)
+{
+    event_base_loop(w->base, 0);
+}
+
+void
+sw_worker_post_conf(struct sw_worker *w, struct sw_conf *cf)
+{
+    pthread_mutex_lock(&w->post_lock);
+    sw_conf_unref(w->pending_conf);
+    w->pending_conf = sw_conf_ref(cf);
+    pthread_mutex_unlock(&w->post_lock);
+    event_active(&w->post_ev, 0, 0);
+}
+
+void
+sw_worker_post_drain(struct sw_worker *w)
+{
+    pthread_mutex_lock(&w->post_lock);
+    w->drain_posted = true;
+    pthread_mutex_unlock(&w->post_lock);
+    event_active(&w->post_ev, 0, 0);
+}
+
+static void
+adopt(struct sw_worker *w, struct sw_conf *cf)
+{
+    if (pool_buffer_size(cf) > w->bufs.size) {
+        sw_log_warn("worker %u: buffer_size/max_header_bytes grew; the "
+                    "buffer size stays %zu until restart",
+                    w->id, w->bufs.size);
+    }
+    struct sw_wconf *wc = wconf_new(w, cf);
+    if (wc == NULL) {
+        sw_log_error("worker %u: out of memory adopting configuration", w->id);
+        return;
+    }
+    sw__proxy_wconf_unref(w->wconf);
+    w->wconf = wc;
+    sw_log_debug("worker %u: adopted configuration generation %llu", w->id,
+                 (unsigned long long)cf->generation);
+}
+
+static void
+maybe_exit(struct sw_worker *w)
+{
+    if (w->draining && w->nsessions == 0) {
+        event_del(&w->drain_timer);
+        event_base_loopexit(w->base, NULL);
+    }
+}
+
+static void
+start_drain(struct sw_worker *w)
+{
+    w->draining = true;
+    for (struct sw_listener *l = w->listeners; l != NULL; l = l->next) {
+        event_del(&l->ev);
+    }
+    uint64_t ms = w->wconf->cf->shutdown_timeout_ms;
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    event_add(&w->drain_timer, &tv);
+    struct sw_session *p = w->sessions;
+    while (p != NULL) {
+        struct sw_session *next = p->next;
+        sw__proxy_session_drain(p, false);
+        p = next;
+    }
+    maybe_exit(w);
+}
+
+static void
+on_post(evutil_socket_t fd, short what, void *arg)
+{
+    struct sw_worker *w = arg;
+    SW_UNUSED(fd);
+    SW_UNUSED(what);
+    pthread_mutex_lock(&w->post_lock);
+    struct sw_conf *cf = w->pending_conf;
+    w->pending_conf = NULL;
+    bool drain = w->drain_posted && !w->draining;
+    pthread_mutex_unlock(&w->post_lock);
+    if (cf != NULL) {
+        adopt(w, cf);
+        sw_conf_unref(cf);
+    }
+    if (drain) {
+        start_drain(w);
+    }
+}
+
+static void
+on_drain_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct sw_worker *w = arg;
+    SW_UNUSED(fd);
+    SW_UNUSED(what);
+    sw_log_warn("worker %u: shutdown_timeout passed, closing %zu connections",
+                w->id, w->nsessions);
+    struct sw_session *p = w->sessions;
+    while (p != NULL) {
+        struct sw_session *next = p->next;
+        sw__proxy_session_drain(p, true);
+        p = next;
+    }
+}
+
+/* Sessions are freed here, after the dispatch that closed them, so no
+ * callback ever runs on a freed session (STYLE.md: close is deferred). */
+static void
+on_reap(evutil_socket_t fd, short what, void *arg)
+{
+    struct sw_worker *w = arg;
+    SW_UNUSED(fd);
+    SW_UNUSED(what);
+    while (w->reap != NULL) {
+        struct sw_session *p = w->reap;
+        w->reap = p->reap_next;
+        sw__proxy_session_free(p);
+    }
+    maybe_exit(w);
+}
+
+void
+sw__proxy_session_closed(struct sw_session *p)
+{
+    struct sw_worker *w = p->w;
+    p->reap_next = w->reap;
+    w->reap = p;
+    event_active(&w->reap_ev, 0, 0);
+}
+
+const struct sw_metrics *
+sw_worker_metrics(const struct sw_worker *w)
+{
+    return &w->metrics;
+}

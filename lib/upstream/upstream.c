@@ -1,0 +1,308 @@
+/*
+ * upstream.c - balancing, passive health, keep-alive pool and connects for
+ * one upstream in one worker (see upstream.h).
+ *
+ * Owns the peers array and the idle connections; borrows the snapshot's
+ * upstream config, the worker's event_base and metrics. One thread.
+ */
+#include <shockwave/log.h>
+#include <shockwave/upstream.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <unistd.h>
+
+enum sw_status
+sw_upstream_init(struct sw_upstream *u, const struct sw_conf_upstream *ucf,
+                 struct event_base *base, struct sw_metrics *metrics)
+{
+    memset(u, 0, sizeof(*u));
+    u->cf = ucf;
+    u->base = base;
+    u->metrics = metrics;
+    u->peers = calloc(ucf->nservers, sizeof(*u->peers));
+    if (u->peers == NULL) {
+        return SW_ENOMEM;
+    }
+    u->npeers = ucf->nservers;
+    for (size_t i = 0; i < u->npeers; i++) {
+        u->peers[i].server = &ucf->servers[i];
+        u->peers[i].up = u;
+        u->peers[i].index = i;
+    }
+    return SW_OK;
+}
+
+static void
+idle_unlink(struct sw_upstream *u, struct sw_upstream_idle *ic)
+{
+    if (ic->prev != NULL) {
+        ic->prev->next = ic->next;
+    } else {
+        u->idle = ic->next;
+    }
+    if (ic->next != NULL) {
+        ic->next->prev = ic->prev;
+    }
+    u->nidle--;
+}
+
+static void
+idle_free(struct sw_upstream *u, struct sw_upstream_idle *ic)
+{
+    idle_unlink(u, ic);
+    event_del(&ic->ev);
+    close(ic->fd);
+    free(ic);
+}
+
+void
+sw_upstream_fini(struct sw_upstream *u)
+{
+    if (u == NULL) {
+        return;
+    }
+    while (u->idle != NULL) {
+        idle_free(u, u->idle);
+    }
+    free(u->peers);
+    u->peers = NULL;
+}
+
+static bool
+peer_usable(const struct sw_upstream_peer *p, uint64_t tried, uint64_t now,
+            bool ignore_down)
+{
+    if (p->index < 64 && (tried & (1ull << p->index))) {
+        return false;
+    }
+    return ignore_down || p->down_until_ms <= now;
+}
+
+/* Smooth weighted round robin (nginx's): every usable peer gains its weight,
+ * the richest is chosen and pays the total. Spreads weights evenly. */
+static struct sw_upstream_peer *
+pick_round_robin(struct sw_upstream *u, uint64_t tried, uint64_t now,
+                 bool ignore_down)
+{
+    struct sw_upstream_peer *best = NULL;
+    int64_t total = 0;
+    for (size_t i = 0; i < u->npeers; i++) {
+        struct sw_upstream_peer *p = &u->peers[i];
+        if (!peer_usable(p, tried, now, ignore_down)) {
+            continue;
+        }
+        p->current_weight += p->server->weight;
+        total += p->server->weight;
+        if (best == NULL || p->current_weight > best->current_weight) {
+            best = p;
+        }
+    }
+    if (best != NULL) {
+        best->current_weight -= total;
+    }
+    return best;
+}
+
+/* Fewest requests in flight relative to weight; ties go round robin-ish by
+ * starting after the last choice's index. */
+static struct sw_upstream_peer *
+pick_least_conn(struct sw_upstream *u, uint64_t tried, uint64_t now,
+                bool ignore_down)
+{
+    struct sw_upstream_peer *best = NULL;
+    for (size_t i = 0; i < u->npeers; i++) {
+        struct sw_upstream_peer *p = &u->peers[i];
+        if (!peer_usable(p, tried, now, ignore_down)) {
+            continue;
+        }
+        /* compare active/weight without division */
+        if (best == NULL || (uint64_t)p->active * best->server->weight <
+                                (uint64_t)best->active * p->server->weight) {
+            best = p;
+        }
+    }
+    return best;
+}
+
+static uint64_t
+hash64(const char *p, size_t n, uint64_t seed)
+{
+    /* FNV-1a, then a final mix so nearby keys spread */
+    uint64_t h = 0xcbf29ce484222325ull ^ seed;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (uint8_t)p[i];
+        h *= 0x100000001b3ull;
+    }
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    return h;
+}
+
+/* Rendezvous hashing: each key goes to the peer with the highest score, so
+ * losing a peer only moves that peer's keys. Weight scales the score. */
+static struct sw_upstream_peer *
+pick_hash(struct sw_upstream *u, struct sw_str key, uint64_t tried,
+          uint64_t now, bool ignore_down)
+{
+    struct sw_upstream_peer *best = NULL;
+    double best_score = -1.0;
+    for (size_t i = 0; i < u->npeers; i++) {
+        struct sw_upstream_peer *p = &u->peers[i];
+        if (!peer_usable(p, tried, now, ignore_down)) {
+            continue;
+        }
+        uint64_t h = hash64(key.p, key.len, 0x9e3779b97f4a7c15ull * (i + 1));
+        double score = (double)(h >> 11) * (double)p->server->weight;
+        if (score > best_score) {
+            best_score = score;
+            best = p;
+        }
+    }
+    return best;
+}
+
+static struct sw_upstream_peer *
+pick_once(struct sw_upstream *u, struct sw_str key, uint64_t tried,
+          uint64_t now, bool ignore_down)
+{
+    switch (u->cf->balance) {
+    case SW_CONF_BALANCE_LEAST_CONN:
+        return pick_least_conn(u, tried, now, ignore_down);
+    case SW_CONF_BALANCE_HASH:
+        return pick_hash(u, key, tried, now, ignore_down);
+    case SW_CONF_BALANCE_ROUND_ROBIN:
+    default:
+        return pick_round_robin(u, tried, now, ignore_down);
+    }
+}
+
+struct sw_upstream_peer *
+sw_upstream_pick(struct sw_upstream *u, struct sw_str key, uint64_t tried)
+{
+    uint64_t now = sw_now_ms();
+    struct sw_upstream_peer *p = pick_once(u, key, tried, now, false);
+    if (p == NULL) {
+        /* Every untried peer is marked down: trying one beats failing. */
+        p = pick_once(u, key, tried, now, true);
+    }
+    return p;
+}
+
+static void
+on_idle_event(evutil_socket_t fd, short what, void *arg)
+{
+    struct sw_upstream_idle *ic = arg;
+    struct sw_upstream *u = ic->peer->up;
+    SW_UNUSED(fd);
+    if (what & EV_READ) {
+        sw_log_debug("upstream %.*s: idle connection closed by peer",
+                     (int)ic->peer->server->text.len,
+                     ic->peer->server->text.p);
+    }
+    idle_free(u, ic);
+}
+
+int
+sw_upstream_keepalive_get(struct sw_upstream_peer *peer)
+{
+    struct sw_upstream *u = peer->up;
+    for (struct sw_upstream_idle *ic = u->idle; ic != NULL; ic = ic->next) {
+        if (ic->peer == peer) {
+            int fd = ic->fd;
+            idle_unlink(u, ic);
+            event_del(&ic->ev);
+            free(ic);
+            sw_metrics_inc(u->metrics, SW_METRIC_UPSTREAM_REUSED_TOTAL);
+            return fd;
+        }
+    }
+    return -1;
+}
+
+void
+sw_upstream_keepalive_put(struct sw_upstream_peer *peer, int fd)
+{
+    struct sw_upstream *u = peer->up;
+    if (u->cf->keepalive == 0) {
+        close(fd);
+        return;
+    }
+    if (u->nidle >= u->cf->keepalive) {
+        /* the oldest idle connection makes room (list head is newest) */
+        struct sw_upstream_idle *last = u->idle;
+        while (last->next != NULL) {
+            last = last->next;
+        }
+        idle_free(u, last);
+    }
+    struct sw_upstream_idle *ic = calloc(1, sizeof(*ic));
+    if (ic == NULL) {
+        close(fd);
+        return;
+    }
+    ic->fd = fd;
+    ic->peer = peer;
+    event_assign(&ic->ev, u->base, fd, EV_READ, on_idle_event, ic);
+    struct timeval tv = {(time_t)(u->cf->keepalive_timeout_ms / 1000),
+                         (suseconds_t)(u->cf->keepalive_timeout_ms % 1000) *
+                             1000};
+    event_add(&ic->ev, &tv);
+    ic->next = u->idle;
+    if (u->idle != NULL) {
+        u->idle->prev = ic;
+    }
+    u->idle = ic;
+    u->nidle++;
+}
+
+int
+sw_upstream_connect(struct sw_upstream_peer *peer)
+{
+    const struct sw_conf_server *s = peer->server;
+    int fd = socket(s->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+                                           SOCK_CLOEXEC, IPPROTO_TCP);
+    if (fd < 0) {
+        int err = errno;
+        sw_log_error("upstream %.*s: socket: %s", (int)s->text.len, s->text.p,
+                     strerror(err));
+        errno = err;
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    sw_metrics_inc(peer->up->metrics, SW_METRIC_UPSTREAM_CONNECTS_TOTAL);
+    if (connect(fd, (const struct sockaddr *)&s->addr, s->addrlen) != 0 &&
+        errno != EINPROGRESS) {
+        int err = errno;
+        sw_log_warn("upstream %.*s: connect: %s", (int)s->text.len, s->text.p,
+                    strerror(err));
+        close(fd);
+        errno = err;
+        return -1;
+    }
+    return fd;
+}
+
+void
+sw_upstream_report(struct sw_upstream_peer *peer, bool ok)
+{
+    const struct sw_conf_server *s = peer->server;
+    if (ok) {
+        peer->fails = 0;
+        return;
+    }
+    sw_metrics_inc(peer->up->metrics, SW_METRIC_UPSTREAM_CONNECT_FAILURES);
+    if (s->max_fails == 0) {
+        return;
+    }
+    if (++peer->fails >= s->max_fails) {
+        peer->down_until_ms = sw_now_ms() + s->fail_timeout_ms;
+        peer->fails = 0;
+        sw_log_warn("upstream %.*s: marked down for %llu ms",
+                    (int)s->text.len, s->text.p,
+                    (unsigned long long)s->fail_timeout_ms);
+    }
+}
