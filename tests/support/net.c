@@ -539,6 +539,46 @@ sw_test_http_once(int port, const char *req, struct sw_test_resp *r)
 }
 
 int
+sw_test_conn_request(struct sw_test_conn *c, const char *req,
+                     struct sw_test_resp *r)
+{
+    memset(r, 0, sizeof(*r));
+    if (!sw_test_conn_send(c, req, strlen(req))) {
+        return -1;
+    }
+    bool head = strncmp(req, "HEAD ", 5) == 0;
+    int rc;
+    do {
+        sw_test_resp_free(r);
+        rc = sw_test_conn_read_resp(c, r, head);
+    } while (rc == 1 && r->status >= 100 && r->status < 200);
+    return rc;
+}
+
+bool
+sw_test_pattern_ok(uint64_t off, const uint8_t *p, size_t n)
+{
+    unsigned v = (unsigned)(off % 251);
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] != v) {
+            return false;
+        }
+        v = v == 250 ? 0 : v + 1;
+    }
+    return true;
+}
+
+void
+sw_test_pattern_fill(uint64_t off, uint8_t *p, size_t n)
+{
+    unsigned v = (unsigned)(off % 251);
+    for (size_t i = 0; i < n; i++) {
+        p[i] = (uint8_t)v;
+        v = v == 250 ? 0 : v + 1;
+    }
+}
+
+int
 sw_test_http_get(int port, const char *host, const char *path,
                  struct sw_test_resp *r)
 {
@@ -601,27 +641,43 @@ sw_test_echo_count(const char *body, const char *name)
     return body != NULL ? echo_walk(body, name, -1, &v) : 0;
 }
 
+char *
+sw_test_metrics_fetch(int admin_port)
+{
+    struct sw_test_resp r;
+    char *text = NULL;
+    if (sw_test_http_get(admin_port, "127.0.0.1", "/metrics", &r) == 1 &&
+        r.status == 200) {
+        text = r.body;
+        r.body = NULL;
+    }
+    sw_test_resp_free(&r);
+    return text != NULL ? text : strdup("");
+}
+
+long long
+sw_test_metric_in(const char *text, const char *name)
+{
+    size_t nlen = strlen(name);
+    const char *line = text;
+    while (line != NULL && *line != '\0') {
+        if (strncmp(line, name, nlen) == 0 && line[nlen] == ' ') {
+            return strtoll(line + nlen + 1, NULL, 10);
+        }
+        line = strchr(line, '\n');
+        if (line != NULL) {
+            line++;
+        }
+    }
+    return -1;
+}
+
 long long
 sw_test_metric(int admin_port, const char *name)
 {
-    struct sw_test_resp r;
-    long long v = -1;
-    if (sw_test_http_get(admin_port, "127.0.0.1", "/metrics", &r) == 1 &&
-        r.status == 200) {
-        size_t nlen = strlen(name);
-        const char *line = r.body;
-        while (line != NULL && *line != '\0') {
-            if (strncmp(line, name, nlen) == 0 && line[nlen] == ' ') {
-                v = strtoll(line + nlen + 1, NULL, 10);
-                break;
-            }
-            line = strchr(line, '\n');
-            if (line != NULL) {
-                line++;
-            }
-        }
-    }
-    sw_test_resp_free(&r);
+    char *text = sw_test_metrics_fetch(admin_port);
+    long long v = sw_test_metric_in(text, name);
+    free(text);
     return v;
 }
 

@@ -127,6 +127,18 @@ size_t sw_test_resp_header_count(const struct sw_test_resp *r,
  */
 int sw_test_http_once(int port, const char *req, struct sw_test_resp *r);
 
+/* Send `req` on an open connection and read the final response (1xx
+ * skipped). Returns 1/0/-1 as sw_test_conn_read_resp. */
+int sw_test_conn_request(struct sw_test_conn *c, const char *req,
+                         struct sw_test_resp *r);
+
+/* True when p[0..n) is the test pattern (byte i is i % 251) starting at
+ * absolute offset `off`. */
+bool sw_test_pattern_ok(uint64_t off, const uint8_t *p, size_t n);
+
+/* Fill p[0..n) with the pattern starting at offset `off`. */
+void sw_test_pattern_fill(uint64_t off, uint8_t *p, size_t n);
+
 /* `GET path` with `Host: host` and Connection: close. */
 int sw_test_http_get(int port, const char *host, const char *path,
                      struct sw_test_resp *r);
@@ -142,6 +154,11 @@ int sw_test_echo_count(const char *body, const char *name);
 
 /* Value of `name` in an admin /metrics answer, or -1 when absent. */
 long long sw_test_metric(int admin_port, const char *name);
+
+/* The whole /metrics body (malloc'd; "" on failure), and a value from such
+ * a body (-1 when absent): several counters from one snapshot. */
+char *sw_test_metrics_fetch(int admin_port);
+long long sw_test_metric_in(const char *text, const char *name);
 
 /* Count non-overlapping occurrences of needle in hay[0..len). */
 size_t sw_test_count(const char *hay, size_t len, const char *needle);
