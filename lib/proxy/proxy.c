@@ -54,9 +54,11 @@ transition_ok(enum sw_proxy_state from, enum sw_proxy_state to)
                to == SW_PROXY_CONNECT;
     case SW_PROXY_PROXY:
         return to == SW_PROXY_IDLE || to == SW_PROXY_LOCAL ||
-               to == SW_PROXY_CONNECT || to == SW_PROXY_UPGRADED;
+               to == SW_PROXY_CONNECT || to == SW_PROXY_UPGRADED ||
+               to == SW_PROXY_LINGER;
     case SW_PROXY_LOCAL:
-        return to == SW_PROXY_IDLE;
+        return to == SW_PROXY_IDLE || to == SW_PROXY_LINGER;
+    case SW_PROXY_LINGER:
     case SW_PROXY_UPGRADED:
     case SW_PROXY_CLOSING:
         return false;
@@ -1030,6 +1032,44 @@ reset_request(struct sw_session *p)
     p->bytes_out = 0;
 }
 
+/* Lingering close: RFC 9112 9.6 asks a server that closes while the client
+ * may still be sending to close in stages, or the client's TCP stack may
+ * discard our answer when the unread bytes turn the close into a reset. */
+#define SW_LINGER_TOTAL_MS 5000
+#define SW_LINGER_IDLE_MS 1000
+
+static void
+start_linger(struct sw_session *p)
+{
+    if (p->c.eof) {
+        session_close(p);
+        return;
+    }
+    shutdown(p->c.io.fd, SHUT_WR);
+    set_state(p, SW_PROXY_LINGER);
+    p->linger_until_ms = sw_now_ms() + SW_LINGER_TOTAL_MS;
+    timer_set(&p->c, SW_LINGER_IDLE_MS);
+    want(&p->c.wev, &p->c.wev_on, false);
+    want(&p->c.rev, &p->c.rev_on, true);
+}
+
+static void
+linger_read(struct sw_session *p)
+{
+    char scratch[16384];
+    for (int i = 0; i < 16; i++) {
+        ssize_t n = p->c.io.ops->recv(&p->c.io, scratch, sizeof(scratch));
+        if (n == SW_AGAIN) {
+            break;
+        }
+        if (n <= 0 || sw_now_ms() >= p->linger_until_ms) {
+            session_close(p);
+            return;
+        }
+    }
+    timer_set(&p->c, SW_LINGER_IDLE_MS);
+}
+
 /* The response is flushed: settle both connections, then wait for the next
  * request (any pipelined bytes are already in c.in) or close. */
 static void
@@ -1051,7 +1091,7 @@ request_done(struct sw_session *p)
     bool keep = !p->close_after && p->client_keepalive && !p->w->draining &&
                 p->req_done && !p->c.eof;
     if (!keep) {
-        session_close(p);
+        start_linger(p);
         return;
     }
     reset_request(p);
@@ -1064,7 +1104,7 @@ static void
 local_done(struct sw_session *p)
 {
     if (p->close_after) {
-        session_close(p);
+        start_linger(p);
         return;
     }
     reset_request(p);
@@ -1196,6 +1236,9 @@ update_interest(struct sw_session *p)
     case SW_PROXY_PROXY:
         read_client = !c->eof && !p->req_done && c_room;
         break;
+    case SW_PROXY_LINGER:
+        read_client = true;
+        break;
     default:
         break;
     }
@@ -1307,6 +1350,10 @@ on_client_read(evutil_socket_t fd, short what, void *arg)
     struct sw_session *p = arg;
     SW_UNUSED(fd);
     SW_UNUSED(what);
+    if (p->state == SW_PROXY_LINGER) {
+        linger_read(p);
+        return;
+    }
     if (p->state == SW_PROXY_CLOSING || !side_read(p, &p->c, true)) {
         return;
     }
@@ -1384,7 +1431,8 @@ on_client_timer(evutil_socket_t fd, short what, void *arg)
     SW_UNUSED(what);
     switch (p->state) {
     case SW_PROXY_IDLE:
-        session_close(p); /* keep-alive idle: close quietly */
+    case SW_PROXY_LINGER:
+        session_close(p); /* keep-alive idle or linger over: close quietly */
         return;
     case SW_PROXY_HEAD:
         p->client_keepalive = false;
@@ -1518,7 +1566,7 @@ sw__proxy_session_drain(struct sw_session *p, bool force)
     if (p->state == SW_PROXY_CLOSING) {
         return;
     }
-    if (force || p->state == SW_PROXY_IDLE) {
+    if (force || p->state == SW_PROXY_IDLE || p->state == SW_PROXY_LINGER) {
         session_close(p);
         return;
     }

@@ -22,7 +22,11 @@
  *                          v
  *                        CLOSING --> freed at the end of the dispatch
  *
- * LOCAL -> IDLE when the answer keeps the connection, else CLOSING.
+ * LOCAL -> IDLE when the answer keeps the connection, else LINGER.
+ * LINGER: after a closing answer the write side is shut down and input is
+ * read and dropped for a short while (nginx's lingering close), so a client
+ * still sending a body gets our answer instead of a TCP reset. LINGER ->
+ * CLOSING on EOF or when its timer ends.
  */
 #ifndef SW_PROXY_INT_H
 #define SW_PROXY_INT_H
@@ -85,6 +89,7 @@ enum sw_proxy_state {
     SW_PROXY_CONNECT,    /* connecting to an upstream peer */
     SW_PROXY_PROXY,      /* request and response in flight */
     SW_PROXY_UPGRADED,   /* handed to the WebSocket relay */
+    SW_PROXY_LINGER,     /* answer sent; dropping input before close */
     SW_PROXY_CLOSING,    /* closed; freed at the end of the dispatch */
 };
 
@@ -146,6 +151,7 @@ struct sw_session {
     uint64_t started_ms;                    /* request start, access log */
     char request_id[40];                    /* X-Request-Id sent upstream */
     char log_req[256];                      /* "GET /x HTTP/1.1" for logs */
+    uint64_t linger_until_ms;               /* LINGER: hard deadline */
     struct sw_session *prev;                /* borrowed: worker list */
     struct sw_session *next;                /* borrowed: worker list */
     struct sw_session *reap_next;           /* borrowed: reap list */
