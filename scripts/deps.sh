@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what Shockwave needs to build, test and benchmark on Debian 12.
+# Safe to run again: it installs only what is missing.
+set -euo pipefail
+
+packages=(build-essential pkg-config meson ninja-build libevent-dev libssl-dev
+          libhttp-parser-dev check curl openssl python3-websockets wrk
+          nginx-light haproxy nodejs npm clang libclang-rt-14-dev valgrind)
+
+missing=()
+for p in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+        missing+=("$p")
+    fi
+done
+# nodejs may come from another repository with npm bundled: accept a working npm
+if command -v npm >/dev/null 2>&1; then
+    missing=("${missing[@]/npm}")
+    missing=("${missing[@]/nodejs}")
+fi
+read -r -a missing <<< "${missing[*]}"
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "deps: installing ${missing[*]}"
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# Third-party WebSocket peers for the integration tests (npm's ws).
+here=$(cd "$(dirname "$0")/.." && pwd)
+if [ -f "$here/tests/js/package.json" ] && [ ! -d "$here/tests/js/node_modules/ws" ]; then
+    (cd "$here/tests/js" && npm install --no-audit --no-fund --silent)
+fi
