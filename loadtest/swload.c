@@ -5,7 +5,6 @@
  *   swload echo   --listen ADDR [--listen ADDR...] [--name N] [--threads N]
  *   swload sink   --listen ADDR [...]
  *   swload client --url ws://HOST:PORT/PATH --scenario NAME [...]
- *   swload http   --url http://HOST:PORT/PATH [...]
  *
  * Owns nothing. Runs on the main thread before any worker starts.
  */
@@ -136,8 +135,7 @@ usage(FILE *f)
           "         [--connections N] [--size BYTES] [--duration SEC]"
           " [--threads N]\n"
           "         [--source-addrs A,B,...] [--json-only]\n"
-          "  swload http --url http://HOST:PORT/PATH [--connections N]"
-          " [--duration SEC] [--threads N]\n"
+          "HTTP load: use wrk (see loadtest/README.md)\n"
           "see loadtest/README.md\n",
           f);
 }
@@ -156,6 +154,8 @@ main(int argc, char **argv)
         rc = swload_server_main(argc - 1, argv + 1, false);
     } else if (strcmp(argv[1], "sink") == 0) {
         rc = swload_server_main(argc - 1, argv + 1, true);
+    } else if (strcmp(argv[1], "client") == 0) {
+        rc = swload_client_main(argc - 1, argv + 1);
     } else if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
         usage(stdout);
         rc = 0;

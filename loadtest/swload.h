@@ -6,7 +6,6 @@
  *   swload echo    HTTP/1.1 + WebSocket test backend (swload_server.c)
  *   swload sink    WebSocket server that discards messages (swload_server.c)
  *   swload client  WebSocket load scenarios (swload_client.c)
- *   swload http    keep-alive HTTP GET load (swload_client.c)
  *
  *   swload.c ------- main, command line helpers, address parsing
  *   swload_http.c -- tolerant HTTP request head parser, chunked decoder
@@ -125,8 +124,5 @@ int swload_server_main(int argc, char **argv, bool sink);
 
 /* `swload client`. */
 int swload_client_main(int argc, char **argv);
-
-/* `swload http`. */
-int swload_http_main(int argc, char **argv);
 
 #endif
