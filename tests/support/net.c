@@ -112,6 +112,17 @@ sw_test_conn_open(struct sw_test_conn *c, int port)
     return c->fd >= 0;
 }
 
+int
+sw_test_conn_local_port(const struct sw_test_conn *c)
+{
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof(sa);
+    if (getsockname(c->fd, (struct sockaddr *)&sa, &sl) != 0) {
+        return -1;
+    }
+    return ntohs(sa.sin_port);
+}
+
 void
 sw_test_conn_close(struct sw_test_conn *c)
 {

@@ -80,6 +80,9 @@ struct sw_test_resp {
 
 /* Open a connection; false on failure. */
 bool sw_test_conn_open(struct sw_test_conn *c, int port);
+/* The local (client side) port of an open connection. */
+int sw_test_conn_local_port(const struct sw_test_conn *c);
+
 /* Close the socket and free the buffer. Accepts a closed conn. */
 void sw_test_conn_close(struct sw_test_conn *c);
 
