@@ -2,7 +2,8 @@
  * conf_lex.c - arena, error list, tokenizer and file reading for the
  * configuration parser (see conf_int.h).
  *
- * Tokens:  word      any run of bytes but space, ; { } " and a leading #
+ * Tokens:  word      any run of bytes but space, ; { } " and a leading #;
+ *                    "${name}" inside a word keeps its braces
  *          "string"  double quoted; \" and \\ are the only escapes; may
  *                    span lines
  *          ; { }     punctuation
@@ -237,8 +238,8 @@ lex_string(struct sw__conf_lexer *lx, struct sw__conf_tok *t)
         advance(lx);
     }
     if (lx->pos >= lx->len) {
-        fail(lx, t, line, col, "unterminated string: expected a closing "
-                               "\"\"\"");
+        fail(lx, t, line, col, "unterminated string: missing the closing "
+                               "quote");
         return SW_OK;
     }
     size_t end = lx->pos;
@@ -313,10 +314,22 @@ sw__conf_lex_next(struct sw__conf_lexer *lx, struct sw__conf_tok *t)
         return SW_OK;
     default: {
         size_t start = lx->pos;
-        while (lx->pos < lx->len && !ends_word(lx->src[lx->pos])) {
-            if (lx->src[lx->pos] == '\0') {
+        bool brace = false; /* inside "${name}" */
+        while (lx->pos < lx->len &&
+               (!ends_word(lx->src[lx->pos]) ||
+                (brace && lx->src[lx->pos] == '}'))) {
+            char c = lx->src[lx->pos];
+            if (c == '\0') {
                 fail(lx, t, lx->line, lx->col, "unexpected NUL byte");
                 return SW_OK;
+            }
+            /* "${host}" stays one word: its braces are not blocks. */
+            if (c == '$' && lx->pos + 1 < lx->len &&
+                lx->src[lx->pos + 1] == '{') {
+                brace = true;
+                advance(lx);
+            } else if (c == '}') {
+                brace = false;
             }
             advance(lx);
         }

@@ -59,6 +59,7 @@ struct stmt {
     size_t nargs;                       /* entries in args */
     bool block;                         /* ended with "{" */
     bool cut;                           /* no terminator: error reported */
+    bool toomany;                       /* past MAX_ARGS: error reported */
 };
 
 /* One file (or the in-memory text) being read. */
@@ -105,6 +106,7 @@ struct parser {
     struct pos main_pos[64];       /* where each main directive was seen */
     const char *top_file;          /* borrowed: name of the main text */
     bool oom;                      /* an allocation failed */
+    bool lexfail;                  /* a file ended on a lexical error */
 };
 
 struct directive;
@@ -779,6 +781,7 @@ read_stmt(struct parser *ps, struct src *s, const struct block *b,
                                    "%d)",
                         TOKF(name), MAX_ARGS);
                 toomany = true;
+                st->toomany = true;
             }
         } else {
             st->args[st->nargs++] = t;
@@ -801,6 +804,9 @@ dispatch(struct parser *ps, struct src *s, struct block *b,
 {
     const struct sw__conf_tok *nt = &st->name;
     const struct directive *d = lookup(b->ctx, nt->text);
+    if (st->toomany) {
+        goto skip;
+    }
     if (d == NULL) {
         unknown_directive(ps, s, b, st);
         goto skip;
@@ -885,7 +891,9 @@ parse_block(struct parser *ps, struct src *s, struct block *b, bool nested)
             break;
         case SW__CONF_TOK_WORD:
             read_stmt(ps, s, b, &t, &st);
-            if (!stopped(ps)) {
+            /* A statement cut short by a lexical error is not judged: its
+             * arguments are missing for a reason already reported. */
+            if (!stopped(ps) && !s->lx.failed) {
                 dispatch(ps, s, b, &st);
             }
             break;
@@ -966,6 +974,7 @@ set_include(struct parser *ps, struct src *s, struct block *b,
     ps->stack[ps->nstack++] = dup_cstr(ps, real);
     ps->depth++;
     parse_block(ps, &ns, b, false);
+    ps->lexfail = ps->lexfail || ns.lx.failed;
     ps->depth--;
     ps->nstack--;
 out:
@@ -1217,8 +1226,10 @@ set_upstream_block(struct parser *ps, struct src *s, struct block *b,
     /* cf->upstreams cannot move while its block is read: "upstream" is
      * not allowed inside one, so u stays valid. */
     struct block nb = {CTX_UPSTREAM, u, 0};
+    unsigned nerr = ps->errs->n;
     parse_block(ps, s, &nb, true);
-    if (u->nservers == 0 && !stopped(ps)) {
+    /* A server line already reported as bad would make this one noise. */
+    if (u->nservers == 0 && !stopped(ps) && ps->errs->n == nerr) {
         err_tok(ps, s, &st->name, "upstream \"%.*s\" has no \"server\"",
                 TOKF(nt));
     }
@@ -1328,12 +1339,15 @@ set_route_block(struct parser *ps, struct src *s, struct block *b,
     /* cf->routes and raux cannot move while the block is read: "route"
      * is not allowed inside a route. */
     struct block nb = {CTX_ROUTE, r, 0};
+    unsigned nerr = ps->errs->n;
     parse_block(ps, s, &nb, true);
     if (stopped(ps)) {
         return;
     }
     bool up = ra->upstream.len > 0;
-    if (!up && r->return_status == 0) {
+    /* After an error inside the block, a bad "return" or "upstream" line
+     * would make "neither" noise. */
+    if (!up && r->return_status == 0 && ps->errs->n == nerr) {
         err_tok(ps, s, &st->name, "route has neither \"upstream\" nor "
                                   "\"return\"");
     } else if (up && r->return_status != 0) {
@@ -1694,13 +1708,17 @@ unknown_directive(struct parser *ps, struct src *s, const struct block *b,
 
 /* ---- whole-file checks ------------------------------------------------- */
 
+/* Where the first of the named main directives that was written is. */
 static struct pos
-main_pos(const struct parser *ps, const char *name)
+main_pos(const struct parser *ps, const char *name, const char *other)
 {
-    for (size_t i = 0; i < SW_NELEMS(main_directives); i++) {
-        if (strcmp(main_directives[i].name, name) == 0 &&
-            ps->main_pos[i].file != NULL) {
-            return ps->main_pos[i];
+    const char *names[2] = {name, other};
+    for (size_t k = 0; k < 2; k++) {
+        for (size_t i = 0; i < SW_NELEMS(main_directives); i++) {
+            if (strcmp(main_directives[i].name, names[k]) == 0 &&
+                ps->main_pos[i].file != NULL) {
+                return ps->main_pos[i];
+            }
         }
     }
     return (struct pos){ps->top_file, 1, 1};
@@ -1716,13 +1734,13 @@ validate(struct parser *ps)
     }
     /* The proxy reads a request head into one pool buffer. */
     if (cf->max_header_bytes > cf->buffer_size) {
-        struct pos p = main_pos(ps, "max_header_bytes");
+        struct pos p = main_pos(ps, "max_header_bytes", "buffer_size");
         err_pos(ps, &p, "max_header_bytes (%zu) is larger than buffer_size "
                         "(%zu): a request head must fit in one buffer",
                 cf->max_header_bytes, cf->buffer_size);
     }
     if (cf->max_request_line > cf->max_header_bytes) {
-        struct pos p = main_pos(ps, "max_request_line");
+        struct pos p = main_pos(ps, "max_request_line", "max_header_bytes");
         err_pos(ps, &p, "max_request_line (%zu) is larger than "
                         "max_header_bytes (%zu)",
                 cf->max_request_line, cf->max_header_bytes);
@@ -1806,7 +1824,10 @@ sw__conf_parse(const char *text, size_t len, const char *name,
     }
     struct block top = {CTX_MAIN, cf, 0};
     parse_block(&ps, &s, &top, false);
-    if (!stopped(&ps)) {
+    ps.lexfail = ps.lexfail || s.lx.failed;
+    /* After a lexical error the rest of a file was not read: whole-file
+     * checks would only add noise. */
+    if (!stopped(&ps) && !ps.lexfail) {
         validate(&ps);
     }
     if (errs->n > 0 || ps.oom) {
