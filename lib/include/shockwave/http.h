@@ -86,6 +86,18 @@ struct sw_http_response {
  *   SW_EPROTO    malformed or ambiguous; *http_status is 400, 405 (CONNECT),
  *                501 (unknown transfer coding) or 505 (not HTTP/1.x)
  * `*why` (if not NULL) is set to a short static reason for the log.
+ *
+ * Details: 501 also answers a well-formed method http-parser does not know;
+ * 505 answers any version but 1.0 and 1.1 (so "PRI * HTTP/2.0"). Leading
+ * empty lines are skipped (RFC 9112 2.2) and count in head_len. Any repeated
+ * Content-Length is refused (400), identical or not, as http-parser does;
+ * so is a second Connection field. "Content-Length: 0" gives
+ * SW_HTTP_BODY_NONE with content_length 0. r->path of an absolute-form
+ * target "http://h" is the static string "/"; r->host is always the Host
+ * field (the target's authority is not copied into it). A Transfer-Encoding
+ * other than exactly "chunked": 400 if chunked is absent, repeated or not
+ * final, else 501 ("gzip, chunked"). `lim` must not be NULL; headers_cap
+ * below max_headers acts as the header limit (431).
  */
 enum sw_status sw_http_request_decode(struct sw_http_request *r,
                                       const char *data, size_t len,
@@ -97,6 +109,14 @@ enum sw_status sw_http_request_decode(struct sw_http_request *r,
  * answers (HEAD means no body whatever the headers say).
  * Returns SW_OK, SW_AGAIN, SW_ETOOBIG or SW_EPROTO (not HTTP/1.x, bad
  * framing, garbage) with `*why` set.
+ *
+ * Details: the byte rules are the request's; the status line limit is
+ * lim->max_request_line. Content-Length with Transfer-Encoding, a repeated
+ * Content-Length and Transfer-Encoding on HTTP/1.0 are SW_EPROTO. chunked
+ * as final coding gives SW_HTTP_BODY_CHUNKED (earlier codings stay in the
+ * payload), another final coding SW_HTTP_BODY_TO_CLOSE. 1xx, 204, 304 and
+ * answers to HEAD get SW_HTTP_BODY_NONE (content_length still reports a
+ * Content-Length). keep_alive is false for TO_CLOSE and for 101.
  */
 enum sw_status sw_http_response_decode(struct sw_http_response *resp,
                                        const char *data, size_t len,
@@ -107,6 +127,7 @@ enum sw_status sw_http_response_decode(struct sw_http_response *resp,
 /* http-parser's value for HEAD, GET and CONNECT. */
 int sw_http_method_head(void);
 int sw_http_method_get(void);
+int sw_http_method_connect(void);
 
 /* Find a header by name (case-insensitive); NULL if absent. */
 const struct sw_http_header *sw_http_find(const struct sw_http_header *h,
