@@ -16,8 +16,7 @@
 #include <sys/resource.h>
 
 enum sw_status
-swload_addr_parse(const char *text, struct sockaddr_storage *ss,
-                  socklen_t *len)
+swload_addr_parse(const char *text, struct sockaddr_storage *ss, socklen_t *len)
 {
     enum sw_status rc = SW_EINVAL;
     char host[128];
@@ -115,8 +114,7 @@ swload_raise_nofile(void)
     if (rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
         if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
-            fprintf(stderr, "swload: setrlimit(NOFILE): %s\n",
-                    strerror(errno));
+            fprintf(stderr, "swload: setrlimit(NOFILE): %s\n", strerror(errno));
             getrlimit(RLIMIT_NOFILE, &rl);
         }
     }

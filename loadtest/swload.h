@@ -24,10 +24,10 @@
 
 #include <sys/socket.h>
 
-#define SWLOAD_MAX_HEADERS 128    /* request headers kept per head */
-#define SWLOAD_MAX_HEAD 65536     /* request head bytes before 431 */
-#define SWLOAD_MAX_LISTENS 16     /* --listen options per process */
-#define SWLOAD_MAX_ADDRS 64       /* --source-addrs entries */
+#define SWLOAD_MAX_HEADERS 128 /* request headers kept per head */
+#define SWLOAD_MAX_HEAD 65536  /* request head bytes before 431 */
+#define SWLOAD_MAX_LISTENS 16  /* --listen options per process */
+#define SWLOAD_MAX_ADDRS 64    /* --source-addrs entries */
 
 /* ---- swload.c: command line helpers ---------------------------------- */
 
@@ -50,20 +50,20 @@ uint64_t swload_raise_nofile(void);
 /* A request head as the test backend sees it: tolerant (bare LF accepted,
  * no Host required), every header kept in received order. */
 struct swload_req {
-    struct sw_str method;            /* borrowed (head buffer): "GET" */
-    struct sw_str target;            /* borrowed: request-target as sent */
-    struct sw_str path;              /* borrowed: target without query */
-    unsigned minor;                  /* HTTP/1.<minor> */
+    struct sw_str method; /* borrowed (head buffer): "GET" */
+    struct sw_str target; /* borrowed: request-target as sent */
+    struct sw_str path;   /* borrowed: target without query */
+    unsigned minor;       /* HTTP/1.<minor> */
     struct sw_http_header hdrs[SWLOAD_MAX_HEADERS]; /* borrowed slices */
-    size_t nhdrs;                    /* filled entries of hdrs */
-    size_t head_len;                 /* bytes of the head incl. blank line */
-    enum sw_http_body body;          /* NONE, LENGTH or CHUNKED */
-    uint64_t content_length;         /* with SW_HTTP_BODY_LENGTH */
-    bool keep_alive;                 /* per version and Connection */
-    bool expect_continue;            /* Expect: 100-continue */
-    bool ws_upgrade;                 /* Upgrade: websocket + Connection */
-    struct sw_str ws_key;            /* borrowed: Sec-WebSocket-Key */
-    struct sw_str ws_protocol;       /* borrowed: first offered subprotocol */
+    size_t nhdrs;                                   /* filled entries of hdrs */
+    size_t head_len;           /* bytes of the head incl. blank line */
+    enum sw_http_body body;    /* NONE, LENGTH or CHUNKED */
+    uint64_t content_length;   /* with SW_HTTP_BODY_LENGTH */
+    bool keep_alive;           /* per version and Connection */
+    bool expect_continue;      /* Expect: 100-continue */
+    bool ws_upgrade;           /* Upgrade: websocket + Connection */
+    struct sw_str ws_key;      /* borrowed: Sec-WebSocket-Key */
+    struct sw_str ws_protocol; /* borrowed: first offered subprotocol */
 };
 
 /*

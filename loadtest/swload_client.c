@@ -43,11 +43,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define READ_BUF (256 * 1024)   /* per-thread read buffer */
-#define TP_BUF (256 * 1024)     /* throughput: output batch per connection */
-#define HS_MAX 1024             /* handshake response bytes kept */
-#define MAX_INFLIGHT_OPEN 256   /* connects+handshakes in flight per thread */
-#define STATS_WAIT_MS 5000      /* wait for __stats replies at the end */
+#define READ_BUF (256 * 1024) /* per-thread read buffer */
+#define TP_BUF (256 * 1024)   /* throughput: output batch per connection */
+#define HS_MAX 1024           /* handshake response bytes kept */
+#define MAX_INFLIGHT_OPEN 256 /* connects+handshakes in flight per thread */
+#define STATS_WAIT_MS 5000    /* wait for __stats replies at the end */
 
 enum scenario {
     SC_ECHO = 0,
@@ -72,78 +72,78 @@ enum cc_state {
 };
 
 struct client {
-    enum scenario sc;             /* what to run */
-    struct sockaddr_storage dst;  /* server address */
-    socklen_t dstlen;             /* bytes of dst */
-    char host[128];               /* Host header value */
-    char path[256];               /* request path */
-    uint64_t conns;               /* connections in total */
-    uint64_t size;                /* message payload bytes */
-    uint64_t duration_ms;         /* measuring (or holding) time */
-    unsigned nthreads;            /* threads */
+    enum scenario sc;            /* what to run */
+    struct sockaddr_storage dst; /* server address */
+    socklen_t dstlen;            /* bytes of dst */
+    char host[128];              /* Host header value */
+    char path[256];              /* request path */
+    uint64_t conns;              /* connections in total */
+    uint64_t size;               /* message payload bytes */
+    uint64_t duration_ms;        /* measuring (or holding) time */
+    unsigned nthreads;           /* threads */
     struct sockaddr_storage src[SWLOAD_MAX_ADDRS]; /* --source-addrs */
-    size_t nsrc;                  /* entries in src */
-    bool json_only;               /* skip the human table */
+    size_t nsrc;                                   /* entries in src */
+    bool json_only;                                /* skip the human table */
 };
 
 struct cworker;
 
 struct cconn {
-    struct cworker *w;          /* borrowed (owner) */
-    int fd;                     /* owned socket, -1 when closed */
-    struct event *rev;          /* owned: EV_READ|EV_PERSIST */
-    struct event *wev;          /* owned: EV_WRITE|EV_PERSIST, added on need */
-    enum cc_state state;        /* see the diagram */
-    uint64_t index;             /* connection number (source address) */
+    struct cworker *w;           /* borrowed (owner) */
+    int fd;                      /* owned socket, -1 when closed */
+    struct event *rev;           /* owned: EV_READ|EV_PERSIST */
+    struct event *wev;           /* owned: EV_WRITE|EV_PERSIST, added on need */
+    enum cc_state state;         /* see the diagram */
+    uint64_t index;              /* connection number (source address) */
     char key[SW_WS_KEY_LEN + 1]; /* Sec-WebSocket-Key sent */
-    uint8_t *out;               /* owned: output buffer */
-    size_t out_cap;             /* bytes at out */
-    size_t out_len;             /* bytes queued */
-    size_t out_pos;             /* bytes of out already written */
-    char *hs;                   /* owned: handshake response so far */
-    size_t hs_len;              /* bytes in hs */
-    struct sw_ws_decoder dec;   /* server frame header decoder */
-    struct sw_ws_frame fr;      /* frame being read */
-    bool in_frame;              /* fr's payload is being read */
-    uint64_t pay_left;          /* payload bytes of fr still to come */
-    uint8_t ctl[SW_WS_MAX_CONTROL]; /* control / small text payload */
-    size_t ctl_len;             /* bytes in ctl */
-    bool pong_due;              /* a server ping waits for our pong */
+    uint8_t *out;                /* owned: output buffer */
+    size_t out_cap;              /* bytes at out */
+    size_t out_len;              /* bytes queued */
+    size_t out_pos;              /* bytes of out already written */
+    char *hs;                    /* owned: handshake response so far */
+    size_t hs_len;               /* bytes in hs */
+    struct sw_ws_decoder dec;    /* server frame header decoder */
+    struct sw_ws_frame fr;       /* frame being read */
+    bool in_frame;               /* fr's payload is being read */
+    uint64_t pay_left;           /* payload bytes of fr still to come */
+    uint8_t ctl[SW_WS_MAX_CONTROL];  /* control / small text payload */
+    size_t ctl_len;                  /* bytes in ctl */
+    bool pong_due;                   /* a server ping waits for our pong */
     uint8_t pong[SW_WS_MAX_CONTROL]; /* its payload */
-    size_t pong_len;            /* bytes in pong */
-    bool waiting;               /* a message or ping is in flight */
-    uint64_t sent_ns;           /* when it was sent */
-    uint64_t sent_frames;       /* throughput: data frames queued */
-    bool stats_asked;           /* throughput: __stats sent */
-    bool stats_done;            /* throughput: __stats answered */
-    uint64_t acked;             /* throughput: frames the sink counted */
+    size_t pong_len;                 /* bytes in pong */
+    bool waiting;                    /* a message or ping is in flight */
+    uint64_t sent_ns;                /* when it was sent */
+    uint64_t sent_frames;            /* throughput: data frames queued */
+    bool stats_asked;                /* throughput: __stats sent */
+    bool stats_done;                 /* throughput: __stats answered */
+    uint64_t acked;                  /* throughput: frames the sink counted */
 };
 
 struct cworker {
-    struct client *cl;          /* borrowed (main) */
-    struct event_base *base;    /* owned */
-    pthread_t tid;              /* its thread */
-    struct cconn *conns;        /* owned: nconns entries */
-    size_t nconns;              /* connections of this thread */
-    size_t next_open;           /* next connection to start */
-    size_t inflight;            /* connects/handshakes in flight */
-    size_t nopen;               /* connections that reached OPEN */
-    size_t nfinished;           /* OPEN or failed during the opening */
-    struct event *timer;        /* owned: stop / stats timeout */
-    bool measuring;             /* between start and stop */
-    bool stopping;              /* stop reached: no new messages */
-    uint64_t start_ns;          /* all open: measurement starts */
-    uint64_t open_ns;           /* when the thread began connecting */
-    uint64_t end_ns;            /* measurement end */
-    uint64_t msgs;              /* messages (or pings) completed */
-    uint64_t bytes;             /* payload bytes completed */
-    uint64_t errors;            /* failed connections or bad echoes */
-    uint64_t dropped;           /* open connections lost while running */
-    uint64_t pending_stats;     /* __stats replies still awaited */
-    struct swload_hist hist;    /* round-trip latencies */
-    struct sw_ws_rng rng;       /* mask keys */
-    uint8_t pattern[251 * 2];   /* payload pattern source */
-    uint8_t rbuf[READ_BUF];     /* read buffer */
+    struct client *cl;        /* borrowed (main) */
+    struct event_base *base;  /* owned */
+    pthread_t tid;            /* its thread */
+    struct cconn *conns;      /* owned: nconns entries */
+    size_t nconns;            /* connections of this thread */
+    size_t next_open;         /* next connection to start */
+    size_t inflight;          /* connects/handshakes in flight */
+    size_t nopen;             /* connections that reached OPEN */
+    size_t nfinished;         /* OPEN or failed during the opening */
+    struct event *timer;      /* owned: stop / stats timeout */
+    bool measuring;           /* between start and stop */
+    bool stopping;            /* stop reached: no new messages */
+    uint64_t start_ns;        /* all open: measurement starts */
+    uint64_t open_ns;         /* when the thread began connecting */
+    uint64_t end_ns;          /* measurement end */
+    uint64_t msgs;            /* messages (or pings) completed */
+    uint64_t bytes;           /* payload bytes completed */
+    uint64_t errors;          /* failed connections or bad echoes */
+    uint64_t dropped;         /* open connections lost while running */
+    uint64_t pending_stats;   /* __stats replies still awaited */
+    struct swload_hist hist;  /* round-trip latencies */
+    struct sw_ws_rng rng;     /* mask keys */
+    uint8_t pattern[251 * 2]; /* payload pattern source */
+    uint8_t rbuf[READ_BUF];   /* read buffer */
 };
 
 static uint64_t
@@ -572,8 +572,8 @@ cc_start(struct cconn *c)
 
     w->inflight++;
     c->state = CC_CONNECTING;
-    c->fd = socket(cl->dst.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                   0);
+    c->fd = socket(cl->dst.ss_family,
+                   SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (c->fd < 0) {
         goto fail;
     }
@@ -581,7 +581,7 @@ cc_start(struct cconn *c)
     if (cl->nsrc > 0) {
         const struct sockaddr_storage *s = &cl->src[c->index % cl->nsrc];
         socklen_t sl = s->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                               : sizeof(struct sockaddr_in);
+                                                : sizeof(struct sockaddr_in);
         /* Let connect() pick the port per 4-tuple, so that each source
          * address gives its own ~28k ports toward the one destination. */
         setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
@@ -731,14 +731,14 @@ cworker_fini(struct cworker *w)
 /* ---- report ------------------------------------------------------------ */
 
 struct result {
-    uint64_t size;        /* payload bytes per message */
-    double secs;          /* measured seconds */
-    uint64_t msgs;        /* completed messages / pings (sent for tp) */
-    uint64_t bytes;       /* payload bytes */
-    uint64_t acked;       /* throughput: frames the sink confirmed */
-    uint64_t opened;      /* connections that opened */
-    uint64_t errors;      /* failures */
-    uint64_t dropped;     /* connections lost while running */
+    uint64_t size;           /* payload bytes per message */
+    double secs;             /* measured seconds */
+    uint64_t msgs;           /* completed messages / pings (sent for tp) */
+    uint64_t bytes;          /* payload bytes */
+    uint64_t acked;          /* throughput: frames the sink confirmed */
+    uint64_t opened;         /* connections that opened */
+    uint64_t errors;         /* failures */
+    uint64_t dropped;        /* connections lost while running */
     struct swload_hist hist; /* merged latencies */
 };
 
@@ -769,16 +769,15 @@ report(const struct client *cl, const struct result *r)
                    r->dropped);
         }
     }
-    printf("{\"scenario\":\"%s\",\"connections\":%" PRIu64
-           ",\"opened\":%" PRIu64 ",\"size\":%" PRIu64
-           ",\"duration_s\":%.3f,\"messages\":%" PRIu64
-           ",\"msgs_per_s\":%.1f,\"mb_per_s\":%.3f,\"p50_us\":%.1f"
-           ",\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f"
-           ",\"acked\":%" PRIu64 ",\"errors\":%" PRIu64
-           ",\"dropped\":%" PRIu64 "}\n",
-           scenario_names[cl->sc], cl->conns, r->opened, r->size, r->secs,
-           r->msgs, mps, mbps, p50, p99, p999, maxv, r->acked, r->errors,
-           r->dropped);
+    printf(
+        "{\"scenario\":\"%s\",\"connections\":%" PRIu64 ",\"opened\":%" PRIu64
+        ",\"size\":%" PRIu64 ",\"duration_s\":%.3f,\"messages\":%" PRIu64
+        ",\"msgs_per_s\":%.1f,\"mb_per_s\":%.3f,\"p50_us\":%.1f"
+        ",\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f"
+        ",\"acked\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"dropped\":%" PRIu64
+        "}\n",
+        scenario_names[cl->sc], cl->conns, r->opened, r->size, r->secs, r->msgs,
+        mps, mbps, p50, p99, p999, maxv, r->acked, r->errors, r->dropped);
     fflush(stdout);
 }
 
@@ -893,8 +892,7 @@ srcs_parse(struct client *cl, const char *list)
         }
         /* Reuse the host:port parser with port 0. */
         bool v6 = memchr(list, ':', n) != NULL;
-        snprintf(item, sizeof(item), v6 ? "[%.*s]:0" : "%.*s:0", (int)n,
-                 list);
+        snprintf(item, sizeof(item), v6 ? "[%.*s]:0" : "%.*s:0", (int)n, list);
         if (swload_addr_parse(item, &cl->src[cl->nsrc], &sl) != SW_OK) {
             return SW_EINVAL;
         }
@@ -939,6 +937,7 @@ swload_client_main(int argc, char **argv)
     int opt;
     uint64_t v;
     bool have_conns = false, have_size = false;
+    bool failed = false;
     double dur = 10;
 
     if (cl == NULL || r == NULL) {
@@ -974,8 +973,7 @@ swload_client_main(int argc, char **argv)
             have_conns = true;
             break;
         case 'z':
-            if (!swload_parse_u64(optarg, &cl->size) ||
-                cl->size > (1u << 30)) {
+            if (!swload_parse_u64(optarg, &cl->size) || cl->size > (1u << 30)) {
                 goto bad;
             }
             have_size = true;
@@ -1029,6 +1027,7 @@ swload_client_main(int argc, char **argv)
         goto out;
     }
     report(cl, r);
+    failed = r->opened != cl->conns || r->errors > 0;
     if (cl->sc == SC_THROUGHPUT && !have_size) {
         cl->size = 4096;
         if (run_phase(cl, r) != 0) {
@@ -1036,7 +1035,8 @@ swload_client_main(int argc, char **argv)
         }
         report(cl, r);
     }
-    rc = r->opened == cl->conns && r->errors == 0 ? 0 : 1;
+    failed |= r->opened != cl->conns || r->errors > 0;
+    rc = failed ? 1 : 0;
     goto out;
 bad:
     fprintf(stderr, "swload: bad value %s\n", optarg);

@@ -82,8 +82,7 @@ parse_request_line(struct swload_req *r, const char *p, size_t n)
 
 static void
 note_header(struct swload_req *r, const struct sw_http_header *h,
-            bool *conn_close, bool *conn_keep, bool *conn_upgrade,
-            bool *up_ws)
+            bool *conn_close, bool *conn_keep, bool *conn_upgrade, bool *up_ws)
 {
     if (sw_str_eq_ci(h->name, "content-length")) {
         uint64_t v = 0;
@@ -203,11 +202,11 @@ out:
 }
 
 enum chunk_state {
-    CH_SIZE = 0,  /* hex digits of the chunk size */
-    CH_EXT,       /* chunk extension up to LF */
-    CH_DATA,      /* chunk payload */
-    CH_DATA_END,  /* CRLF after the payload */
-    CH_TRAILER,   /* start of a trailer line (or the final blank line) */
+    CH_SIZE = 0,     /* hex digits of the chunk size */
+    CH_EXT,          /* chunk extension up to LF */
+    CH_DATA,         /* chunk payload */
+    CH_DATA_END,     /* CRLF after the payload */
+    CH_TRAILER,      /* start of a trailer line (or the final blank line) */
     CH_TRAILER_LINE, /* inside a trailer line */
 };
 
@@ -316,32 +315,58 @@ const char *
 swload_reason(unsigned status)
 {
     switch (status) {
-    case 100: return "Continue";
-    case 101: return "Switching Protocols";
-    case 103: return "Early Hints";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 206: return "Partial Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
-    case 307: return "Temporary Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 413: return "Content Too Large";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
+    case 100:
+        return "Continue";
+    case 101:
+        return "Switching Protocols";
+    case 103:
+        return "Early Hints";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 206:
+        return "Partial Content";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 304:
+        return "Not Modified";
+    case 307:
+        return "Temporary Redirect";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 413:
+        return "Content Too Large";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
     }
     return "Unknown";
 }
