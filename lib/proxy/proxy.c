@@ -23,6 +23,7 @@
 
 #include <shockwave/log.h>
 #include <shockwave/route.h>
+#include <shockwave/ws.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -226,7 +227,7 @@ log_access(struct sw_session *p)
  */
 static void
 respond_local(struct sw_session *p, unsigned status, const char *body,
-              size_t body_len, bool keep, const char *why)
+              size_t body_len, bool keep, const char *why, const char *extra)
 {
     const char *reason = sw_http_reason(status);
     if (status >= 400) {
@@ -248,12 +249,12 @@ respond_local(struct sw_session *p, unsigned status, const char *body,
     sw_metrics_status(&p->w->metrics, status);
     set_state(p, SW_PROXY_LOCAL);
 
-    char head[256];
+    char head[320];
     int n = snprintf(head, sizeof(head),
                      "HTTP/1.1 %u %s\r\nServer: shockwave\r\n"
                      "Content-Type: text/plain\r\nContent-Length: %zu\r\n"
-                     "%s\r\n",
-                     status, reason, body_len,
+                     "%s%s\r\n",
+                     status, reason, body_len, extra != NULL ? extra : "",
                      keep ? "" : "Connection: close\r\n");
     struct sw_buf *b = NULL;
     if (!buf_ready(p, &p->c.out) || (b = p->c.out) == NULL ||
@@ -272,7 +273,7 @@ respond_error(struct sw_session *p, unsigned status, const char *why)
     char body[96];
     int n = snprintf(body, sizeof(body), "%u %s\n", status,
                      sw_http_reason(status));
-    respond_local(p, status, body, (size_t)n, false, why);
+    respond_local(p, status, body, (size_t)n, false, why, NULL);
 }
 
 /* An upstream failure: 502/504 while the client has seen nothing of the
@@ -388,6 +389,9 @@ write_upstream_head(struct sw_session *p, const struct sw_http_request *r,
     sw_http_write_cstr(&w, "X-Request-Id: ");
     sw_http_write_cstr(&w, p->request_id);
     sw_http_write(&w, "\r\n", 2);
+    if (p->ws_upgrade) {
+        sw_http_write_cstr(&w, "Connection: Upgrade\r\nUpgrade: websocket\r\n");
+    }
     if (r->body == SW_HTTP_BODY_LENGTH) {
         sw_http_write_cstr(&w, "Content-Length: ");
         sw_http_write_u64(&w, r->content_length);
@@ -402,6 +406,47 @@ write_upstream_head(struct sw_session *p, const struct sw_http_request *r,
     }
     b->pos = b->start;
     b->last = b->start + w.len;
+    return true;
+}
+
+/*
+ * A WebSocket upgrade is accepted only on a route with `websocket on;` and
+ * only when the handshake is valid (RFC 6455 4.2.1): anything else gets
+ * 400 (426 for a wrong version) and never reaches the upstream. Other
+ * upgrade tokens (h2c among them) are dropped with the hop-by-hop Upgrade
+ * field and the request goes on as plain HTTP: nothing is tunnelled.
+ * Returns false when the request was answered here.
+ */
+static bool
+check_upgrade(struct sw_session *p, const struct sw_http_request *r)
+{
+    p->ws_upgrade = false;
+    if (!r->upgrade || !sw_str_has_token(r->upgrade_proto, "websocket") ||
+        !p->route->websocket) {
+        return true;
+    }
+    int status = 400;
+    const char *why = NULL;
+    struct sw_str key = {NULL, 0};
+    if (sw_ws_handshake_check_request(r, &status, &why, &key) != SW_OK ||
+        key.len >= sizeof(p->ws_key)) {
+        char body[96];
+        int n = snprintf(body, sizeof(body), "%u %s\n", status,
+                         sw_http_reason((unsigned)status));
+        sw_metrics_inc(&p->w->metrics, SW_METRIC_WS_HANDSHAKE_REJECTED);
+        respond_local(p, (unsigned)status, body, (size_t)n, false,
+                      why != NULL ? why : "bad WebSocket handshake",
+                      status == 426 ? "Sec-WebSocket-Version: 13\r\n" : NULL);
+        return false;
+    }
+    if (r->body != SW_HTTP_BODY_NONE) {
+        sw_metrics_inc(&p->w->metrics, SW_METRIC_WS_HANDSHAKE_REJECTED);
+        respond_error(p, 400, "WebSocket upgrade request with a body");
+        return false;
+    }
+    memcpy(p->ws_key, key.p, key.len);
+    p->ws_key_len = key.len;
+    p->ws_upgrade = true;
     return true;
 }
 
@@ -430,13 +475,14 @@ start_request(struct sw_session *p, const struct sw_http_request *r)
     p->route = sw_route_match(cf, r->host, r->path, r->headers, r->nheaders);
     if (p->route == NULL) {
         static const char body[] = "404 Not Found: no route\n";
-        respond_local(p, 404, body, sizeof(body) - 1, true, "no route");
+        respond_local(p, 404, body, sizeof(body) - 1, true, "no route",
+                      NULL);
         return;
     }
     const struct sw_conf_route *rt = p->route;
     if (rt->return_status != 0) {
         respond_local(p, (unsigned)rt->return_status, rt->return_body.p,
-                      rt->return_body.len, true, "return");
+                      rt->return_body.len, true, "return", NULL);
         return;
     }
     p->max_body = rt->max_body_size != 0 ? rt->max_body_size
@@ -444,6 +490,9 @@ start_request(struct sw_session *p, const struct sw_http_request *r)
     if (r->body == SW_HTTP_BODY_LENGTH && p->max_body != 0 &&
         r->content_length > p->max_body) {
         respond_error(p, 413, "Content-Length over max_body_size");
+        return;
+    }
+    if (!check_upgrade(p, r)) {
         return;
     }
     if (r->expect_continue && r->body != SW_HTTP_BODY_NONE &&
@@ -838,6 +887,87 @@ write_response_head(struct sw_session *p, const struct sw_http_response *resp)
     return true;
 }
 
+/* The 101 toward the client: the upstream's end-to-end fields (protocol and
+ * extension choices, accept key) plus our own Upgrade/Connection. */
+static bool
+write_switching_head(struct sw_session *p, const struct sw_http_response *resp)
+{
+    const struct sw_conf_route *rt = p->route;
+    size_t room = out_room(p, &p->c.out);
+    struct sw_http_writer w;
+    sw_http_writer_init(&w, (char *)p->c.out->last, room);
+    sw_http_write_cstr(&w, "HTTP/1.1 101 Switching Protocols\r\n"
+                           "Upgrade: websocket\r\nConnection: Upgrade\r\n");
+    for (size_t i = 0; i < resp->nheaders; i++) {
+        const struct sw_http_header *h = &resp->headers[i];
+        if (sw_http_is_hop_by_hop(h->name, resp->connection) ||
+            is_named(h->name, "Content-Length") ||
+            sw_route_edits_drop(rt->response_edits, rt->nresponse_edits,
+                                h->name)) {
+            continue;
+        }
+        sw_http_write_header(&w, h->name, h->value);
+    }
+    sw_http_write(&w, "\r\n", 2);
+    if (w.overflow) {
+        return false;
+    }
+    p->c.out->last += w.len;
+    return true;
+}
+
+static void
+on_relay_done(void *arg)
+{
+    struct sw_session *p = arg;
+    session_close(p);
+}
+
+/* Hand both sockets, and every byte already read on either side, to the
+ * relay: bytes behind the request head and behind the 101 are frames. */
+static void
+start_relay(struct sw_session *p, uint8_t rsv_allowed)
+{
+    sw_upstream_report(p->peer, true);
+    p->status = 101;
+    sw_metrics_status(&p->w->metrics, 101);
+    log_access(p);
+    char caddr[64];
+    char uaddr[64];
+    snprintf(caddr, sizeof(caddr), "%s:%s", p->raddr, p->rport);
+    snprintf(uaddr, sizeof(uaddr), "%.*s", (int)p->peer->server->text.len,
+             p->peer->server->text.p);
+    struct sw_relay_start s = {
+        .route = p->route,
+        .client = p->c.io,
+        .upstream = p->u.io,
+        .client_in = p->c.in,
+        .upstream_in = p->u.in,
+        .client_out = p->c.out,
+        .rsv_allowed = rsv_allowed,
+        .client_addr = caddr,
+        .upstream_addr = uaddr,
+        .on_done = on_relay_done,
+        .arg = p,
+    };
+    struct sw_side *sides[2] = {&p->c, &p->u};
+    for (int i = 0; i < 2; i++) {
+        want(&sides[i]->rev, &sides[i]->rev_on, false);
+        want(&sides[i]->wev, &sides[i]->wev_on, false);
+        event_del(&sides[i]->timer);
+        sides[i]->io.fd = -1;
+        sides[i]->in = NULL;
+    }
+    p->c.out = NULL;
+    buf_release(p, &p->u.out);
+    buf_release(p, &p->uhead);
+    set_state(p, SW_PROXY_UPGRADED);
+    p->relay = sw_relay_new(&p->w->relay_env, &s);
+    if (p->relay == NULL && p->state != SW_PROXY_CLOSING) {
+        session_close(p);
+    }
+}
+
 /* Decode response heads until the final one is queued to the client.
  * Returns false when the session left the PROXY state. */
 static bool
@@ -883,7 +1013,22 @@ pump_response_head(struct sw_session *p)
             return false;
         }
         if (resp.status == 101) {
-            upstream_failed(p, 502, "101 to a request that did not upgrade");
+            if (!p->ws_upgrade) {
+                upstream_failed(p, 502,
+                                "101 to a request that did not upgrade");
+                return false;
+            }
+            struct sw_str key = {p->ws_key, p->ws_key_len};
+            if (sw_ws_handshake_check_response(&resp, key, &why) != SW_OK) {
+                upstream_failed(p, 502, why != NULL ? why : "bad 101");
+                return false;
+            }
+            if (!write_switching_head(p, &resp)) {
+                upstream_failed(p, 502, "101 head too large");
+                return false;
+            }
+            u->in->pos += resp.head_len;
+            start_relay(p, sw_ws_handshake_rsv(resp.headers, resp.nheaders));
             return false;
         }
         if (resp.status < 200) {
@@ -1070,6 +1215,17 @@ linger_read(struct sw_session *p)
     timer_set(&p->c, SW_LINGER_IDLE_MS);
 }
 
+/* Between requests: no buffers held, keepalive_timeout armed. */
+static void
+wait_next_request(struct sw_session *p)
+{
+    reset_request(p);
+    set_state(p, SW_PROXY_IDLE);
+    buf_release_if_empty(p, &p->c.in);
+    buf_release_if_empty(p, &p->c.out);
+    timer_set(&p->c, conf_of(p)->keepalive_timeout_ms);
+}
+
 /* The response is flushed: settle both connections, then wait for the next
  * request (any pipelined bytes are already in c.in) or close. */
 static void
@@ -1094,10 +1250,7 @@ request_done(struct sw_session *p)
         start_linger(p);
         return;
     }
-    reset_request(p);
-    set_state(p, SW_PROXY_IDLE);
-    buf_release_if_empty(p, &p->c.in);
-    buf_release_if_empty(p, &p->c.out);
+    wait_next_request(p);
 }
 
 static void
@@ -1107,10 +1260,7 @@ local_done(struct sw_session *p)
         start_linger(p);
         return;
     }
-    reset_request(p);
-    set_state(p, SW_PROXY_IDLE);
-    buf_release_if_empty(p, &p->c.in);
-    buf_release_if_empty(p, &p->c.out);
+    wait_next_request(p);
 }
 
 /* IDLE/HEAD: decode the next request head from c.in. */
@@ -1312,7 +1462,7 @@ run(struct sw_session *p)
         default:
             break;
         }
-        if (p->state == SW_PROXY_CLOSING) {
+        if (p->state == SW_PROXY_CLOSING || p->state == SW_PROXY_UPGRADED) {
             return;
         }
         size_t pending_before = p->c.out ? sw_buf_len(p->c.out) : 0;
@@ -1430,6 +1580,9 @@ on_client_timer(evutil_socket_t fd, short what, void *arg)
     SW_UNUSED(fd);
     SW_UNUSED(what);
     switch (p->state) {
+    case SW_PROXY_UPGRADED:
+        sw_relay_drain(p->relay); /* the drain's spread delay ended */
+        return;
     case SW_PROXY_IDLE:
     case SW_PROXY_LINGER:
         session_close(p); /* keep-alive idle or linger over: close quietly */
@@ -1556,6 +1709,7 @@ sw__proxy_session_free(struct sw_session *p)
     }
     w->nsessions--;
     sw_metrics_add(&w->metrics, SW_METRIC_CLIENT_CONNECTIONS_ACTIVE, -1);
+    sw_relay_free(p->relay);
     sw__proxy_wconf_unref(p->wc);
     free(p);
 }
@@ -1564,6 +1718,22 @@ void
 sw__proxy_session_drain(struct sw_session *p, bool force)
 {
     if (p->state == SW_PROXY_CLOSING) {
+        return;
+    }
+    if (p->state == SW_PROXY_UPGRADED) {
+        if (force) {
+            sw_relay_abort(p->relay);
+        } else {
+            /* spread the 1001 closes over half the drain window, so that
+             * clients do not all reconnect at the same instant */
+            uint64_t window = conf_of(p)->shutdown_timeout_ms / 2;
+            uint8_t rnd[2];
+            sw_ws_rng_bytes(&p->w->rng, rnd, sizeof(rnd));
+            uint64_t delay = window != 0
+                                 ? ((uint64_t)rnd[0] << 8 | rnd[1]) % window
+                                 : 0;
+            timer_set(&p->c, delay + 1);
+        }
         return;
     }
     if (force || p->state == SW_PROXY_IDLE || p->state == SW_PROXY_LINGER) {

@@ -37,6 +37,7 @@
 #include <shockwave/io.h>
 #include <shockwave/metrics.h>
 #include <shockwave/proxy.h>
+#include <shockwave/relay.h>
 #include <shockwave/upstream.h>
 
 #include <event2/event.h>
@@ -78,6 +79,9 @@ struct sw_worker {
     bool draining;                     /* no accepts; close when idle */
     uint64_t request_seq;              /* for $request_id */
     uint64_t id_seed;                  /* random per worker, $request_id */
+    struct sw_pipe_pool pipes;         /* pipes for splice() */
+    struct sw_ws_rng rng;              /* WebSocket mask keys */
+    struct sw_relay_env relay_env;     /* what relays borrow from us */
     struct sw_session *reap;           /* borrowed: closed, free at end */
     struct event reap_ev;              /* frees closed sessions */
 };
@@ -152,6 +156,11 @@ struct sw_session {
     char request_id[40];                    /* X-Request-Id sent upstream */
     char log_req[256];                      /* "GET /x HTTP/1.1" for logs */
     uint64_t linger_until_ms;               /* LINGER: hard deadline */
+    bool ws_upgrade;                        /* a validated WebSocket
+                                               upgrade was forwarded */
+    char ws_key[32];                        /* its Sec-WebSocket-Key */
+    size_t ws_key_len;
+    struct sw_relay *relay;                 /* owned: after the 101 */
     struct sw_session *prev;                /* borrowed: worker list */
     struct sw_session *next;                /* borrowed: worker list */
     struct sw_session *reap_next;           /* borrowed: reap list */

@@ -90,6 +90,18 @@ sw_worker_new(unsigned id, struct sw_conf *cf)
     if (RAND_bytes((unsigned char *)&w->id_seed, sizeof(w->id_seed)) != 1) {
         w->id_seed = (uint64_t)getpid() * 0x9e3779b97f4a7c15ull ^ id;
     }
+    sw_pipe_pool_init(&w->pipes, 64);
+    if (sw_ws_rng_init(&w->rng) != SW_OK) {
+        sw_log_error("worker %u: no random bytes for WebSocket masks", id);
+        goto fail;
+    }
+    w->relay_env = (struct sw_relay_env){
+        .base = w->base,
+        .bufs = &w->bufs,
+        .pipes = &w->pipes,
+        .rng = &w->rng,
+        .metrics = &w->metrics,
+    };
     event_assign(&w->post_ev, w->base, -1, 0, on_post, w);
     event_assign(&w->reap_ev, w->base, -1, 0, on_reap, w);
     event_assign(&w->drain_timer, w->base, -1, 0, on_drain_timeout, w);
@@ -129,6 +141,8 @@ sw_worker_free(struct sw_worker *w)
     sw__proxy_wconf_unref(w->wconf);
     sw_conf_unref(w->pending_conf);
     sw_buf_pool_fini(&w->bufs);
+    sw_pipe_pool_fini(&w->pipes);
+    sw_ws_rng_fini(&w->rng);
     if (w->base != NULL) {
         event_base_free(w->base);
     }

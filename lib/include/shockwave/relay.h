@@ -1,0 +1,106 @@
+/*
+ * relay.h - the WebSocket relay: after a validated 101, both connections
+ * are handed to a relay that forwards traffic frame by frame.
+ *
+ * Per direction (client -> upstream and upstream -> client) a frame cursor
+ * walks the input:
+ *
+ *   header --decode+check--> data frame: header re-encoded (same FIN, RSV,
+ *     |                       opcode, mask key, length), payload verbatim:
+ *     |                       copied through a bounded buffer, or spliced
+ *     |                       (src -> pipe -> dst) when both ends are plain
+ *     |                       TCP and the rest of the payload is at least
+ *     |                       ws_splice_threshold
+ *     +--> ping (ws_ping local): answered with a pong to its sender, not
+ *     |    forwarded; pong: consumed
+ *     +--> close: validated, forwarded, handshake tracked
+ *
+ * Frames the gateway injects (pongs, pings, closes) wait until the frame in
+ * flight toward that end has ended: control frames go between frames, never
+ * inside one (RFC 6455 5.4). Frames toward the upstream are masked with a
+ * fresh key (RFC 6455 5.3); frames toward the client are not masked.
+ *
+ * Memory: buffers come from the worker's pool and go back as soon as they
+ * are empty, so an idle WebSocket holds none; each direction holds at most
+ * one input and one output buffer, and a side is read only while there is
+ * room, so memory per connection is bounded whatever the message size.
+ * Steady-state traffic allocates nothing.
+ *
+ * Threading: the worker's thread only.
+ */
+#ifndef SHOCKWAVE_RELAY_H
+#define SHOCKWAVE_RELAY_H
+
+#include <shockwave/buf.h>
+#include <shockwave/conf.h>
+#include <shockwave/io.h>
+#include <shockwave/metrics.h>
+#include <shockwave/ws.h>
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+
+/* A worker's pool of pipes for splice(). */
+struct sw_pipe_pool {
+    int (*fds)[2];      /* owned: idle pipes */
+    size_t n;           /* idle pipes in fds */
+    size_t cap;         /* capacity of fds */
+    size_t pipe_size;   /* bytes a pipe holds (F_GETPIPE_SZ) */
+};
+
+void sw_pipe_pool_init(struct sw_pipe_pool *pp, size_t keep);
+void sw_pipe_pool_fini(struct sw_pipe_pool *pp);
+/* An empty pipe, fds[0] read end, fds[1] write end. SW_OK or SW_ERROR. */
+enum sw_status sw_pipe_get(struct sw_pipe_pool *pp, int fds[2]);
+/* Give back an EMPTY pipe (closed instead when the pool is full). */
+void sw_pipe_put(struct sw_pipe_pool *pp, int fds[2]);
+
+/* What a relay borrows from its worker. */
+struct sw_relay_env {
+    struct event_base *base;       /* borrowed: the worker's loop */
+    struct sw_buf_pool *bufs;      /* borrowed: the worker's buffers */
+    struct sw_pipe_pool *pipes;    /* borrowed: the worker's pipes */
+    struct sw_ws_rng *rng;         /* borrowed: mask keys */
+    struct sw_metrics *metrics;    /* borrowed: counters */
+};
+
+struct sw_relay;
+
+/* Called once when the relay has closed both connections. The owner frees
+ * the relay later with sw_relay_free(), outside the relay's own callbacks
+ * (close is deferred, STYLE.md). */
+typedef void (*sw_relay_done_cb)(void *arg);
+
+struct sw_relay_start {
+    const struct sw_conf_route *route; /* borrowed: ws_* settings; valid
+                                          while the caller's snapshot ref */
+    struct sw_io client;          /* moved in: client transport */
+    struct sw_io upstream;        /* moved in: upstream transport */
+    struct sw_buf *client_in;     /* moved in: client bytes already read
+                                     (frames behind the request head) */
+    struct sw_buf *upstream_in;   /* moved in: bytes behind the 101 head */
+    struct sw_buf *client_out;    /* moved in: unsent bytes to the client
+                                     (the 101 head) */
+    uint8_t rsv_allowed;          /* RSV bits the extensions allow */
+    const char *client_addr;      /* borrowed: "127.0.0.1:5555", logs */
+    const char *upstream_addr;    /* borrowed: "127.0.0.1:9000", logs */
+    sw_relay_done_cb on_done;     /* see above */
+    void *arg;                    /* passed to on_done */
+};
+
+/* Start relaying. Takes ownership of the sockets and buffers in `s` (also
+ * on failure, when they are closed). Returns NULL on ENOMEM. */
+struct sw_relay *sw_relay_new(const struct sw_relay_env *env,
+                              struct sw_relay_start *s);
+
+/* Start a graceful close: close 1001 to both ends (after any frame in
+ * flight), then the close handshake with its timeout. */
+void sw_relay_drain(struct sw_relay *r);
+
+/* Close both connections now, without a handshake; on_done runs. */
+void sw_relay_abort(struct sw_relay *r);
+
+/* Free a relay whose on_done has run (or that was aborted). Accepts NULL. */
+void sw_relay_free(struct sw_relay *r);
+
+#endif

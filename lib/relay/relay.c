@@ -1,0 +1,965 @@
+/*
+ * relay.c - frame-by-frame WebSocket relay between a client and an upstream
+ * (see relay.h for the data path and the memory rules).
+ *
+ * Owns: both sockets, their events, the buffers it holds and a pipe while a
+ * frame is being spliced. Borrows the worker's loop, pools, RNG, counters,
+ * and the route (valid while the owning session holds its snapshot).
+ *
+ * Direction states:
+ *
+ *   HDR --data frame--> DATA --payload done--> HDR
+ *    |                   |  \--rest >= splice threshold, buffers empty-->
+ *    |                   |                        SPLICE --payload done--> HDR
+ *    +--ping/pong/close--> CTRL --payload collected, handled--> HDR
+ *    +--violation or end of input--> DONE
+ *
+ * Closing: a close frame is forwarded and remembered; when both directions
+ * have carried one, or an error or EOF ended one side, the relay flushes
+ * what is queued and closes both sockets. ws_close_timeout bounds the wait.
+ */
+#include <shockwave/log.h>
+#include <shockwave/relay.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+enum dir_state {
+    DIR_HDR = 0, /* between frames: decoding a header */
+    DIR_DATA,    /* copying a frame's payload to the destination */
+    DIR_SPLICE,  /* splicing a frame's payload to the destination */
+    DIR_CTRL,    /* collecting a control frame's payload (<= 125 bytes) */
+    DIR_DONE,    /* no more frames will be read in this direction */
+};
+
+struct dir;
+
+struct end {
+    struct sw_io io;             /* owned: socket and transport */
+    struct event rev;            /* readable */
+    struct event wev;            /* writable */
+    bool rev_on;                 /* rev added */
+    bool wev_on;                 /* wev added */
+    bool eof;                    /* input ended (FIN, reset or error) */
+    bool dead;                   /* output failed: nothing more is sent */
+    bool is_client;              /* the client side (frames unmasked to it) */
+    struct sw_buf *out;          /* owned (pool): bytes queued to this end */
+    uint8_t pong[SW_WS_MAX_HEADER + SW_WS_MAX_CONTROL]; /* pending pong */
+    size_t pong_len;             /* 0 = none pending */
+    bool ping_pending;           /* a keepalive ping waits for a boundary */
+    uint8_t close[SW_WS_MAX_HEADER + SW_WS_MAX_CONTROL]; /* pending close */
+    size_t close_len;            /* 0 = none pending */
+    bool close_sent;             /* a close frame was queued to this end */
+    uint64_t last_rx_ms;         /* last bytes from this end */
+    uint64_t last_ping_ms;       /* last keepalive ping queued to it */
+    struct dir *in_dir;          /* borrowed: direction reading this end */
+    struct dir *out_dir;         /* borrowed: direction writing to it */
+    const char *name;            /* "client" or "upstream" */
+};
+
+struct dir {
+    struct end *src;             /* borrowed */
+    struct end *dst;             /* borrowed */
+    enum dir_state state;        /* see the diagram above */
+    struct sw_buf *in;           /* owned (pool): bytes read from src */
+    struct sw_ws_decoder dec;    /* frame header decoder */
+    struct sw_ws_msg_state msg;  /* fragmentation and message size */
+    struct sw_ws_frame f;        /* the frame in progress */
+    uint64_t remaining;          /* payload bytes of f still to move */
+    uint64_t offset;             /* payload bytes of f moved (unmasking) */
+    uint8_t hdr[SW_WS_MAX_HEADER]; /* re-encoded header awaiting room */
+    size_t hdr_len;              /* bytes in hdr; 0 = sent */
+    uint8_t ctl[SW_WS_MAX_CONTROL]; /* control payload being collected */
+    size_t ctl_len;              /* bytes in ctl */
+    bool validate;               /* checking this text message's UTF-8 */
+    struct sw_ws_utf8 utf8;      /* its validator */
+    int pipe[2];                 /* owned (pool) while splicing */
+    bool have_pipe;              /* pipe[] is valid */
+    size_t in_pipe;              /* bytes sitting in the pipe */
+    bool close_seen;             /* src sent a close frame */
+    uint16_t close_code;         /* the code it carried */
+    uint64_t frames;             /* frames read */
+    uint64_t messages;           /* data messages completed */
+    uint64_t bytes;              /* payload bytes forwarded */
+};
+
+struct sw_relay {
+    struct sw_relay_env env;           /* borrowed pieces of the worker */
+    const struct sw_conf_route *rt;    /* borrowed: ws_* settings */
+    struct end c;                      /* the client */
+    struct end u;                      /* the upstream */
+    struct dir up;                     /* client -> upstream */
+    struct dir down;                   /* upstream -> client */
+    struct event timer;                /* keepalive, idle, close deadline */
+    uint64_t close_deadline_ms;        /* 0 = none */
+    bool finishing;                    /* close both once flushed */
+    bool done;                         /* sockets closed, on_done ran */
+    uint64_t started_ms;               /* for the access log */
+    const char *closed_by;             /* "client", "upstream", "gateway" */
+    uint16_t close_code;               /* code of the first close */
+    char caddr[64];                    /* client address, logs */
+    char uaddr[64];                    /* upstream address, logs */
+    sw_relay_done_cb on_done;          /* owner's callback */
+    void *arg;                         /* its argument */
+};
+
+static void relay_run(struct sw_relay *r);
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static void
+want(struct event *ev, bool *on, bool yes)
+{
+    if (yes && !*on) {
+        event_add(ev, NULL);
+        *on = true;
+    } else if (!yes && *on) {
+        event_del(ev);
+        *on = false;
+    }
+}
+
+static bool
+buf_ready(struct sw_relay *r, struct sw_buf **bp)
+{
+    if (*bp == NULL) {
+        *bp = sw_buf_get(r->env.bufs);
+        if (*bp == NULL) {
+            sw_metrics_inc(r->env.metrics, SW_METRIC_OUT_OF_MEMORY);
+            return false;
+        }
+    } else if ((*bp)->pos == (*bp)->last) {
+        (*bp)->pos = (*bp)->last = (*bp)->start;
+    } else if (sw_buf_room(*bp) == 0) {
+        sw_buf_compact(*bp);
+    }
+    return true;
+}
+
+static void
+buf_release_if_empty(struct sw_relay *r, struct sw_buf **bp)
+{
+    if (*bp != NULL && sw_buf_len(*bp) == 0) {
+        sw_buf_put(r->env.bufs, *bp);
+        *bp = NULL;
+    }
+}
+
+static size_t
+out_room(struct sw_relay *r, struct end *e)
+{
+    if (!buf_ready(r, &e->out)) {
+        return 0;
+    }
+    return sw_buf_room(e->out);
+}
+
+static size_t
+buf_len(const struct sw_buf *b)
+{
+    return b != NULL ? sw_buf_len(b) : 0;
+}
+
+/* Build a control frame toward end e: unmasked to the client, masked with
+ * a fresh key to the upstream (RFC 6455 5.3). Returns its length. */
+static size_t
+control_frame(struct sw_relay *r, const struct end *e, uint8_t opcode,
+              const uint8_t *payload, size_t len, uint8_t *out)
+{
+    uint8_t key[4];
+    const uint8_t *mask = NULL;
+    if (!e->is_client) {
+        sw_ws_rng_key(r->env.rng, key);
+        mask = key;
+    }
+    size_t h = sw_ws_frame_encode(out, true, opcode, mask, len);
+    if (len > 0) {
+        memcpy(out + h, payload, len);
+        if (mask != NULL) {
+            sw_ws_mask(out + h, len, mask, 0);
+        }
+    }
+    return h + len;
+}
+
+/* Queue a close frame to e (sent at the next frame boundary toward e). */
+static void
+queue_close(struct sw_relay *r, struct end *e, uint16_t code,
+            const uint8_t *reason, size_t reason_len)
+{
+    if (e->close_sent || e->close_len > 0 || e->dead) {
+        return;
+    }
+    uint8_t payload[SW_WS_MAX_CONTROL];
+    size_t n = sw_ws_close_encode(payload, code, (const char *)reason,
+                                  reason_len);
+    e->close_len = control_frame(r, e, SW_WS_OP_CLOSE, payload, n, e->close);
+}
+
+static void
+arm_timer(struct sw_relay *r);
+
+/* Begin the end of the relay: flush what is queued, then close. */
+static void
+start_finishing(struct sw_relay *r, const char *by, uint16_t code)
+{
+    if (r->closed_by == NULL) {
+        r->closed_by = by;
+        r->close_code = code;
+    }
+    if (!r->finishing) {
+        r->finishing = true;
+        r->close_deadline_ms = sw_now_ms() + (r->rt->ws_close_timeout_ms != 0
+                                                  ? r->rt->ws_close_timeout_ms
+                                                  : 5000);
+        arm_timer(r);
+    }
+}
+
+/* ---- the end ---------------------------------------------------------- */
+
+static void
+end_close(struct sw_relay *r, struct end *e)
+{
+    want(&e->rev, &e->rev_on, false);
+    want(&e->wev, &e->wev_on, false);
+    if (e->io.fd >= 0) {
+        e->io.ops->close(&e->io);
+        close(e->io.fd);
+        e->io.fd = -1;
+    }
+    sw_buf_put(r->env.bufs, e->out);
+    e->out = NULL;
+}
+
+static void
+dir_release(struct sw_relay *r, struct dir *d)
+{
+    sw_buf_put(r->env.bufs, d->in);
+    d->in = NULL;
+    if (d->have_pipe) {
+        if (d->in_pipe == 0) {
+            sw_pipe_put(r->env.pipes, d->pipe);
+        } else {
+            close(d->pipe[0]);
+            close(d->pipe[1]);
+        }
+        d->have_pipe = false;
+    }
+}
+
+static void
+log_session(struct sw_relay *r)
+{
+    uint64_t ms = sw_now_ms() - r->started_ms;
+    sw_log_access("ws %s -> %s %llums c2u_msgs=%llu c2u_bytes=%llu "
+                  "u2c_msgs=%llu u2c_bytes=%llu closed_by=%s code=%u",
+                  r->caddr, r->uaddr, (unsigned long long)ms,
+                  (unsigned long long)r->up.messages,
+                  (unsigned long long)r->up.bytes,
+                  (unsigned long long)r->down.messages,
+                  (unsigned long long)r->down.bytes,
+                  r->closed_by != NULL ? r->closed_by : "-",
+                  (unsigned)r->close_code);
+}
+
+static void
+finish(struct sw_relay *r)
+{
+    if (r->done) {
+        return;
+    }
+    r->done = true;
+    event_del(&r->timer);
+    end_close(r, &r->c);
+    end_close(r, &r->u);
+    dir_release(r, &r->up);
+    dir_release(r, &r->down);
+    sw_metrics_add(r->env.metrics, SW_METRIC_WS_SESSIONS_ACTIVE, -1);
+    log_session(r);
+    r->on_done(r->arg);
+}
+
+/* ---- directions ------------------------------------------------------- */
+
+/* At a frame boundary toward e: append what waits to be injected. */
+static void
+inject(struct sw_relay *r, struct end *e)
+{
+    struct dir *d = e->out_dir;
+    bool boundary = (d->state == DIR_HDR || d->state == DIR_DONE) &&
+                    d->hdr_len == 0;
+    if (!boundary || e->dead || e->close_sent) {
+        return;
+    }
+    if (e->pong_len > 0 && out_room(r, e) >= e->pong_len) {
+        sw_buf_append(e->out, e->pong, e->pong_len);
+        e->pong_len = 0;
+        sw_metrics_inc(r->env.metrics, SW_METRIC_WS_PINGS_ANSWERED);
+    }
+    if (e->ping_pending && out_room(r, e) >= SW_WS_MAX_HEADER) {
+        uint8_t frame[SW_WS_MAX_HEADER];
+        size_t n = control_frame(r, e, SW_WS_OP_PING, NULL, 0, frame);
+        sw_buf_append(e->out, frame, n);
+        e->ping_pending = false;
+        sw_metrics_inc(r->env.metrics, SW_METRIC_WS_PINGS_SENT);
+    }
+    if (e->close_len > 0 && out_room(r, e) >= e->close_len) {
+        sw_buf_append(e->out, e->close, e->close_len);
+        e->close_len = 0;
+        e->close_sent = true;
+        sw_metrics_inc(r->env.metrics, SW_METRIC_WS_CLOSE_SENT);
+    }
+}
+
+/* A violation by d->src: it gets the code, the other end a close too, and
+ * this direction reads no more frames. */
+static void
+protocol_error(struct sw_relay *r, struct dir *d, uint16_t code,
+               const char *why)
+{
+    sw_metrics_inc(r->env.metrics, SW_METRIC_WS_PROTOCOL_ERRORS);
+    sw_log_warn("ws %s -> %s: %s broke the protocol: %s (close %u)", r->caddr,
+                r->uaddr, d->src->name, why, (unsigned)code);
+    d->state = DIR_DONE;
+    queue_close(r, d->src, code, NULL, 0);
+    /* RFC 6455 7.4.1: 1001 tells the peer its partner went away; a client
+     * whose upstream failed gets 1011 (server error). */
+    queue_close(r, d->dst,
+                d->dst->is_client ? SW_WS_CLOSE_INTERNAL
+                                  : SW_WS_CLOSE_GOING_AWAY,
+                NULL, 0);
+    start_finishing(r, "gateway", code);
+}
+
+static void
+frame_done(struct sw_relay *r, struct dir *d)
+{
+    SW_UNUSED(r);
+    if (!sw_ws_is_control(d->f.opcode) && d->f.fin) {
+        d->messages++;
+        sw_metrics_inc(r->env.metrics, SW_METRIC_WS_MESSAGES_TOTAL);
+        if (d->validate) {
+            d->validate = false;
+            if (sw_ws_utf8_finish(&d->utf8) != SW_OK) {
+                protocol_error(r, d, SW_WS_CLOSE_INVALID_DATA,
+                               "text message is not valid UTF-8");
+                return;
+            }
+        }
+    }
+    d->state = DIR_HDR;
+}
+
+/* A complete control frame from d->src (payload unmasked in d->ctl). */
+static void
+control_done(struct sw_relay *r, struct dir *d)
+{
+    struct end *src = d->src;
+    switch (d->f.opcode) {
+    case SW_WS_OP_PING:
+        /* RFC 6455 5.5.3: the pong echoes the ping's payload; a newer ping
+         * replaces an unanswered one. */
+        src->pong_len = control_frame(r, src, SW_WS_OP_PONG, d->ctl,
+                                      d->ctl_len, src->pong);
+        break;
+    case SW_WS_OP_PONG:
+        break; /* consumed: an answer to one of our pings or unsolicited */
+    case SW_WS_OP_CLOSE: {
+        struct sw_ws_close cl;
+        if (sw_ws_close_decode(d->ctl, d->ctl_len, &cl) != SW_OK) {
+            protocol_error(r, d, cl.error_code, cl.why);
+            return;
+        }
+        d->close_seen = true;
+        d->close_code = cl.code;
+        /* forward the same code and reason, re-masked for its new leg */
+        if (!d->dst->close_sent && d->dst->close_len == 0 && !d->dst->dead) {
+            d->dst->close_len =
+                control_frame(r, d->dst, SW_WS_OP_CLOSE, d->ctl, d->ctl_len,
+                              d->dst->close);
+        }
+        d->state = DIR_DONE;
+        struct dir *other = d == &r->up ? &r->down : &r->up;
+        if (other->close_seen) {
+            start_finishing(r, r->closed_by, r->close_code);
+        } else {
+            start_finishing(r, src->name, cl.code);
+        }
+        return;
+    }
+    default:
+        break;
+    }
+    d->state = DIR_HDR;
+}
+
+/* Start relaying a decoded frame header. */
+static void
+begin_frame(struct sw_relay *r, struct dir *d)
+{
+    const struct sw_ws_frame *f = &d->f;
+    d->remaining = f->payload_len;
+    d->offset = 0;
+    d->frames++;
+    sw_metrics_inc(r->env.metrics, SW_METRIC_WS_FRAMES_TOTAL);
+    bool local_ping = r->rt->ws_ping == SW_CONF_WS_PING_LOCAL &&
+                      (f->opcode == SW_WS_OP_PING ||
+                       f->opcode == SW_WS_OP_PONG);
+    if (f->opcode == SW_WS_OP_CLOSE || local_ping) {
+        d->ctl_len = 0;
+        d->state = DIR_CTRL;
+        return;
+    }
+    if (f->opcode == SW_WS_OP_TEXT && r->rt->ws_validate_utf8) {
+        d->validate = true;
+        sw_ws_utf8_init(&d->utf8);
+    }
+    /* Header re-encoded with the same fields: payload bytes (still masked
+     * with the client's own key) can then pass verbatim. */
+    d->hdr_len = sw_ws_frame_encode(d->hdr, f->fin, f->opcode,
+                                    f->masked ? f->mask : NULL,
+                                    f->payload_len);
+    d->hdr[0] |= (uint8_t)(f->rsv << 4);
+    d->state = DIR_DATA;
+}
+
+static bool
+may_splice(const struct sw_relay *r, const struct dir *d)
+{
+    uint64_t threshold = r->rt->ws_splice_threshold;
+    return threshold != 0 && d->remaining >= threshold && !d->validate &&
+           d->src->io.ops->can_splice && d->dst->io.ops->can_splice &&
+           buf_len(d->in) == 0 && buf_len(d->dst->out) == 0 &&
+           d->hdr_len == 0;
+}
+
+/* Move payload through a pipe: src -> pipe -> dst, exactly d->remaining
+ * bytes; resumes on EAGAIN on either side. */
+static bool
+splice_step(struct sw_relay *r, struct dir *d)
+{
+    bool progress = false;
+    if (!d->have_pipe) {
+        if (sw_pipe_get(r->env.pipes, d->pipe) != SW_OK) {
+            d->state = DIR_DATA; /* fall back to copying */
+            return false;
+        }
+        d->have_pipe = true;
+        d->in_pipe = 0;
+    }
+    size_t cap = r->env.pipes->pipe_size;
+    for (int i = 0; i < 64; i++) {
+        bool moved = false;
+        if (d->remaining > 0 && d->in_pipe < cap && !d->src->eof) {
+            ssize_t n = splice(d->src->io.fd, NULL, d->pipe[1], NULL,
+                               (size_t)SW_MIN(d->remaining,
+                                              (uint64_t)(cap - d->in_pipe)),
+                               SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+            if (n > 0) {
+                d->in_pipe += (size_t)n;
+                d->remaining -= (uint64_t)n;
+                d->src->last_rx_ms = sw_now_ms();
+                moved = true;
+            } else if (n == 0) {
+                d->src->eof = true;
+            } else if (errno != EAGAIN && errno != EINTR) {
+                sw_log_debug("ws %s: splice from %s: %s", r->caddr,
+                             d->src->name, strerror(errno));
+                d->src->eof = true;
+            }
+        }
+        if (d->in_pipe > 0 && !d->dst->dead) {
+            ssize_t m = splice(d->pipe[0], NULL, d->dst->io.fd, NULL,
+                               d->in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+            if (m > 0) {
+                d->in_pipe -= (size_t)m;
+                d->bytes += (uint64_t)m;
+                d->offset += (uint64_t)m;
+                sw_metrics_add(r->env.metrics, SW_METRIC_WS_BYTES_SPLICED, m);
+                moved = true;
+            } else if (m < 0 && errno != EAGAIN && errno != EINTR) {
+                sw_log_debug("ws %s: splice to %s: %s", r->caddr,
+                             d->dst->name, strerror(errno));
+                d->dst->dead = true;
+            }
+        }
+        if (!moved) {
+            break;
+        }
+        progress = true;
+    }
+    if (d->remaining == 0 && d->in_pipe == 0) {
+        sw_pipe_put(r->env.pipes, d->pipe);
+        d->have_pipe = false;
+        frame_done(r, d);
+        progress = true;
+    }
+    return progress;
+}
+
+/* Copy payload bytes of a data frame from d->in to the destination. */
+static bool
+copy_payload(struct sw_relay *r, struct dir *d)
+{
+    if (d->hdr_len > 0) {
+        if (out_room(r, d->dst) < d->hdr_len) {
+            return false;
+        }
+        sw_buf_append(d->dst->out, d->hdr, d->hdr_len);
+        d->hdr_len = 0;
+    }
+    size_t n = (size_t)SW_MIN((uint64_t)buf_len(d->in), d->remaining);
+    n = SW_MIN(n, out_room(r, d->dst));
+    if (n == 0) {
+        return false;
+    }
+    if (d->validate) {
+        /* client frames are masked: validate an unmasked copy, forward the
+         * original bytes */
+        uint8_t scratch[4096];
+        for (size_t done = 0; done < n;) {
+            size_t k = SW_MIN(n - done, sizeof(scratch));
+            memcpy(scratch, d->in->pos + done, k);
+            if (d->f.masked) {
+                sw_ws_mask(scratch, k, d->f.mask, d->offset + done);
+            }
+            if (sw_ws_utf8_feed(&d->utf8, scratch, k) != SW_OK) {
+                protocol_error(r, d, SW_WS_CLOSE_INVALID_DATA,
+                               "text message is not valid UTF-8");
+                return false;
+            }
+            done += k;
+        }
+    }
+    sw_buf_append(d->dst->out, d->in->pos, n);
+    d->in->pos += n;
+    d->remaining -= n;
+    d->offset += n;
+    d->bytes += n;
+    sw_metrics_add(r->env.metrics, SW_METRIC_WS_BYTES_COPIED, (int64_t)n);
+    return true;
+}
+
+/* Walk the frames in d->in as far as buffers allow. */
+static bool
+dir_process(struct sw_relay *r, struct dir *d)
+{
+    bool progress = false;
+    for (int i = 0; i < 256; i++) {
+        switch (d->state) {
+        case DIR_DONE:
+            if (d->in != NULL) {
+                d->in->pos = d->in->last; /* after close or error: dropped */
+            }
+            return progress;
+        case DIR_HDR: {
+            inject(r, d->dst);
+            size_t have = buf_len(d->in);
+            if (have == 0) {
+                return progress;
+            }
+            ssize_t n = sw_ws_frame_decode(&d->dec, d->in->pos, have, &d->f);
+            if (n == SW_AGAIN) {
+                d->in->pos += have;
+                return true;
+            }
+            if (n < 0) {
+                protocol_error(r, d, d->dec.close_code, d->dec.why);
+                return true;
+            }
+            d->in->pos += n;
+            if (sw_ws_msg_check(&d->msg, &d->f) != SW_OK) {
+                protocol_error(r, d, d->msg.close_code, d->msg.why);
+                return true;
+            }
+            begin_frame(r, d);
+            progress = true;
+            break;
+        }
+        case DIR_CTRL: {
+            size_t n = (size_t)SW_MIN((uint64_t)buf_len(d->in), d->remaining);
+            if (n > 0) {
+                memcpy(d->ctl + d->ctl_len, d->in->pos, n);
+                d->ctl_len += n;
+                d->in->pos += n;
+                d->remaining -= n;
+                progress = true;
+            }
+            if (d->remaining > 0) {
+                return progress;
+            }
+            if (d->f.masked) {
+                sw_ws_mask(d->ctl, d->ctl_len, d->f.mask, 0);
+            }
+            control_done(r, d);
+            progress = true;
+            break;
+        }
+        case DIR_DATA:
+            if (d->remaining == 0 && d->hdr_len == 0) {
+                frame_done(r, d);
+                progress = true;
+                break;
+            }
+            if (may_splice(r, d)) {
+                d->state = DIR_SPLICE;
+                break;
+            }
+            if (!copy_payload(r, d)) {
+                return progress;
+            }
+            progress = true;
+            break;
+        case DIR_SPLICE:
+            if (!splice_step(r, d)) {
+                return progress;
+            }
+            progress = true;
+            break;
+        }
+    }
+    return progress;
+}
+
+/* ---- I/O -------------------------------------------------------------- */
+
+static void
+end_read(struct sw_relay *r, struct end *e)
+{
+    struct dir *d = e->in_dir;
+    if (d->state == DIR_SPLICE || e->eof) {
+        return;
+    }
+    if (!buf_ready(r, &d->in)) {
+        start_finishing(r, "gateway", SW_WS_CLOSE_INTERNAL);
+        return;
+    }
+    if (sw_buf_room(d->in) == 0) {
+        return;
+    }
+    ssize_t n = e->io.ops->recv(&e->io, d->in->last, sw_buf_room(d->in));
+    if (n > 0) {
+        d->in->last += n;
+        e->last_rx_ms = sw_now_ms();
+        if (e->is_client) {
+            sw_metrics_add(r->env.metrics, SW_METRIC_BYTES_FROM_CLIENTS, n);
+        }
+    } else if (n == 0 || n != SW_AGAIN) {
+        e->eof = true;
+    }
+}
+
+static bool
+end_flush(struct sw_relay *r, struct end *e)
+{
+    bool progress = false;
+    while (buf_len(e->out) > 0 && !e->dead) {
+        ssize_t n = e->io.ops->send(&e->io, e->out->pos, buf_len(e->out));
+        if (n > 0) {
+            e->out->pos += n;
+            progress = true;
+            if (e->is_client) {
+                sw_metrics_add(r->env.metrics, SW_METRIC_BYTES_TO_CLIENTS, n);
+            }
+        } else if (n == SW_AGAIN) {
+            break;
+        } else {
+            e->dead = true;
+        }
+    }
+    if (e->dead && e->out != NULL) {
+        e->out->pos = e->out->last;
+    }
+    buf_release_if_empty(r, &e->out);
+    return progress;
+}
+
+/* An end whose input ended: a close handshake that completed, or a peer
+ * that vanished (then its partner gets a close). */
+static void
+check_eof(struct sw_relay *r, struct end *e)
+{
+    struct dir *d = e->in_dir;
+    if (!e->eof && !e->dead) {
+        return;
+    }
+    if (d->close_seen || d->state == DIR_DONE) {
+        if (e->eof) {
+            start_finishing(r, r->closed_by ? r->closed_by : e->name,
+                            r->close_code);
+        }
+        return;
+    }
+    if (buf_len(d->in) > 0 && !e->dead) {
+        return; /* frames still to relay before the end */
+    }
+    d->state = DIR_DONE;
+    struct end *other = e == &r->c ? &r->u : &r->c;
+    queue_close(r, other,
+                other->is_client ? SW_WS_CLOSE_INTERNAL
+                                 : SW_WS_CLOSE_GOING_AWAY,
+                NULL, 0);
+    sw_log_info("ws %s -> %s: %s closed the connection without a close "
+                "frame",
+                r->caddr, r->uaddr, e->name);
+    start_finishing(r, e->name, SW_WS_CLOSE_ABNORMAL);
+}
+
+static bool
+flushed(const struct end *e)
+{
+    return e->dead || (buf_len(e->out) == 0 && e->pong_len == 0 &&
+                       e->close_len == 0);
+}
+
+static void
+update_interest(struct sw_relay *r)
+{
+    struct end *ends[2] = {&r->c, &r->u};
+    for (int i = 0; i < 2; i++) {
+        struct end *e = ends[i];
+        struct dir *in = e->in_dir;
+        struct dir *out = e->out_dir;
+        bool read;
+        if (in->state == DIR_SPLICE) {
+            read = in->remaining > 0 && in->in_pipe < r->env.pipes->pipe_size;
+        } else {
+            read = in->in == NULL || sw_buf_room(in->in) > 0 ||
+                   in->in->pos != in->in->start;
+        }
+        want(&e->rev, &e->rev_on, read && !e->eof);
+        bool write = buf_len(e->out) > 0 ||
+                     (out->state == DIR_SPLICE && out->in_pipe > 0);
+        want(&e->wev, &e->wev_on, write && !e->dead);
+    }
+}
+
+static void
+relay_run(struct sw_relay *r)
+{
+    for (int i = 0; i < 64 && !r->done; i++) {
+        bool progress = false;
+        progress |= dir_process(r, &r->up);
+        progress |= dir_process(r, &r->down);
+        inject(r, &r->c);
+        inject(r, &r->u);
+        progress |= end_flush(r, &r->c);
+        progress |= end_flush(r, &r->u);
+        check_eof(r, &r->c);
+        check_eof(r, &r->u);
+        /* Done when everything queued is out and nothing more will be
+         * said: both closes have passed, or one side is gone. Otherwise
+         * the close deadline ends the wait. */
+        if (r->finishing && flushed(&r->c) && flushed(&r->u) &&
+            ((r->up.close_seen && r->down.close_seen) || r->c.eof ||
+             r->u.eof || r->c.dead || r->u.dead)) {
+            finish(r);
+            return;
+        }
+        if (!progress) {
+            break;
+        }
+    }
+    if (!r->done) {
+        update_interest(r);
+    }
+}
+
+/* ---- timers: keepalive pings, idle timeout, close deadline ------------- */
+
+static void
+arm_timer(struct sw_relay *r)
+{
+    uint64_t now = sw_now_ms();
+    uint64_t next = UINT64_MAX;
+    if (r->close_deadline_ms != 0) {
+        next = r->close_deadline_ms;
+    }
+    struct end *ends[2] = {&r->c, &r->u};
+    for (int i = 0; i < 2 && !r->finishing; i++) {
+        uint64_t rx = ends[i]->last_rx_ms;
+        if (r->rt->ws_idle_timeout_ms != 0) {
+            next = SW_MIN(next, rx + r->rt->ws_idle_timeout_ms);
+        }
+        if (r->rt->ws_ping_interval_ms != 0) {
+            uint64_t base = SW_MAX(rx, ends[i]->last_ping_ms);
+            next = SW_MIN(next, base + r->rt->ws_ping_interval_ms);
+        }
+    }
+    if (next == UINT64_MAX) {
+        event_del(&r->timer);
+        return;
+    }
+    uint64_t ms = next > now ? next - now : 1;
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    event_add(&r->timer, &tv);
+}
+
+static void
+on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct sw_relay *r = arg;
+    SW_UNUSED(fd);
+    SW_UNUSED(what);
+    uint64_t now = sw_now_ms();
+    if (r->close_deadline_ms != 0 && now >= r->close_deadline_ms) {
+        sw_log_info("ws %s -> %s: close handshake timed out", r->caddr,
+                    r->uaddr);
+        finish(r);
+        return;
+    }
+    struct end *ends[2] = {&r->c, &r->u};
+    for (int i = 0; i < 2 && !r->finishing; i++) {
+        struct end *e = ends[i];
+        struct end *other = ends[1 - i];
+        if (r->rt->ws_idle_timeout_ms != 0 &&
+            now >= e->last_rx_ms + r->rt->ws_idle_timeout_ms) {
+            sw_log_info("ws %s -> %s: %s idle for %llu ms, closing",
+                        r->caddr, r->uaddr, e->name,
+                        (unsigned long long)r->rt->ws_idle_timeout_ms);
+            queue_close(r, e, SW_WS_CLOSE_GOING_AWAY, NULL, 0);
+            queue_close(r, other, SW_WS_CLOSE_GOING_AWAY, NULL, 0);
+            start_finishing(r, "gateway", SW_WS_CLOSE_GOING_AWAY);
+            break;
+        }
+        if (r->rt->ws_ping_interval_ms != 0 &&
+            now >= SW_MAX(e->last_rx_ms, e->last_ping_ms) +
+                       r->rt->ws_ping_interval_ms) {
+            e->ping_pending = true;
+            e->last_ping_ms = now;
+        }
+    }
+    relay_run(r);
+    if (!r->done) {
+        arm_timer(r);
+    }
+}
+
+/* ---- callbacks and lifecycle ------------------------------------------ */
+
+static void
+on_read(evutil_socket_t fd, short what, void *arg)
+{
+    struct end *e = arg;
+    struct sw_relay *r = e->is_client ? sw_container_of(e, struct sw_relay, c)
+                                      : sw_container_of(e, struct sw_relay, u);
+    SW_UNUSED(fd);
+    SW_UNUSED(what);
+    if (r->done) {
+        return;
+    }
+    end_read(r, e);
+    relay_run(r);
+}
+
+static void
+on_write(evutil_socket_t fd, short what, void *arg)
+{
+    struct end *e = arg;
+    struct sw_relay *r = e->is_client ? sw_container_of(e, struct sw_relay, c)
+                                      : sw_container_of(e, struct sw_relay, u);
+    SW_UNUSED(fd);
+    SW_UNUSED(what);
+    if (r->done) {
+        return;
+    }
+    relay_run(r);
+}
+
+static void
+end_init(struct sw_relay *r, struct end *e, struct sw_io io, bool is_client,
+         struct dir *in_dir, struct dir *out_dir)
+{
+    e->io = io;
+    e->is_client = is_client;
+    e->name = is_client ? "client" : "upstream";
+    e->in_dir = in_dir;
+    e->out_dir = out_dir;
+    e->last_rx_ms = r->started_ms;
+    event_assign(&e->rev, r->env.base, io.fd, EV_READ | EV_PERSIST, on_read,
+                 e);
+    event_assign(&e->wev, r->env.base, io.fd, EV_WRITE | EV_PERSIST, on_write,
+                 e);
+}
+
+static void
+dir_init(struct sw_relay *r, struct dir *d, struct end *src, struct end *dst,
+         struct sw_buf *in, uint8_t rsv_allowed)
+{
+    d->src = src;
+    d->dst = dst;
+    d->in = in;
+    d->state = DIR_HDR;
+    sw_ws_decoder_init(&d->dec,
+                       src->is_client ? SW_WS_PEER_CLIENT : SW_WS_PEER_SERVER,
+                       rsv_allowed, r->rt->ws_max_frame);
+    sw_ws_msg_init(&d->msg, r->rt->ws_max_message);
+}
+
+struct sw_relay *
+sw_relay_new(const struct sw_relay_env *env, struct sw_relay_start *s)
+{
+    struct sw_relay *r = calloc(1, sizeof(*r));
+    if (r == NULL) {
+        sw_metrics_inc(env->metrics, SW_METRIC_OUT_OF_MEMORY);
+        close(s->client.fd);
+        close(s->upstream.fd);
+        sw_buf_put(env->bufs, s->client_in);
+        sw_buf_put(env->bufs, s->upstream_in);
+        sw_buf_put(env->bufs, s->client_out);
+        return NULL;
+    }
+    r->env = *env;
+    r->rt = s->route;
+    r->on_done = s->on_done;
+    r->arg = s->arg;
+    r->started_ms = sw_now_ms();
+    snprintf(r->caddr, sizeof(r->caddr), "%s", s->client_addr);
+    snprintf(r->uaddr, sizeof(r->uaddr), "%s", s->upstream_addr);
+    end_init(r, &r->c, s->client, true, &r->up, &r->down);
+    end_init(r, &r->u, s->upstream, false, &r->down, &r->up);
+    dir_init(r, &r->up, &r->c, &r->u, s->client_in, s->rsv_allowed);
+    dir_init(r, &r->down, &r->u, &r->c, s->upstream_in, s->rsv_allowed);
+    r->c.out = s->client_out;
+    event_assign(&r->timer, env->base, -1, 0, on_timer, r);
+    sw_metrics_inc(env->metrics, SW_METRIC_WS_SESSIONS_TOTAL);
+    sw_metrics_inc(env->metrics, SW_METRIC_WS_SESSIONS_ACTIVE);
+    arm_timer(r);
+    relay_run(r);
+    return r;
+}
+
+void
+sw_relay_drain(struct sw_relay *r)
+{
+    if (r == NULL || r->done) {
+        return;
+    }
+    queue_close(r, &r->c, SW_WS_CLOSE_GOING_AWAY, NULL, 0);
+    queue_close(r, &r->u, SW_WS_CLOSE_GOING_AWAY, NULL, 0);
+    start_finishing(r, "gateway", SW_WS_CLOSE_GOING_AWAY);
+    relay_run(r);
+}
+
+void
+sw_relay_abort(struct sw_relay *r)
+{
+    if (r != NULL && !r->done) {
+        if (r->closed_by == NULL) {
+            r->closed_by = "gateway";
+        }
+        finish(r);
+    }
+}
+
+void
+sw_relay_free(struct sw_relay *r)
+{
+    if (r == NULL) {
+        return;
+    }
+    SW_ASSERT(r->done);
+    free(r);
+}
