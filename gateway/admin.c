@@ -9,6 +9,7 @@
 #include <shockwave/log.h>
 #include <shockwave/metrics.h>
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -81,6 +82,16 @@ serve_metrics(struct sw_gateway *g, int fd)
                           (unsigned long long)g->reloads,
                           (unsigned long long)g->reload_failures,
                           g->nworkers);
+    /* Under the test suite's LD_PRELOAD allocation counter
+     * (tests/support/alloccount.c) the process's malloc count is exported
+     * too, so a test can prove the data path allocates nothing. */
+    uint64_t (*count)(void) =
+        (uint64_t(*)(void))dlsym(RTLD_DEFAULT, "sw_test_alloc_count");
+    if (count != NULL && n < sizeof(body)) {
+        n += (size_t)snprintf(body + n, sizeof(body) - n,
+                              "process_allocations_total %llu\n",
+                              (unsigned long long)count());
+    }
     answer(fd, 200, "OK", body, SW_MIN(n, sizeof(body) - 1));
 }
 
