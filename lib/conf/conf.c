@@ -43,7 +43,7 @@ sw_conf_load(const char *path, char *err, size_t errlen)
     enum sw_status rc = sw__conf_read_file(path, &text, &len);
     if (rc != SW_OK) {
         sw__conf_error(&errs, path, 1, 1, "cannot read configuration: %s",
-                       rc == SW_ETOOBIG ? "file too large"
+                       rc == SW_ETOOBIG  ? "file too large"
                        : rc == SW_ENOMEM ? "out of memory"
                                          : strerror(errno));
         goto out;
@@ -82,8 +82,7 @@ sw_conf_unref(struct sw_conf *cf)
     }
     /* acq_rel: every use of the snapshot by other threads happens before
      * the free done by the last one. */
-    if (atomic_fetch_sub_explicit(&cf->refcnt, 1, memory_order_acq_rel) ==
-        1) {
+    if (atomic_fetch_sub_explicit(&cf->refcnt, 1, memory_order_acq_rel) == 1) {
         sw__conf_arena_free(cf->arena);
     }
 }

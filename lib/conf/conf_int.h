@@ -4,8 +4,9 @@
  *   conf.c        public entry points: load, ref/unref, sizes, durations
  *   conf_lex.c    the arena a snapshot lives in, the error list, the
  *                 tokenizer and file reading
- *   conf_parse.c  directive tables, the block parser, includes and the
- *                 checks run over a whole snapshot
+ *   conf_parse.c  the block parser, includes and the checks run over a
+ *                 whole snapshot
+ *   conf_directive.c  directive tables, value parsers and setters
  *
  *   text --lexer--> tokens --parser--> directives --handlers--> sw_conf
  *                                  \--> include FILE: a nested lexer
@@ -24,8 +25,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 
-#define SW__CONF_MAX_ERRORS 20   /* errors collected before giving up */
-#define SW__CONF_MAX_INCLUDE 16  /* include nesting depth */
+#define SW__CONF_MAX_ERRORS 20        /* errors collected before giving up */
+#define SW__CONF_MAX_INCLUDE 16       /* include nesting depth */
 #define SW__CONF_MAX_FILE (16u << 20) /* bytes per configuration file */
 
 /* One malloc'd block of the arena. */
@@ -67,8 +68,8 @@ void sw__conf_errors_init(struct sw__conf_errors *e, char *buf, size_t cap);
 
 /* Record "file:line:col: message". After the cap, records a final "too many
  * errors" line and sets e->full; later calls do nothing. */
-void sw__conf_error(struct sw__conf_errors *e, const char *file,
-                    unsigned line, unsigned col, const char *fmt, ...)
+void sw__conf_error(struct sw__conf_errors *e, const char *file, unsigned line,
+                    unsigned col, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
 enum sw__conf_tok_kind {
@@ -82,32 +83,31 @@ enum sw__conf_tok_kind {
 
 struct sw__conf_tok {
     enum sw__conf_tok_kind kind; /* what it is */
-    struct sw_str text; /* WORD: borrowed (lexer source); STRING: owned
-                           (arena), escapes resolved, NUL-terminated */
-    struct sw_str raw;  /* borrowed (lexer source): as written, without
-                           the quotes */
-    unsigned line;      /* 1-based line of the first byte */
-    unsigned col;       /* 1-based byte column of the first byte (the
-                           opening quote for STRING) */
+    struct sw_str text;          /* WORD: borrowed (lexer source); STRING: owned
+                                    (arena), escapes resolved, NUL-terminated */
+    struct sw_str raw;           /* borrowed (lexer source): as written, without
+                                    the quotes */
+    unsigned line;               /* 1-based line of the first byte */
+    unsigned col;                /* 1-based byte column of the first byte (the
+                                    opening quote for STRING) */
 };
 
 struct sw__conf_lexer {
-    const char *src;               /* borrowed: the text */
-    size_t len;                    /* bytes at src */
-    size_t pos;                    /* next byte to read */
-    unsigned line;                 /* line of src[pos] */
-    unsigned col;                  /* column of src[pos] */
-    const char *file;              /* borrowed: name used in errors */
-    struct sw__conf_arena *arena;  /* borrowed: string tokens go here */
-    struct sw__conf_errors *errs;  /* borrowed: where errors go */
-    bool failed;                   /* a lexical error ended the text */
-    bool has_peek;                 /* peek holds an ungot token */
-    struct sw__conf_tok peek;      /* the token given back by unget */
+    const char *src;              /* borrowed: the text */
+    size_t len;                   /* bytes at src */
+    size_t pos;                   /* next byte to read */
+    unsigned line;                /* line of src[pos] */
+    unsigned col;                 /* column of src[pos] */
+    const char *file;             /* borrowed: name used in errors */
+    struct sw__conf_arena *arena; /* borrowed: string tokens go here */
+    struct sw__conf_errors *errs; /* borrowed: where errors go */
+    bool failed;                  /* a lexical error ended the text */
+    bool has_peek;                /* peek holds an ungot token */
+    struct sw__conf_tok peek;     /* the token given back by unget */
 };
 
-void sw__conf_lex_init(struct sw__conf_lexer *lx, const char *src,
-                       size_t len, const char *file,
-                       struct sw__conf_arena *arena,
+void sw__conf_lex_init(struct sw__conf_lexer *lx, const char *src, size_t len,
+                       const char *file, struct sw__conf_arena *arena,
                        struct sw__conf_errors *errs);
 
 /* Next token. A lexical error is reported, sets lx->failed and yields EOF.
@@ -120,21 +120,179 @@ void sw__conf_lex_unget(struct sw__conf_lexer *lx,
                         const struct sw__conf_tok *t);
 
 /* Line and column of byte `off` of t->raw. */
-void sw__conf_tok_pos(const struct sw__conf_tok *t, size_t off,
-                      unsigned *line, unsigned *col);
+void sw__conf_tok_pos(const struct sw__conf_tok *t, size_t off, unsigned *line,
+                      unsigned *col);
 
 /* Read a whole file into a malloc'd, NUL-terminated buffer (caller frees).
  * SW_OK; SW_ERROR with errno set; SW_ETOOBIG past SW__CONF_MAX_FILE. */
 enum sw_status sw__conf_read_file(const char *path, char **out, size_t *len);
 
+/* ---- parser internals: conf_parse.c and conf_directive.c ---------- */
+
+#define SW__CONF_MAX_ARGS 16          /* arguments per directive */
+#define SW__CONF_MAX_DUR 604800000ull /* 7d in milliseconds */
+#define SW__CONF_MAX_SIZE (1ull << 50)
+#define SW__CONF_SHOW 64 /* bytes of a token quoted in a message */
+
+/* "%.*s" arguments for a token's text, shortened for messages. */
+#define SW__CONF_TOKF(t) (int)SW_MIN((t)->text.len, SW__CONF_SHOW), (t)->text.p
+
+enum sw__conf_ctx {
+    SW__CONF_CTX_MAIN = 0, /* top level */
+    SW__CONF_CTX_UPSTREAM, /* inside upstream NAME { } */
+    SW__CONF_CTX_ROUTE,    /* inside route { } */
+    SW__CONF_CTX_COUNT,
+};
+
+/* One statement as read: `name args... ;` or `name args... {`. */
+struct sw__conf_stmt {
+    struct sw__conf_tok name;                    /* the directive name */
+    struct sw__conf_tok args[SW__CONF_MAX_ARGS]; /* arguments in order */
+    size_t nargs;                                /* entries in args */
+    bool block;                                  /* ended with "{" */
+    bool cut;     /* no terminator: error reported */
+    bool toomany; /* past SW__CONF_MAX_ARGS: error reported */
+};
+
+/* One file (or the in-memory text) being read. */
+struct sw__conf_src {
+    struct sw__conf_lexer lx; /* the tokenizer over its text */
+    const char *dir;          /* owned (arena): folder for includes, NULL =
+                                 the current folder */
+};
+
+/* The block being filled. */
+struct sw__conf_block {
+    enum sw__conf_ctx ctx; /* which directive table applies */
+    void *obj;             /* borrowed: the sw_conf, sw_conf_upstream or
+                              sw_conf_route being filled */
+    uint64_t seen;         /* bit i: directive i of the table already seen */
+};
+
+/* A place in a file, for messages about things found later. */
+struct sw__conf_pos {
+    const char *file; /* owned (arena) */
+    unsigned line;    /* 1-based */
+    unsigned col;     /* 1-based */
+};
+
+/* Parse-time data kept per route, parallel to cf->routes. */
+struct sw__conf_route_aux {
+    struct sw_str upstream; /* owned (arena): `upstream NAME;`, or empty */
+    struct sw__conf_pos at; /* of NAME */
+};
+
+struct sw__conf_parser {
+    struct sw_conf *cf;           /* the snapshot being built */
+    struct sw__conf_arena *arena; /* borrowed (cf->arena) */
+    struct sw__conf_errors *errs; /* borrowed: caller's error list */
+    /* borrowed (arena): canonical paths of the files being read */
+    const char *stack[SW__CONF_MAX_INCLUDE + 1];
+    size_t nstack;                    /* entries in stack */
+    size_t depth;                     /* includes open now */
+    struct sw__conf_route_aux *raux;  /* owned (arena): one per route */
+    size_t nraux;                     /* entries in raux */
+    struct sw__conf_pos *upos;        /* owned (arena): upstream sites */
+    size_t nupos;                     /* entries in upos */
+    struct sw__conf_pos main_pos[64]; /* where each main directive was seen */
+    const char *top_file;             /* borrowed: name of the main text */
+    bool oom;                         /* an allocation failed */
+    bool lexfail;                     /* a file ended on a lexical error */
+};
+
+struct sw__conf_directive;
+typedef void (*sw__conf_set_cb)(struct sw__conf_parser *ps,
+                                struct sw__conf_src *s,
+                                struct sw__conf_block *b,
+                                const struct sw__conf_stmt *st,
+                                const struct sw__conf_directive *d);
+
+#define SW__CONF_F_MULTI 1u /* may appear more than once */
+#define SW__CONF_F_BLOCK 2u /* takes a { } block */
+
+struct sw__conf_directive {
+    const char *name;    /* as written in the file */
+    sw__conf_set_cb set; /* parses and stores the arguments */
+    int min;             /* fewest arguments */
+    int max;             /* most arguments, -1 = no limit */
+    unsigned flags;      /* SW__CONF_F_* */
+    size_t off;          /* field in the block's object (generic setters) */
+    uint64_t lo;         /* smallest value allowed (numbers, sizes, times) */
+    uint64_t hi;         /* largest value allowed */
+};
+
+/* Append a zeroed element to arr (n elements); out points to it, or is
+ * NULL on ENOMEM. */
+#define SW__CONF_PUSH(ps, arr, n, out)                                         \
+    do {                                                                       \
+        __typeof__(arr) na_ = sw__conf_grow((ps), (arr), (n), sizeof(*(arr))); \
+        if (na_ == NULL) {                                                     \
+            (out) = NULL;                                                      \
+        } else {                                                               \
+            (arr) = na_;                                                       \
+            (out) = &(arr)[(n)++];                                             \
+        }                                                                      \
+    } while (0)
+
+bool sw__conf_stopped(const struct sw__conf_parser *ps);
+
+/* Record an error at token t, or at byte off of t's raw text. */
+void sw__conf_err_tok(struct sw__conf_parser *ps, const struct sw__conf_src *s,
+                      const struct sw__conf_tok *t, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void sw__conf_err_off(struct sw__conf_parser *ps, const struct sw__conf_src *s,
+                      const struct sw__conf_tok *t, size_t off, const char *fmt,
+                      ...) __attribute__((format(printf, 5, 6)));
+void sw__conf_err_pos(struct sw__conf_parser *ps, const struct sw__conf_pos *p,
+                      const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Report "out of memory" once and stop the parse. */
+void sw__conf_oom(struct sw__conf_parser *ps);
+
+/* NUL-terminated copies in the arena; on ENOMEM report it and return "". */
+struct sw_str sw__conf_dup_str(struct sw__conf_parser *ps, const char *p,
+                               size_t n);
+const char *sw__conf_dup_cstr(struct sw__conf_parser *ps, const char *p);
+
+/* Room for one more element in an arena array (see SW__CONF_PUSH). */
+void *sw__conf_grow(struct sw__conf_parser *ps, void *base, size_t n,
+                    size_t size);
+
+bool sw__conf_str_eq(struct sw_str a, const char *b);
+
+/* Decimal digits only, no sign, no overflow. */
+bool sw__conf_parse_u64(struct sw_str s, uint64_t *out);
+
+/* Read statements into block b until "}" (nested) or the end of s. */
+void sw__conf_parse_block(struct sw__conf_parser *ps, struct sw__conf_src *s,
+                          struct sw__conf_block *b, bool nested);
+
+/* `include FILE;`, valid in every context. */
+void sw__conf_set_include(struct sw__conf_parser *ps, struct sw__conf_src *s,
+                          struct sw__conf_block *b,
+                          const struct sw__conf_stmt *st,
+                          const struct sw__conf_directive *d);
+
+/* The directive called name in a context, and its table index; NULL if
+ * none. */
+const struct sw__conf_directive *
+sw__conf_lookup(enum sw__conf_ctx ctx, struct sw_str name, size_t *idx);
+
+/* Report an unknown name: "not allowed here" or "did you mean". */
+void sw__conf_unknown_directive(struct sw__conf_parser *ps,
+                                struct sw__conf_src *s,
+                                const struct sw__conf_block *b,
+                                const struct sw__conf_stmt *st);
+
 /* Build a snapshot from text (see sw_conf_load_string). `real` is the
  * canonical path of the file (for include cycles), or NULL. */
-struct sw_conf *sw__conf_parse(const char *text, size_t len,
-                               const char *name, const char *dir,
-                               const char *real, struct sw__conf_errors *errs);
+struct sw_conf *sw__conf_parse(const char *text, size_t len, const char *name,
+                               const char *dir, const char *real,
+                               struct sw__conf_errors *errs);
 
 /* Levenshtein distance, capped: returns at most cap + 1. */
-size_t sw__conf_distance(const char *a, size_t alen, const char *b,
-                         size_t blen, size_t cap);
+size_t sw__conf_distance(const char *a, size_t alen, const char *b, size_t blen,
+                         size_t cap);
 
 #endif

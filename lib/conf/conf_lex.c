@@ -192,8 +192,8 @@ advance(struct sw__conf_lexer *lx)
 static bool
 is_space(char ch)
 {
-    return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' ||
-           ch == '\f' || ch == '\v';
+    return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\f' ||
+           ch == '\v';
 }
 
 static bool
@@ -238,8 +238,9 @@ lex_string(struct sw__conf_lexer *lx, struct sw__conf_tok *t)
         advance(lx);
     }
     if (lx->pos >= lx->len) {
-        fail(lx, t, line, col, "unterminated string: missing the closing "
-                               "quote");
+        fail(lx, t, line, col,
+             "unterminated string: missing the closing "
+             "quote");
         return SW_OK;
     }
     size_t end = lx->pos;
@@ -315,9 +316,8 @@ sw__conf_lex_next(struct sw__conf_lexer *lx, struct sw__conf_tok *t)
     default: {
         size_t start = lx->pos;
         bool brace = false; /* inside "${name}" */
-        while (lx->pos < lx->len &&
-               (!ends_word(lx->src[lx->pos]) ||
-                (brace && lx->src[lx->pos] == '}'))) {
+        while (lx->pos < lx->len && (!ends_word(lx->src[lx->pos]) ||
+                                     (brace && lx->src[lx->pos] == '}'))) {
             char c = lx->src[lx->pos];
             if (c == '\0') {
                 fail(lx, t, lx->line, lx->col, "unexpected NUL byte");

@@ -103,9 +103,8 @@ headers_match(const struct sw_conf_route *r, const struct sw_http_header *hdrs,
 }
 
 const struct sw_conf_route *
-sw_route_match(const struct sw_conf *cf, struct sw_str host,
-               struct sw_str path, const struct sw_http_header *hdrs,
-               size_t nhdrs)
+sw_route_match(const struct sw_conf *cf, struct sw_str host, struct sw_str path,
+               const struct sw_http_header *hdrs, size_t nhdrs)
 {
     const struct sw_conf_route *best = NULL;
     int best_rank = -1;
@@ -207,9 +206,8 @@ sw_route_edits_drop(const struct sw_conf_edit *edits, size_t n,
 }
 
 void
-sw_route_edits_write(struct sw_http_writer *w,
-                     const struct sw_conf_edit *edits, size_t n,
-                     const struct sw_route_vars *vars)
+sw_route_edits_write(struct sw_http_writer *w, const struct sw_conf_edit *edits,
+                     size_t n, const struct sw_route_vars *vars)
 {
     for (size_t i = 0; i < n; i++) {
         const struct sw_conf_edit *e = &edits[i];

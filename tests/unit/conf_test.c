@@ -18,9 +18,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define BASE                                                                  \
-    "listen 127.0.0.1:8080;\n"                                                \
-    "upstream demo { server 127.0.0.1:9000; }\n"                              \
+#define BASE                                                                   \
+    "listen 127.0.0.1:8080;\n"                                                 \
+    "upstream demo { server 127.0.0.1:9000; }\n"                               \
     "route { upstream demo; }\n"
 
 static char err[8192];
@@ -358,8 +358,7 @@ START_TEST(test_every_directive)
     ck_assert_uint_eq(r->request_edits[1].value.nparts, 3);
     ck_assert_int_eq(r->request_edits[1].value.parts[0].var,
                      SW_CONF_VAR_REMOTE_ADDR);
-    ck_assert_int_eq(r->request_edits[1].value.parts[1].var,
-                     SW_CONF_VAR_NONE);
+    ck_assert_int_eq(r->request_edits[1].value.parts[1].var, SW_CONF_VAR_NONE);
     ck_assert(str_is(r->request_edits[1].value.parts[1].text, ":"));
     ck_assert_int_eq(r->request_edits[1].value.parts[2].var,
                      SW_CONF_VAR_REMOTE_PORT);
@@ -475,8 +474,8 @@ static const struct {
 };
 
 static const char *const var_names[] = {
-    "", "$remote_addr", "$remote_port", "$scheme", "$host", "$request_id",
-    "$request_uri", "$server_port",
+    "",      "$remote_addr", "$remote_port", "$scheme",
+    "$host", "$request_id",  "$request_uri", "$server_port",
 };
 
 START_TEST(test_templates)
@@ -685,8 +684,7 @@ static const struct {
     {BASE "route {\n upstream demo;\n",
      "t.conf:6:1: unexpected end of file, expected \"}\""},
     {"workers;\n" BASE, "t.conf:1:1: \"workers\" takes 1 argument, got 0"},
-    {"workers 1 2;\n" BASE,
-     "t.conf:1:11: \"workers\" takes 1 argument, got 2"},
+    {"workers 1 2;\n" BASE, "t.conf:1:11: \"workers\" takes 1 argument, got 2"},
     {"listen 127.0.0.1:8081 backlog=1 x;\n" BASE,
      "t.conf:1:33: \"listen\" takes 1 to 2 arguments, got 3"},
     {BASE "route { upstream demo; host; }\n",
@@ -773,8 +771,8 @@ START_TEST(test_error_buffer)
 {
     char small[16];
     memset(small, 'x', sizeof(small));
-    struct sw_conf *cf = sw_conf_load_string("listn 1;\n", "t.conf", NULL,
-                                             small, sizeof(small));
+    struct sw_conf *cf =
+        sw_conf_load_string("listn 1;\n", "t.conf", NULL, small, sizeof(small));
     ck_assert_ptr_null(cf);
     ck_assert_uint_eq(strlen(small), sizeof(small) - 1);
     ck_assert_int_eq(memcmp(small, "t.conf:1:1: unk", 15), 0);
@@ -784,8 +782,7 @@ START_TEST(test_error_buffer)
     ck_assert_ptr_null(sw_conf_load_string("x;", NULL, NULL, small, 1));
     ck_assert_int_eq(small[0], '\0');
     /* The default name in messages. */
-    ck_assert_ptr_null(sw_conf_load_string("x;", NULL, NULL, err,
-                                           sizeof(err)));
+    ck_assert_ptr_null(sw_conf_load_string("x;", NULL, NULL, err, sizeof(err)));
     ck_assert_str_eq(err, "(string):1:1: unknown directive \"x\"\n"
                           "(string):1:1: no \"listen\" directive: at least "
                           "one is required");
@@ -920,9 +917,10 @@ START_TEST(test_include)
 
     /* Same through load_string with a folder for includes. */
     char text[256];
-    snprintf(text, sizeof(text), "include sub/upstreams.conf;\n"
-                                 "listen 127.0.0.1:8080;\n"
-                                 "route { upstream demo; }\n");
+    snprintf(text, sizeof(text),
+             "include sub/upstreams.conf;\n"
+             "listen 127.0.0.1:8080;\n"
+             "route { upstream demo; }\n");
     cf = sw_conf_load_string(text, "mem.conf", tmpdir, err, sizeof(err));
     ck_assert_msg(cf != NULL, "%s", err);
     ck_assert_uint_eq(cf->upstreams[0].nservers, 2);

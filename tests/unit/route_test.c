@@ -11,8 +11,8 @@
 
 #include <check.h>
 
-#define HEAD                                                                  \
-    "listen 127.0.0.1:8080;\n"                                                \
+#define HEAD                                                                   \
+    "listen 127.0.0.1:8080;\n"                                                 \
     "upstream a { server 127.0.0.1:9000; }\n"
 
 static char err[4096];
@@ -32,8 +32,7 @@ conf(const char *routes)
 }
 
 static struct sw_str
-S(const char *s)
-{
+S(const char *s) {
     return (struct sw_str){s, strlen(s)};
 }
 
@@ -42,8 +41,7 @@ static int
 pick_h(const struct sw_conf *cf, const char *host, const char *path,
        const struct sw_http_header *h, size_t nh)
 {
-    const struct sw_conf_route *r = sw_route_match(cf, S(host), S(path), h,
-                                                   nh);
+    const struct sw_conf_route *r = sw_route_match(cf, S(host), S(path), h, nh);
     if (r == NULL) {
         return -1;
     }
