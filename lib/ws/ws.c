@@ -96,26 +96,47 @@ check_b1(struct sw_ws_decoder *d, uint8_t b0, uint8_t b1)
     return SW_OK;
 }
 
-static size_t
+/* Header length from byte 1: 2, plus 0/2/8 length bytes, plus 4 if masked. */
+static inline size_t
 header_len(uint8_t b1)
 {
-    size_t n = 2;
     uint8_t len7 = b1 & 0x7f;
+    size_t ext = len7 < 126 ? 0 : len7 == 126 ? 2 : 8;
 
-    if (len7 == 126) {
-        n += 2;
-    } else if (len7 == 127) {
-        n += 8;
-    }
-    if (b1 & 0x80) {
-        n += 4;
-    }
-    return n;
+    return 2 + ext + ((size_t)(b1 >> 7) << 2);
+}
+
+/* One branch-light test of every rule bytes 0 and 1 can break; on false
+ * the detailed checks (check_b0, check_b1) name the violation. */
+static inline bool
+quick_ok(const struct sw_ws_decoder *d, uint8_t b0, uint8_t b1)
+{
+    unsigned op = b0 & 0x0fu;
+    unsigned masked = b1 >> 7;
+    unsigned bad = ((KNOWN_OPCODES >> op) & 1u) ^ 1u;
+
+    bad |= ((unsigned)b0 >> 4) & 0x7u & ~(unsigned)d->rsv_allowed;
+    bad |= (op >> 3) & ((((unsigned)b0 >> 7) ^ 1u) | ((b1 & 0x7fu) > 125));
+    bad |= (d->peer != SW_WS_PEER_ANY) &
+           (masked != (d->peer == SW_WS_PEER_CLIENT));
+    return bad == 0;
+}
+
+static inline uint64_t
+load_be64(const uint8_t *p)
+{
+    uint64_t v;
+
+    memcpy(&v, p, 8);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    return v;
 }
 
 /* Fill *out from a complete header at h (bytes 0 and 1 already checked).
  * Returns SW_OK or an error status. */
-static ssize_t
+static inline ssize_t
 parse_full(struct sw_ws_decoder *d, const uint8_t *h, size_t hl,
            struct sw_ws_frame *out)
 {
@@ -123,20 +144,14 @@ parse_full(struct sw_ws_decoder *d, const uint8_t *h, size_t hl,
     uint8_t b1 = h[1];
     uint8_t len7 = b1 & 0x7f;
     uint64_t plen;
-    size_t pos;
+    uint32_t mask = 0;
 
     if (len7 < 126) {
         plen = len7;
-        pos = 2;
     } else if (len7 == 126) {
         plen = ((uint64_t)h[2] << 8) | h[3];
-        pos = 4;
     } else {
-        plen = 0;
-        for (int i = 0; i < 8; i++) {
-            plen = (plen << 8) | h[2 + i];
-        }
-        pos = 10;
+        plen = load_be64(h + 2);
         /* RFC 6455 5.2: the most significant bit MUST be 0. */
         if (SW_UNLIKELY(plen >> 63)) {
             return fail(d, SW_EPROTO, SW_WS_CLOSE_PROTOCOL,
@@ -148,15 +163,15 @@ parse_full(struct sw_ws_decoder *d, const uint8_t *h, size_t hl,
         return fail(d, SW_ETOOBIG, SW_WS_CLOSE_TOO_BIG,
                     "frame payload over the configured limit");
     }
+    if (b1 & 0x80) {
+        /* The key is always the header's last 4 bytes. */
+        memcpy(&mask, h + hl - 4, 4);
+    }
     out->fin = (b0 & 0x80) != 0;
     out->rsv = (b0 >> 4) & 0x7;
     out->opcode = b0 & 0x0f;
     out->masked = (b1 & 0x80) != 0;
-    if (out->masked) {
-        memcpy(out->mask, h + pos, 4);
-    } else {
-        memset(out->mask, 0, 4);
-    }
+    memcpy(out->mask, &mask, 4);
     out->payload_len = plen;
     out->header_len = hl;
     return SW_OK;
@@ -170,20 +185,19 @@ sw_ws_frame_decode(struct sw_ws_decoder *d, const uint8_t *in, size_t len,
     size_t used = 0;
     size_t need;
 
-    if (SW_UNLIKELY(d->state == SW_WS_DEC_FAILED)) {
-        return d->close_code == SW_WS_CLOSE_TOO_BIG ? SW_ETOOBIG : SW_EPROTO;
-    }
-
     /* Fast path: a whole header at the front of in, nothing buffered. */
     if (SW_LIKELY(d->state == SW_WS_DEC_START && len >= 2)) {
-        rc = check_b0(d, in[0]);
-        if (rc == SW_OK) {
-            rc = check_b1(d, in[0], in[1]);
-        }
-        if (SW_UNLIKELY(rc != SW_OK)) {
+        uint8_t b0 = in[0];
+        uint8_t b1 = in[1];
+
+        if (SW_UNLIKELY(!quick_ok(d, b0, b1))) {
+            rc = check_b0(d, b0);
+            if (rc == SW_OK) {
+                rc = check_b1(d, b0, b1);
+            }
             return rc;
         }
-        need = header_len(in[1]);
+        need = header_len(b1);
         if (SW_LIKELY(len >= need)) {
             rc = parse_full(d, in, need, out);
             return rc == SW_OK ? (ssize_t)need : rc;
@@ -192,6 +206,9 @@ sw_ws_frame_decode(struct sw_ws_decoder *d, const uint8_t *in, size_t len,
         d->have = (uint8_t)len;
         d->state = SW_WS_DEC_PARTIAL;
         return SW_AGAIN;
+    }
+    if (SW_UNLIKELY(d->state == SW_WS_DEC_FAILED)) {
+        return d->close_code == SW_WS_CLOSE_TOO_BIG ? SW_ETOOBIG : SW_EPROTO;
     }
 
     /* Slow path: collect byte by byte, checking each as it arrives. */

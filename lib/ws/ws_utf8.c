@@ -15,22 +15,26 @@
  *   ACCEPT --F4--> F4 --80..8F--> N2        (nothing above U+10FFFF)
  *   anything else --> REJECT (sticky)
  *
- * Runs of ASCII are skipped 32 bytes at a time while at a boundary.
+ * Runs of ASCII are skipped 32 bytes at a time while at a boundary, and
+ * whole multi-byte characters are checked in one step; the DFA only runs
+ * for a character cut by the end of a piece.
  * Owns nothing; threading: none.
  */
 #include <shockwave/ws.h>
 
+/* States are pre-multiplied by 16 (the class count rounded up) so that a
+ * step is one add and one load: s = next_state[s + byte_class[b]]. */
 enum {
-    S_ACCEPT = 0, /* at a character boundary */
-    S_REJECT = 1, /* invalid input seen */
-    S_N1 = 2,     /* one continuation byte 80..BF left */
-    S_N2 = 3,     /* two left */
-    S_N3 = 4,     /* three left */
-    S_E0 = 5,     /* after E0: A0..BF, then one more */
-    S_ED = 6,     /* after ED: 80..9F, then one more */
-    S_F0 = 7,     /* after F0: 90..BF, then two more */
-    S_F4 = 8,     /* after F4: 80..8F, then two more */
-    S_COUNT = 9,
+    S_ACCEPT = 0 * 16, /* at a character boundary */
+    S_REJECT = 1 * 16, /* invalid input seen */
+    S_N1 = 2 * 16,     /* one continuation byte 80..BF left */
+    S_N2 = 3 * 16,     /* two left */
+    S_N3 = 4 * 16,     /* three left */
+    S_E0 = 5 * 16,     /* after E0: A0..BF, then one more */
+    S_ED = 6 * 16,     /* after ED: 80..9F, then one more */
+    S_F0 = 7 * 16,     /* after F0: 90..BF, then two more */
+    S_F4 = 8 * 16,     /* after F4: 80..8F, then two more */
+    S_END = 9 * 16,    /* table size */
 };
 
 /* Byte classes: 0 ASCII, 1 80..8F, 2 90..9F, 3 A0..BF, 4 never valid,
@@ -43,59 +47,103 @@ static const uint8_t byte_class[256] = {
     [0xf4] = 11,         [0xf5 ... 0xff] = 4,
 };
 
+/* Row per state, 16 entries per row (12 used, the rest reject). */
 #define R S_REJECT
-static const uint8_t next_state[S_COUNT][12] = {
-    /*            asc 8x  9x  Ax  inv C2  E0   E1   ED   F0   F1   F4 */
-    [S_ACCEPT] = {0, R, R, R, R, S_N1, S_E0, S_N2, S_ED, S_F0, S_N3, S_F4},
-    [S_REJECT] = {R, R, R, R, R, R, R, R, R, R, R, R},
-    [S_N1] = {R, 0, 0, 0, R, R, R, R, R, R, R, R},
-    [S_N2] = {R, S_N1, S_N1, S_N1, R, R, R, R, R, R, R, R},
-    [S_N3] = {R, S_N2, S_N2, S_N2, R, R, R, R, R, R, R, R},
-    [S_E0] = {R, R, R, S_N1, R, R, R, R, R, R, R, R},
-    [S_ED] = {R, S_N1, S_N1, R, R, R, R, R, R, R, R, R},
-    [S_F0] = {R, R, S_N2, S_N2, R, R, R, R, R, R, R, R},
-    [S_F4] = {R, S_N2, R, R, R, R, R, R, R, R, R, R},
+#define ROW_TAIL R, R, R, R
+static const uint8_t next_state[S_END] = {
+    /* class:    asc 8x 9x Ax inv C2 E0 E1 ED F0 F1 F4 */
+    [S_ACCEPT] = 0, R, R, R, R, S_N1, S_E0, S_N2, S_ED, S_F0, S_N3, S_F4,
+    ROW_TAIL,
+    [S_REJECT] = R, R, R, R, R, R, R, R, R, R, R, R, ROW_TAIL,
+    [S_N1] = R, 0, 0, 0, R, R, R, R, R, R, R, R, ROW_TAIL,
+    [S_N2] = R, S_N1, S_N1, S_N1, R, R, R, R, R, R, R, R, ROW_TAIL,
+    [S_N3] = R, S_N2, S_N2, S_N2, R, R, R, R, R, R, R, R, ROW_TAIL,
+    [S_E0] = R, R, R, S_N1, R, R, R, R, R, R, R, R, ROW_TAIL,
+    [S_ED] = R, S_N1, S_N1, R, R, R, R, R, R, R, R, R, ROW_TAIL,
+    [S_F0] = R, R, S_N2, S_N2, R, R, R, R, R, R, R, R, ROW_TAIL,
+    [S_F4] = R, S_N2, R, R, R, R, R, R, R, R, R, R, ROW_TAIL,
 };
+#undef ROW_TAIL
 #undef R
 
 #define HIGH_BITS 0x8080808080808080ull
+
+/* Per lead-byte class: sequence length (0 = not a lead byte) and the range
+ * allowed for the second byte, which is where the overlong, surrogate and
+ * > U+10FFFF rules live (Unicode table 3-7). */
+static const uint8_t seq_len[12] = {1, 0, 0, 0, 0, 2, 3, 3, 3, 4, 4, 4};
+static const uint8_t second_lo[12] = {0, 0, 0, 0, 0, 0x80, 0xa0, 0x80,
+                                      0x80, 0x90, 0x80, 0x80};
+static const uint8_t second_hi[12] = {0, 0, 0, 0, 0, 0xbf, 0xbf, 0xbf,
+                                      0x9f, 0xbf, 0xbf, 0x8f};
 
 static uint32_t
 run(uint32_t s, const uint8_t *p, size_t len)
 {
     size_t i = 0;
 
+    /* Finish a character left open by the previous piece. */
+    while (i < len && s != S_ACCEPT && s != S_REJECT) {
+        s = next_state[s + byte_class[p[i++]]];
+    }
+    if (s != S_ACCEPT) {
+        return s;
+    }
     while (i < len) {
-        if (s == S_ACCEPT) {
-            /* ASCII fast path: 32 bytes per step, one test. */
-            while (len - i >= 32) {
-                uint64_t a, b, c, d;
-                memcpy(&a, p + i, 8);
-                memcpy(&b, p + i + 8, 8);
-                memcpy(&c, p + i + 16, 8);
-                memcpy(&d, p + i + 24, 8);
-                if (((a | b | c | d) & HIGH_BITS) != 0) {
-                    break;
-                }
-                i += 32;
+        /* ASCII fast path: 32, then 8 bytes per step, one test each. */
+        while (len - i >= 32) {
+            uint64_t a, b, c, d;
+            memcpy(&a, p + i, 8);
+            memcpy(&b, p + i + 8, 8);
+            memcpy(&c, p + i + 16, 8);
+            memcpy(&d, p + i + 24, 8);
+            if (((a | b | c | d) & HIGH_BITS) != 0) {
+                break;
             }
-            while (len - i >= 8) {
-                uint64_t a;
-                memcpy(&a, p + i, 8);
-                if ((a & HIGH_BITS) != 0) {
-                    break;
-                }
-                i += 8;
+            i += 32;
+        }
+        while (len - i >= 8) {
+            uint64_t a;
+            memcpy(&a, p + i, 8);
+            if ((a & HIGH_BITS) != 0) {
+                break;
             }
+            i += 8;
         }
-        /* Up to 16 bytes through the DFA, then try the fast path again. */
-        size_t end = SW_MIN(len, i + 16);
-        for (; i < end; i++) {
-            s = next_state[s][byte_class[p[i]]];
-        }
-        if (s == S_REJECT) {
+        if (i == len) {
             break;
         }
+        uint8_t lead = p[i];
+        if (lead < 0x80) {
+            i++;
+            continue;
+        }
+        /* A whole sequence at once: its bytes are checked independently
+         * instead of through the DFA's chain of dependent loads. */
+        uint8_t cls = byte_class[lead];
+        size_t n = seq_len[cls];
+        if (n == 0) {
+            return S_REJECT;
+        }
+        if (len - i < n) {
+            /* The piece ends inside this character: the DFA keeps the
+             * state for the next piece. */
+            for (; i < len; i++) {
+                s = next_state[s + byte_class[p[i]]];
+            }
+            return s;
+        }
+        uint8_t b1 = p[i + 1];
+        if (b1 < second_lo[cls] || b1 > second_hi[cls]) {
+            return S_REJECT;
+        }
+        if (n >= 3 && (p[i + 2] & 0xc0) != 0x80) {
+            return S_REJECT;
+        }
+        if (n == 4 && (p[i + 3] & 0xc0) != 0x80) {
+            return S_REJECT;
+        }
+        i += n;
     }
     return s;
 }

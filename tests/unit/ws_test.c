@@ -760,6 +760,89 @@ START_TEST(test_utf8_all_code_points)
 }
 END_TEST
 
+/* Independent reference: decode code points the long way (RFC 3629). */
+static bool
+utf8_ref(const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+
+    while (i < n) {
+        uint8_t c = p[i];
+        size_t need;
+        uint32_t cp;
+        uint32_t min;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if (c >= 0xc0 && c <= 0xdf) {
+            need = 1, cp = c & 0x1f, min = 0x80;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            need = 2, cp = c & 0x0f, min = 0x800;
+        } else if (c >= 0xf0 && c <= 0xf7) {
+            need = 3, cp = c & 0x07, min = 0x10000;
+        } else {
+            return false;
+        }
+        if (n - i - 1 < need) {
+            return false;
+        }
+        for (size_t k = 1; k <= need; k++) {
+            if ((p[i + k] & 0xc0) != 0x80) {
+                return false;
+            }
+            cp = (cp << 6) | (p[i + k] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+            return false;
+        }
+        i += need + 1;
+    }
+    return true;
+}
+
+/* Random strings from an alphabet biased toward the interesting bytes,
+ * checked against the reference whole and split at a random point. */
+START_TEST(test_utf8_random)
+{
+    static const uint8_t alpha[] = {'a',  0x7f, 0x80, 0x8f, 0x90, 0x9f,
+                                    0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf,
+                                    0xe0, 0xe1, 0xec, 0xed, 0xee, 0xef,
+                                    0xf0, 0xf1, 0xf3, 0xf4, 0xf5, 0xff};
+    struct sw_test_rng rng;
+    uint8_t s[48];
+    size_t nvalid = 0;
+
+    sw_test_rng_init(&rng, 2024);
+    for (int iter = 0; iter < 200000; iter++) {
+        size_t n = sw_test_rng_below(&rng, sizeof(s) + 1);
+        for (size_t i = 0; i < n; i++) {
+            /* Mostly valid-looking: a lead then continuations. */
+            size_t r = sw_test_rng_below(&rng, 4);
+            s[i] = r == 0 ? alpha[sw_test_rng_below(&rng, sizeof(alpha))]
+                   : r == 1 ? (uint8_t)('a' + sw_test_rng_below(&rng, 26))
+                            : (uint8_t)(0x80 + sw_test_rng_below(&rng, 64));
+        }
+        bool want = utf8_ref(s, n);
+        nvalid += want;
+        if (sw_ws_utf8_is_valid(s, n) != want) {
+            ck_abort_msg("iteration %d length %zu", iter, n);
+        }
+        size_t cut = sw_test_rng_below(&rng, n + 1);
+        struct sw_ws_utf8 u;
+        sw_ws_utf8_init(&u);
+        bool ok = sw_ws_utf8_feed(&u, s, cut) == SW_OK;
+        ok = sw_ws_utf8_feed(&u, s + cut, n - cut) == SW_OK && ok;
+        ok = sw_ws_utf8_finish(&u) == SW_OK && ok;
+        if (ok != want) {
+            ck_abort_msg("iteration %d length %zu cut %zu", iter, n, cut);
+        }
+    }
+    /* The generator must produce both outcomes in quantity. */
+    ck_assert_uint_gt(nvalid, 5000);
+    ck_assert_uint_lt(nvalid, 195000);
+}
+END_TEST
+
 /* ---- close payloads and static frames ---------------------------------- */
 
 START_TEST(test_close_codes)
@@ -1188,6 +1271,7 @@ ws_suite(void)
     tc = tcase_create("utf8");
     tcase_add_loop_test(tc, test_utf8_table, 0, SW_NELEMS(utf8_vecs));
     tcase_add_test(tc, test_utf8_all_code_points);
+    tcase_add_test(tc, test_utf8_random);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("close");

@@ -243,7 +243,7 @@ enum sw_status sw_ws_mask_with(enum sw_ws_mask_impl impl, uint8_t *data,
  * 0xC0, 0xC1, 0xF5..0xFF. Errors are reported at the first bad byte, so a
  * text message split anywhere fails as early as a whole one would. */
 struct sw_ws_utf8 {
-    uint32_t state; /* private: 0 at a character boundary, 1 failed */
+    uint32_t state; /* private: DFA state, 0 at a character boundary */
 };
 
 void sw_ws_utf8_init(struct sw_ws_utf8 *u);
