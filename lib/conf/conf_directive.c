@@ -900,7 +900,8 @@ set_host(struct sw__conf_parser *ps, struct sw__conf_src *s,
         if (h.len > 1 && p[h.len - 1] == '.') {
             p[--h.len] = '\0';
         }
-        bool ok = h.len > 0;
+        /* RFC 1035 2.3.4: a name is at most 255 bytes. */
+        bool ok = h.len > 0 && h.len <= 255;
         size_t bad = 0;
         if (ok && p[0] == '[') {
             char v6[64];

@@ -668,6 +668,14 @@ static const struct {
      "\"*.example.com\""},
     {BASE "route { upstream demo; host \"bad host\"; }\n",
      "t.conf:4:29: invalid host name \"bad host\""},
+    {BASE "route { upstream demo; host "
+          "a123456789a123456789a123456789a123456789a123456789a123456789"
+          "a123456789a123456789a123456789a123456789a123456789a123456789"
+          "a123456789a123456789a123456789a123456789a123456789a123456789"
+          "a123456789a123456789a123456789a123456789a123456789a123456789"
+          "a12345678901234567; }\n",
+     "t.conf:4:29: invalid host name "
+     "\"a123456789a123456789a123456789a123456789a123456789a123456789a123\""},
     {BASE "route { upstream demo; host [::g]; }\n",
      "t.conf:4:29: invalid host name \"[::g]\""},
     {BASE "route { upstream demo; path_prefix api; }\n",
