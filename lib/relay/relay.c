@@ -325,10 +325,11 @@ protocol_error(struct sw_relay *r, struct dir *d, uint16_t code,
     d->state = DIR_DONE;
     queue_close(r, d->src, code, NULL, 0);
     /* RFC 6455 7.4.1: 1001 tells the peer its partner went away; a client
-     * whose upstream failed gets 1011 (server error). */
+     * whose upstream broke the protocol gets 1011 (server error). A
+     * message over the limits is a policy matter, not a failure: 1001. */
+    bool upstream_broke = d->dst->is_client && code != SW_WS_CLOSE_TOO_BIG;
     queue_close(r, d->dst,
-                d->dst->is_client ? SW_WS_CLOSE_INTERNAL
-                                  : SW_WS_CLOSE_GOING_AWAY,
+                upstream_broke ? SW_WS_CLOSE_INTERNAL : SW_WS_CLOSE_GOING_AWAY,
                 NULL, 0);
     start_finishing(r, "gateway", code);
 }
