@@ -195,6 +195,8 @@ sw_ws_frame_decode(struct sw_ws_decoder *d, const uint8_t *in, size_t len,
             if (rc == SW_OK) {
                 rc = check_b1(d, b0, b1);
             }
+            /* quick_ok and the detailed checks state the same rules. */
+            SW_ASSERT(rc != SW_OK);
             return rc;
         }
         need = header_len(b1);
