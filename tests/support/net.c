@@ -142,7 +142,13 @@ sw_test_conn_send(struct sw_test_conn *c, const void *p, size_t n)
     const char *s = p;
     while (n > 0) {
         struct pollfd pfd = {c->fd, POLLOUT, 0};
-        if (poll(&pfd, 1, c->timeout_ms) != 1) {
+        int pr = poll(&pfd, 1, c->timeout_ms);
+        if (pr < 0 && errno == EINTR) {
+            continue;
+        }
+        if (pr != 1) {
+            /* No room for c->timeout_ms: the peer stopped reading. */
+            errno = pr == 0 ? ETIMEDOUT : errno;
             return false;
         }
         ssize_t w = send(c->fd, s, n, MSG_NOSIGNAL);
