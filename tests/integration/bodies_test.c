@@ -187,7 +187,8 @@ download(const char *kind)
     /* The connection is still usable after the body. */
     c.body_cb = NULL;
     ck_assert_int_eq(sw_test_conn_request(&c,
-                                          "GET /after HTTP/1.1\r\nHost: x\r\n\r\n",
+                                          "GET /after HTTP/1.1\r\n"
+                                          "Host: x\r\n\r\n",
                                           &r),
                      1);
     ck_assert_int_eq(r.status, 200);

@@ -252,7 +252,8 @@ START_TEST(others_unaffected)
     struct sw_test_resp r;
     ck_assert(sw_test_conn_open(&a, gw.port));
     ck_assert_int_eq(sw_test_conn_request(&a,
-                                          "GET /one HTTP/1.1\r\nHost: x\r\n\r\n",
+                                          "GET /one HTTP/1.1\r\n"
+                                          "Host: x\r\n\r\n",
                                           &r),
                      1);
     ck_assert_int_eq(r.status, 200);

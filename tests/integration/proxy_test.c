@@ -383,7 +383,8 @@ START_TEST(pipelining_in_order)
                                  "GET /p1 HTTP/1.1\r\nHost: app.example\r\n\r\n"
                                  "POST /echo HTTP/1.1\r\nHost: app.example\r\n"
                                  "Content-Length: 4\r\n\r\nbody"
-                                 "HEAD /p3 HTTP/1.1\r\nHost: app.example\r\n\r\n"
+                                 "HEAD /p3 HTTP/1.1\r\n"
+                                 "Host: app.example\r\n\r\n"
                                  "GET /p4 HTTP/1.1\r\nHost: app.example\r\n\r\n"
                                  "GET /p5 HTTP/1.1\r\nHost: app.example\r\n"
                                  "Connection: close\r\n\r\n"));
@@ -470,8 +471,8 @@ START_TEST(bodies_by_framing)
         struct sw_test_conn c;
         struct sw_test_resp r;
         char req[128];
-        snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: app.example\r\n\r\n",
-                 paths[i]);
+        snprintf(req, sizeof(req),
+                 "GET %s HTTP/1.1\r\nHost: app.example\r\n\r\n", paths[i]);
         ck_assert(sw_test_conn_open(&c, gw.port));
         ck_assert_int_eq(sw_test_conn_request(&c, req, &r), 1);
         ck_assert_int_eq(r.status, 200);
