@@ -461,27 +461,39 @@ out:
 /* Generic setters: the field is at d->off in the block's object. */
 /* ---- whole-file checks ------------------------------------------------- */
 
-/* Where the first of the named main directives that was written is. */
+/* Whether a main directive was written, and where (first occurrence). */
+static bool
+main_seen(const struct sw__conf_parser *ps, const char *name,
+          struct sw__conf_pos *at)
+{
+    size_t i;
+    struct sw_str n = {name, strlen(name)};
+    if (sw__conf_lookup(SW__CONF_CTX_MAIN, n, &i) == NULL ||
+        i >= SW_NELEMS(ps->main_pos) || ps->main_pos[i].file == NULL) {
+        return false;
+    }
+    *at = ps->main_pos[i];
+    return true;
+}
+
+/* Where `name` was written, else `other`, else the top of the file. */
 static struct sw__conf_pos
 main_pos(const struct sw__conf_parser *ps, const char *name, const char *other)
 {
-    const char *names[2] = {name, other};
-    for (size_t k = 0; k < 2; k++) {
-        size_t i;
-        struct sw_str n = {names[k], strlen(names[k])};
-        if (sw__conf_lookup(SW__CONF_CTX_MAIN, n, &i) != NULL &&
-            i < SW_NELEMS(ps->main_pos) && ps->main_pos[i].file != NULL) {
-            return ps->main_pos[i];
-        }
+    struct sw__conf_pos at = {ps->top_file, 1, 1};
+    if (!main_seen(ps, name, &at)) {
+        main_seen(ps, other, &at);
     }
-    return (struct sw__conf_pos){ps->top_file, 1, 1};
+    return at;
 }
 
 static void
 validate(struct sw__conf_parser *ps)
 {
     struct sw_conf *cf = ps->cf;
-    if (cf->nlistens == 0) {
+    /* A listen line with a bad value was reported already. */
+    struct sw__conf_pos lp;
+    if (cf->nlistens == 0 && !main_seen(ps, "listen", &lp)) {
         sw__conf_error(ps->errs, ps->top_file, 1, 1,
                        "no \"listen\" directive: at least one is required");
     }
