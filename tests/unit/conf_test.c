@@ -702,6 +702,10 @@ static const struct {
     {"route;\n" BASE, "t.conf:1:1: \"route\" needs a block: expected \"{\""},
     {"upstream demo { server 127.0.0.1:9000; }\nroute { upstream demo; }\n",
      "t.conf:1:1: no \"listen\" directive: at least one is required"},
+    /* a bad listen line is reported once, not also as missing */
+    {"listen 127.0.0.1:0;\nupstream demo { server 127.0.0.1:9000; }\n"
+     "route { upstream demo; }\n",
+     "t.conf:1:18: invalid port \"0\": expected 1 to 65535"},
     {"buffer_size 4k;\n" BASE,
      "t.conf:1:1: max_header_bytes (16384) is larger than buffer_size "
      "(4096): a request head must fit in one buffer"},

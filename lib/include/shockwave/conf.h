@@ -15,7 +15,8 @@
  *
  * Ownership: a snapshot owns every string and array reachable from it; all
  * pointers inside are "owned (by the snapshot)". Upstream server addresses
- * are resolved once at load time.
+ * are resolved once at load time. Every struct sw_str in a snapshot is also
+ * NUL-terminated (p[len] == '\0'), so paths can go to open(2) as they are.
  *
  * Threading: immutable after load; ref/unref are atomic, so any worker thread
  * may hold and release references.
