@@ -725,6 +725,22 @@ side_flush(struct sw_side *s, struct sw_buf *b)
 
 /* ---- request body: client -> upstream --------------------------------- */
 
+/* The client's body broke a rule: an error answer while the client has
+ * seen nothing of the response, else the connection is cut (the upstream
+ * may already be streaming its answer). */
+static void
+request_body_failed(struct sw_session *p, unsigned status, const char *why)
+{
+    if (!p->resp_head_done) {
+        respond_error(p, status, why);
+        return;
+    }
+    sw_log_warn("client %s:%s: %s after the response started, closing",
+                p->raddr, p->rport, why);
+    sw_metrics_inc(&p->w->metrics, SW_METRIC_HTTP_ERRORS_TOTAL);
+    session_close(p);
+}
+
 static void
 pump_request_body(struct sw_session *p)
 {
@@ -753,13 +769,13 @@ pump_request_body(struct sw_session *p)
         enum sw_status st = sw_http_chunked_decode(
             &p->req_chunked, (const char *)in->pos, feed, &used, &data);
         if (st == SW_EPROTO) {
-            respond_error(p, 400, "malformed chunked request body");
+            request_body_failed(p, 400, "malformed chunked request body");
             return;
         }
         if (data.len > 0) {
             p->req_body_bytes += data.len;
             if (p->max_body != 0 && p->req_body_bytes > p->max_body) {
-                respond_error(p, 413, "chunked body over max_body_size");
+                request_body_failed(p, 413, "chunked body over max_body_size");
                 return;
             }
             char line[24];
