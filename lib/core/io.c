@@ -49,10 +49,19 @@ plain_close(struct sw_io *io)
     SW_UNUSED(io);
 }
 
+static size_t
+plain_pending(const struct sw_io *io)
+{
+    SW_UNUSED(io);
+    return 0;
+}
+
 const struct sw_io_ops sw_io_plain = {
     .recv = plain_recv,
     .send = plain_send,
     .close = plain_close,
+    .handshake = NULL,
+    .pending = plain_pending,
     .can_splice = true,
     .scheme = "http",
 };
