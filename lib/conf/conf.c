@@ -83,6 +83,9 @@ sw_conf_unref(struct sw_conf *cf)
     /* acq_rel: every use of the snapshot by other threads happens before
      * the free done by the last one. */
     if (atomic_fetch_sub_explicit(&cf->refcnt, 1, memory_order_acq_rel) == 1) {
+        if (cf->tls_free != NULL) {
+            cf->tls_free(cf->tls);
+        }
         sw__conf_arena_free(cf->arena);
     }
 }

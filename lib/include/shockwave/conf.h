@@ -182,6 +182,10 @@ struct sw_conf {
     struct sw_conf_route *routes;       /* owned, in file order */
     size_t nroutes;
     void *arena;                        /* owned: private allocation arena */
+    /* TLS contexts built from this snapshot by the daemon (lib/tls sits
+     * above conf, so conf only carries them): freed with the snapshot. */
+    void *tls;                          /* owned: struct sw_tls_ctx or NULL */
+    void (*tls_free)(void *tls);        /* frees tls; NULL when none */
 };
 
 /*
