@@ -45,6 +45,8 @@ transition_ok(enum sw_proxy_state from, enum sw_proxy_state to)
         return from != SW_PROXY_CLOSING;
     }
     switch (from) {
+    case SW_PROXY_HANDSHAKE:
+        return to == SW_PROXY_IDLE;
     case SW_PROXY_IDLE:
         return to == SW_PROXY_HEAD;
     case SW_PROXY_HEAD:
@@ -684,6 +686,7 @@ side_read(struct sw_session *p, struct sw_side *s, bool is_client)
         return true;
     }
     ssize_t n = s->io.ops->recv(&s->io, b->last, sw_buf_room(b));
+    s->read_wants_write = n == SW_AGAIN && s->io.want == SW_IO_WANT_WRITE;
     if (n > 0) {
         b->last += n;
         if (is_client) {
@@ -708,6 +711,7 @@ side_flush(struct sw_side *s, struct sw_buf *b)
     ssize_t total = 0;
     while (b != NULL && sw_buf_len(b) > 0) {
         ssize_t n = s->io.ops->send(&s->io, b->pos, sw_buf_len(b));
+        s->write_wants_read = n == SW_AGAIN && s->io.want == SW_IO_WANT_READ;
         if (n > 0) {
             b->pos += n;
             total += n;
@@ -1384,6 +1388,19 @@ flush_client(struct sw_session *p)
     return true;
 }
 
+/* Arm a side's events: what the state wants, plus the opposite readiness a
+ * transport asked for (TLS), and an immediate read when the transport
+ * already holds decrypted bytes the socket will not signal again. */
+static void
+side_interest(struct sw_side *s, bool read, bool write)
+{
+    want(&s->rev, &s->rev_on, read || s->write_wants_read);
+    want(&s->wev, &s->wev_on, write || s->read_wants_write);
+    if (read && s->io.ops->pending(&s->io) > 0) {
+        event_active(&s->rev, EV_READ, 0);
+    }
+}
+
 static void
 update_interest(struct sw_session *p)
 {
@@ -1408,16 +1425,14 @@ update_interest(struct sw_session *p)
     default:
         break;
     }
-    want(&c->rev, &c->rev_on, read_client);
-    want(&c->wev, &c->wev_on, c_pending);
+    side_interest(c, read_client, c_pending);
 
     if (u->io.fd >= 0 && p->state == SW_PROXY_PROXY) {
         bool u_pending = !p->head_sent ||
                          (u->out != NULL && sw_buf_len(u->out) > 0);
         bool u_room = u->in == NULL || sw_buf_room(u->in) > 0 ||
                       u->in->pos != u->in->start;
-        want(&u->rev, &u->rev_on, !u->eof && !p->resp_done && u_room);
-        want(&u->wev, &u->wev_on, u_pending);
+        side_interest(u, !u->eof && !p->resp_done && u_room, u_pending);
     }
 }
 
@@ -1518,6 +1533,60 @@ run(struct sw_session *p)
     update_interest(p);
 }
 
+/* ---- transport handshake ---------------------------------------------- */
+
+/* Drive the client's transport handshake (TLS); IDLE when done. */
+static void
+client_handshake(struct sw_session *p)
+{
+    enum sw_status st = p->c.io.ops->handshake(&p->c.io);
+    if (st == SW_AGAIN) {
+        bool wr = p->c.io.want == SW_IO_WANT_WRITE;
+        want(&p->c.rev, &p->c.rev_on, !wr);
+        want(&p->c.wev, &p->c.wev_on, wr);
+        return;
+    }
+    if (st != SW_OK) {
+        session_close(p); /* the transport logged why */
+        return;
+    }
+    set_state(p, SW_PROXY_IDLE);
+    want(&p->c.wev, &p->c.wev_on, false);
+    timer_set(&p->c, conf_of(p)->client_header_timeout_ms);
+    update_interest(p);
+}
+
+/* CONNECT after the TCP connect succeeded: a transport with a handshake
+ * (TLS toward the upstream) finishes it here, still within connect_timeout;
+ * then the request goes out. */
+static void
+upstream_handshake(struct sw_session *p)
+{
+    struct sw_side *u = &p->u;
+    if (u->io.ops->handshake != NULL) {
+        enum sw_status st = u->io.ops->handshake(&u->io);
+        if (st == SW_AGAIN) {
+            bool wr = u->io.want == SW_IO_WANT_WRITE;
+            want(&u->rev, &u->rev_on, !wr);
+            want(&u->wev, &u->wev_on, wr);
+            return;
+        }
+        if (st != SW_OK) {
+            connect_failed(p, false, "TLS handshake failed");
+            if (p->state != SW_PROXY_CLOSING) {
+                update_interest(p);
+            }
+            return;
+        }
+    }
+    set_state(p, SW_PROXY_PROXY);
+    event_del(&u->timer);
+    run(p);
+    if (p->state != SW_PROXY_CLOSING) {
+        update_timers(p, false, true);
+    }
+}
+
 /* ---- callbacks -------------------------------------------------------- */
 
 static void
@@ -1528,6 +1597,10 @@ on_client_read(evutil_socket_t fd, short what, void *arg)
     SW_UNUSED(what);
     if (p->state == SW_PROXY_LINGER) {
         linger_read(p);
+        return;
+    }
+    if (p->state == SW_PROXY_HANDSHAKE) {
+        client_handshake(p);
         return;
     }
     if (p->state == SW_PROXY_CLOSING || !side_read(p, &p->c, true)) {
@@ -1548,6 +1621,13 @@ on_client_write(evutil_socket_t fd, short what, void *arg)
     if (p->state == SW_PROXY_CLOSING) {
         return;
     }
+    if (p->state == SW_PROXY_HANDSHAKE) {
+        client_handshake(p);
+        return;
+    }
+    if (p->c.read_wants_write && !side_read(p, &p->c, true)) {
+        return;
+    }
     run(p);
     if (p->state != SW_PROXY_CLOSING) {
         update_timers(p, true, false);
@@ -1560,6 +1640,10 @@ on_upstream_read(evutil_socket_t fd, short what, void *arg)
     struct sw_session *p = arg;
     SW_UNUSED(fd);
     SW_UNUSED(what);
+    if (p->state == SW_PROXY_CONNECT) {
+        upstream_handshake(p);
+        return;
+    }
     if (p->state != SW_PROXY_PROXY || !side_read(p, &p->u, false)) {
         return;
     }
@@ -1587,10 +1671,13 @@ on_upstream_write(evutil_socket_t fd, short what, void *arg)
             }
             return;
         }
-        set_state(p, SW_PROXY_PROXY);
-        event_del(&p->u.timer);
+        upstream_handshake(p);
+        return;
     }
     if (p->state != SW_PROXY_PROXY) {
+        return;
+    }
+    if (p->u.read_wants_write && !side_read(p, &p->u, false)) {
         return;
     }
     run(p);
@@ -1606,6 +1693,11 @@ on_client_timer(evutil_socket_t fd, short what, void *arg)
     SW_UNUSED(fd);
     SW_UNUSED(what);
     switch (p->state) {
+    case SW_PROXY_HANDSHAKE:
+        sw_log_info("client %s:%s: TLS handshake timed out", p->raddr,
+                    p->rport);
+        session_close(p);
+        return;
     case SW_PROXY_UPGRADED:
         sw_relay_drain(p->relay); /* the drain's spread delay ended */
         return;
@@ -1762,7 +1854,8 @@ sw__proxy_session_drain(struct sw_session *p, bool force)
         }
         return;
     }
-    if (force || p->state == SW_PROXY_IDLE || p->state == SW_PROXY_LINGER) {
+    if (force || p->state == SW_PROXY_IDLE || p->state == SW_PROXY_LINGER ||
+        p->state == SW_PROXY_HANDSHAKE) {
         session_close(p);
         return;
     }

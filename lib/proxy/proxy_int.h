@@ -5,9 +5,10 @@
  * Session states (changed only through set_state() in proxy.c, which asserts
  * the transition):
  *
- *     accept
- *       |
- *       v
+ *     accept --TLS listener--> HANDSHAKE --done--.
+ *       |                          \--fails/timeout--> CLOSING
+ *       v                                     |
+ *     IDLE <-----------------------------------'
  *     IDLE ---first byte---> HEAD ---head ok, local answer----> LOCAL
  *      ^  \                   |  \                                |
  *      |   \--timeout/EOF--.  |   \--bad head: 4xx--------------> LOCAL
@@ -56,6 +57,7 @@ struct sw_listener {
     int fd;                      /* owned: listening socket */
     struct event ev;             /* readable: accept */
     char port[8];                /* local port as text ($server_port) */
+    bool tls;                    /* `listen ... tls`: terminate TLS */
     struct sw_worker *w;         /* borrowed: owning worker */
     struct sw_listener *next;    /* owned: next listener */
 };
@@ -87,7 +89,8 @@ struct sw_worker {
 };
 
 enum sw_proxy_state {
-    SW_PROXY_IDLE = 0,   /* waiting for a request's first byte */
+    SW_PROXY_HANDSHAKE = 0, /* transport handshake (TLS) in progress */
+    SW_PROXY_IDLE,       /* waiting for a request's first byte */
     SW_PROXY_HEAD,       /* reading a request head */
     SW_PROXY_LOCAL,      /* sending an answer of our own */
     SW_PROXY_CONNECT,    /* connecting to an upstream peer */
@@ -106,6 +109,8 @@ struct sw_side {
     bool rev_on;               /* rev is added */
     bool wev_on;               /* wev is added */
     bool eof;                  /* peer sent FIN */
+    bool read_wants_write;     /* last recv waits for writability (TLS) */
+    bool write_wants_read;     /* last send waits for readability (TLS) */
     struct sw_buf *in;         /* owned (pool): bytes read from this side */
     struct sw_buf *out;        /* owned (pool): bytes to write to it */
 };

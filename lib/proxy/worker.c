@@ -193,7 +193,7 @@ on_listener(evutil_socket_t fd, short what, void *arg)
 }
 
 enum sw_status
-sw_worker_listen(struct sw_worker *w, int fd)
+sw_worker_listen(struct sw_worker *w, int fd, bool tls)
 {
     struct sw_listener *l = calloc(1, sizeof(*l));
     if (l == NULL) {
@@ -202,6 +202,7 @@ sw_worker_listen(struct sw_worker *w, int fd)
     }
     l->w = w;
     l->fd = fd;
+    l->tls = tls;
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
     if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {

@@ -44,6 +44,8 @@ struct end {
     bool eof;                    /* input ended (FIN, reset or error) */
     bool dead;                   /* output failed: nothing more is sent */
     bool is_client;              /* the client side (frames unmasked to it) */
+    bool read_wants_write;       /* last recv waits for writability (TLS) */
+    bool write_wants_read;       /* last send waits for readability (TLS) */
     struct sw_buf *out;          /* owned (pool): bytes queued to this end */
     uint8_t pong[SW_WS_MAX_HEADER + SW_WS_MAX_CONTROL]; /* pending pong */
     size_t pong_len;             /* 0 = none pending */
@@ -641,6 +643,7 @@ end_read(struct sw_relay *r, struct end *e)
         return;
     }
     ssize_t n = e->io.ops->recv(&e->io, d->in->last, sw_buf_room(d->in));
+    e->read_wants_write = n == SW_AGAIN && e->io.want == SW_IO_WANT_WRITE;
     if (n > 0) {
         d->in->last += n;
         e->last_rx_ms = sw_now_ms();
@@ -658,6 +661,7 @@ end_flush(struct sw_relay *r, struct end *e)
     bool progress = false;
     while (buf_len(e->out) > 0 && !e->dead) {
         ssize_t n = e->io.ops->send(&e->io, e->out->pos, buf_len(e->out));
+        e->write_wants_read = n == SW_AGAIN && e->io.want == SW_IO_WANT_READ;
         if (n > 0) {
             e->out->pos += n;
             progress = true;
@@ -730,10 +734,17 @@ update_interest(struct sw_relay *r)
             read = in->in == NULL || sw_buf_room(in->in) > 0 ||
                    in->in->pos != in->in->start;
         }
-        want(&e->rev, &e->rev_on, read && !e->eof);
+        read = read && !e->eof;
         bool write = buf_len(e->out) > 0 ||
                      (out->state == DIR_SPLICE && out->in_pipe > 0);
-        want(&e->wev, &e->wev_on, write && !e->dead);
+        write = write && !e->dead;
+        /* a TLS end may need the opposite readiness, or hold decrypted
+         * bytes its socket will not signal again */
+        want(&e->rev, &e->rev_on, read || (write && e->write_wants_read));
+        want(&e->wev, &e->wev_on, write || (read && e->read_wants_write));
+        if (read && in->state != DIR_SPLICE && e->io.ops->pending(&e->io) > 0) {
+            event_active(&e->rev, EV_READ, 0);
+        }
     }
 }
 
@@ -865,6 +876,9 @@ on_write(evutil_socket_t fd, short what, void *arg)
     SW_UNUSED(what);
     if (r->done) {
         return;
+    }
+    if (e->read_wants_write) {
+        end_read(r, e);
     }
     relay_run(r);
 }

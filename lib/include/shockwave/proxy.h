@@ -28,8 +28,9 @@ struct sw_worker;
 struct sw_worker *sw_worker_new(unsigned id, struct sw_conf *cf);
 
 /* Add a listening socket (non-blocking, already bound and listening); the
- * worker owns it from now on. SW_OK or SW_ERROR. */
-enum sw_status sw_worker_listen(struct sw_worker *w, int fd);
+ * worker owns it from now on. `tls`: connections on it start with a TLS
+ * handshake (the snapshot's TLS contexts). SW_OK or SW_ERROR. */
+enum sw_status sw_worker_listen(struct sw_worker *w, int fd, bool tls);
 
 /* Run the loop until drained. Call on the worker's own thread. */
 void sw_worker_run(struct sw_worker *w);
