@@ -462,7 +462,8 @@ start_request(struct sw_session *p, const struct sw_http_request *r)
     p->started_ms = sw_now_ms();
     p->method_id = r->method_id;
     p->version_minor = r->version_minor;
-    p->client_keepalive = r->keep_alive;
+    /* keepalive_timeout 0 turns client keep-alive off */
+    p->client_keepalive = r->keep_alive && cf->keepalive_timeout_ms != 0;
     p->req_body = r->body;
     p->req_remaining = r->content_length;
     p->req_done = r->body == SW_HTTP_BODY_NONE;
