@@ -17,11 +17,11 @@
 #define ADMIN_REQ_MAX 2048
 
 struct admin_conn {
-    struct sw_gateway *g;     /* borrowed */
-    int fd;                   /* owned */
-    struct event *ev;         /* owned: readable or timeout */
-    size_t len;               /* bytes in req */
-    char req[ADMIN_REQ_MAX];  /* request head so far */
+    struct sw_gateway *g;    /* borrowed */
+    int fd;                  /* owned */
+    struct event *ev;        /* owned: readable or timeout */
+    size_t len;              /* bytes in req */
+    char req[ADMIN_REQ_MAX]; /* request head so far */
 };
 
 static void
@@ -80,8 +80,7 @@ serve_metrics(struct sw_gateway *g, int fd)
                           "conf_reload_failures_total %llu\nworkers %u\n",
                           (unsigned long long)g->cf->generation,
                           (unsigned long long)g->reloads,
-                          (unsigned long long)g->reload_failures,
-                          g->nworkers);
+                          (unsigned long long)g->reload_failures, g->nworkers);
     /* Under the test suite's LD_PRELOAD allocation counter
      * (tests/support/alloccount.c) the process's malloc count is exported
      * too, so a test can prove the data path allocates nothing. */

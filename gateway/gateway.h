@@ -13,25 +13,25 @@
 #include <pthread.h>
 
 struct sw_gateway_worker {
-    struct sw_worker *w;   /* owned */
-    pthread_t thread;      /* running sw_worker_run */
-    bool started;          /* thread was created */
+    struct sw_worker *w; /* owned */
+    pthread_t thread;    /* running sw_worker_run */
+    bool started;        /* thread was created */
 };
 
 struct sw_gateway {
-    const char *conf_path;            /* borrowed (argv) */
-    struct sw_conf *cf;               /* ref: the current snapshot */
-    struct event_base *base;          /* owned: main thread loop */
+    const char *conf_path;             /* borrowed (argv) */
+    struct sw_conf *cf;                /* ref: the current snapshot */
+    struct event_base *base;           /* owned: main thread loop */
     struct sw_gateway_worker *workers; /* owned: nworkers */
     unsigned nworkers;
-    struct event *sighup;             /* owned */
-    struct event *sigterm;            /* owned */
-    struct event *sigint;             /* owned */
-    int admin_fd;                     /* owned: -1 when no admin listener */
-    struct event *admin_ev;           /* owned */
-    uint64_t reloads;                 /* successful reloads */
-    uint64_t reload_failures;         /* failed reloads */
-    bool stopping;                    /* SIGTERM seen */
+    struct event *sighup;     /* owned */
+    struct event *sigterm;    /* owned */
+    struct event *sigint;     /* owned */
+    int admin_fd;             /* owned: -1 when no admin listener */
+    struct event *admin_ev;   /* owned */
+    uint64_t reloads;         /* successful reloads */
+    uint64_t reload_failures; /* failed reloads */
+    bool stopping;            /* SIGTERM seen */
 };
 
 /* worker.c: open one SO_REUSEPORT socket per listen per worker and start

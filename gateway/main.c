@@ -21,13 +21,14 @@
 static void
 usage(FILE *out)
 {
-    fprintf(out,
-            "usage: shockwave [-c FILE] [-t] [-v] [-h]\n"
-            "  -c FILE  configuration file (default: gateway.conf)\n"
-            "  -t       test the configuration and exit (0 ok, 1 errors)\n"
-            "  -v       print the version and exit\n"
-            "  -h       this help\n"
-            "signals: HUP reloads the configuration, TERM/INT drain and stop\n");
+    fprintf(
+        out,
+        "usage: shockwave [-c FILE] [-t] [-v] [-h]\n"
+        "  -c FILE  configuration file (default: gateway.conf)\n"
+        "  -t       test the configuration and exit (0 ok, 1 errors)\n"
+        "  -v       print the version and exit\n"
+        "  -h       this help\n"
+        "signals: HUP reloads the configuration, TERM/INT drain and stop\n");
 }
 
 static int
@@ -40,8 +41,7 @@ test_config(const char *path)
         if (err[0] != '\0' && err[strlen(err) - 1] != '\n') {
             fputc('\n', stderr);
         }
-        fprintf(stderr, "shockwave: configuration file %s test failed\n",
-                path);
+        fprintf(stderr, "shockwave: configuration file %s test failed\n", path);
         return 1;
     }
     sw_conf_unref(cf);
@@ -116,8 +116,9 @@ main(int argc, char **argv)
     g.cf = sw_conf_load(g.conf_path, err, sizeof(err));
     if (g.cf == NULL) {
         fputs(err, stderr);
-        fprintf(stderr, "shockwave: cannot start: configuration %s has "
-                        "errors\n",
+        fprintf(stderr,
+                "shockwave: cannot start: configuration %s has "
+                "errors\n",
                 g.conf_path);
         return 1;
     }

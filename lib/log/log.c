@@ -58,7 +58,8 @@ stamp(char *out, size_t cap)
     gettimeofday(&tv, NULL);
     gmtime_r(&tv.tv_sec, &tm);
     size_t n = strftime(out, cap, "%Y-%m-%dT%H:%M:%S", &tm);
-    n += (size_t)snprintf(out + n, cap - n, ".%03dZ ", (int)(tv.tv_usec / 1000));
+    n +=
+        (size_t)snprintf(out + n, cap - n, ".%03dZ ", (int)(tv.tv_usec / 1000));
     return n;
 }
 

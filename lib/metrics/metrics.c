@@ -35,8 +35,8 @@ put(char *out, size_t cap, size_t *n, const char *name, uint64_t v)
     if (*n + 1 >= cap) {
         return;
     }
-    int w = snprintf(out + *n, cap - *n, "%s %llu\n", name,
-                     (unsigned long long)v);
+    int w =
+        snprintf(out + *n, cap - *n, "%s %llu\n", name, (unsigned long long)v);
     if (w > 0) {
         *n = SW_MIN(*n + (size_t)w, cap - 1);
     }

@@ -273,8 +273,8 @@ static void
 respond_error(struct sw_session *p, unsigned status, const char *why)
 {
     char body[96];
-    int n = snprintf(body, sizeof(body), "%u %s\n", status,
-                     sw_http_reason(status));
+    int n =
+        snprintf(body, sizeof(body), "%u %s\n", status, sw_http_reason(status));
     respond_local(p, status, body, (size_t)n, false, why, NULL);
 }
 
@@ -295,9 +295,8 @@ upstream_failed(struct sw_session *p, unsigned status, const char *why)
         respond_error(p, status, msg);
         return;
     }
-    sw_log_warn("client %s:%s: upstream %.*s failed mid-response: %s",
-                p->raddr, p->rport,
-                p->peer ? (int)p->peer->server->text.len : 1,
+    sw_log_warn("client %s:%s: upstream %.*s failed mid-response: %s", p->raddr,
+                p->rport, p->peer ? (int)p->peer->server->text.len : 1,
                 p->peer ? p->peer->server->text.p : "-", why);
     session_close(p);
 }
@@ -363,9 +362,9 @@ write_upstream_head(struct sw_session *p, const struct sw_http_request *r,
     }
     if (r->host.len == 0) {
         /* HTTP/1.0 without Host: name the upstream server */
-        sw_http_write_header(&w, SW_STR("Host"), p->peer != NULL
-                                                     ? p->peer->server->text
-                                                     : SW_STR("localhost"));
+        sw_http_write_header(&w, SW_STR("Host"),
+                             p->peer != NULL ? p->peer->server->text
+                                             : SW_STR("localhost"));
     }
     if (!sw_route_edits_drop(rt->request_edits, rt->nrequest_edits,
                              SW_STR("X-Forwarded-For"))) {
@@ -470,16 +469,15 @@ start_request(struct sw_session *p, const struct sw_http_request *r)
     p->req_body_bytes = 0;
     sw_http_chunked_init(&p->req_chunked);
     snprintf(p->log_req, sizeof(p->log_req), "%.*s %.*s HTTP/1.%u",
-             (int)r->method.len, r->method.p,
-             (int)SW_MIN(r->target.len, 200), r->target.p, r->version_minor);
+             (int)r->method.len, r->method.p, (int)SW_MIN(r->target.len, 200),
+             r->target.p, r->version_minor);
     make_request_id(p, r);
     p->c.in->pos += r->head_len; /* the head is consumed; body follows */
 
     p->route = sw_route_match(cf, r->host, r->path, r->headers, r->nheaders);
     if (p->route == NULL) {
         static const char body[] = "404 Not Found: no route\n";
-        respond_local(p, 404, body, sizeof(body) - 1, true, "no route",
-                      NULL);
+        respond_local(p, 404, body, sizeof(body) - 1, true, "no route", NULL);
         return;
     }
     const struct sw_conf_route *rt = p->route;
@@ -488,8 +486,8 @@ start_request(struct sw_session *p, const struct sw_http_request *r)
                       rt->return_body.len, true, "return", NULL);
         return;
     }
-    p->max_body = rt->max_body_size != 0 ? rt->max_body_size
-                                         : cf->max_body_size;
+    p->max_body =
+        rt->max_body_size != 0 ? rt->max_body_size : cf->max_body_size;
     if (r->body == SW_HTTP_BODY_LENGTH && p->max_body != 0 &&
         r->content_length > p->max_body) {
         respond_error(p, 413, "Content-Length over max_body_size");
@@ -757,8 +755,8 @@ pump_request_body(struct sw_session *p)
         }
         struct sw_buf *out = p->u.out;
         if (p->req_body == SW_HTTP_BODY_LENGTH) {
-            size_t n = (size_t)SW_MIN((uint64_t)sw_buf_len(in),
-                                      p->req_remaining);
+            size_t n =
+                (size_t)SW_MIN((uint64_t)sw_buf_len(in), p->req_remaining);
             n = SW_MIN(n, room);
             sw_buf_append(out, in->pos, n);
             in->pos += n;
@@ -847,9 +845,9 @@ write_response_head(struct sw_session *p, const struct sw_http_response *resp)
 
     /* Bodiless answers to HEAD and 304 keep the upstream's length field:
      * it describes the representation, not this message. */
-    bool keep_length = resp->body == SW_HTTP_BODY_NONE &&
-                       (p->method_id == sw_http_method_head() ||
-                        resp->status == 304);
+    bool keep_length =
+        resp->body == SW_HTTP_BODY_NONE &&
+        (p->method_id == sw_http_method_head() || resp->status == 304);
     for (size_t i = 0; i < resp->nheaders; i++) {
         const struct sw_http_header *h = &resp->headers[i];
         if (sw_http_is_hop_by_hop(h->name, resp->connection) ||
@@ -998,7 +996,7 @@ pump_response_head(struct sw_session *p)
     while (!p->resp_head_done) {
         struct sw_http_header hdrs[SW_PROXY_MAX_HEADERS];
         struct sw_http_response resp = {.headers = hdrs,
-                                         .headers_cap = SW_NELEMS(hdrs)};
+                                        .headers_cap = SW_NELEMS(hdrs)};
         const struct sw_conf *cf = conf_of(p);
         struct sw_http_limits lim = {
             .max_head = p->w->bufs.size,
@@ -1136,8 +1134,8 @@ pump_response_body(struct sw_session *p)
         size_t cap = room - 32; /* chunk line and CRLF when re-encoding */
         switch (p->resp_body) {
         case SW_HTTP_BODY_LENGTH: {
-            size_t n = (size_t)SW_MIN((uint64_t)SW_MIN(have, cap),
-                                      p->resp_remaining);
+            size_t n =
+                (size_t)SW_MIN((uint64_t)SW_MIN(have, cap), p->resp_remaining);
             queue_body(p, u->in->pos, n);
             u->in->pos += n;
             p->resp_remaining -= n;
@@ -1155,9 +1153,9 @@ pump_response_body(struct sw_session *p)
         case SW_HTTP_BODY_CHUNKED: {
             size_t used = 0;
             struct sw_str data = {NULL, 0};
-            enum sw_status st =
-                sw_http_chunked_decode(&p->resp_chunked, (const char *)u->in->pos,
-                                       SW_MIN(have, cap), &used, &data);
+            enum sw_status st = sw_http_chunked_decode(
+                &p->resp_chunked, (const char *)u->in->pos, SW_MIN(have, cap),
+                &used, &data);
             if (st == SW_EPROTO) {
                 upstream_failed(p, 502, "malformed chunked response body");
                 return;
@@ -1315,8 +1313,8 @@ process_head(struct sw_session *p)
                                                &lim, &status, &why);
     if (st == SW_AGAIN) {
         if (p->c.eof) {
-            sw_log_info("client %s:%s: closed inside a request head",
-                        p->raddr, p->rport);
+            sw_log_info("client %s:%s: closed inside a request head", p->raddr,
+                        p->rport);
             session_close(p);
         } else if (sw_buf_room(in) == 0) {
             if (in->pos != in->start) {
@@ -1408,8 +1406,8 @@ update_interest(struct sw_session *p)
     struct sw_side *c = &p->c;
     struct sw_side *u = &p->u;
     bool c_pending = c->out != NULL && sw_buf_len(c->out) > 0;
-    bool c_room = c->in == NULL || sw_buf_room(c->in) > 0 ||
-                  c->in->pos != c->in->start;
+    bool c_room =
+        c->in == NULL || sw_buf_room(c->in) > 0 || c->in->pos != c->in->start;
     bool read_client = false;
     switch (p->state) {
     case SW_PROXY_IDLE:
@@ -1429,8 +1427,8 @@ update_interest(struct sw_session *p)
     side_interest(c, read_client, c_pending);
 
     if (u->io.fd >= 0 && p->state == SW_PROXY_PROXY) {
-        bool u_pending = !p->head_sent ||
-                         (u->out != NULL && sw_buf_len(u->out) > 0);
+        bool u_pending =
+            !p->head_sent || (u->out != NULL && sw_buf_len(u->out) > 0);
         bool u_room = u->in == NULL || sw_buf_room(u->in) > 0 ||
                       u->in->pos != u->in->start;
         side_interest(u, !u->eof && !p->resp_done && u_room, u_pending);
@@ -1455,8 +1453,8 @@ update_timers(struct sw_session *p, bool c_progress, bool u_progress)
     }
     if (p->state == SW_PROXY_PROXY &&
         (u_progress || !event_pending(&p->u.timer, EV_TIMEOUT, NULL))) {
-        bool sending = !p->head_sent ||
-                       (p->u.out != NULL && sw_buf_len(p->u.out) > 0);
+        bool sending =
+            !p->head_sent || (p->u.out != NULL && sw_buf_len(p->u.out) > 0);
         if (p->resp_done) {
             timer_set(&p->u, 0);
         } else if (sending && !p->resp_head_done) {
@@ -1520,8 +1518,7 @@ run(struct sw_session *p)
         size_t pending = p->c.out ? sw_buf_len(p->c.out) : 0;
         if (p->state == SW_PROXY_LOCAL && pending == 0) {
             local_done(p);
-        } else if (p->state == SW_PROXY_PROXY && p->resp_done &&
-                   pending == 0) {
+        } else if (p->state == SW_PROXY_PROXY && p->resp_done && pending == 0) {
             request_done(p);
         }
         if (p->state == SW_PROXY_CLOSING) {
@@ -1792,8 +1789,8 @@ sw__proxy_session_start(struct sw_worker *w, struct sw_listener *l, int fd,
     p->u.io.ops = &sw_io_plain;
     event_assign(&p->c.rev, w->base, fd, EV_READ | EV_PERSIST, on_client_read,
                  p);
-    event_assign(&p->c.wev, w->base, fd, EV_WRITE | EV_PERSIST,
-                 on_client_write, p);
+    event_assign(&p->c.wev, w->base, fd, EV_WRITE | EV_PERSIST, on_client_write,
+                 p);
     event_assign(&p->c.timer, w->base, -1, 0, on_client_timer, p);
     event_assign(&p->u.timer, w->base, -1, 0, on_upstream_timer, p);
     event_assign(&p->u.rev, w->base, -1, 0, on_upstream_read, p);
@@ -1848,9 +1845,8 @@ sw__proxy_session_drain(struct sw_session *p, bool force)
             uint64_t window = conf_of(p)->shutdown_timeout_ms / 2;
             uint8_t rnd[2];
             sw_ws_rng_bytes(&p->w->rng, rnd, sizeof(rnd));
-            uint64_t delay = window != 0
-                                 ? ((uint64_t)rnd[0] << 8 | rnd[1]) % window
-                                 : 0;
+            uint64_t delay =
+                window != 0 ? ((uint64_t)rnd[0] << 8 | rnd[1]) % window : 0;
             timer_set(&p->c, delay + 1);
         }
         return;

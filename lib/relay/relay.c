@@ -36,74 +36,74 @@ enum dir_state {
 struct dir;
 
 struct end {
-    struct sw_io io;             /* owned: socket and transport */
-    struct event rev;            /* readable */
-    struct event wev;            /* writable */
-    bool rev_on;                 /* rev added */
-    bool wev_on;                 /* wev added */
-    bool eof;                    /* input ended (FIN, reset or error) */
-    bool dead;                   /* output failed: nothing more is sent */
-    bool is_client;              /* the client side (frames unmasked to it) */
-    bool read_wants_write;       /* last recv waits for writability (TLS) */
-    bool write_wants_read;       /* last send waits for readability (TLS) */
-    struct sw_buf *out;          /* owned (pool): bytes queued to this end */
+    struct sw_io io;       /* owned: socket and transport */
+    struct event rev;      /* readable */
+    struct event wev;      /* writable */
+    bool rev_on;           /* rev added */
+    bool wev_on;           /* wev added */
+    bool eof;              /* input ended (FIN, reset or error) */
+    bool dead;             /* output failed: nothing more is sent */
+    bool is_client;        /* the client side (frames unmasked to it) */
+    bool read_wants_write; /* last recv waits for writability (TLS) */
+    bool write_wants_read; /* last send waits for readability (TLS) */
+    struct sw_buf *out;    /* owned (pool): bytes queued to this end */
     uint8_t pong[SW_WS_MAX_HEADER + SW_WS_MAX_CONTROL]; /* pending pong */
-    size_t pong_len;             /* 0 = none pending */
-    bool ping_pending;           /* a keepalive ping waits for a boundary */
+    size_t pong_len;                                    /* 0 = none pending */
+    bool ping_pending; /* a keepalive ping waits for a boundary */
     uint8_t close[SW_WS_MAX_HEADER + SW_WS_MAX_CONTROL]; /* pending close */
-    size_t close_len;            /* 0 = none pending */
-    bool close_sent;             /* a close frame was queued to this end */
-    uint64_t last_rx_ms;         /* last bytes from this end */
-    uint64_t last_ping_ms;       /* last keepalive ping queued to it */
-    struct dir *in_dir;          /* borrowed: direction reading this end */
-    struct dir *out_dir;         /* borrowed: direction writing to it */
-    const char *name;            /* "client" or "upstream" */
+    size_t close_len;                                    /* 0 = none pending */
+    bool close_sent;       /* a close frame was queued to this end */
+    uint64_t last_rx_ms;   /* last bytes from this end */
+    uint64_t last_ping_ms; /* last keepalive ping queued to it */
+    struct dir *in_dir;    /* borrowed: direction reading this end */
+    struct dir *out_dir;   /* borrowed: direction writing to it */
+    const char *name;      /* "client" or "upstream" */
 };
 
 struct dir {
-    struct end *src;             /* borrowed */
-    struct end *dst;             /* borrowed */
-    enum dir_state state;        /* see the diagram above */
-    struct sw_buf *in;           /* owned (pool): bytes read from src */
-    struct sw_ws_decoder dec;    /* frame header decoder */
-    struct sw_ws_msg_state msg;  /* fragmentation and message size */
-    struct sw_ws_frame f;        /* the frame in progress */
-    uint64_t remaining;          /* payload bytes of f still to move */
-    uint64_t offset;             /* payload bytes of f moved (unmasking) */
-    uint8_t hdr[SW_WS_MAX_HEADER]; /* re-encoded header awaiting room */
-    size_t hdr_len;              /* bytes in hdr; 0 = sent */
+    struct end *src;                /* borrowed */
+    struct end *dst;                /* borrowed */
+    enum dir_state state;           /* see the diagram above */
+    struct sw_buf *in;              /* owned (pool): bytes read from src */
+    struct sw_ws_decoder dec;       /* frame header decoder */
+    struct sw_ws_msg_state msg;     /* fragmentation and message size */
+    struct sw_ws_frame f;           /* the frame in progress */
+    uint64_t remaining;             /* payload bytes of f still to move */
+    uint64_t offset;                /* payload bytes of f moved (unmasking) */
+    uint8_t hdr[SW_WS_MAX_HEADER];  /* re-encoded header awaiting room */
+    size_t hdr_len;                 /* bytes in hdr; 0 = sent */
     uint8_t ctl[SW_WS_MAX_CONTROL]; /* control payload being collected */
-    size_t ctl_len;              /* bytes in ctl */
-    bool validate;               /* checking this text message's UTF-8 */
-    struct sw_ws_utf8 utf8;      /* its validator */
-    int pipe[2];                 /* owned (pool) while splicing */
-    bool have_pipe;              /* pipe[] is valid */
-    size_t in_pipe;              /* bytes sitting in the pipe */
-    bool close_seen;             /* src sent a close frame */
-    uint16_t close_code;         /* the code it carried */
-    uint64_t frames;             /* frames read */
-    uint64_t messages;           /* data messages completed */
-    uint64_t bytes;              /* payload bytes forwarded */
+    size_t ctl_len;                 /* bytes in ctl */
+    bool validate;                  /* checking this text message's UTF-8 */
+    struct sw_ws_utf8 utf8;         /* its validator */
+    int pipe[2];                    /* owned (pool) while splicing */
+    bool have_pipe;                 /* pipe[] is valid */
+    size_t in_pipe;                 /* bytes sitting in the pipe */
+    bool close_seen;                /* src sent a close frame */
+    uint16_t close_code;            /* the code it carried */
+    uint64_t frames;                /* frames read */
+    uint64_t messages;              /* data messages completed */
+    uint64_t bytes;                 /* payload bytes forwarded */
 };
 
 struct sw_relay {
-    struct sw_relay_env env;           /* borrowed pieces of the worker */
-    const struct sw_conf_route *rt;    /* borrowed: ws_* settings */
-    struct end c;                      /* the client */
-    struct end u;                      /* the upstream */
-    struct dir up;                     /* client -> upstream */
-    struct dir down;                   /* upstream -> client */
-    struct event timer;                /* keepalive, idle, close deadline */
-    uint64_t close_deadline_ms;        /* 0 = none */
-    bool finishing;                    /* close both once flushed */
-    bool done;                         /* sockets closed, on_done ran */
-    uint64_t started_ms;               /* for the access log */
-    const char *closed_by;             /* "client", "upstream", "gateway" */
-    uint16_t close_code;               /* code of the first close */
-    char caddr[64];                    /* client address, logs */
-    char uaddr[64];                    /* upstream address, logs */
-    sw_relay_done_cb on_done;          /* owner's callback */
-    void *arg;                         /* its argument */
+    struct sw_relay_env env;        /* borrowed pieces of the worker */
+    const struct sw_conf_route *rt; /* borrowed: ws_* settings */
+    struct end c;                   /* the client */
+    struct end u;                   /* the upstream */
+    struct dir up;                  /* client -> upstream */
+    struct dir down;                /* upstream -> client */
+    struct event timer;             /* keepalive, idle, close deadline */
+    uint64_t close_deadline_ms;     /* 0 = none */
+    bool finishing;                 /* close both once flushed */
+    bool done;                      /* sockets closed, on_done ran */
+    uint64_t started_ms;            /* for the access log */
+    const char *closed_by;          /* "client", "upstream", "gateway" */
+    uint16_t close_code;            /* code of the first close */
+    char caddr[64];                 /* client address, logs */
+    char uaddr[64];                 /* upstream address, logs */
+    sw_relay_done_cb on_done;       /* owner's callback */
+    void *arg;                      /* its argument */
 };
 
 static void relay_run(struct sw_relay *r);
@@ -194,13 +194,12 @@ queue_close(struct sw_relay *r, struct end *e, uint16_t code,
         return;
     }
     uint8_t payload[SW_WS_MAX_CONTROL];
-    size_t n = sw_ws_close_encode(payload, code, (const char *)reason,
-                                  reason_len);
+    size_t n =
+        sw_ws_close_encode(payload, code, (const char *)reason, reason_len);
     e->close_len = control_frame(r, e, SW_WS_OP_CLOSE, payload, n, e->close);
 }
 
-static void
-arm_timer(struct sw_relay *r);
+static void arm_timer(struct sw_relay *r);
 
 /* Begin the end of the relay: flush what is queued, then close. */
 static void
@@ -255,15 +254,13 @@ static void
 log_session(struct sw_relay *r)
 {
     uint64_t ms = sw_now_ms() - r->started_ms;
-    sw_log_access("ws %s -> %s %llums c2u_msgs=%llu c2u_bytes=%llu "
-                  "u2c_msgs=%llu u2c_bytes=%llu closed_by=%s code=%u",
-                  r->caddr, r->uaddr, (unsigned long long)ms,
-                  (unsigned long long)r->up.messages,
-                  (unsigned long long)r->up.bytes,
-                  (unsigned long long)r->down.messages,
-                  (unsigned long long)r->down.bytes,
-                  r->closed_by != NULL ? r->closed_by : "-",
-                  (unsigned)r->close_code);
+    sw_log_access(
+        "ws %s -> %s %llums c2u_msgs=%llu c2u_bytes=%llu "
+        "u2c_msgs=%llu u2c_bytes=%llu closed_by=%s code=%u",
+        r->caddr, r->uaddr, (unsigned long long)ms,
+        (unsigned long long)r->up.messages, (unsigned long long)r->up.bytes,
+        (unsigned long long)r->down.messages, (unsigned long long)r->down.bytes,
+        r->closed_by != NULL ? r->closed_by : "-", (unsigned)r->close_code);
 }
 
 static void
@@ -290,8 +287,8 @@ static void
 inject(struct sw_relay *r, struct end *e)
 {
     struct dir *d = e->out_dir;
-    bool boundary = (d->state == DIR_HDR || d->state == DIR_DONE) &&
-                    d->hdr_len == 0;
+    bool boundary =
+        (d->state == DIR_HDR || d->state == DIR_DONE) && d->hdr_len == 0;
     if (!boundary || e->dead || e->close_sent) {
         return;
     }
@@ -364,8 +361,8 @@ control_done(struct sw_relay *r, struct dir *d)
     case SW_WS_OP_PING:
         /* RFC 6455 5.5.3: the pong echoes the ping's payload; a newer ping
          * replaces an unanswered one. */
-        src->pong_len = control_frame(r, src, SW_WS_OP_PONG, d->ctl,
-                                      d->ctl_len, src->pong);
+        src->pong_len =
+            control_frame(r, src, SW_WS_OP_PONG, d->ctl, d->ctl_len, src->pong);
         break;
     case SW_WS_OP_PONG:
         break; /* consumed: an answer to one of our pings or unsolicited */
@@ -379,9 +376,8 @@ control_done(struct sw_relay *r, struct dir *d)
         d->close_code = cl.code;
         /* forward the same code and reason, re-masked for its new leg */
         if (!d->dst->close_sent && d->dst->close_len == 0 && !d->dst->dead) {
-            d->dst->close_len =
-                control_frame(r, d->dst, SW_WS_OP_CLOSE, d->ctl, d->ctl_len,
-                              d->dst->close);
+            d->dst->close_len = control_frame(r, d->dst, SW_WS_OP_CLOSE, d->ctl,
+                                              d->ctl_len, d->dst->close);
         }
         d->state = DIR_DONE;
         struct dir *other = d == &r->up ? &r->down : &r->up;
@@ -407,9 +403,9 @@ begin_frame(struct sw_relay *r, struct dir *d)
     d->offset = 0;
     d->frames++;
     sw_metrics_inc(r->env.metrics, SW_METRIC_WS_FRAMES_TOTAL);
-    bool local_ping = r->rt->ws_ping == SW_CONF_WS_PING_LOCAL &&
-                      (f->opcode == SW_WS_OP_PING ||
-                       f->opcode == SW_WS_OP_PONG);
+    bool local_ping =
+        r->rt->ws_ping == SW_CONF_WS_PING_LOCAL &&
+        (f->opcode == SW_WS_OP_PING || f->opcode == SW_WS_OP_PONG);
     if (f->opcode == SW_WS_OP_CLOSE || local_ping) {
         d->ctl_len = 0;
         d->state = DIR_CTRL;
@@ -422,8 +418,7 @@ begin_frame(struct sw_relay *r, struct dir *d)
     /* Header re-encoded with the same fields: payload bytes (still masked
      * with the client's own key) can then pass verbatim. */
     d->hdr_len = sw_ws_frame_encode(d->hdr, f->fin, f->opcode,
-                                    f->masked ? f->mask : NULL,
-                                    f->payload_len);
+                                    f->masked ? f->mask : NULL, f->payload_len);
     d->hdr[0] |= (uint8_t)(f->rsv << 4);
     d->state = DIR_DATA;
 }
@@ -434,8 +429,7 @@ may_splice(const struct sw_relay *r, const struct dir *d)
     uint64_t threshold = r->rt->ws_splice_threshold;
     return threshold != 0 && d->remaining >= threshold && !d->validate &&
            d->src->io.ops->can_splice && d->dst->io.ops->can_splice &&
-           buf_len(d->in) == 0 && buf_len(d->dst->out) == 0 &&
-           d->hdr_len == 0;
+           buf_len(d->in) == 0 && buf_len(d->dst->out) == 0 && d->hdr_len == 0;
 }
 
 /* Move payload through a pipe: src -> pipe -> dst, exactly d->remaining
@@ -456,10 +450,10 @@ splice_step(struct sw_relay *r, struct dir *d)
     for (int i = 0; i < 64; i++) {
         bool moved = false;
         if (d->remaining > 0 && d->in_pipe < cap && !d->src->eof) {
-            ssize_t n = splice(d->src->io.fd, NULL, d->pipe[1], NULL,
-                               (size_t)SW_MIN(d->remaining,
-                                              (uint64_t)(cap - d->in_pipe)),
-                               SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+            ssize_t n = splice(
+                d->src->io.fd, NULL, d->pipe[1], NULL,
+                (size_t)SW_MIN(d->remaining, (uint64_t)(cap - d->in_pipe)),
+                SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
             if (n > 0) {
                 d->in_pipe += (size_t)n;
                 d->remaining -= (uint64_t)n;
@@ -483,8 +477,8 @@ splice_step(struct sw_relay *r, struct dir *d)
                 sw_metrics_add(r->env.metrics, SW_METRIC_WS_BYTES_SPLICED, m);
                 moved = true;
             } else if (m < 0 && errno != EAGAIN && errno != EINTR) {
-                sw_log_debug("ws %s: splice to %s: %s", r->caddr,
-                             d->dst->name, strerror(errno));
+                sw_log_debug("ws %s: splice to %s: %s", r->caddr, d->dst->name,
+                             strerror(errno));
                 d->dst->dead = true;
             }
         }
@@ -715,8 +709,8 @@ check_eof(struct sw_relay *r, struct end *e)
 static bool
 flushed(const struct end *e)
 {
-    return e->dead || (buf_len(e->out) == 0 && e->pong_len == 0 &&
-                       e->close_len == 0);
+    return e->dead ||
+           (buf_len(e->out) == 0 && e->pong_len == 0 && e->close_len == 0);
 }
 
 static void
@@ -765,8 +759,8 @@ relay_run(struct sw_relay *r)
          * said: both closes have passed, or one side is gone. Otherwise
          * the close deadline ends the wait. */
         if (r->finishing && flushed(&r->c) && flushed(&r->u) &&
-            ((r->up.close_seen && r->down.close_seen) || r->c.eof ||
-             r->u.eof || r->c.dead || r->u.dead)) {
+            ((r->up.close_seen && r->down.close_seen) || r->c.eof || r->u.eof ||
+             r->c.dead || r->u.dead)) {
             finish(r);
             return;
         }
@@ -828,8 +822,8 @@ on_timer(evutil_socket_t fd, short what, void *arg)
         struct end *other = ends[1 - i];
         if (r->rt->ws_idle_timeout_ms != 0 &&
             now >= e->last_rx_ms + r->rt->ws_idle_timeout_ms) {
-            sw_log_info("ws %s -> %s: %s idle for %llu ms, closing",
-                        r->caddr, r->uaddr, e->name,
+            sw_log_info("ws %s -> %s: %s idle for %llu ms, closing", r->caddr,
+                        r->uaddr, e->name,
                         (unsigned long long)r->rt->ws_idle_timeout_ms);
             queue_close(r, e, SW_WS_CLOSE_GOING_AWAY, NULL, 0);
             queue_close(r, other, SW_WS_CLOSE_GOING_AWAY, NULL, 0);
@@ -893,8 +887,7 @@ end_init(struct sw_relay *r, struct end *e, struct sw_io io, bool is_client,
     e->in_dir = in_dir;
     e->out_dir = out_dir;
     e->last_rx_ms = r->started_ms;
-    event_assign(&e->rev, r->env.base, io.fd, EV_READ | EV_PERSIST, on_read,
-                 e);
+    event_assign(&e->rev, r->env.base, io.fd, EV_READ | EV_PERSIST, on_read, e);
     event_assign(&e->wev, r->env.base, io.fd, EV_WRITE | EV_PERSIST, on_write,
                  e);
 }

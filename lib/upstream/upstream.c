@@ -199,8 +199,7 @@ on_idle_event(evutil_socket_t fd, short what, void *arg)
     SW_UNUSED(fd);
     if (what & EV_READ) {
         sw_log_debug("upstream %.*s: idle connection closed by peer",
-                     (int)ic->peer->server->text.len,
-                     ic->peer->server->text.p);
+                     (int)ic->peer->server->text.len, ic->peer->server->text.p);
     }
     idle_free(u, ic);
 }
@@ -262,8 +261,8 @@ int
 sw_upstream_connect(struct sw_upstream_peer *peer)
 {
     const struct sw_conf_server *s = peer->server;
-    int fd = socket(s->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
-                                           SOCK_CLOEXEC, IPPROTO_TCP);
+    int fd = socket(s->addr.ss_family,
+                    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
     if (fd < 0) {
         int err = errno;
         sw_log_error("upstream %.*s: socket: %s", (int)s->text.len, s->text.p,
@@ -301,8 +300,7 @@ sw_upstream_report(struct sw_upstream_peer *peer, bool ok)
     if (++peer->fails >= s->max_fails) {
         peer->down_until_ms = sw_now_ms() + s->fail_timeout_ms;
         peer->fails = 0;
-        sw_log_warn("upstream %.*s: marked down for %llu ms",
-                    (int)s->text.len, s->text.p,
-                    (unsigned long long)s->fail_timeout_ms);
+        sw_log_warn("upstream %.*s: marked down for %llu ms", (int)s->text.len,
+                    s->text.p, (unsigned long long)s->fail_timeout_ms);
     }
 }

@@ -27,8 +27,7 @@
 #define KNOWN_OPCODES 0x0707u
 
 static ssize_t
-fail(struct sw_ws_decoder *d, enum sw_status st, uint16_t code,
-     const char *why)
+fail(struct sw_ws_decoder *d, enum sw_status st, uint16_t code, const char *why)
 {
     d->state = SW_WS_DEC_FAILED;
     d->close_code = code;
@@ -336,8 +335,7 @@ sw_ws_close_code_is_valid(uint16_t code)
 }
 
 enum sw_status
-sw_ws_close_decode(const uint8_t *payload, size_t len,
-                   struct sw_ws_close *out)
+sw_ws_close_decode(const uint8_t *payload, size_t len, struct sw_ws_close *out)
 {
     out->code = SW_WS_CLOSE_NO_STATUS;
     out->reason.p = NULL;
@@ -400,11 +398,14 @@ sw_ws_close_encode(uint8_t out[SW_WS_MAX_CONTROL], uint16_t code,
 /* Static frames toward clients: unmasked, so identical for everyone. */
 static const uint8_t pong_empty[2] = {0x8a, 0x00};
 
-#define CLOSE_FRAME(code) {0x88, 0x02, (code) >> 8, (code) & 0xff}
+#define CLOSE_FRAME(code)                                                      \
+    {                                                                          \
+        0x88, 0x02, (code) >> 8, (code)&0xff                                   \
+    }
 
 static const struct {
-    uint16_t code;   /* close code */
-    uint8_t b[4];    /* the whole frame */
+    uint16_t code; /* close code */
+    uint8_t b[4];  /* the whole frame */
 } close_frames[] = {
     {1000, CLOSE_FRAME(1000)}, {1001, CLOSE_FRAME(1001)},
     {1002, CLOSE_FRAME(1002)}, {1003, CLOSE_FRAME(1003)},

@@ -28,8 +28,8 @@ sw__ws_base64_encode(char *out, const uint8_t *in, size_t len)
     size_t i = 0;
 
     for (; i + 3 <= len; i += 3) {
-        uint32_t v = ((uint32_t)in[i] << 16) | ((uint32_t)in[i + 1] << 8) |
-                     in[i + 2];
+        uint32_t v =
+            ((uint32_t)in[i] << 16) | ((uint32_t)in[i + 1] << 8) | in[i + 2];
         out[o++] = b64_alphabet[(v >> 18) & 63];
         out[o++] = b64_alphabet[(v >> 12) & 63];
         out[o++] = b64_alphabet[(v >> 6) & 63];
@@ -196,9 +196,8 @@ find_one(const struct sw_http_header *h, size_t n, const char *name,
 }
 
 enum sw_status
-sw_ws_handshake_check_request(const struct sw_http_request *r,
-                              int *http_status, const char **why,
-                              struct sw_str *key)
+sw_ws_handshake_check_request(const struct sw_http_request *r, int *http_status,
+                              const char **why, struct sw_str *key)
 {
     enum sw_status st = SW_EPROTO;
     int status = 400;

@@ -101,12 +101,9 @@ mask_avx2(uint8_t *data, size_t len, uint32_t k32)
         __m256i c = _mm256_loadu_si256((const __m256i *)(data + i + 64));
         __m256i d = _mm256_loadu_si256((const __m256i *)(data + i + 96));
         _mm256_storeu_si256((__m256i *)(data + i), _mm256_xor_si256(a, k));
-        _mm256_storeu_si256((__m256i *)(data + i + 32),
-                            _mm256_xor_si256(b, k));
-        _mm256_storeu_si256((__m256i *)(data + i + 64),
-                            _mm256_xor_si256(c, k));
-        _mm256_storeu_si256((__m256i *)(data + i + 96),
-                            _mm256_xor_si256(d, k));
+        _mm256_storeu_si256((__m256i *)(data + i + 32), _mm256_xor_si256(b, k));
+        _mm256_storeu_si256((__m256i *)(data + i + 64), _mm256_xor_si256(c, k));
+        _mm256_storeu_si256((__m256i *)(data + i + 96), _mm256_xor_si256(d, k));
     }
     for (; i + 32 <= len; i += 32) {
         __m256i a = _mm256_loadu_si256((const __m256i *)(data + i));

@@ -19,21 +19,21 @@
 #include <shockwave/core.h>
 
 struct sw_buf {
-    uint8_t *pos;         /* borrowed (into this chunk): first unread byte */
-    uint8_t *last;        /* borrowed (into this chunk): one past last byte */
-    uint8_t *start;       /* borrowed (into this chunk): first data byte */
-    uint8_t *end;         /* borrowed (into this chunk): one past capacity */
-    struct sw_buf *next;  /* borrowed: free-list or caller's chain link */
-    uint32_t magic;       /* SW_BUF_MAGIC while owned by someone */
+    uint8_t *pos;        /* borrowed (into this chunk): first unread byte */
+    uint8_t *last;       /* borrowed (into this chunk): one past last byte */
+    uint8_t *start;      /* borrowed (into this chunk): first data byte */
+    uint8_t *end;        /* borrowed (into this chunk): one past capacity */
+    struct sw_buf *next; /* borrowed: free-list or caller's chain link */
+    uint32_t magic;      /* SW_BUF_MAGIC while owned by someone */
 };
 
 struct sw_buf_pool {
-    size_t size;          /* data bytes per buffer */
-    size_t max_free;      /* free buffers kept for reuse */
-    size_t nfree;         /* buffers on the free list now */
-    size_t nused;         /* buffers handed out and not yet put back */
-    uint64_t nalloc;      /* mallocs done over the pool's life (metrics) */
-    struct sw_buf *free;  /* owned: singly linked free list */
+    size_t size;         /* data bytes per buffer */
+    size_t max_free;     /* free buffers kept for reuse */
+    size_t nfree;        /* buffers on the free list now */
+    size_t nused;        /* buffers handed out and not yet put back */
+    uint64_t nalloc;     /* mallocs done over the pool's life (metrics) */
+    struct sw_buf *free; /* owned: singly linked free list */
 };
 
 /* Prepare a pool of buffers of `size` data bytes, keeping up to `max_free`

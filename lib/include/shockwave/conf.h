@@ -44,8 +44,8 @@ enum sw_conf_var {
 
 /* One piece of a header value template: literal text or a variable. */
 struct sw_conf_tpl_part {
-    enum sw_conf_var var;  /* SW_CONF_VAR_NONE for literal text */
-    struct sw_str text;    /* owned: the literal (empty for variables) */
+    enum sw_conf_var var; /* SW_CONF_VAR_NONE for literal text */
+    struct sw_str text;   /* owned: the literal (empty for variables) */
 };
 
 struct sw_conf_tpl {
@@ -61,25 +61,29 @@ enum sw_conf_edit_op {
 
 /* `request_header set X-Real-IP $remote_addr;` */
 struct sw_conf_edit {
-    enum sw_conf_edit_op op; /* what to do */
-    struct sw_str name;      /* owned: header name as written */
+    enum sw_conf_edit_op op;  /* what to do */
+    struct sw_str name;       /* owned: header name as written */
     struct sw_conf_tpl value; /* owned: empty for REMOVE */
 };
 
 struct sw_conf_listen {
-    struct sw_str text;               /* owned: "127.0.0.1:8080" as written */
-    struct sockaddr_storage addr;     /* resolved address */
-    socklen_t addrlen;                /* bytes of addr in use */
-    int backlog;                      /* listen(2) backlog, default 511 */
+    struct sw_str text;           /* owned: "127.0.0.1:8080" as written */
+    struct sockaddr_storage addr; /* resolved address */
+    socklen_t addrlen;            /* bytes of addr in use */
+    int backlog;                  /* listen(2) backlog, default 511 */
+    bool tls;                     /* `listen ADDR tls;`: TLS termination */
 };
 
 struct sw_conf_server {
-    struct sw_str text;               /* owned: "host:port" as written */
-    struct sockaddr_storage addr;     /* resolved at load time */
-    socklen_t addrlen;                /* bytes of addr in use */
-    unsigned weight;                  /* weight=N, default 1 */
-    unsigned max_fails;               /* max_fails=N, default 1; 0 = never */
-    uint64_t fail_timeout_ms;         /* fail_timeout=T, default 10s */
+    struct sw_str text;           /* owned: "host:port" as written */
+    struct sockaddr_storage addr; /* resolved at load time */
+    socklen_t addrlen;            /* bytes of addr in use */
+    unsigned weight;              /* weight=N, default 1 */
+    unsigned max_fails;           /* max_fails=N, default 1; 0 = never */
+    uint64_t fail_timeout_ms;     /* fail_timeout=T, default 10s */
+    bool tls;                     /* `server HOST:PORT tls;`: connect
+                                     with TLS (see the upstream's
+                                     tls_verify, tls_ca) */
 };
 
 enum sw_conf_balance {
@@ -94,18 +98,26 @@ enum sw_conf_hash_key {
 };
 
 struct sw_conf_upstream {
-    struct sw_str name;               /* owned */
-    struct sw_conf_server *servers;   /* owned: nservers entries */
-    size_t nservers;                  /* at least 1 */
-    enum sw_conf_balance balance;     /* default round robin */
-    enum sw_conf_hash_key hash_key;   /* with SW_CONF_BALANCE_HASH */
-    struct sw_str hash_header;        /* owned: header name for HASH_HEADER */
-    unsigned keepalive;               /* idle connections kept per worker, default 32 */
-    uint64_t keepalive_timeout_ms;    /* idle upstream connection lifetime, default 60s */
-    uint64_t connect_timeout_ms;      /* default 5s */
-    uint64_t read_timeout_ms;         /* default 60s */
-    uint64_t send_timeout_ms;         /* default 60s */
-    size_t index;                     /* position in sw_conf.upstreams */
+    struct sw_str name;             /* owned */
+    struct sw_conf_server *servers; /* owned: nservers entries */
+    size_t nservers;                /* at least 1 */
+    enum sw_conf_balance balance;   /* default round robin */
+    enum sw_conf_hash_key hash_key; /* with SW_CONF_BALANCE_HASH */
+    struct sw_str hash_header;      /* owned: header name for HASH_HEADER */
+    unsigned keepalive; /* idle connections kept per worker, default 32 */
+    uint64_t keepalive_timeout_ms; /* idle upstream connection lifetime, default
+                                      60s */
+    uint64_t connect_timeout_ms;   /* default 5s */
+    uint64_t read_timeout_ms;      /* default 60s */
+    uint64_t send_timeout_ms;      /* default 60s */
+    size_t index;                  /* position in sw_conf.upstreams */
+    /* TLS toward servers flagged `tls` (see docs/tls.md). */
+    bool tls_verify;               /* `tls_verify on|off;`, default on */
+    struct sw_str tls_ca;          /* owned: CA bundle path (resolved
+                                      against the file's folder); empty =
+                                      the system's default CA store */
+    struct sw_str tls_server_name; /* owned: SNI and name to verify; empty
+                                      = the host part of each server */
 };
 
 /* Header match in a route: `header X-Canary 1;` (value empty = presence). */
@@ -120,12 +132,12 @@ enum sw_conf_ws_ping {
 };
 
 struct sw_conf_route {
-    struct sw_str *hosts;               /* owned: nhosts names, lower case:
-                                           "a.example.com", "*.example.com" */
-    size_t nhosts;                      /* 0 = any host */
-    struct sw_str path_prefix;          /* owned: default "/" */
-    struct sw_conf_header_match *headers; /* owned: all must match */
-    size_t nheaders;                    /* entries in headers */
+    struct sw_str *hosts;                    /* owned: nhosts names, lower case:
+                                                "a.example.com", "*.example.com" */
+    size_t nhosts;                           /* 0 = any host */
+    struct sw_str path_prefix;               /* owned: default "/" */
+    struct sw_conf_header_match *headers;    /* owned: all must match */
+    size_t nheaders;                         /* entries in headers */
     const struct sw_conf_upstream *upstream; /* borrowed (from this snapshot);
                                                NULL only with `return` */
     int return_status;                  /* `return 200 "text";`: 0 = proxy */
@@ -138,54 +150,82 @@ struct sw_conf_route {
     uint64_t connect_timeout_ms;
     uint64_t read_timeout_ms;
     uint64_t send_timeout_ms;
-    uint64_t max_body_size;             /* 0 = global max_body_size */
+    uint64_t max_body_size; /* 0 = global max_body_size */
     /* WebSocket (see docs/websocket.md). */
-    bool websocket;                     /* `websocket on;` default off */
-    enum sw_conf_ws_ping ws_ping;       /* default local */
-    uint64_t ws_ping_interval_ms;       /* 0 = no keepalive pings (default) */
-    uint64_t ws_idle_timeout_ms;        /* default 0 = none */
-    uint64_t ws_close_timeout_ms;       /* default 5s */
-    uint64_t ws_max_message;            /* default 16m; 0 = unlimited */
-    uint64_t ws_max_frame;              /* default 16m; 0 = unlimited */
-    uint64_t ws_max_buffer;             /* bytes buffered per direction, default 64k */
-    uint64_t ws_splice_threshold;       /* default 16k; 0 = never splice */
-    bool ws_validate_utf8;              /* default off */
-    size_t index;                       /* position in sw_conf.routes (file order) */
-    unsigned line;                      /* line of `route {` for logs */
+    bool websocket;               /* `websocket on;` default off */
+    enum sw_conf_ws_ping ws_ping; /* default local */
+    uint64_t ws_ping_interval_ms; /* 0 = no keepalive pings (default) */
+    uint64_t ws_idle_timeout_ms;  /* default 0 = none */
+    uint64_t ws_close_timeout_ms; /* default 5s */
+    uint64_t ws_max_message;      /* default 16m; 0 = unlimited */
+    uint64_t ws_max_frame;        /* default 16m; 0 = unlimited */
+    uint64_t ws_max_buffer; /* bytes buffered per direction, default 64k */
+    uint64_t ws_splice_threshold; /* default 16k; 0 = never splice */
+    bool ws_validate_utf8;        /* default off */
+    size_t index;                 /* position in sw_conf.routes (file order) */
+    unsigned line;                /* line of `route {` for logs */
+};
+
+/* TLS protocol versions, bits of sw_conf.tls_protocols. */
+#define SW_CONF_TLS_V12 1u /* TLSv1.2 */
+#define SW_CONF_TLS_V13 2u /* TLSv1.3 */
+
+/* One server certificate: a `tls_certificate FILE;` and the
+ * `tls_certificate_key FILE;` (and optional `tls_ocsp_response FILE;`) that
+ * follow it. Paths are resolved against the including file's folder. */
+struct sw_conf_tls_cert {
+    struct sw_str cert;          /* owned: PEM, leaf first, chain after */
+    struct sw_str key;           /* owned: PEM private key */
+    struct sw_str ocsp_response; /* owned: DER OCSP response, or empty */
+    struct sw_str file;          /* owned: config file of the directive */
+    unsigned line;               /* line of `tls_certificate` */
+    unsigned col;                /* column of `tls_certificate` */
 };
 
 struct sw_conf {
-    atomic_int refcnt;                  /* see sw_conf_ref/unref */
-    uint64_t generation;                /* set by the daemon: 1, 2, ... per reload */
-    struct sw_str path;                 /* owned: the file it was loaded from */
-    unsigned workers;                   /* 0 = auto (one per core) */
-    struct sw_conf_listen *listens;     /* owned: nlistens >= 1 */
+    atomic_int refcnt;   /* see sw_conf_ref/unref */
+    uint64_t generation; /* set by the daemon: 1, 2, ... per reload */
+    struct sw_str path;  /* owned: the file it was loaded from */
+    unsigned workers;    /* 0 = auto (one per core) */
+    struct sw_conf_listen *listens; /* owned: nlistens >= 1 */
     size_t nlistens;
-    struct sw_conf_listen *admin;       /* owned: `admin ADDR;` or NULL */
-    struct sw_str error_log;            /* owned: "stderr" (default) or a path */
-    int log_level;                      /* enum sw_log_level, default info */
-    struct sw_str access_log;           /* owned: "off" (default), "stderr" or path */
+    struct sw_conf_listen *admin; /* owned: `admin ADDR;` or NULL */
+    struct sw_str error_log;      /* owned: "stderr" (default) or a path */
+    int log_level;                /* enum sw_log_level, default info */
+    struct sw_str access_log;     /* owned: "off" (default), "stderr" or path */
     /* Client side limits and timeouts (global). */
-    size_t buffer_size;                 /* pool buffer size, default 16k */
-    size_t max_header_bytes;            /* whole request head, default 16k (431) */
-    size_t max_request_line;            /* default 8k (414) */
-    size_t max_headers;                 /* header count, default 100 (431) */
-    uint64_t max_body_size;             /* default 1m (413); 0 = unlimited */
-    size_t max_client_connections;      /* per worker, default 10000 */
-    uint64_t client_header_timeout_ms;  /* default 10s (408) */
-    uint64_t client_body_timeout_ms;    /* between body reads, default 60s */
-    uint64_t keepalive_timeout_ms;      /* idle client keep-alive, default 75s */
-    uint64_t send_timeout_ms;           /* to the client, default 60s */
-    uint64_t shutdown_timeout_ms;       /* SIGTERM drain window, default 10s */
+    size_t buffer_size;            /* pool buffer size, default 16k */
+    size_t max_header_bytes;       /* whole request head, default 16k (431) */
+    size_t max_request_line;       /* default 8k (414) */
+    size_t max_headers;            /* header count, default 100 (431) */
+    uint64_t max_body_size;        /* default 1m (413); 0 = unlimited */
+    size_t max_client_connections; /* per worker, default 10000 */
+    uint64_t client_header_timeout_ms; /* default 10s (408) */
+    uint64_t client_body_timeout_ms;   /* between body reads, default 60s */
+    uint64_t keepalive_timeout_ms;     /* idle client keep-alive, default 75s */
+    uint64_t send_timeout_ms;          /* to the client, default 60s */
+    uint64_t shutdown_timeout_ms;      /* SIGTERM drain window, default 10s */
     struct sw_conf_upstream *upstreams; /* owned */
     size_t nupstreams;
-    struct sw_conf_route *routes;       /* owned, in file order */
+    struct sw_conf_route *routes; /* owned, in file order */
     size_t nroutes;
+    /* TLS termination (see docs/tls.md). */
+    struct sw_conf_tls_cert *tls_certs; /* owned: in file order, the first
+                                           is the default (no/unknown SNI) */
+    size_t ntls_certs;                  /* entries in tls_certs */
+    unsigned tls_protocols;             /* SW_CONF_TLS_* bits, default both */
+    struct sw_str tls_ciphers;          /* owned: TLS 1.2 cipher list, default
+                                           Mozilla "intermediate" */
+    struct sw_str tls_ciphersuites;     /* owned: TLS 1.3 suites */
+    uint64_t tls_ticket_rotate_ms;      /* ticket key lifetime, default 1h */
+    uint64_t tls_session_cache;         /* sessions cached per worker,
+                                           default 20480; 0 = off */
+    uint64_t tls_handshake_timeout_ms;  /* default 10s (the proxy enforces) */
     void *arena;                        /* owned: private allocation arena */
     /* TLS contexts built from this snapshot by the daemon (lib/tls sits
      * above conf, so conf only carries them): freed with the snapshot. */
-    void *tls;                          /* owned: struct sw_tls_ctx or NULL */
-    void (*tls_free)(void *tls);        /* frees tls; NULL when none */
+    void *tls;                   /* owned: struct sw_tls_ctx or NULL */
+    void (*tls_free)(void *tls); /* frees tls; NULL when none */
 };
 
 /*

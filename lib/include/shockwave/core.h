@@ -50,17 +50,17 @@ struct sw_str {
 #define SW_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 /* Recover the enclosing struct from a pointer to one of its members. */
-#define sw_container_of(ptr, type, member)                                    \
-    ((type *)((char *)(ptr) - offsetof(type, member)))
+#define sw_container_of(ptr, type, member)                                     \
+    ((type *)((char *)(ptr)-offsetof(type, member)))
 
 /* SW_ASSERT is for our own invariants only; bytes from a peer never trip it. */
 void sw__assert_fail(const char *expr, const char *file, int line)
     __attribute__((noreturn));
-#define SW_ASSERT(e)                                                          \
-    do {                                                                      \
-        if (SW_UNLIKELY(!(e))) {                                              \
-            sw__assert_fail(#e, __FILE__, __LINE__);                          \
-        }                                                                     \
+#define SW_ASSERT(e)                                                           \
+    do {                                                                       \
+        if (SW_UNLIKELY(!(e))) {                                               \
+            sw__assert_fail(#e, __FILE__, __LINE__);                           \
+        }                                                                      \
     } while (0)
 
 /* Case-insensitive equality of a slice with a NUL-terminated ASCII string. */

@@ -24,54 +24,54 @@ struct sw_http_header {
 
 /* How a message body is delimited (RFC 9112 section 6.3). */
 enum sw_http_body {
-    SW_HTTP_BODY_NONE = 0,  /* no body */
-    SW_HTTP_BODY_LENGTH,    /* Content-Length bytes */
-    SW_HTTP_BODY_CHUNKED,   /* chunked transfer coding */
-    SW_HTTP_BODY_TO_CLOSE,  /* response read until the upstream closes */
+    SW_HTTP_BODY_NONE = 0, /* no body */
+    SW_HTTP_BODY_LENGTH,   /* Content-Length bytes */
+    SW_HTTP_BODY_CHUNKED,  /* chunked transfer coding */
+    SW_HTTP_BODY_TO_CLOSE, /* response read until the upstream closes */
 };
 
 struct sw_http_limits {
-    size_t max_head;          /* whole head incl. final CRLF -> 431 */
-    size_t max_request_line;  /* request line -> 414 */
-    size_t max_headers;       /* header count -> 431 */
+    size_t max_head;         /* whole head incl. final CRLF -> 431 */
+    size_t max_request_line; /* request line -> 414 */
+    size_t max_headers;      /* header count -> 431 */
 };
 
 /* A parsed request head. The caller supplies the headers array. */
 struct sw_http_request {
-    struct sw_str method;          /* borrowed: "GET" */
-    int method_id;                 /* http-parser's enum http_method value */
-    struct sw_str target;          /* borrowed: request-target as sent */
-    struct sw_str path;            /* borrowed: target's path (no query) */
-    unsigned version_major;        /* 1 */
-    unsigned version_minor;        /* 0 or 1 */
+    struct sw_str method;           /* borrowed: "GET" */
+    int method_id;                  /* http-parser's enum http_method value */
+    struct sw_str target;           /* borrowed: request-target as sent */
+    struct sw_str path;             /* borrowed: target's path (no query) */
+    unsigned version_major;         /* 1 */
+    unsigned version_minor;         /* 0 or 1 */
     struct sw_http_header *headers; /* borrowed (caller's array) */
-    size_t nheaders;               /* filled entries */
-    size_t headers_cap;            /* caller sets: capacity of headers */
-    struct sw_str host;            /* borrowed: Host value, port included */
-    enum sw_http_body body;        /* NONE, LENGTH or CHUNKED */
-    uint64_t content_length;       /* with SW_HTTP_BODY_LENGTH */
-    bool keep_alive;               /* per version and Connection */
-    bool expect_continue;          /* Expect: 100-continue */
-    bool upgrade;                  /* Connection has "upgrade" and Upgrade present */
-    struct sw_str upgrade_proto;   /* borrowed: Upgrade value */
-    struct sw_str connection;      /* borrowed: Connection value (may be empty) */
-    size_t head_len;               /* bytes of the head incl. final CRLF */
+    size_t nheaders;                /* filled entries */
+    size_t headers_cap;             /* caller sets: capacity of headers */
+    struct sw_str host;             /* borrowed: Host value, port included */
+    enum sw_http_body body;         /* NONE, LENGTH or CHUNKED */
+    uint64_t content_length;        /* with SW_HTTP_BODY_LENGTH */
+    bool keep_alive;                /* per version and Connection */
+    bool expect_continue;           /* Expect: 100-continue */
+    bool upgrade; /* Connection has "upgrade" and Upgrade present */
+    struct sw_str upgrade_proto; /* borrowed: Upgrade value */
+    struct sw_str connection;    /* borrowed: Connection value (may be empty) */
+    size_t head_len;             /* bytes of the head incl. final CRLF */
 };
 
 /* A parsed response head. */
 struct sw_http_response {
-    unsigned status;               /* 100..999 */
-    struct sw_str reason;          /* borrowed */
+    unsigned status;      /* 100..999 */
+    struct sw_str reason; /* borrowed */
     unsigned version_major;
     unsigned version_minor;
     struct sw_http_header *headers; /* borrowed (caller's array) */
     size_t nheaders;
-    size_t headers_cap;            /* caller sets */
-    enum sw_http_body body;        /* framing for this response */
-    uint64_t content_length;       /* with SW_HTTP_BODY_LENGTH */
-    bool keep_alive;               /* upstream connection reusable after */
-    struct sw_str connection;      /* borrowed: Connection value */
-    size_t head_len;               /* bytes of the head */
+    size_t headers_cap;       /* caller sets */
+    enum sw_http_body body;   /* framing for this response */
+    uint64_t content_length;  /* with SW_HTTP_BODY_LENGTH */
+    bool keep_alive;          /* upstream connection reusable after */
+    struct sw_str connection; /* borrowed: Connection value */
+    size_t head_len;          /* bytes of the head */
 };
 
 /*
@@ -121,8 +121,7 @@ enum sw_status sw_http_request_decode(struct sw_http_request *r,
 enum sw_status sw_http_response_decode(struct sw_http_response *resp,
                                        const char *data, size_t len,
                                        const struct sw_http_limits *lim,
-                                       int request_method_id,
-                                       const char **why);
+                                       int request_method_id, const char **why);
 
 /* http-parser's value for HEAD, GET and CONNECT. */
 int sw_http_method_head(void);
@@ -143,10 +142,10 @@ bool sw_http_is_hop_by_hop(struct sw_str name, struct sw_str connection);
 
 /* Resumable chunked-body decoder (RFC 9112 section 7.1). */
 struct sw_http_chunked {
-    int state;            /* private */
-    uint64_t remaining;   /* private: data bytes left in this chunk */
-    size_t line_len;      /* private: bytes of the current size/trailer line */
-    uint64_t total;       /* data bytes decoded so far */
+    int state;          /* private */
+    uint64_t remaining; /* private: data bytes left in this chunk */
+    size_t line_len;    /* private: bytes of the current size/trailer line */
+    uint64_t total;     /* data bytes decoded so far */
 };
 
 void sw_http_chunked_init(struct sw_http_chunked *ch);
@@ -169,10 +168,10 @@ enum sw_status sw_http_chunked_decode(struct sw_http_chunked *ch,
 
 /* Head serialisation into a fixed buffer; overflow is sticky. */
 struct sw_http_writer {
-    char *p;        /* borrowed: output buffer */
-    size_t len;     /* bytes written */
-    size_t cap;     /* capacity of p */
-    bool overflow;  /* a write did not fit; output is unusable */
+    char *p;       /* borrowed: output buffer */
+    size_t len;    /* bytes written */
+    size_t cap;    /* capacity of p */
+    bool overflow; /* a write did not fit; output is unusable */
 };
 
 void sw_http_writer_init(struct sw_http_writer *w, char *out, size_t cap);

@@ -22,31 +22,31 @@
 #include <shockwave/core.h>
 
 enum sw_io_want {
-    SW_IO_WANT_NONE = 0,  /* SW_AGAIN waits on the natural direction */
-    SW_IO_WANT_READ,      /* the last SW_AGAIN waits for readability */
-    SW_IO_WANT_WRITE,     /* the last SW_AGAIN waits for writability */
+    SW_IO_WANT_NONE = 0, /* SW_AGAIN waits on the natural direction */
+    SW_IO_WANT_READ,     /* the last SW_AGAIN waits for readability */
+    SW_IO_WANT_WRITE,    /* the last SW_AGAIN waits for writability */
 };
 
 struct sw_io {
-    int fd;                        /* owned by the connection holding it */
-    const struct sw_io_ops *ops;   /* borrowed (static table) */
-    void *tls;                     /* owned: transport state, NULL for plain */
-    int last_errno;                /* errno of the last failed call */
-    enum sw_io_want want;          /* see above; reset by each call */
+    int fd;                      /* owned by the connection holding it */
+    const struct sw_io_ops *ops; /* borrowed (static table) */
+    void *tls;                   /* owned: transport state, NULL for plain */
+    int last_errno;              /* errno of the last failed call */
+    enum sw_io_want want;        /* see above; reset by each call */
 };
 
 struct sw_io_ops {
     ssize_t (*recv)(struct sw_io *io, void *buf, size_t n);
     ssize_t (*send)(struct sw_io *io, const void *buf, size_t n);
-    void (*close)(struct sw_io *io);  /* release transport state, not fd */
+    void (*close)(struct sw_io *io); /* release transport state, not fd */
     /* Drive the transport's handshake: SW_OK when done, SW_AGAIN (with
      * io->want) to wait, SW_EPROTO/SW_ERROR/SW_ECLOSED when it failed (the
      * transport logs why once). NULL for transports without one. */
     enum sw_status (*handshake)(struct sw_io *io);
     /* Decrypted bytes ready without touching the socket (0 for plain). */
     size_t (*pending)(const struct sw_io *io);
-    bool can_splice;                  /* bytes on fd are the payload itself */
-    const char *scheme;               /* "http" or "https" */
+    bool can_splice;    /* bytes on fd are the payload itself */
+    const char *scheme; /* "http" or "https" */
 };
 
 extern const struct sw_io_ops sw_io_plain;

@@ -43,11 +43,11 @@ void sw_log_access(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 #define sw_log_error(...) sw_log(SW_LOG_ERROR, __VA_ARGS__)
 #define sw_log_warn(...) sw_log(SW_LOG_WARN, __VA_ARGS__)
 #define sw_log_info(...) sw_log(SW_LOG_INFO, __VA_ARGS__)
-#define sw_log_debug(...)                                                     \
-    do {                                                                      \
-        if (sw_log_enabled(SW_LOG_DEBUG)) {                                   \
-            sw_log(SW_LOG_DEBUG, __VA_ARGS__);                                \
-        }                                                                     \
+#define sw_log_debug(...)                                                      \
+    do {                                                                       \
+        if (sw_log_enabled(SW_LOG_DEBUG)) {                                    \
+            sw_log(SW_LOG_DEBUG, __VA_ARGS__);                                 \
+        }                                                                      \
     } while (0)
 
 #endif

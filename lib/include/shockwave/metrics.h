@@ -11,29 +11,29 @@
 
 #include <shockwave/core.h>
 
-#define SW_METRICS(X)                                                         \
-    X(CLIENT_CONNECTIONS_TOTAL, "client_connections_total")                   \
-    X(CLIENT_CONNECTIONS_ACTIVE, "client_connections_active")                 \
-    X(CLIENT_CONNECTIONS_REFUSED, "client_connections_refused_total")         \
-    X(HTTP_REQUESTS_TOTAL, "http_requests_total")                             \
-    X(HTTP_ERRORS_TOTAL, "http_errors_total")                                 \
-    X(UPSTREAM_CONNECTS_TOTAL, "upstream_connects_total")                     \
-    X(UPSTREAM_CONNECT_FAILURES, "upstream_connect_failures_total")           \
-    X(UPSTREAM_REUSED_TOTAL, "upstream_reused_total")                         \
-    X(UPSTREAM_RETRIES_TOTAL, "upstream_retries_total")                       \
-    X(BYTES_FROM_CLIENTS, "bytes_from_clients_total")                         \
-    X(BYTES_TO_CLIENTS, "bytes_to_clients_total")                             \
-    X(OUT_OF_MEMORY, "out_of_memory_total")                                   \
-    X(WS_SESSIONS_TOTAL, "ws_sessions_total")                                 \
-    X(WS_SESSIONS_ACTIVE, "ws_sessions_active")                               \
-    X(WS_FRAMES_TOTAL, "ws_frames_total")                                     \
-    X(WS_MESSAGES_TOTAL, "ws_messages_total")                                 \
-    X(WS_PINGS_ANSWERED, "ws_pings_answered_total")                           \
-    X(WS_PINGS_SENT, "ws_pings_sent_total")                                   \
-    X(WS_BYTES_SPLICED, "ws_bytes_spliced_total")                             \
-    X(WS_BYTES_COPIED, "ws_bytes_copied_total")                               \
-    X(WS_CLOSE_SENT, "ws_close_sent_total")                                   \
-    X(WS_PROTOCOL_ERRORS, "ws_protocol_errors_total")                         \
+#define SW_METRICS(X)                                                          \
+    X(CLIENT_CONNECTIONS_TOTAL, "client_connections_total")                    \
+    X(CLIENT_CONNECTIONS_ACTIVE, "client_connections_active")                  \
+    X(CLIENT_CONNECTIONS_REFUSED, "client_connections_refused_total")          \
+    X(HTTP_REQUESTS_TOTAL, "http_requests_total")                              \
+    X(HTTP_ERRORS_TOTAL, "http_errors_total")                                  \
+    X(UPSTREAM_CONNECTS_TOTAL, "upstream_connects_total")                      \
+    X(UPSTREAM_CONNECT_FAILURES, "upstream_connect_failures_total")            \
+    X(UPSTREAM_REUSED_TOTAL, "upstream_reused_total")                          \
+    X(UPSTREAM_RETRIES_TOTAL, "upstream_retries_total")                        \
+    X(BYTES_FROM_CLIENTS, "bytes_from_clients_total")                          \
+    X(BYTES_TO_CLIENTS, "bytes_to_clients_total")                              \
+    X(OUT_OF_MEMORY, "out_of_memory_total")                                    \
+    X(WS_SESSIONS_TOTAL, "ws_sessions_total")                                  \
+    X(WS_SESSIONS_ACTIVE, "ws_sessions_active")                                \
+    X(WS_FRAMES_TOTAL, "ws_frames_total")                                      \
+    X(WS_MESSAGES_TOTAL, "ws_messages_total")                                  \
+    X(WS_PINGS_ANSWERED, "ws_pings_answered_total")                            \
+    X(WS_PINGS_SENT, "ws_pings_sent_total")                                    \
+    X(WS_BYTES_SPLICED, "ws_bytes_spliced_total")                              \
+    X(WS_BYTES_COPIED, "ws_bytes_copied_total")                                \
+    X(WS_CLOSE_SENT, "ws_close_sent_total")                                    \
+    X(WS_PROTOCOL_ERRORS, "ws_protocol_errors_total")                          \
     X(WS_HANDSHAKE_REJECTED, "ws_handshake_rejected_total")
 
 enum sw_metric {

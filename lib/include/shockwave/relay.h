@@ -42,10 +42,10 @@
 
 /* A worker's pool of pipes for splice(). */
 struct sw_pipe_pool {
-    int (*fds)[2];      /* owned: idle pipes */
-    size_t n;           /* idle pipes in fds */
-    size_t cap;         /* capacity of fds */
-    size_t pipe_size;   /* bytes a pipe holds (F_GETPIPE_SZ) */
+    int (*fds)[2];    /* owned: idle pipes */
+    size_t n;         /* idle pipes in fds */
+    size_t cap;       /* capacity of fds */
+    size_t pipe_size; /* bytes a pipe holds (F_GETPIPE_SZ) */
 };
 
 void sw_pipe_pool_init(struct sw_pipe_pool *pp, size_t keep);
@@ -57,11 +57,11 @@ void sw_pipe_put(struct sw_pipe_pool *pp, int fds[2]);
 
 /* What a relay borrows from its worker. */
 struct sw_relay_env {
-    struct event_base *base;       /* borrowed: the worker's loop */
-    struct sw_buf_pool *bufs;      /* borrowed: the worker's buffers */
-    struct sw_pipe_pool *pipes;    /* borrowed: the worker's pipes */
-    struct sw_ws_rng *rng;         /* borrowed: mask keys */
-    struct sw_metrics *metrics;    /* borrowed: counters */
+    struct event_base *base;    /* borrowed: the worker's loop */
+    struct sw_buf_pool *bufs;   /* borrowed: the worker's buffers */
+    struct sw_pipe_pool *pipes; /* borrowed: the worker's pipes */
+    struct sw_ws_rng *rng;      /* borrowed: mask keys */
+    struct sw_metrics *metrics; /* borrowed: counters */
 };
 
 struct sw_relay;
@@ -74,18 +74,18 @@ typedef void (*sw_relay_done_cb)(void *arg);
 struct sw_relay_start {
     const struct sw_conf_route *route; /* borrowed: ws_* settings; valid
                                           while the caller's snapshot ref */
-    struct sw_io client;          /* moved in: client transport */
-    struct sw_io upstream;        /* moved in: upstream transport */
-    struct sw_buf *client_in;     /* moved in: client bytes already read
-                                     (frames behind the request head) */
-    struct sw_buf *upstream_in;   /* moved in: bytes behind the 101 head */
-    struct sw_buf *client_out;    /* moved in: unsent bytes to the client
-                                     (the 101 head) */
-    uint8_t rsv_allowed;          /* RSV bits the extensions allow */
-    const char *client_addr;      /* borrowed: "127.0.0.1:5555", logs */
-    const char *upstream_addr;    /* borrowed: "127.0.0.1:9000", logs */
-    sw_relay_done_cb on_done;     /* see above */
-    void *arg;                    /* passed to on_done */
+    struct sw_io client;               /* moved in: client transport */
+    struct sw_io upstream;             /* moved in: upstream transport */
+    struct sw_buf *client_in;          /* moved in: client bytes already read
+                                          (frames behind the request head) */
+    struct sw_buf *upstream_in;        /* moved in: bytes behind the 101 head */
+    struct sw_buf *client_out;         /* moved in: unsent bytes to the client
+                                          (the 101 head) */
+    uint8_t rsv_allowed;               /* RSV bits the extensions allow */
+    const char *client_addr;           /* borrowed: "127.0.0.1:5555", logs */
+    const char *upstream_addr;         /* borrowed: "127.0.0.1:9000", logs */
+    sw_relay_done_cb on_done;          /* see above */
+    void *arg;                         /* passed to on_done */
 };
 
 /* Start relaying. Takes ownership of the sockets and buffers in `s` (also

@@ -20,21 +20,19 @@
 #include <shockwave/http.h>
 
 /* Pick the route for a request; NULL when none matches. */
-const struct sw_conf_route *sw_route_match(const struct sw_conf *cf,
-                                           struct sw_str host,
-                                           struct sw_str path,
-                                           const struct sw_http_header *hdrs,
-                                           size_t nhdrs);
+const struct sw_conf_route *
+sw_route_match(const struct sw_conf *cf, struct sw_str host, struct sw_str path,
+               const struct sw_http_header *hdrs, size_t nhdrs);
 
 /* Values of the variables usable in header edits, for one request. */
 struct sw_route_vars {
-    struct sw_str remote_addr;  /* borrowed: "127.0.0.1" or "::1" */
-    struct sw_str remote_port;  /* borrowed: "53122" */
-    struct sw_str scheme;       /* borrowed: "http" or "https" */
-    struct sw_str host;         /* borrowed: request Host (or empty) */
-    struct sw_str request_id;   /* borrowed: X-Request-Id sent upstream */
-    struct sw_str request_uri;  /* borrowed: request-target */
-    struct sw_str server_port;  /* borrowed: listener port */
+    struct sw_str remote_addr; /* borrowed: "127.0.0.1" or "::1" */
+    struct sw_str remote_port; /* borrowed: "53122" */
+    struct sw_str scheme;      /* borrowed: "http" or "https" */
+    struct sw_str host;        /* borrowed: request Host (or empty) */
+    struct sw_str request_id;  /* borrowed: X-Request-Id sent upstream */
+    struct sw_str request_uri; /* borrowed: request-target */
+    struct sw_str server_port; /* borrowed: listener port */
 };
 
 /* Append the expansion of a template to w. */

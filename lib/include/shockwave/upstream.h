@@ -41,21 +41,21 @@ struct sw_upstream_peer {
 };
 
 struct sw_upstream_idle {
-    int fd;                              /* owned: idle connection */
-    struct sw_upstream_peer *peer;       /* borrowed: where it goes */
-    struct event ev;                     /* readable or idle timeout */
-    struct sw_upstream_idle *prev;       /* borrowed: list links */
+    int fd;                        /* owned: idle connection */
+    struct sw_upstream_peer *peer; /* borrowed: where it goes */
+    struct event ev;               /* readable or idle timeout */
+    struct sw_upstream_idle *prev; /* borrowed: list links */
     struct sw_upstream_idle *next;
 };
 
 struct sw_upstream {
-    const struct sw_conf_upstream *cf;   /* borrowed (from the snapshot) */
-    struct event_base *base;             /* borrowed (worker's loop) */
-    struct sw_metrics *metrics;          /* borrowed (worker's counters) */
-    struct sw_upstream_peer *peers;      /* owned: cf->nservers entries */
+    const struct sw_conf_upstream *cf; /* borrowed (from the snapshot) */
+    struct event_base *base;           /* borrowed (worker's loop) */
+    struct sw_metrics *metrics;        /* borrowed (worker's counters) */
+    struct sw_upstream_peer *peers;    /* owned: cf->nservers entries */
     size_t npeers;
-    struct sw_upstream_idle *idle;       /* owned: idle keep-alive list */
-    size_t nidle;                        /* entries in idle */
+    struct sw_upstream_idle *idle; /* owned: idle keep-alive list */
+    size_t nidle;                  /* entries in idle */
 };
 
 /* Set up the runtime state for `ucf`. SW_OK or SW_ENOMEM. */

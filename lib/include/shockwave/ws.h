@@ -66,17 +66,17 @@ enum sw_ws_opcode {
 
 /* Close codes (RFC 6455 7.4.1). 1005, 1006 and 1015 are never sent. */
 enum sw_ws_close_code {
-    SW_WS_CLOSE_NORMAL = 1000,       /* normal closure */
-    SW_WS_CLOSE_GOING_AWAY = 1001,   /* endpoint going away (drain) */
-    SW_WS_CLOSE_PROTOCOL = 1002,     /* protocol error */
-    SW_WS_CLOSE_UNSUPPORTED = 1003,  /* data type not accepted */
-    SW_WS_CLOSE_NO_STATUS = 1005,    /* local only: close had no code */
-    SW_WS_CLOSE_ABNORMAL = 1006,     /* local only: no close frame at all */
-    SW_WS_CLOSE_INVALID_DATA = 1007, /* bad UTF-8 in a text message */
-    SW_WS_CLOSE_POLICY = 1008,       /* policy violation */
-    SW_WS_CLOSE_TOO_BIG = 1009,      /* message too big */
+    SW_WS_CLOSE_NORMAL = 1000,        /* normal closure */
+    SW_WS_CLOSE_GOING_AWAY = 1001,    /* endpoint going away (drain) */
+    SW_WS_CLOSE_PROTOCOL = 1002,      /* protocol error */
+    SW_WS_CLOSE_UNSUPPORTED = 1003,   /* data type not accepted */
+    SW_WS_CLOSE_NO_STATUS = 1005,     /* local only: close had no code */
+    SW_WS_CLOSE_ABNORMAL = 1006,      /* local only: no close frame at all */
+    SW_WS_CLOSE_INVALID_DATA = 1007,  /* bad UTF-8 in a text message */
+    SW_WS_CLOSE_POLICY = 1008,        /* policy violation */
+    SW_WS_CLOSE_TOO_BIG = 1009,       /* message too big */
     SW_WS_CLOSE_MANDATORY_EXT = 1010, /* client wanted an extension */
-    SW_WS_CLOSE_INTERNAL = 1011,     /* server error (upstream gone) */
+    SW_WS_CLOSE_INTERNAL = 1011,      /* server error (upstream gone) */
 };
 
 /* RSV bits as they appear in struct sw_ws_frame.rsv (byte 0 bits 6..4). */
@@ -84,11 +84,11 @@ enum sw_ws_close_code {
 #define SW_WS_RSV2 0x2u
 #define SW_WS_RSV3 0x1u
 
-#define SW_WS_MAX_HEADER 14      /* 2 + 8 (length) + 4 (mask) */
-#define SW_WS_MAX_CONTROL 125    /* RFC 6455 5.5: control payload limit */
+#define SW_WS_MAX_HEADER 14   /* 2 + 8 (length) + 4 (mask) */
+#define SW_WS_MAX_CONTROL 125 /* RFC 6455 5.5: control payload limit */
 #define SW_WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-#define SW_WS_ACCEPT_LEN 28      /* base64 of a SHA-1 digest */
-#define SW_WS_KEY_LEN 24         /* base64 of 16 random bytes */
+#define SW_WS_ACCEPT_LEN 28 /* base64 of a SHA-1 digest */
+#define SW_WS_KEY_LEN 24    /* base64 of 16 random bytes */
 
 /* Control opcodes have the high bit of the 4-bit opcode set. */
 static inline bool
@@ -127,14 +127,14 @@ enum sw_ws_dec_state {
  * sw_ws_decoder_init and may be changed between frames (e.g. rsv_allowed
  * once extensions are known). */
 struct sw_ws_decoder {
-    enum sw_ws_peer peer;       /* config: masking rule */
-    uint8_t rsv_allowed;        /* config: RSV bits negotiated (0 = none) */
-    uint64_t max_frame;         /* config: max payload per frame, 0 = none */
-    enum sw_ws_dec_state state; /* private: see the diagram above */
-    uint8_t have;               /* private: header bytes in hdr[] */
+    enum sw_ws_peer peer;          /* config: masking rule */
+    uint8_t rsv_allowed;           /* config: RSV bits negotiated (0 = none) */
+    uint64_t max_frame;            /* config: max payload per frame, 0 = none */
+    enum sw_ws_dec_state state;    /* private: see the diagram above */
+    uint8_t have;                  /* private: header bytes in hdr[] */
     uint8_t hdr[SW_WS_MAX_HEADER]; /* private: header bytes so far (copy) */
-    uint16_t close_code;        /* after an error: close code to send */
-    const char *why;            /* after an error: static reason, for logs */
+    uint16_t close_code;           /* after an error: close code to send */
+    const char *why;               /* after an error: static reason, for logs */
 };
 
 /* Prepare a decoder. max_frame 0 means no per-frame limit. */
@@ -214,8 +214,7 @@ enum sw_status sw_ws_msg_check(struct sw_ws_msg_state *m,
  * unmasking are the same operation; call it piece by piece with the running
  * offset. Picks the fastest implementation the CPU supports.
  */
-void sw_ws_mask(uint8_t *data, size_t len, const uint8_t key[4],
-                size_t offset);
+void sw_ws_mask(uint8_t *data, size_t len, const uint8_t key[4], size_t offset);
 
 enum sw_ws_mask_impl {
     SW_WS_MASK_SCALAR = 0, /* portable, 8 bytes per step */
@@ -233,8 +232,7 @@ const char *sw_ws_mask_impl_name(enum sw_ws_mask_impl impl);
 /* sw_ws_mask with a given implementation (tests, benchmarks). Returns
  * SW_EINVAL (and touches nothing) if the implementation is unavailable. */
 enum sw_status sw_ws_mask_with(enum sw_ws_mask_impl impl, uint8_t *data,
-                               size_t len, const uint8_t key[4],
-                               size_t offset);
+                               size_t len, const uint8_t key[4], size_t offset);
 
 /* ---- UTF-8 ------------------------------------------------------------- */
 
@@ -309,8 +307,8 @@ struct sw_str sw_ws_static_close(uint16_t code);
 /* Per-worker random pool, refilled from OpenSSL RAND_bytes a block at a
  * time so that a mask key costs no syscall. */
 struct sw_ws_rng {
-    size_t pos;                     /* private: next unused byte */
-    uint8_t pool[SW_WS_RNG_BLOCK];  /* private: random bytes (owned) */
+    size_t pos;                    /* private: next unused byte */
+    uint8_t pool[SW_WS_RNG_BLOCK]; /* private: random bytes (owned) */
 };
 
 /* Fill the pool. Returns SW_OK, or SW_ERROR if OpenSSL's RNG fails. */
@@ -347,14 +345,12 @@ void sw_ws_handshake_key(struct sw_ws_rng *r, char out[SW_WS_KEY_LEN + 1]);
  *              *why is a static reason. http_status/why/key may be NULL.
  */
 enum sw_status sw_ws_handshake_check_request(const struct sw_http_request *r,
-                                             int *http_status,
-                                             const char **why,
+                                             int *http_status, const char **why,
                                              struct sw_str *key);
 
 /* Sec-WebSocket-Accept for a key: base64(SHA-1(key + GUID)), 28 chars plus
  * a NUL written to out. */
-void sw_ws_accept_compute(struct sw_str key,
-                          char out[SW_WS_ACCEPT_LEN + 1]);
+void sw_ws_accept_compute(struct sw_str key, char out[SW_WS_ACCEPT_LEN + 1]);
 
 /*
  * Check an upstream's answer to our upgrade request sent with `key`: status
@@ -362,8 +358,9 @@ void sw_ws_accept_compute(struct sw_str key,
  * Sec-WebSocket-Accept equal to sw_ws_accept_compute(key).
  * Returns SW_OK or SW_EPROTO with *why (may be NULL) set.
  */
-enum sw_status sw_ws_handshake_check_response(
-    const struct sw_http_response *resp, struct sw_str key, const char **why);
+enum sw_status
+sw_ws_handshake_check_response(const struct sw_http_response *resp,
+                               struct sw_str key, const char **why);
 
 /*
  * RSV bits that the extensions in a set of headers (a 101 response's
