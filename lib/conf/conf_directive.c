@@ -610,10 +610,12 @@ set_listen(struct sw__conf_parser *ps, struct sw__conf_src *s,
             } else {
                 ok = false;
             }
+        } else if (sw__conf_str_eq(st->args[i].text, "tls")) {
+            l.tls = true;
         } else {
             sw__conf_err_tok(ps, s, &st->args[i],
                              "unknown option \"%.*s\" for "
-                             "\"listen\": expected backlog=N",
+                             "\"listen\": expected backlog=N or tls",
                              SW__CONF_TOKF(&st->args[i]));
             ok = false;
         }
@@ -631,6 +633,10 @@ set_listen(struct sw__conf_parser *ps, struct sw__conf_src *s,
         }
     }
     l.text = sw__conf_dup_str(ps, st->args[0].text.p, st->args[0].text.len);
+    if (l.tls && ps->tls_listen.file == NULL) {
+        ps->tls_listen =
+            (struct sw__conf_pos){s->lx.file, st->name.line, st->name.col};
+    }
     struct sw_conf_listen *slot;
     SW__CONF_PUSH(ps, cf->listens, cf->nlistens, slot);
     if (slot != NULL) {
@@ -727,6 +733,7 @@ set_upstream_block(struct sw__conf_parser *ps, struct sw__conf_src *s,
     u->connect_timeout_ms = 5000;
     u->read_timeout_ms = 60000;
     u->send_timeout_ms = 60000;
+    u->tls_verify = true;
     u->index = cf->nupstreams - 1;
     /* cf->upstreams cannot move while its block is read: "upstream" is
      * not allowed inside one, so u stays valid. */
@@ -768,11 +775,13 @@ set_server(struct sw__conf_parser *ps, struct sw__conf_src *s,
             ok = get_dur(ps, s, &v, "fail_timeout", 0, SW__CONF_MAX_DUR, &n) &&
                  ok;
             sv.fail_timeout_ms = n;
+        } else if (sw__conf_str_eq(t->text, "tls")) {
+            sv.tls = true;
         } else {
             sw__conf_err_tok(ps, s, t,
                              "unknown option \"%.*s\" for \"server\": "
-                             "expected weight=N, max_fails=N or "
-                             "fail_timeout=TIME",
+                             "expected weight=N, max_fails=N, "
+                             "fail_timeout=TIME or tls",
                              SW__CONF_TOKF(t));
             ok = false;
         }
@@ -1104,6 +1113,197 @@ set_ws_ping(struct sw__conf_parser *ps, struct sw__conf_src *s,
     }
 }
 
+/* ---- directives: TLS --------------------------------------------------- */
+
+/*
+ * A file named by a TLS directive, as a path open(2) can take: relative
+ * names are relative to the folder of the file the directive is in (like
+ * `include`), so a configuration and its certificates move together.
+ */
+static bool
+tls_file(struct sw__conf_parser *ps, const struct sw__conf_src *s,
+         const struct sw__conf_tok *t, const char *what, struct sw_str *out)
+{
+    if (t->text.len == 0) {
+        sw__conf_err_tok(ps, s, t, "\"%s\" needs a file name", what);
+        return false;
+    }
+    if (memchr(t->text.p, '\0', t->text.len) != NULL) {
+        sw__conf_err_tok(ps, s, t, "NUL byte in the file name of \"%s\"", what);
+        return false;
+    }
+    if (t->text.p[0] == '/' || s->dir == NULL) {
+        *out = sw__conf_dup_str(ps, t->text.p, t->text.len);
+        return !ps->oom;
+    }
+    size_t dl = strlen(s->dir);
+    bool slash = dl > 0 && s->dir[dl - 1] == '/';
+    size_t n = dl + (slash ? 0 : 1) + t->text.len;
+    char *p = sw__conf_alloc(ps->arena, n + 1);
+    if (p == NULL) {
+        sw__conf_oom(ps);
+        return false;
+    }
+    memcpy(p, s->dir, dl);
+    if (!slash) {
+        p[dl++] = '/';
+    }
+    memcpy(p + dl, t->text.p, t->text.len);
+    p[n] = '\0';
+    *out = (struct sw_str){p, n};
+    return true;
+}
+
+static void
+set_tls_certificate(struct sw__conf_parser *ps, struct sw__conf_src *s,
+                    struct sw__conf_block *b, const struct sw__conf_stmt *st,
+                    const struct sw__conf_directive *d)
+{
+    struct sw_conf *cf = b->obj;
+    struct sw_conf_tls_cert c;
+    memset(&c, 0, sizeof(c));
+    if (!tls_file(ps, s, &st->args[0], d->name, &c.cert)) {
+        return;
+    }
+    c.file = sw__conf_dup_str(ps, s->lx.file, strlen(s->lx.file));
+    c.line = st->name.line;
+    c.col = st->name.col;
+    struct sw_conf_tls_cert *slot;
+    SW__CONF_PUSH(ps, cf->tls_certs, cf->ntls_certs, slot);
+    if (slot != NULL) {
+        *slot = c;
+    }
+}
+
+/* tls_certificate_key and tls_ocsp_response complete the certificate
+ * written just before them. */
+static void
+set_tls_cert_part(struct sw__conf_parser *ps, struct sw__conf_src *s,
+                  struct sw__conf_block *b, const struct sw__conf_stmt *st,
+                  const struct sw__conf_directive *d)
+{
+    struct sw_conf *cf = b->obj;
+    bool key = strcmp(d->name, "tls_certificate_key") == 0;
+    struct sw_conf_tls_cert *c =
+        cf->ntls_certs > 0 ? &cf->tls_certs[cf->ntls_certs - 1] : NULL;
+    struct sw_str *slot = c == NULL ? NULL : key ? &c->key : &c->ocsp_response;
+    if (slot == NULL) {
+        sw__conf_err_tok(ps, s, &st->name,
+                         "\"%s\" must follow the \"tls_certificate\" it "
+                         "belongs to",
+                         d->name);
+        return;
+    }
+    if (slot->len > 0) {
+        sw__conf_err_tok(ps, s, &st->name,
+                         "the certificate at %.*s:%u:%u already has a "
+                         "\"%s\": start the next pair with "
+                         "\"tls_certificate\"",
+                         (int)c->file.len, c->file.p, c->line, c->col, d->name);
+        return;
+    }
+    tls_file(ps, s, &st->args[0], d->name, slot);
+}
+
+static void
+set_tls_protocols(struct sw__conf_parser *ps, struct sw__conf_src *s,
+                  struct sw__conf_block *b, const struct sw__conf_stmt *st,
+                  const struct sw__conf_directive *d)
+{
+    SW_UNUSED(d);
+    struct sw_conf *cf = b->obj;
+    unsigned v = 0;
+    for (size_t i = 0; i < st->nargs; i++) {
+        const struct sw__conf_tok *t = &st->args[i];
+        if (sw__conf_str_eq(t->text, "TLSv1.2")) {
+            v |= SW_CONF_TLS_V12;
+        } else if (sw__conf_str_eq(t->text, "TLSv1.3")) {
+            v |= SW_CONF_TLS_V13;
+        } else if (sw__conf_str_eq(t->text, "TLSv1") ||
+                   sw__conf_str_eq(t->text, "TLSv1.1") ||
+                   sw__conf_str_eq(t->text, "SSLv3")) {
+            sw__conf_err_tok(ps, s, t,
+                             "\"%.*s\" is not supported (RFC 8996 "
+                             "deprecates it): use TLSv1.2 and TLSv1.3",
+                             SW__CONF_TOKF(t));
+            return;
+        } else {
+            sw__conf_err_tok(ps, s, t,
+                             "\"tls_protocols\" expects TLSv1.2 and/or "
+                             "TLSv1.3, got \"%.*s\"",
+                             SW__CONF_TOKF(t));
+            return;
+        }
+    }
+    cf->tls_protocols = v;
+}
+
+/* A cipher list: checked against OpenSSL when the TLS context is built. */
+static void
+set_tls_string(struct sw__conf_parser *ps, struct sw__conf_src *s,
+               struct sw__conf_block *b, const struct sw__conf_stmt *st,
+               const struct sw__conf_directive *d)
+{
+    const struct sw__conf_tok *t = &st->args[0];
+    if (t->text.len == 0 || memchr(t->text.p, '\0', t->text.len) != NULL) {
+        sw__conf_err_tok(ps, s, t, "\"%s\" needs a non-empty value", d->name);
+        return;
+    }
+    *(struct sw_str *)field(b, d) =
+        sw__conf_dup_str(ps, t->text.p, t->text.len);
+}
+
+static void
+set_tls_session_cache(struct sw__conf_parser *ps, struct sw__conf_src *s,
+                      struct sw__conf_block *b, const struct sw__conf_stmt *st,
+                      const struct sw__conf_directive *d)
+{
+    struct sw_conf *cf = b->obj;
+    const struct sw__conf_tok *t = &st->args[0];
+    uint64_t v;
+    if (sw__conf_str_eq(t->text, "off")) {
+        cf->tls_session_cache = 0;
+        return;
+    }
+    if (sw_conf_parse_size(t->text, &v) != SW_OK || v < d->lo || v > d->hi) {
+        sw__conf_err_tok(ps, s, t,
+                         "\"tls_session_cache\" expects \"off\" or a "
+                         "session count from %llu to %llu (k and m "
+                         "suffixes allowed), got \"%.*s\"",
+                         (unsigned long long)d->lo, (unsigned long long)d->hi,
+                         SW__CONF_TOKF(t));
+        return;
+    }
+    cf->tls_session_cache = v;
+}
+
+/* tls_ca: a file; tls_server_name: a host name. */
+static void
+set_upstream_tls(struct sw__conf_parser *ps, struct sw__conf_src *s,
+                 struct sw__conf_block *b, const struct sw__conf_stmt *st,
+                 const struct sw__conf_directive *d)
+{
+    struct sw_conf_upstream *u = b->obj;
+    const struct sw__conf_tok *t = &st->args[0];
+    if (strcmp(d->name, "tls_ca") == 0) {
+        tls_file(ps, s, t, d->name, &u->tls_ca);
+        return;
+    }
+    bool ok = t->text.len > 0 && t->text.len <= 255;
+    for (size_t i = 0; ok && i < t->text.len; i++) {
+        char ch = t->text.p[i];
+        ok = host_char(ch) || (ch >= 'A' && ch <= 'Z') || ch == ':' ||
+             ch == '[' || ch == ']';
+    }
+    if (!ok) {
+        sw__conf_err_tok(ps, s, t,
+                         "invalid name \"%.*s\" for \"tls_server_name\"",
+                         SW__CONF_TOKF(t));
+        return;
+    }
+    u->tls_server_name = sw__conf_dup_str(ps, t->text.p, t->text.len);
+}
+
 /* ---- the tables -------------------------------------------------------- */
 
 #define OFF_CF(f) offsetof(struct sw_conf, f)
@@ -1114,7 +1314,7 @@ set_ws_ping(struct sw__conf_parser *ps, struct sw__conf_src *s,
 
 static const struct sw__conf_directive main_directives[] = {
     {"workers", set_workers, 1, 1, 0, 0, 1, 1024},
-    {"listen", set_listen, 1, 2, SW__CONF_F_MULTI, 0, 0, 0},
+    {"listen", set_listen, 1, 3, SW__CONF_F_MULTI, 0, 0, 0},
     {"admin", set_admin, 1, 1, 0, 0, 0, 0},
     {"error_log", set_path, 1, 1, 0, OFF_CF(error_log), 0, 0},
     {"log_level", set_log_level, 1, 1, 0, 0, 0, 0},
@@ -1144,10 +1344,22 @@ static const struct sw__conf_directive main_directives[] = {
      0, 0, 0},
     {"route", set_route_block, 0, 0, SW__CONF_F_MULTI | SW__CONF_F_BLOCK, 0, 0,
      0},
+    {"tls_certificate", set_tls_certificate, 1, 1, SW__CONF_F_MULTI, 0, 0, 0},
+    {"tls_certificate_key", set_tls_cert_part, 1, 1, SW__CONF_F_MULTI, 0, 0, 0},
+    {"tls_ocsp_response", set_tls_cert_part, 1, 1, SW__CONF_F_MULTI, 0, 0, 0},
+    {"tls_protocols", set_tls_protocols, 1, 2, 0, 0, 0, 0},
+    {"tls_ciphers", set_tls_string, 1, 1, 0, OFF_CF(tls_ciphers), 0, 0},
+    {"tls_ciphersuites", set_tls_string, 1, 1, 0, OFF_CF(tls_ciphersuites), 0,
+     0},
+    {"tls_ticket_rotate", set_dur, 1, 1, 0, OFF_CF(tls_ticket_rotate_ms), 1000,
+     SW__CONF_MAX_DUR},
+    {"tls_session_cache", set_tls_session_cache, 1, 1, 0, 0, 1, 1000000},
+    {"tls_handshake_timeout", set_dur, 1, 1, 0,
+     OFF_CF(tls_handshake_timeout_ms), 1, SW__CONF_MAX_DUR},
 };
 
 static const struct sw__conf_directive upstream_directives[] = {
-    {"server", set_server, 1, 4, SW__CONF_F_MULTI, 0, 0, 0},
+    {"server", set_server, 1, 5, SW__CONF_F_MULTI, 0, 0, 0},
     {"balance", set_balance, 1, 3, 0, 0, 0, 0},
     {"keepalive", set_num_uint, 1, 1, 0, OFF_UP(keepalive), 0, 100000},
     {"keepalive_timeout", set_dur, 1, 1, 0, OFF_UP(keepalive_timeout_ms), 0,
@@ -1158,6 +1370,9 @@ static const struct sw__conf_directive upstream_directives[] = {
      SW__CONF_MAX_DUR},
     {"send_timeout", set_dur, 1, 1, 0, OFF_UP(send_timeout_ms), 1,
      SW__CONF_MAX_DUR},
+    {"tls_verify", set_flag, 1, 1, 0, OFF_UP(tls_verify), 0, 0},
+    {"tls_ca", set_upstream_tls, 1, 1, 0, 0, 0, 0},
+    {"tls_server_name", set_upstream_tls, 1, 1, 0, 0, 0, 0},
     {"include", sw__conf_set_include, 1, 1, SW__CONF_F_MULTI, 0, 0, 0},
 };
 

@@ -134,6 +134,17 @@ enum sw_status sw__conf_read_file(const char *path, char **out, size_t *len);
 #define SW__CONF_MAX_SIZE (1ull << 50)
 #define SW__CONF_SHOW 64 /* bytes of a token quoted in a message */
 
+/* TLS defaults: Mozilla "intermediate" for TLS 1.2, the RFC 8446 suites. */
+#define SW__CONF_TLS_CIPHERS                                                   \
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"               \
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"               \
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"               \
+    "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:"                     \
+    "DHE-RSA-CHACHA20-POLY1305"
+#define SW__CONF_TLS_SUITES                                                    \
+    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"                           \
+    "TLS_CHACHA20_POLY1305_SHA256"
+
 /* "%.*s" arguments for a token's text, shortened for messages. */
 #define SW__CONF_TOKF(t) (int)SW_MIN((t)->text.len, SW__CONF_SHOW), (t)->text.p
 
@@ -196,6 +207,8 @@ struct sw__conf_parser {
     size_t nupos;                     /* entries in upos */
     struct sw__conf_pos main_pos[64]; /* where each main directive was seen */
     const char *top_file;             /* borrowed: name of the main text */
+    struct sw__conf_pos tls_listen;   /* first `listen ... tls`, file NULL
+                                         when none */
     bool oom;                         /* an allocation failed */
     bool lexfail;                     /* a file ended on a lexical error */
 };

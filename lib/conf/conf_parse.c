@@ -513,6 +513,22 @@ validate(struct sw__conf_parser *ps)
                          "max_header_bytes (%zu)",
                          cf->max_request_line, cf->max_header_bytes);
     }
+    /* TLS: every certificate needs its key, a TLS listener a certificate. */
+    for (size_t i = 0; i < cf->ntls_certs; i++) {
+        struct sw_conf_tls_cert *c = &cf->tls_certs[i];
+        if (c->key.len == 0) {
+            struct sw__conf_pos p = {c->file.p, c->line, c->col};
+            sw__conf_err_pos(ps, &p,
+                             "\"tls_certificate\" has no "
+                             "\"tls_certificate_key\": write one right "
+                             "after it");
+        }
+    }
+    if (ps->tls_listen.file != NULL && cf->ntls_certs == 0) {
+        sw__conf_err_pos(ps, &ps->tls_listen,
+                         "\"listen ... tls\" needs at least one "
+                         "\"tls_certificate\" and \"tls_certificate_key\"");
+    }
     for (size_t i = 0; i < cf->nroutes && i < ps->nraux; i++) {
         struct sw__conf_route_aux *ra = &ps->raux[i];
         if (ra->upstream.len == 0) {
@@ -580,6 +596,15 @@ sw__conf_parse(const char *text, size_t len, const char *name, const char *dir,
     cf->keepalive_timeout_ms = 75000;
     cf->send_timeout_ms = 60000;
     cf->shutdown_timeout_ms = 10000;
+    cf->tls_protocols = SW_CONF_TLS_V12 | SW_CONF_TLS_V13;
+    /* Mozilla "intermediate" (server side TLS guidelines v5.7). */
+    cf->tls_ciphers = sw__conf_dup_str(&ps, SW__CONF_TLS_CIPHERS,
+                                       sizeof(SW__CONF_TLS_CIPHERS) - 1);
+    cf->tls_ciphersuites = sw__conf_dup_str(&ps, SW__CONF_TLS_SUITES,
+                                            sizeof(SW__CONF_TLS_SUITES) - 1);
+    cf->tls_ticket_rotate_ms = 3600000;
+    cf->tls_session_cache = 20480;
+    cf->tls_handshake_timeout_ms = 10000;
     if (ps.oom) {
         goto fail;
     }

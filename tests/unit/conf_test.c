@@ -598,7 +598,7 @@ static const struct {
      "t.conf:1:31: invalid number \"x\" for \"backlog\": expected digits"},
     {"listen 127.0.0.1:8081 reuseport;\n" BASE,
      "t.conf:1:23: unknown option \"reuseport\" for \"listen\": expected "
-     "backlog=N"},
+     "backlog=N or tls"},
     {"listen 127.0.0.1:8080;\n" BASE,
      "t.conf:2:8: duplicate listen address \"127.0.0.1:8080\""},
     {"upstream demo { server 127.0.0.1:9001; }\n" BASE,
@@ -611,7 +611,7 @@ static const struct {
      "t.conf:1:43: invalid number \"heavy\" for \"weight\": expected digits"},
     {"upstream b { server 127.0.0.1:9001 wieght=2; }\n" BASE,
      "t.conf:1:36: unknown option \"wieght=2\" for \"server\": expected "
-     "weight=N, max_fails=N or fail_timeout=TIME"},
+     "weight=N, max_fails=N, fail_timeout=TIME or tls"},
     {"upstream b { server 127.0.0.1:9001 fail_timeout=soon; }\n" BASE,
      "t.conf:1:49: invalid duration \"soon\" for \"fail_timeout\": expected "
      "a number with a ms, s, m, h or d suffix"},
@@ -693,8 +693,8 @@ static const struct {
      "t.conf:6:1: unexpected end of file, expected \"}\""},
     {"workers;\n" BASE, "t.conf:1:1: \"workers\" takes 1 argument, got 0"},
     {"workers 1 2;\n" BASE, "t.conf:1:11: \"workers\" takes 1 argument, got 2"},
-    {"listen 127.0.0.1:8081 backlog=1 x;\n" BASE,
-     "t.conf:1:33: \"listen\" takes 1 to 2 arguments, got 3"},
+    {"listen 127.0.0.1:8081 backlog=1 tls x;\n" BASE,
+     "t.conf:1:37: \"listen\" takes 1 to 3 arguments, got 4"},
     {BASE "route { upstream demo; host; }\n",
      "t.conf:4:24: \"host\" needs at least 1 argument"},
     {"workers 1 { }\n" BASE,
@@ -716,6 +716,54 @@ static const struct {
      "t.conf:1:9: cannot open \"nothere.conf\": No such file or directory"},
     {"workers 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18;\n" BASE,
      "t.conf:1:48: too many arguments for \"workers\" (limit 16)"},
+    /* TLS */
+    {"listen 127.0.0.1:8443 tls;\n" BASE,
+     "t.conf:1:1: \"listen ... tls\" needs at least one \"tls_certificate\" "
+     "and \"tls_certificate_key\""},
+    {"tls_certificate a.pem;\n" BASE,
+     "t.conf:1:1: \"tls_certificate\" has no \"tls_certificate_key\": "
+     "write one right after it"},
+    {"tls_certificate_key a.key;\n" BASE,
+     "t.conf:1:1: \"tls_certificate_key\" must follow the "
+     "\"tls_certificate\" it belongs to"},
+    {"tls_certificate a.pem;\ntls_certificate_key a.key;\n"
+     "tls_certificate_key b.key;\n" BASE,
+     "t.conf:3:1: the certificate at t.conf:1:1 already has a "
+     "\"tls_certificate_key\": start the next pair with "
+     "\"tls_certificate\""},
+    {"tls_ocsp_response a.der;\n" BASE,
+     "t.conf:1:1: \"tls_ocsp_response\" must follow the "
+     "\"tls_certificate\" it belongs to"},
+    {"tls_protocols TLSv1.1 TLSv1.2;\n" BASE,
+     "t.conf:1:15: \"TLSv1.1\" is not supported (RFC 8996 deprecates it): "
+     "use TLSv1.2 and TLSv1.3"},
+    {"tls_protocols TLSv1.4;\n" BASE,
+     "t.conf:1:15: \"tls_protocols\" expects TLSv1.2 and/or TLSv1.3, got "
+     "\"TLSv1.4\""},
+    {"tls_session_cache lots;\n" BASE,
+     "t.conf:1:19: \"tls_session_cache\" expects \"off\" or a session "
+     "count from 1 to 1000000 (k and m suffixes allowed), got \"lots\""},
+    {"tls_ticket_rotate 10ms;\n" BASE,
+     "t.conf:1:19: \"tls_ticket_rotate\" must be from 1s to 7d, got "
+     "\"10ms\""},
+    {"tls_handshake_timeout never;\n" BASE,
+     "t.conf:1:23: invalid duration \"never\" for "
+     "\"tls_handshake_timeout\": expected a number with a ms, s, m, h or d "
+     "suffix"},
+    {"tls_ciphers \"\";\n" BASE,
+     "t.conf:1:13: \"tls_ciphers\" needs a non-empty value"},
+    {BASE "upstream b {\n  server 127.0.0.1:1 tls;\n  tls_verify maybe;\n}\n",
+     "t.conf:6:14: \"tls_verify\" expects \"on\" or \"off\", got "
+     "\"maybe\""},
+    {BASE "upstream b {\n  server 127.0.0.1:1 tls;\n"
+          "  tls_server_name \"a b\";\n}\n",
+     "t.conf:6:19: invalid name \"a b\" for \"tls_server_name\""},
+    {"tls_verify off;\n" BASE,
+     "t.conf:1:1: \"tls_verify\" is not allowed at the top level, only "
+     "inside upstream { }"},
+    {"tls_certficate a.pem;\n" BASE,
+     "t.conf:1:1: unknown directive \"tls_certficate\", did you mean "
+     "\"tls_certificate\"?"},
     /* several errors are collected, one per line */
     {"listn 127.0.0.1:8080;\nworkers x;\n" BASE
      "route {\n    upstream nope;\n}\n",
@@ -1028,6 +1076,112 @@ START_TEST(test_refcount)
 }
 END_TEST
 
+/* ---- TLS directives ---------------------------------------------------- */
+
+START_TEST(test_tls_defaults)
+{
+    struct sw_conf *cf = load(BASE);
+    ck_assert_msg(cf != NULL, "%s", err);
+    ck_assert(!cf->listens[0].tls);
+    ck_assert_uint_eq(cf->ntls_certs, 0);
+    ck_assert_ptr_null(cf->tls_certs);
+    ck_assert_uint_eq(cf->tls_protocols, SW_CONF_TLS_V12 | SW_CONF_TLS_V13);
+    ck_assert(str_is(cf->tls_ciphers,
+                     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-"
+                     "SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-"
+                     "GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-"
+                     "CHACHA20-POLY1305:DHE-RSA-AES128-GCM-SHA256:DHE-RSA-"
+                     "AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305"));
+    ck_assert(str_is(cf->tls_ciphersuites,
+                     "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
+                     "TLS_CHACHA20_POLY1305_SHA256"));
+    ck_assert_uint_eq(cf->tls_ticket_rotate_ms, 3600000);
+    ck_assert_uint_eq(cf->tls_session_cache, 20480);
+    ck_assert_uint_eq(cf->tls_handshake_timeout_ms, 10000);
+    const struct sw_conf_upstream *u = &cf->upstreams[0];
+    ck_assert(!u->servers[0].tls);
+    ck_assert(u->tls_verify);
+    ck_assert_uint_eq(u->tls_ca.len, 0);
+    ck_assert_uint_eq(u->tls_server_name.len, 0);
+    ck_assert_ptr_null(cf->tls);
+    ck_assert_ptr_null(cf->tls_free);
+    sw_conf_unref(cf);
+}
+END_TEST
+
+static const char tls_conf[] =
+    "listen 127.0.0.1:8080;\n"
+    "listen 127.0.0.1:8443 backlog=64 tls;\n"
+    "tls_certificate /etc/sw/a.pem;\n"
+    "tls_certificate_key /etc/sw/a.key;\n"
+    "tls_ocsp_response /etc/sw/a.ocsp;\n"
+    "tls_certificate b.pem;\n"
+    "tls_certificate_key \"keys/b.key\";\n"
+    "tls_protocols TLSv1.3;\n"
+    "tls_ciphers ECDHE-RSA-AES128-GCM-SHA256;\n"
+    "tls_ciphersuites TLS_AES_256_GCM_SHA384;\n"
+    "tls_ticket_rotate 30m;\n"
+    "tls_session_cache 1k;\n"
+    "tls_handshake_timeout 2500ms;\n"
+    "upstream secure {\n"
+    "    server 127.0.0.1:9443 tls weight=2;\n"
+    "    server 127.0.0.1:9000;\n"
+    "    tls_verify off;\n"
+    "    tls_ca ca/bundle.pem;\n"
+    "    tls_server_name Backend.example.com;\n"
+    "}\n"
+    "route { upstream secure; }\n";
+
+START_TEST(test_tls_every_directive)
+{
+    struct sw_conf *cf =
+        sw_conf_load_string(tls_conf, "t.conf", "/srv/conf", err, sizeof(err));
+    ck_assert_msg(cf != NULL, "%s", err);
+    ck_assert(!cf->listens[0].tls);
+    ck_assert(cf->listens[1].tls);
+    ck_assert_int_eq(cf->listens[1].backlog, 64);
+    ck_assert_uint_eq(cf->ntls_certs, 2);
+    const struct sw_conf_tls_cert *a = &cf->tls_certs[0];
+    const struct sw_conf_tls_cert *b = &cf->tls_certs[1];
+    ck_assert_str_eq(a->cert.p, "/etc/sw/a.pem");
+    ck_assert_str_eq(a->key.p, "/etc/sw/a.key");
+    ck_assert_str_eq(a->ocsp_response.p, "/etc/sw/a.ocsp");
+    ck_assert_str_eq(a->file.p, "t.conf");
+    ck_assert_uint_eq(a->line, 3);
+    ck_assert_uint_eq(a->col, 1);
+    /* Relative paths are relative to the configuration's folder. */
+    ck_assert_str_eq(b->cert.p, "/srv/conf/b.pem");
+    ck_assert(str_is(b->cert, "/srv/conf/b.pem"));
+    ck_assert_str_eq(b->key.p, "/srv/conf/keys/b.key");
+    ck_assert_uint_eq(b->ocsp_response.len, 0);
+    ck_assert_uint_eq(b->line, 6);
+    ck_assert_uint_eq(cf->tls_protocols, SW_CONF_TLS_V13);
+    ck_assert_str_eq(cf->tls_ciphers.p, "ECDHE-RSA-AES128-GCM-SHA256");
+    ck_assert_str_eq(cf->tls_ciphersuites.p, "TLS_AES_256_GCM_SHA384");
+    ck_assert_uint_eq(cf->tls_ticket_rotate_ms, 1800000);
+    ck_assert_uint_eq(cf->tls_session_cache, 1024);
+    ck_assert_uint_eq(cf->tls_handshake_timeout_ms, 2500);
+    const struct sw_conf_upstream *u = &cf->upstreams[0];
+    ck_assert(u->servers[0].tls);
+    ck_assert_uint_eq(u->servers[0].weight, 2);
+    ck_assert(!u->servers[1].tls);
+    ck_assert(!u->tls_verify);
+    ck_assert_str_eq(u->tls_ca.p, "/srv/conf/ca/bundle.pem");
+    ck_assert_str_eq(u->tls_server_name.p, "Backend.example.com");
+    sw_conf_unref(cf);
+
+    /* Without a folder, relative names stay relative (current folder). */
+    cf = load("listen 127.0.0.1:8443 tls;\ntls_certificate c.pem;\n"
+              "tls_certificate_key c.key;\ntls_session_cache off;\n"
+              "tls_protocols TLSv1.3 TLSv1.2;\n" BASE);
+    ck_assert_msg(cf != NULL, "%s", err);
+    ck_assert_str_eq(cf->tls_certs[0].cert.p, "c.pem");
+    ck_assert_uint_eq(cf->tls_session_cache, 0);
+    ck_assert_uint_eq(cf->tls_protocols, SW_CONF_TLS_V12 | SW_CONF_TLS_V13);
+    sw_conf_unref(cf);
+}
+END_TEST
+
 static Suite *
 conf_suite(void)
 {
@@ -1045,6 +1199,8 @@ conf_suite(void)
     tcase_add_test(tc, test_error_cap);
     tcase_add_test(tc, test_error_buffer);
     tcase_add_test(tc, test_refcount);
+    tcase_add_test(tc, test_tls_defaults);
+    tcase_add_test(tc, test_tls_every_directive);
     suite_add_tcase(s, tc);
     TCase *files = tcase_create("files");
     tcase_add_checked_fixture(files, setup_dir, teardown_dir);
