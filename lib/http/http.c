@@ -1054,6 +1054,122 @@ hex_value(unsigned char c)
     return -1;
 }
 
+/* One framing byte (any state but CH_DATA); false if it breaks the
+ * framing. */
+static bool
+chunk_byte(struct sw_http_chunked *ch, unsigned char c)
+{
+    int x;
+
+    /* The size line and the trailer section are capped. */
+    if (ch->state <= CH_EXT && ++ch->line_len > CHUNK_LINE_MAX) {
+        return false;
+    }
+    if (ch->state >= CH_TRAILER && ch->state <= CH_LAST_LF &&
+        ++ch->remaining > CHUNK_TRAILER_MAX) {
+        return false;
+    }
+    switch (ch->state) {
+    case CH_SIZE:
+        if ((x = hex_value(c)) < 0) {
+            return false;
+        }
+        ch->remaining = (uint64_t)x;
+        ch->state = CH_SIZE_MORE;
+        break;
+    case CH_SIZE_MORE:
+        if ((x = hex_value(c)) >= 0) {
+            if (ch->line_len > CHUNK_DIGITS_MAX) {
+                return false; /* more than 64 bits */
+            }
+            ch->remaining = ch->remaining << 4 | (uint64_t)x;
+        } else if (c == '\r') {
+            ch->state = CH_SIZE_LF;
+        } else if (c == ';') {
+            ch->state = CH_EXT;
+        } else if (is_ows((char)c)) {
+            ch->state = CH_EXT_BWS; /* RFC 9112 7.1.1: BWS */
+        } else {
+            return false;
+        }
+        break;
+    case CH_EXT_BWS:
+        if (c == ';') {
+            ch->state = CH_EXT;
+        } else if (!is_ows((char)c)) {
+            return false;
+        }
+        break;
+    case CH_EXT:
+        /* Extensions are read and ignored; their bytes must still be
+         * field bytes, so no bare CR or LF hides in them. */
+        if (c == '\r') {
+            ch->state = CH_SIZE_LF;
+        } else if (!is_field_char(c)) {
+            return false;
+        }
+        break;
+    case CH_SIZE_LF:
+        if (c != '\n') {
+            return false;
+        }
+        ch->line_len = 0;
+        ch->state = ch->remaining > 0 ? CH_DATA : CH_TRAILER;
+        break;
+    case CH_DATA_CR:
+        if (c != '\r') {
+            return false;
+        }
+        ch->state = CH_DATA_LF;
+        break;
+    case CH_DATA_LF:
+        if (c != '\n') {
+            return false;
+        }
+        ch->state = CH_SIZE;
+        break;
+    case CH_TRAILER:
+        if (c == '\r') {
+            ch->state = CH_LAST_LF;
+        } else if (is_tchar(c)) {
+            ch->state = CH_TR_NAME;
+        } else {
+            return false; /* obs-fold, empty name, bare LF */
+        }
+        break;
+    case CH_TR_NAME:
+        if (c == ':') {
+            ch->state = CH_TR_VALUE;
+        } else if (!is_tchar(c)) {
+            return false;
+        }
+        break;
+    case CH_TR_VALUE:
+        if (c == '\r') {
+            ch->state = CH_TR_LF;
+        } else if (!is_field_char(c)) {
+            return false;
+        }
+        break;
+    case CH_TR_LF:
+        if (c != '\n') {
+            return false;
+        }
+        ch->state = CH_TRAILER;
+        break;
+    case CH_LAST_LF:
+        if (c != '\n') {
+            return false;
+        }
+        ch->state = CH_DONE;
+        ch->remaining = 0;
+        break;
+    default:
+        return false;
+    }
+    return true;
+}
+
 enum sw_status
 sw_http_chunked_decode(struct sw_http_chunked *ch, const char *in, size_t len,
                        size_t *consumed, struct sw_str *data)
@@ -1063,18 +1179,7 @@ sw_http_chunked_decode(struct sw_http_chunked *ch, const char *in, size_t len,
     enum sw_status st = SW_AGAIN;
 
     *data = (struct sw_str){in, 0};
-    if (ch->state == CH_DONE) {
-        st = SW_OK;
-        goto done;
-    }
-    if (ch->state == CH_ERROR) {
-        st = SW_EPROTO;
-        goto done;
-    }
-    while (i < len) {
-        unsigned char c = (unsigned char)in[i];
-        int x;
-
+    while (ch->state != CH_DONE && ch->state != CH_ERROR && i < len) {
         if (ch->state == CH_DATA) {
             /* One slice per call: stop before a second run of payload. */
             if (have_data) {
@@ -1091,122 +1196,17 @@ sw_http_chunked_decode(struct sw_http_chunked *ch, const char *in, size_t len,
             }
             continue;
         }
-        /* The size line and each trailer line are capped. */
-        if (ch->state <= CH_EXT && ++ch->line_len > CHUNK_LINE_MAX) {
-            goto bad;
-        }
-        if (ch->state >= CH_TRAILER && ch->state <= CH_LAST_LF &&
-            ++ch->remaining > CHUNK_TRAILER_MAX) {
-            goto bad;
-        }
-        i++;
-        switch (ch->state) {
-        case CH_SIZE:
-            if ((x = hex_value(c)) < 0) {
-                goto bad;
-            }
-            ch->remaining = (uint64_t)x;
-            ch->state = CH_SIZE_MORE;
-            break;
-        case CH_SIZE_MORE:
-            if ((x = hex_value(c)) >= 0) {
-                if (ch->line_len > CHUNK_DIGITS_MAX) {
-                    goto bad; /* more than 64 bits */
-                }
-                ch->remaining = ch->remaining << 4 | (uint64_t)x;
-            } else if (c == '\r') {
-                ch->state = CH_SIZE_LF;
-            } else if (c == ';') {
-                ch->state = CH_EXT;
-            } else if (is_ows((char)c)) {
-                ch->state = CH_EXT_BWS; /* RFC 9112 7.1.1: BWS */
-            } else {
-                goto bad;
-            }
-            break;
-        case CH_EXT_BWS:
-            if (c == ';') {
-                ch->state = CH_EXT;
-            } else if (!is_ows((char)c)) {
-                goto bad;
-            }
-            break;
-        case CH_EXT:
-            /* Extensions are read and ignored; their bytes must still be
-             * field bytes, so no bare CR or LF hides in them. */
-            if (c == '\r') {
-                ch->state = CH_SIZE_LF;
-            } else if (!is_field_char(c)) {
-                goto bad;
-            }
-            break;
-        case CH_SIZE_LF:
-            if (c != '\n') {
-                goto bad;
-            }
-            ch->line_len = 0;
-            ch->state = ch->remaining > 0 ? CH_DATA : CH_TRAILER;
-            break;
-        case CH_DATA_CR:
-            if (c != '\r') {
-                goto bad;
-            }
-            ch->state = CH_DATA_LF;
-            break;
-        case CH_DATA_LF:
-            if (c != '\n') {
-                goto bad;
-            }
-            ch->state = CH_SIZE;
-            break;
-        case CH_TRAILER:
-            if (c == '\r') {
-                ch->state = CH_LAST_LF;
-            } else if (is_tchar(c)) {
-                ch->state = CH_TR_NAME;
-            } else {
-                goto bad; /* obs-fold, empty name, bare LF */
-            }
-            break;
-        case CH_TR_NAME:
-            if (c == ':') {
-                ch->state = CH_TR_VALUE;
-            } else if (!is_tchar(c)) {
-                goto bad;
-            }
-            break;
-        case CH_TR_VALUE:
-            if (c == '\r') {
-                ch->state = CH_TR_LF;
-            } else if (!is_field_char(c)) {
-                goto bad;
-            }
-            break;
-        case CH_TR_LF:
-            if (c != '\n') {
-                goto bad;
-            }
-            ch->state = CH_TRAILER;
-            break;
-        case CH_LAST_LF:
-            if (c != '\n') {
-                goto bad;
-            }
-            ch->state = CH_DONE;
-            ch->remaining = 0;
-            st = SW_OK;
-            goto done;
-        default:
-            goto bad;
+        if (!chunk_byte(ch, (unsigned char)in[i++])) {
+            ch->state = CH_ERROR;
         }
     }
-    goto done;
-
-bad:
-    ch->state = CH_ERROR;
-    st = SW_EPROTO;
 
 done:
+    if (ch->state == CH_DONE) {
+        st = SW_OK;
+    } else if (ch->state == CH_ERROR) {
+        st = SW_EPROTO;
+    }
     *consumed = i;
     return st;
 }
