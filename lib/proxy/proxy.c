@@ -187,8 +187,10 @@ upstream_release(struct sw_session *p, bool reusable)
         want(&u->rev, &u->rev_on, false);
         want(&u->wev, &u->wev_on, false);
         event_del(&u->timer);
-        sw_upstream_keepalive_put(p->peer, u->io.fd);
+        sw_upstream_keepalive_put(p->peer, &u->io);
         u->io.fd = -1;
+        u->io.ops = &sw_io_plain;
+        u->io.tls = NULL;
     }
     side_close(p, u);
     buf_release(p, &p->uhead);
@@ -555,13 +557,14 @@ static void on_upstream_read(evutil_socket_t fd, short what, void *arg);
 static void on_upstream_write(evutil_socket_t fd, short what, void *arg);
 
 static void
-upstream_attach(struct sw_session *p, int fd)
+upstream_attach(struct sw_session *p, const struct sw_io *io)
 {
     struct sw_side *u = &p->u;
-    u->io.fd = fd;
-    u->io.ops = &sw_io_plain;
-    u->io.tls = NULL;
+    int fd = io->fd;
+    u->io = *io;
     u->eof = false;
+    u->read_wants_write = false;
+    u->write_wants_read = false;
     u->rev_on = u->wev_on = false;
     event_assign(&u->rev, p->w->base, fd, EV_READ | EV_PERSIST,
                  on_upstream_read, p);
@@ -593,11 +596,11 @@ connect_next(struct sw_session *p)
         if (peer->index < 64) {
             p->tried |= 1ull << peer->index;
         }
-        int fd = sw_upstream_keepalive_get(peer);
-        p->reused = fd >= 0;
-        if (fd < 0) {
-            fd = sw_upstream_connect(peer);
-            if (fd < 0) {
+        struct sw_io io = {.fd = -1, .ops = &sw_io_plain};
+        p->reused = sw_upstream_keepalive_get(peer, &io);
+        if (!p->reused) {
+            io.fd = sw_upstream_connect(peer);
+            if (io.fd < 0) {
                 sw_upstream_report(peer, false);
                 sw_metrics_inc(&p->w->metrics,
                                SW_METRIC_UPSTREAM_RETRIES_TOTAL);
@@ -606,7 +609,7 @@ connect_next(struct sw_session *p)
         }
         p->peer = peer;
         peer->active++;
-        upstream_attach(p, fd);
+        upstream_attach(p, &io);
         if (p->reused) {
             set_state(p, SW_PROXY_PROXY);
         } else {
@@ -653,15 +656,15 @@ retry_stale(struct sw_session *p)
     p->uhead = NULL;
     upstream_release(p, false);
     p->uhead = keep;
-    int fd = sw_upstream_connect(peer);
-    if (fd < 0) {
+    struct sw_io io = {.fd = sw_upstream_connect(peer), .ops = &sw_io_plain};
+    if (io.fd < 0) {
         return false;
     }
     sw_metrics_inc(&p->w->metrics, SW_METRIC_UPSTREAM_RETRIES_TOTAL);
     p->peer = peer;
     peer->active++;
     p->reused = false;
-    upstream_attach(p, fd);
+    upstream_attach(p, &io);
     set_state(p, SW_PROXY_CONNECT);
     want(&p->u.wev, &p->u.wev_on, true);
     timer_set(&p->u, route_or(p->route->connect_timeout_ms,
@@ -1669,6 +1672,13 @@ on_upstream_write(evutil_socket_t fd, short what, void *arg)
             }
             return;
         }
+        if (p->peer->server->tls && p->u.io.ops == &sw_io_plain) {
+            connect_failed(p, false, "cannot start TLS");
+            if (p->state != SW_PROXY_CLOSING) {
+                update_interest(p);
+            }
+            return;
+        }
         upstream_handshake(p);
         return;
     }
@@ -1805,6 +1815,18 @@ sw__proxy_session_start(struct sw_worker *w, struct sw_listener *l, int fd,
     sw_metrics_inc(&w->metrics, SW_METRIC_CLIENT_CONNECTIONS_TOTAL);
     sw_metrics_inc(&w->metrics, SW_METRIC_CLIENT_CONNECTIONS_ACTIVE);
 
+    if (l->tls) {
+        /* the snapshot built its TLS contexts at load (gateway) */
+        if (conf_of(p)->tls == NULL) {
+            sw_log_error("client %s:%s: cannot start TLS", p->raddr, p->rport);
+            session_close(p);
+            return;
+        }
+        p->state = SW_PROXY_HANDSHAKE;
+        timer_set(&p->c, conf_of(p)->tls_handshake_timeout_ms);
+        want(&p->c.rev, &p->c.rev_on, true);
+        return;
+    }
     p->state = SW_PROXY_IDLE;
     /* the first request gets the header timeout from accept */
     timer_set(&p->c, conf_of(p)->client_header_timeout_ms);

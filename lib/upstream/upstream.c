@@ -53,7 +53,8 @@ idle_free(struct sw_upstream *u, struct sw_upstream_idle *ic)
 {
     idle_unlink(u, ic);
     event_del(&ic->ev);
-    close(ic->fd);
+    ic->io.ops->close(&ic->io);
+    close(ic->io.fd);
     free(ic);
 }
 
@@ -204,29 +205,38 @@ on_idle_event(evutil_socket_t fd, short what, void *arg)
     idle_free(u, ic);
 }
 
-int
-sw_upstream_keepalive_get(struct sw_upstream_peer *peer)
+bool
+sw_upstream_keepalive_get(struct sw_upstream_peer *peer, struct sw_io *io)
 {
     struct sw_upstream *u = peer->up;
     for (struct sw_upstream_idle *ic = u->idle; ic != NULL; ic = ic->next) {
         if (ic->peer == peer) {
-            int fd = ic->fd;
+            *io = ic->io;
             idle_unlink(u, ic);
             event_del(&ic->ev);
             free(ic);
             sw_metrics_inc(u->metrics, SW_METRIC_UPSTREAM_REUSED_TOTAL);
-            return fd;
+            return true;
         }
     }
-    return -1;
+    return false;
+}
+
+static void
+io_close(const struct sw_io *io)
+{
+    struct sw_io copy = *io;
+    copy.ops->close(&copy);
+    close(copy.fd);
 }
 
 void
-sw_upstream_keepalive_put(struct sw_upstream_peer *peer, int fd)
+sw_upstream_keepalive_put(struct sw_upstream_peer *peer,
+                          const struct sw_io *io)
 {
     struct sw_upstream *u = peer->up;
     if (u->cf->keepalive == 0) {
-        close(fd);
+        io_close(io);
         return;
     }
     if (u->nidle >= u->cf->keepalive) {
@@ -239,12 +249,12 @@ sw_upstream_keepalive_put(struct sw_upstream_peer *peer, int fd)
     }
     struct sw_upstream_idle *ic = calloc(1, sizeof(*ic));
     if (ic == NULL) {
-        close(fd);
+        io_close(io);
         return;
     }
-    ic->fd = fd;
+    ic->io = *io;
     ic->peer = peer;
-    event_assign(&ic->ev, u->base, fd, EV_READ, on_idle_event, ic);
+    event_assign(&ic->ev, u->base, io->fd, EV_READ, on_idle_event, ic);
     struct timeval tv = {(time_t)(u->cf->keepalive_timeout_ms / 1000),
                          (suseconds_t)(u->cf->keepalive_timeout_ms % 1000) *
                              1000};

@@ -23,6 +23,7 @@
 #define SHOCKWAVE_UPSTREAM_H
 
 #include <shockwave/conf.h>
+#include <shockwave/io.h>
 #include <shockwave/metrics.h>
 
 #include <event2/event.h>
@@ -41,7 +42,8 @@ struct sw_upstream_peer {
 };
 
 struct sw_upstream_idle {
-    int fd;                        /* owned: idle connection */
+    struct sw_io io;               /* owned: idle connection (fd and, for a
+                                      TLS upstream, its session) */
     struct sw_upstream_peer *peer; /* borrowed: where it goes */
     struct event ev;               /* readable or idle timeout */
     struct sw_upstream_idle *prev; /* borrowed: list links */
@@ -76,13 +78,16 @@ void sw_upstream_fini(struct sw_upstream *u);
 struct sw_upstream_peer *sw_upstream_pick(struct sw_upstream *u,
                                           struct sw_str key, uint64_t tried);
 
-/* Take an idle keep-alive connection to `peer`; -1 if none. */
-int sw_upstream_keepalive_get(struct sw_upstream_peer *peer);
+/* Take an idle keep-alive connection to `peer` into *io (ownership moves
+ * to the caller). Returns false if there is none. */
+bool sw_upstream_keepalive_get(struct sw_upstream_peer *peer,
+                               struct sw_io *io);
 
 /* Offer a connection that finished a response cleanly for reuse; it is
  * closed instead when the pool is full or keepalive is 0. Takes ownership
- * of fd. */
-void sw_upstream_keepalive_put(struct sw_upstream_peer *peer, int fd);
+ * of *io (its transport state included). */
+void sw_upstream_keepalive_put(struct sw_upstream_peer *peer,
+                               const struct sw_io *io);
 
 /* Start a non-blocking connect to `peer`. Returns the socket (connect in
  * progress or done) or -1 with errno set; logs the failure. */
