@@ -123,7 +123,7 @@ struct cf_case {
     {                                                                         \
         id, 7, "close with code " #c, ex, NULL, true, 0,                      \
         {                                                                     \
-            {CLOSE, .code = CF_CODE(c)}                                              \
+            {CLOSE, .code = CF_CODE(c)}                                       \
         }                                                                     \
     }
 
@@ -418,7 +418,9 @@ static const struct cf_case cf_cases[] = {
       {CLOSE, .code = CF_CODE(1000)},
       {CONT, D("fragment2")}}},
     {"7.1.6", 7, "256 KiB text, close, then ping", CF_OK, NULL, true, 0,
-     {{TEXT, .gen = 256 KiB}, {CLOSE, .code = CF_CODE(1000)}, {PING, D("ping")}}},
+     {{TEXT, .gen = 256 KiB},
+      {CLOSE, .code = CF_CODE(1000)},
+      {PING, D("ping")}}},
     {"7.3.1", 7, "close, empty payload", CF_OK, NULL, true, 0, {{CLOSE}}},
     {"7.3.2", 7, "close, 1-byte payload", CF_FAIL, NULL, true, 0,
      {{CLOSE, D("\x03")}}},

@@ -170,7 +170,7 @@ fnv(uint64_t *h, const void *p, size_t n)
 
 #define FNV_INIT 0xcbf29ce484222325ull
 
-/* ---- building the client's byte stream ---------------------------------- */
+/* ---- building the client's byte stream --------------------------------- */
 
 /* One piece of the stream: a frame, written whole or in chops. */
 struct chunk {
@@ -335,7 +335,7 @@ stream_build(struct stream *s, const struct cf_case *k)
     }
 }
 
-/* ---- reading the server's frames ---------------------------------------- */
+/* ---- reading the server's frames --------------------------------------- */
 
 struct outcome {
     int status;             /* handshake answer's status, -1 if none */
@@ -522,7 +522,7 @@ rx_feed(struct rx *x, struct outcome *o, const uint8_t *p, size_t n)
     }
 }
 
-/* ---- running a case ------------------------------------------------------ */
+/* ---- running a case ---------------------------------------------------- */
 
 /* Upgrade on c; returns the status and fills x->rsv_ok. */
 static int
@@ -712,7 +712,7 @@ run_case(const struct cf_case *k, int port, const char *host,
     stream_free(&s);
 }
 
-/* ---- comparing ------------------------------------------------------------ */
+/* ---- comparing --------------------------------------------------------- */
 
 static bool
 outcome_eq(const struct outcome *a, const struct outcome *b)
@@ -846,6 +846,18 @@ run_backend(const char *name, int backend_port, const char *host)
                     verdict);
             outcome_print("direct", &direct);
             outcome_print("gateway", &via);
+            if (via.after_close > direct.after_close) {
+                fprintf(stderr, "    note: the gateway sent frames after "
+                                "its close frame (RFC 6455 5.5.1)\n");
+            }
+            if (via.got_close != direct.got_close && via.tcp_closed &&
+                !via.got_close) {
+                fprintf(stderr, "    note: the gateway closed TCP without "
+                                "a close frame, %llu of %llu data frames "
+                                "relayed\n",
+                        (unsigned long long)via.data_frames,
+                        (unsigned long long)direct.data_frames);
+            }
             if (verdict[0] == 'D') {
                 /* the daemon's lines about this session (written when it
                  * ended, so give it a moment) */
@@ -889,7 +901,7 @@ run_backend(const char *name, int backend_port, const char *host)
     return all.gateway_fault;
 }
 
-/* ---- tests ---------------------------------------------------------------- */
+/* ---- tests ------------------------------------------------------------- */
 
 START_TEST(conformance_swload)
 {
