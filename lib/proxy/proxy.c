@@ -476,7 +476,18 @@ start_request(struct sw_session *p, const struct sw_http_request *r)
     make_request_id(p, r);
     p->c.in->pos += r->head_len; /* the head is consumed; body follows */
 
-    p->route = sw_route_match(cf, r->host, r->path, r->headers, r->nheaders);
+    char norm[4096];
+    ssize_t nlen = sw_route_normalize_path(r->path, norm, sizeof(norm));
+    if (nlen == SW_EPROTO) {
+        respond_error(p, 400, "path climbs above the root");
+        return;
+    }
+    if (nlen < 0) {
+        respond_error(p, 414, "path too long to route");
+        return;
+    }
+    struct sw_str path = {norm, (size_t)nlen};
+    p->route = sw_route_match(cf, r->host, path, r->headers, r->nheaders);
     if (p->route == NULL) {
         static const char body[] = "404 Not Found: no route\n";
         respond_local(p, 404, body, sizeof(body) - 1, true, "no route", NULL);

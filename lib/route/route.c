@@ -138,24 +138,6 @@ sw_route_match(const struct sw_conf *cf, struct sw_str host, struct sw_str path,
     return best;
 }
 
-/* Same contract as sw_http_write (sticky overflow); kept local so routing
- * does not pull in the HTTP codec. */
-static void
-put(struct sw_http_writer *w, const char *s, size_t n)
-{
-    if (w->overflow) {
-        return;
-    }
-    if (n > w->cap - w->len) {
-        w->overflow = true;
-        return;
-    }
-    if (n > 0) {
-        memcpy(w->p + w->len, s, n);
-        w->len += n;
-    }
-}
-
 static struct sw_str
 var_value(enum sw_conf_var v, const struct sw_route_vars *vars)
 {
@@ -189,7 +171,7 @@ sw_route_tpl_write(struct sw_http_writer *w, const struct sw_conf_tpl *t,
         struct sw_str s = part->var == SW_CONF_VAR_NONE
                               ? part->text
                               : var_value(part->var, vars);
-        put(w, s.p, s.len);
+        sw_http_write(w, s.p, s.len);
     }
 }
 
@@ -214,9 +196,77 @@ sw_route_edits_write(struct sw_http_writer *w, const struct sw_conf_edit *edits,
         if (e->op == SW_CONF_EDIT_REMOVE) {
             continue;
         }
-        put(w, e->name.p, e->name.len);
-        put(w, ": ", 2);
+        sw_http_write_str(w, e->name);
+        sw_http_write(w, ": ", 2);
         sw_route_tpl_write(w, &e->value, vars);
-        put(w, "\r\n", 2);
+        sw_http_write(w, "\r\n", 2);
     }
+}
+
+static int
+hex_value(char ch)
+{
+    if (ch >= '0' && ch <= '9') {
+        return ch - '0';
+    }
+    ch = (char)(ch | 0x20);
+    return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+}
+
+ssize_t
+sw_route_normalize_path(struct sw_str path, char *out, size_t cap)
+{
+    size_t n = 0;
+    size_t i = 0;
+    while (i < path.len) {
+        char ch = path.p[i++];
+        if (ch == '%' && i + 1 < path.len) {
+            int hi = hex_value(path.p[i]);
+            int lo = hex_value(path.p[i + 1]);
+            int v = hi < 0 || lo < 0 ? -1 : hi << 4 | lo;
+            /* decode what could change the segment structure */
+            if (v == '.' || v == '/') {
+                ch = (char)v;
+                i += 2;
+            } else if (v == 0) {
+                return SW_EPROTO;
+            }
+        }
+        if (n == cap) {
+            return SW_ETOOBIG;
+        }
+        out[n++] = ch;
+        if (ch != '/') {
+            continue;
+        }
+        /* at each segment end: merge "//", drop "/./", resolve "/../" */
+        if (n >= 2 && out[n - 2] == '/') {
+            n--;
+        } else if (n >= 3 && out[n - 2] == '.' && out[n - 3] == '/') {
+            n -= 2;
+        } else if (n >= 4 && out[n - 2] == '.' && out[n - 3] == '.' &&
+                   out[n - 4] == '/') {
+            if (n == 4) {
+                return SW_EPROTO; /* above the root */
+            }
+            n -= 4;
+            while (n > 0 && out[n - 1] != '/') {
+                n--;
+            }
+        }
+    }
+    /* a final "/." or "/.." segment */
+    if (n >= 2 && out[n - 1] == '.' && out[n - 2] == '/') {
+        n--;
+    } else if (n >= 3 && out[n - 1] == '.' && out[n - 2] == '.' &&
+               out[n - 3] == '/') {
+        if (n == 3) {
+            return SW_EPROTO;
+        }
+        n -= 3;
+        while (n > 0 && out[n - 1] != '/') {
+            n--;
+        }
+    }
+    return (ssize_t)n;
 }

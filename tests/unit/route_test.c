@@ -385,6 +385,55 @@ START_TEST(test_big_table)
 }
 END_TEST
 
+/* Paths are matched after normalisation; the table covers each rule. */
+static const struct {
+    const char *in;
+    const char *out; /* NULL: rejected */
+} norm_cases[] = {
+    {"/", "/"},
+    {"/a/b", "/a/b"},
+    {"/a//b", "/a/b"},
+    {"/a/./b", "/a/b"},
+    {"/a/../b", "/b"},
+    {"/api/../admin", "/admin"},
+    {"/a/b/..", "/a/"},
+    {"/a/.", "/a/"},
+    {"/a/%2e%2e/x", "/x"},
+    {"/a/%2E%2E/x", "/x"},
+    {"/x/%2F/y", "/x/y"},
+    {"/a/%41", "/a/%41"},
+    {"/a/%zz", "/a/%zz"},
+    {"/a/b%", "/a/b%"},
+    {"/..", NULL},
+    {"/../x", NULL},
+    {"/a/../..", NULL},
+    {"/a/%00", NULL},
+};
+
+START_TEST(test_normalize_path)
+{
+    for (size_t i = 0; i < sizeof(norm_cases) / sizeof(norm_cases[0]); i++) {
+        char out[64];
+        struct sw_str in = {norm_cases[i].in, strlen(norm_cases[i].in)};
+        ssize_t n = sw_route_normalize_path(in, out, sizeof(out));
+        if (norm_cases[i].out == NULL) {
+            ck_assert_msg(n == SW_EPROTO, "%s: want rejection, got %zd",
+                          norm_cases[i].in, n);
+            continue;
+        }
+        ck_assert_msg(n >= 0, "%s: rejected (%zd)", norm_cases[i].in, n);
+        ck_assert_msg((size_t)n == strlen(norm_cases[i].out) &&
+                          memcmp(out, norm_cases[i].out, (size_t)n) == 0,
+                      "%s: want %s, got %.*s", norm_cases[i].in,
+                      norm_cases[i].out, (int)n, out);
+    }
+    char small[4];
+    ck_assert_int_eq(sw_route_normalize_path((struct sw_str){"/abcdef", 7},
+                                             small, sizeof(small)),
+                     SW_ETOOBIG);
+}
+END_TEST
+
 static Suite *
 route_suite(void)
 {
@@ -399,6 +448,7 @@ route_suite(void)
     tcase_add_test(tc, test_ports_and_ipv6);
     tcase_add_test(tc, test_no_match);
     tcase_add_test(tc, test_big_table);
+    tcase_add_test(tc, test_normalize_path);
     suite_add_tcase(s, tc);
     TCase *ed = tcase_create("edits");
     tcase_add_test(ed, test_template_expansion);

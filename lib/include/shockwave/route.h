@@ -24,6 +24,16 @@ const struct sw_conf_route *
 sw_route_match(const struct sw_conf *cf, struct sw_str host, struct sw_str path,
                const struct sw_http_header *hdrs, size_t nhdrs);
 
+/*
+ * The path routes are matched against, like nginx's: "%2E" and "%2F" are
+ * decoded, "//" merged, "." and ".." segments resolved, so "/api/../admin"
+ * matches as "/admin" and cannot slip past a route. The request is still
+ * forwarded with its target as sent. Writes into out[0..cap).
+ * Returns the length, SW_EPROTO for ".." above the root or an encoded NUL
+ * (400), SW_ETOOBIG when cap is too small.
+ */
+ssize_t sw_route_normalize_path(struct sw_str path, char *out, size_t cap);
+
 /* Values of the variables usable in header edits, for one request. */
 struct sw_route_vars {
     struct sw_str remote_addr; /* borrowed: "127.0.0.1" or "::1" */
