@@ -880,8 +880,13 @@ write_response_head(struct sw_session *p, const struct sw_http_response *resp)
         sw_http_write(&w, "\r\n", 2);
         break;
     case SW_HTTP_BODY_CHUNKED:
-        sw_http_write_cstr(&w, "Transfer-Encoding: chunked\r\n");
-        p->resp_chunk_out = true;
+        if (p->version_minor == 1) {
+            sw_http_write_cstr(&w, "Transfer-Encoding: chunked\r\n");
+            p->resp_chunk_out = true;
+        } else {
+            /* HTTP/1.0 knows no chunks: decoded body, delimited by close */
+            p->close_after = true;
+        }
         break;
     case SW_HTTP_BODY_TO_CLOSE:
         if (p->version_minor == 1) {
