@@ -75,7 +75,8 @@ sw_gateway_start_workers(struct sw_gateway *g)
         g->workers[i].w = w;
         for (size_t j = 0; j < g->cf->nlistens; j++) {
             int fd = sw_gateway_listen_socket(&g->cf->listens[j], true);
-            if (fd < 0 || sw_worker_listen(w, fd, g->cf->listens[j].tls) != SW_OK) {
+            if (fd < 0 ||
+                sw_worker_listen(w, fd, g->cf->listens[j].tls) != SW_OK) {
                 return SW_ERROR;
             }
         }

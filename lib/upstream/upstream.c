@@ -231,8 +231,7 @@ io_close(const struct sw_io *io)
 }
 
 void
-sw_upstream_keepalive_put(struct sw_upstream_peer *peer,
-                          const struct sw_io *io)
+sw_upstream_keepalive_put(struct sw_upstream_peer *peer, const struct sw_io *io)
 {
     struct sw_upstream *u = peer->up;
     if (u->cf->keepalive == 0) {

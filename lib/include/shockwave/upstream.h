@@ -80,8 +80,7 @@ struct sw_upstream_peer *sw_upstream_pick(struct sw_upstream *u,
 
 /* Take an idle keep-alive connection to `peer` into *io (ownership moves
  * to the caller). Returns false if there is none. */
-bool sw_upstream_keepalive_get(struct sw_upstream_peer *peer,
-                               struct sw_io *io);
+bool sw_upstream_keepalive_get(struct sw_upstream_peer *peer, struct sw_io *io);
 
 /* Offer a connection that finished a response cleanly for reuse; it is
  * closed instead when the pool is full or keepalive is 0. Takes ownership
