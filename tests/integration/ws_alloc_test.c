@@ -1,0 +1,208 @@
+/*
+ * ws_alloc_test.c - steady-state WebSocket relaying allocates nothing.
+ *
+ * The daemon (tests/conf/ws_alloc.conf, one worker) runs with
+ * LD_PRELOAD=$SW_ALLOCCOUNT (tests/support/alloccount.c), whose counter
+ * the admin listener exports as process_allocations_total. After a warm-up
+ * on one connection, 10,000 echo messages (16 B, 4 KiB, 1 MiB) and pings
+ * on the same connection must add exactly as many allocations as two
+ * /metrics reads with no traffic at all (the admin's own cost).
+ *
+ *   m0 --(no traffic)--> m1 --(no traffic)--> m2 --(10,000 messages)--> m3
+ *   baseline = m1 - m0 = m2 - m1;  assert m3 - m2 == baseline
+ *
+ * Skips (with a message) only when SW_ALLOCCOUNT is empty, or when the
+ * daemon is an AddressSanitizer build, whose runtime owns malloc and makes
+ * the preload unusable.
+ */
+#include "net.h"
+#include "proc.h"
+#include "wsclient.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#define WAIT_MS 10000
+#define MIB (1024 * 1024)
+
+/* True when the file at path contains the string. */
+static bool
+file_has(const char *path, const char *needle)
+{
+    FILE *fp = fopen(path, "rb");
+    if (fp == NULL) {
+        return false;
+    }
+    size_t nl = strlen(needle);
+    char buf[65536 + 64];
+    size_t keep = 0;
+    bool found = false;
+    for (;;) {
+        size_t n = fread(buf + keep, 1, 65536, fp);
+        if (n == 0) {
+            break;
+        }
+        size_t total = keep + n;
+        if (memmem(buf, total, needle, nl) != NULL) {
+            found = true;
+            break;
+        }
+        /* carry the tail over to catch a needle across two reads */
+        keep = SW_MIN(nl - 1, total);
+        memmove(buf, buf + total - keep, keep);
+    }
+    fclose(fp);
+    return found;
+}
+
+static long long
+allocs(int admin_port)
+{
+    return sw_test_metric(admin_port, "process_allocations_total");
+}
+
+/* One echo of n bytes of the pattern (one in flight: all fits buffers). */
+static void
+echo(struct sw_test_ws *ws, uint64_t n)
+{
+    ck_assert(sw_test_ws_send_pattern(ws, true, SW_WS_OP_BINARY, 0, n));
+    struct sw_test_ws_frame f;
+    uint64_t got = 0;
+    while (got < n || n == 0) {
+        int rc = sw_test_ws_recv(ws, &f, WAIT_MS);
+        ck_assert_msg(rc == 1, "echo of %llu: rc %d (%s)",
+                      (unsigned long long)n, rc, ws->why ? ws->why : "-");
+        ck_assert_uint_eq(f.opcode, got == 0 ? SW_WS_OP_BINARY
+                                             : SW_WS_OP_CONT);
+        ck_assert(sw_test_pattern_ok(got, f.payload, (size_t)f.len));
+        got += f.len;
+        bool fin = f.fin;
+        sw_test_ws_frame_free(&f);
+        if (fin) {
+            break;
+        }
+    }
+    ck_assert_uint_eq(got, n);
+}
+
+static void
+ping(struct sw_test_ws *ws, unsigned i)
+{
+    char p[16];
+    int n = snprintf(p, sizeof(p), "ping%u", i);
+    ck_assert(sw_test_ws_send(ws, true, SW_WS_OP_PING, p, (size_t)n));
+    struct sw_test_ws_frame f;
+    ck_assert_int_eq(sw_test_ws_recv(ws, &f, WAIT_MS), 1);
+    ck_assert_uint_eq(f.opcode, SW_WS_OP_PONG);
+    ck_assert_str_eq((const char *)f.payload, p);
+    sw_test_ws_frame_free(&f);
+}
+
+/* Message i of a run: mostly 16 B and 4 KiB, every 100th 1 MiB, and a
+ * ping every 10th. */
+static void
+traffic(struct sw_test_ws *ws, unsigned count)
+{
+    for (unsigned i = 0; i < count; i++) {
+        uint64_t n = i % 100 == 99 ? MIB : (i % 2 == 0 ? 16 : 4096);
+        echo(ws, n);
+        if (i % 10 == 5) {
+            ping(ws, i);
+        }
+    }
+}
+
+START_TEST(zero_alloc_per_message)
+{
+    const char *lib = getenv("SW_ALLOCCOUNT");
+    if (lib == NULL || lib[0] == '\0') {
+        fprintf(stderr, "ws_alloc: SKIP: SW_ALLOCCOUNT is empty (the "
+                        "allocation counter was not built)\n");
+        return;
+    }
+    const char *gw_path = sw_test_env("SW_SHOCKWAVE");
+    bool asan = file_has(gw_path, "__asan_init");
+
+    struct sw_test_proc be;
+    int be_port;
+    ck_assert(sw_test_backend_start(&be, "b1", &be_port));
+    setenv("LD_PRELOAD", lib, 1);
+    struct sw_test_gw gw;
+    const char *kv[] = {"B1", sw_test_itoa(be_port), NULL};
+    bool started = sw_test_gw_start(&gw, "ws_alloc.conf", kv);
+    unsetenv("LD_PRELOAD");
+    if (!started && asan) {
+        fprintf(stderr, "ws_alloc: SKIP: AddressSanitizer build: the daemon "
+                        "does not start with the allocation counter "
+                        "preloaded\n");
+        sw_test_proc_stop(&be, 2000);
+        return;
+    }
+    ck_assert_msg(started, "daemon did not start with LD_PRELOAD=%s", lib);
+    long long m0 = allocs(gw.admin_port);
+    if (m0 < 0 && asan) {
+        fprintf(stderr, "ws_alloc: SKIP: AddressSanitizer build: "
+                        "process_allocations_total is missing (ASan "
+                        "intercepts malloc)\n");
+        sw_test_gw_stop(&gw);
+        sw_test_proc_stop(&be, 2000);
+        return;
+    }
+    ck_assert_msg(m0 >= 0, "process_allocations_total missing although "
+                           "the counter is preloaded");
+
+    struct sw_test_ws ws;
+    int st = sw_test_ws_open(&ws, gw.port, "app.example", "/ws", NULL);
+    ck_assert_msg(st == 101, "upgrade: %d (%s)", st, ws.why ? ws.why : "-");
+    /* warm-up: 1,000 messages of every size, pings, on this connection */
+    traffic(&ws, 1000);
+
+    long long m1 = allocs(gw.admin_port);
+    long long m2 = allocs(gw.admin_port);
+    long long m2b = allocs(gw.admin_port);
+    long long base = m2 - m1;
+    ck_assert_msg(m2b - m2 == base,
+                  "the admin's own allocations vary: %lld then %lld", base,
+                  m2b - m2);
+    traffic(&ws, 10000);
+    long long m3 = allocs(gw.admin_port);
+    fprintf(stderr,
+            "ws_alloc: baseline %lld allocations per /metrics read; "
+            "10,000 messages: %lld\n",
+            base, m3 - m2b);
+    ck_assert_msg(m3 - m2b == base,
+                  "10,000 messages cost %lld allocations beyond the "
+                  "/metrics baseline (%lld)",
+                  m3 - m2b - base, base);
+    ck_assert_int_eq(sw_test_ws_close_handshake(&ws, 1000, WAIT_MS), 1000);
+    sw_test_ws_free(&ws);
+    int rc = sw_test_gw_stop(&gw);
+    ck_assert_msg(WIFEXITED(rc) && WEXITSTATUS(rc) == 0,
+                  "shockwave did not exit 0 (status 0x%x)", rc);
+    sw_test_proc_stop(&be, 2000);
+}
+END_TEST
+
+static Suite *
+ws_alloc_suite(void)
+{
+    Suite *s = suite_create("ws_alloc");
+    TCase *tc = tcase_create("ws_alloc");
+    tcase_set_timeout(tc, 180);
+    tcase_add_test(tc, zero_alloc_per_message);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int
+main(void)
+{
+    SRunner *sr = srunner_create(ws_alloc_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? 0 : 1;
+}
