@@ -10,6 +10,7 @@
 #include "gateway.h"
 
 #include <shockwave/log.h>
+#include <shockwave/tls.h>
 
 #include <fcntl.h>
 #include <getopt.h>
@@ -44,8 +45,17 @@ test_config(const char *path)
         fprintf(stderr, "shockwave: configuration file %s test failed\n", path);
         return 1;
     }
-    sw_conf_unref(cf);
     fprintf(stderr, "shockwave: configuration file %s syntax is ok\n", path);
+    /* Certificates, keys and cipher lists are checked by building the TLS
+     * contexts, as a start or a reload would. */
+    struct sw_tls_ctx *t = sw_tls_ctx_new(cf, 1, err, sizeof(err));
+    sw_conf_unref(cf);
+    if (t == NULL) {
+        fputs(err, stderr);
+        fprintf(stderr, "shockwave: configuration file %s test failed\n", path);
+        return 1;
+    }
+    sw_tls_ctx_free(t);
     fprintf(stderr, "shockwave: configuration file %s test is successful\n",
             path);
     return 0;
@@ -123,6 +133,24 @@ main(int argc, char **argv)
         return 1;
     }
     g.cf->generation = 1;
+    /* The TLS contexts ride on the snapshot; one session cache per worker
+     * (the same count sw_gateway_start_workers uses). */
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned nw = g.cf->workers != 0 ? g.cf->workers
+                  : ncpu > 0         ? (unsigned)ncpu
+                                     : 1;
+    struct sw_tls_ctx *tls = sw_tls_ctx_new(g.cf, nw, err, sizeof(err));
+    if (tls == NULL) {
+        fputs(err, stderr);
+        fprintf(stderr,
+                "shockwave: cannot start: TLS configuration in %s has "
+                "errors\n",
+                g.conf_path);
+        sw_conf_unref(g.cf);
+        return 1;
+    }
+    g.cf->tls = tls;
+    g.cf->tls_free = sw_tls_ctx_free;
     if (open_logs(g.cf) != SW_OK) {
         sw_conf_unref(g.cf);
         return 1;

@@ -9,6 +9,7 @@
 #include "gateway.h"
 
 #include <shockwave/log.h>
+#include <shockwave/tls.h>
 
 #include <signal.h>
 
@@ -28,22 +29,39 @@ same_listens(const struct sw_conf *a, const struct sw_conf *b)
     return true;
 }
 
+/* Log every error line, then that the running snapshot stays. */
+static void
+reload_failed(struct sw_gateway *g, char *err)
+{
+    g->reload_failures++;
+    char *line = strtok(err, "\n");
+    while (line != NULL) {
+        sw_log_error("%s", line);
+        line = strtok(NULL, "\n");
+    }
+    sw_log_error("reload failed: keeping configuration generation %llu",
+                 (unsigned long long)g->cf->generation);
+}
+
 static void
 reload(struct sw_gateway *g)
 {
     static char err[16384];
     struct sw_conf *cf = sw_conf_load(g->conf_path, err, sizeof(err));
     if (cf == NULL) {
-        g->reload_failures++;
-        char *line = strtok(err, "\n");
-        while (line != NULL) {
-            sw_log_error("%s", line);
-            line = strtok(NULL, "\n");
-        }
-        sw_log_error("reload failed: keeping configuration generation %llu",
-                     (unsigned long long)g->cf->generation);
+        reload_failed(g, err);
         return;
     }
+    /* Certificates are re-read now: a bad one keeps the old snapshot (and
+     * its certificates) serving. */
+    struct sw_tls_ctx *tls = sw_tls_ctx_new(cf, g->nworkers, err, sizeof(err));
+    if (tls == NULL) {
+        reload_failed(g, err);
+        sw_conf_unref(cf);
+        return;
+    }
+    cf->tls = tls;
+    cf->tls_free = sw_tls_ctx_free;
     if (!same_listens(g->cf, cf)) {
         sw_log_warn("reload: listen addresses changed; they take effect at "
                     "the next restart");
