@@ -5,7 +5,8 @@ set -euo pipefail
 
 packages=(build-essential pkg-config meson ninja-build libevent-dev libssl-dev
           libhttp-parser-dev check curl openssl python3-websockets wrk
-          nginx-light haproxy nodejs npm clang libclang-rt-14-dev valgrind)
+          nginx-light haproxy nodejs npm clang libclang-rt-14-dev valgrind
+          chromium)
 
 missing=()
 for p in "${packages[@]}"; do
