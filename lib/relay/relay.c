@@ -30,6 +30,7 @@ enum dir_state {
     DIR_DATA,    /* copying a frame's payload to the destination */
     DIR_SPLICE,  /* splicing a frame's payload to the destination */
     DIR_CTRL,    /* collecting a control frame's payload (<= 125 bytes) */
+    DIR_DROP,    /* skipping a data frame's payload: its end was closed */
     DIR_DONE,    /* no more frames will be read in this direction */
 };
 
@@ -53,6 +54,10 @@ struct end {
     uint8_t close[SW_WS_MAX_HEADER + SW_WS_MAX_CONTROL]; /* pending close */
     size_t close_len;                                    /* 0 = none pending */
     bool close_sent;       /* a close frame was queued to this end */
+    bool cut;              /* a frame toward it cannot be finished: only
+                              the TCP close, no close frame */
+    uint16_t close_deferred; /* close code owed to this end (it broke the
+                                protocol), sent after its peer\'s close */
     uint64_t last_rx_ms;   /* last bytes from this end */
     uint64_t last_ping_ms; /* last keepalive ping queued to it */
     struct dir *in_dir;    /* borrowed: direction reading this end */
@@ -75,6 +80,7 @@ struct dir {
     uint8_t ctl[SW_WS_MAX_CONTROL]; /* control payload being collected */
     size_t ctl_len;                 /* bytes in ctl */
     bool validate;                  /* checking this text message's UTF-8 */
+    uint64_t validated;             /* payload bytes of f already checked */
     struct sw_ws_utf8 utf8;         /* its validator */
     int pipe[2];                    /* owned (pool) while splicing */
     bool have_pipe;                 /* pipe[] is valid */
@@ -94,6 +100,8 @@ struct sw_relay {
     struct dir up;                  /* client -> upstream */
     struct dir down;                /* upstream -> client */
     struct event timer;             /* keepalive, idle, close deadline */
+    struct event kick; /* resumes a run that stopped at its cap */
+    uint64_t defer_deadline_ms;        /* send owed closes by then; 0 none */
     uint64_t close_deadline_ms;     /* 0 = none */
     bool finishing;                 /* close both once flushed */
     bool done;                      /* sockets closed, on_done ran */
@@ -107,6 +115,7 @@ struct sw_relay {
 };
 
 static void relay_run(struct sw_relay *r);
+static void on_kick(evutil_socket_t fd, short what, void *arg);
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -271,6 +280,7 @@ finish(struct sw_relay *r)
     }
     r->done = true;
     event_del(&r->timer);
+    event_del(&r->kick);
     end_close(r, &r->c);
     end_close(r, &r->u);
     dir_release(r, &r->up);
@@ -289,7 +299,7 @@ inject(struct sw_relay *r, struct end *e)
     struct dir *d = e->out_dir;
     bool boundary =
         (d->state == DIR_HDR || d->state == DIR_DONE) && d->hdr_len == 0;
-    if (!boundary || e->dead || e->close_sent) {
+    if (!boundary || e->dead || e->close_sent || e->cut) {
         return;
     }
     if (e->pong_len > 0 && out_room(r, e) >= e->pong_len) {
@@ -312,8 +322,22 @@ inject(struct sw_relay *r, struct end *e)
     }
 }
 
-/* A violation by d->src: it gets the code, the other end a close too, and
- * this direction reads no more frames. */
+/* Send the close owed to a violator (see protocol_error). */
+static void
+release_deferred(struct sw_relay *r, struct end *e)
+{
+    if (e->close_deferred != 0) {
+        uint16_t code = e->close_deferred;
+        e->close_deferred = 0;
+        queue_close(r, e, code, NULL, 0);
+    }
+}
+
+/* A violation by d->src: this direction reads no more frames, the other end
+ * gets a close at once, and the violator gets its code once the other end
+ * has answered with its own close (or after a short wait): frames the other
+ * end sent before that (echoes of what was forwarded) still reach the
+ * violator first, in order, as they would without the gateway. */
 static void
 protocol_error(struct sw_relay *r, struct dir *d, uint16_t code,
                const char *why)
@@ -321,8 +345,14 @@ protocol_error(struct sw_relay *r, struct dir *d, uint16_t code,
     sw_metrics_inc(r->env.metrics, SW_METRIC_WS_PROTOCOL_ERRORS);
     sw_log_warn("ws %s -> %s: %s broke the protocol: %s (close %u)", r->caddr,
                 r->uaddr, d->src->name, why, (unsigned)code);
+    if ((d->state == DIR_DATA || d->state == DIR_SPLICE) &&
+        d->hdr_len == 0 && d->remaining > 0) {
+        /* part of this frame already went out: a close frame now would
+         * land inside it, so that leg only gets its TCP close */
+        d->dst->cut = true;
+    }
+    d->hdr_len = 0;
     d->state = DIR_DONE;
-    queue_close(r, d->src, code, NULL, 0);
     /* RFC 6455 7.4.1: 1001 tells the peer its partner went away; a client
      * whose upstream broke the protocol gets 1011 (server error). A
      * message over the limits is a policy matter, not a failure: 1001. */
@@ -330,6 +360,15 @@ protocol_error(struct sw_relay *r, struct dir *d, uint16_t code,
     queue_close(r, d->dst,
                 upstream_broke ? SW_WS_CLOSE_INTERNAL : SW_WS_CLOSE_GOING_AWAY,
                 NULL, 0);
+    d->src->close_deferred = code;
+    if (d->dst->cut || d->dst->dead) {
+        release_deferred(r, d->src);
+    } else {
+        uint64_t wait = r->rt->ws_close_timeout_ms != 0
+                            ? SW_MIN(r->rt->ws_close_timeout_ms / 2, 1000)
+                            : 1000;
+        r->defer_deadline_ms = sw_now_ms() + wait;
+    }
     start_finishing(r, "gateway", code);
 }
 
@@ -375,7 +414,10 @@ control_done(struct sw_relay *r, struct dir *d)
         d->close_seen = true;
         d->close_code = cl.code;
         /* forward the same code and reason, re-masked for its new leg */
-        if (!d->dst->close_sent && d->dst->close_len == 0 && !d->dst->dead) {
+        if (d->dst->close_deferred != 0) {
+            release_deferred(r, d->dst); /* the violator's own code */
+        } else if (!d->dst->close_sent && d->dst->close_len == 0 &&
+                   !d->dst->dead) {
             d->dst->close_len = control_frame(r, d->dst, SW_WS_OP_CLOSE, d->ctl,
                                               d->ctl_len, d->dst->close);
         }
@@ -401,6 +443,7 @@ begin_frame(struct sw_relay *r, struct dir *d)
     const struct sw_ws_frame *f = &d->f;
     d->remaining = f->payload_len;
     d->offset = 0;
+    d->validated = 0;
     d->frames++;
     sw_metrics_inc(r->env.metrics, SW_METRIC_WS_FRAMES_TOTAL);
     bool local_ping =
@@ -409,6 +452,12 @@ begin_frame(struct sw_relay *r, struct dir *d)
     if (f->opcode == SW_WS_OP_CLOSE || local_ping) {
         d->ctl_len = 0;
         d->state = DIR_CTRL;
+        return;
+    }
+    if (d->dst->close_sent || d->dst->cut || d->dst->dead) {
+        /* RFC 6455 5.5.1: nothing follows a close frame toward an end;
+         * frames are still read, to see the other side's close */
+        d->state = DIR_DROP;
         return;
     }
     if (f->opcode == SW_WS_OP_TEXT && r->rt->ws_validate_utf8) {
@@ -497,38 +546,57 @@ splice_step(struct sw_relay *r, struct dir *d)
 }
 
 /* Copy payload bytes of a data frame from d->in to the destination. */
+/* Check the UTF-8 of the next `upto` payload bytes in d->in that were not
+ * checked yet. Client frames are masked: an unmasked copy is checked and
+ * the original bytes are forwarded. Returns false after a violation. */
+static bool
+validate_ahead(struct sw_relay *r, struct dir *d, size_t upto)
+{
+    uint8_t scratch[4096];
+    size_t done = (size_t)(d->validated - d->offset);
+    while (done < upto) {
+        size_t k = SW_MIN(upto - done, sizeof(scratch));
+        memcpy(scratch, d->in->pos + done, k);
+        if (d->f.masked) {
+            sw_ws_mask(scratch, k, d->f.mask, d->offset + done);
+        }
+        if (sw_ws_utf8_feed(&d->utf8, scratch, k) != SW_OK) {
+            protocol_error(r, d, SW_WS_CLOSE_INVALID_DATA,
+                           "text message is not valid UTF-8");
+            return false;
+        }
+        done += k;
+        d->validated = d->offset + done;
+    }
+    return true;
+}
+
 static bool
 copy_payload(struct sw_relay *r, struct dir *d)
 {
+    if (d->hdr_len > 0 && d->validate &&
+        (uint64_t)buf_len(d->in) >= d->remaining &&
+        !validate_ahead(r, d, (size_t)d->remaining)) {
+        /* the whole frame was here: refused before its header went out,
+         * so the peer still gets a clean close */
+        return false;
+    }
+    bool moved = false;
     if (d->hdr_len > 0) {
         if (out_room(r, d->dst) < d->hdr_len) {
             return false;
         }
         sw_buf_append(d->dst->out, d->hdr, d->hdr_len);
         d->hdr_len = 0;
+        moved = true;
     }
     size_t n = (size_t)SW_MIN((uint64_t)buf_len(d->in), d->remaining);
     n = SW_MIN(n, out_room(r, d->dst));
     if (n == 0) {
-        return false;
+        return moved;
     }
-    if (d->validate) {
-        /* client frames are masked: validate an unmasked copy, forward the
-         * original bytes */
-        uint8_t scratch[4096];
-        for (size_t done = 0; done < n;) {
-            size_t k = SW_MIN(n - done, sizeof(scratch));
-            memcpy(scratch, d->in->pos + done, k);
-            if (d->f.masked) {
-                sw_ws_mask(scratch, k, d->f.mask, d->offset + done);
-            }
-            if (sw_ws_utf8_feed(&d->utf8, scratch, k) != SW_OK) {
-                protocol_error(r, d, SW_WS_CLOSE_INVALID_DATA,
-                               "text message is not valid UTF-8");
-                return false;
-            }
-            done += k;
-        }
+    if (d->validate && !validate_ahead(r, d, n)) {
+        return false;
     }
     sw_buf_append(d->dst->out, d->in->pos, n);
     d->in->pos += n;
@@ -615,6 +683,19 @@ dir_process(struct sw_relay *r, struct dir *d)
             }
             progress = true;
             break;
+        case DIR_DROP: {
+            size_t n = (size_t)SW_MIN((uint64_t)buf_len(d->in), d->remaining);
+            if (d->in != NULL) {
+                d->in->pos += n;
+            }
+            d->remaining -= n;
+            if (d->remaining > 0) {
+                return progress || n > 0;
+            }
+            d->state = DIR_HDR;
+            progress = true;
+            break;
+        }
         }
     }
     return progress;
@@ -684,6 +765,8 @@ check_eof(struct sw_relay *r, struct end *e)
     if (!e->eof && !e->dead) {
         return;
     }
+    /* nothing more will come from e: a close owed to its peer goes now */
+    release_deferred(r, d->dst);
     if (d->close_seen || d->state == DIR_DONE) {
         if (e->eof) {
             start_finishing(r, r->closed_by ? r->closed_by : e->name,
@@ -700,6 +783,9 @@ check_eof(struct sw_relay *r, struct end *e)
                 other->is_client ? SW_WS_CLOSE_INTERNAL
                                  : SW_WS_CLOSE_GOING_AWAY,
                 NULL, 0);
+    /* e is gone: nothing the other end still sends can reach it, so the
+     * relay ends once that close is out, without waiting for a reply */
+    other->in_dir->state = DIR_DONE;
     sw_log_info("ws %s -> %s: %s closed the connection without a close "
                 "frame",
                 r->caddr, r->uaddr, e->name);
@@ -711,6 +797,13 @@ flushed(const struct end *e)
 {
     return e->dead ||
            (buf_len(e->out) == 0 && e->pong_len == 0 && e->close_len == 0);
+}
+
+static bool
+dir_over(const struct dir *d)
+{
+    return d->state == DIR_DONE || d->dst->dead ||
+           (d->dst->cut && d->src->eof);
 }
 
 static void
@@ -745,8 +838,9 @@ update_interest(struct sw_relay *r)
 static void
 relay_run(struct sw_relay *r)
 {
-    for (int i = 0; i < 64 && !r->done; i++) {
-        bool progress = false;
+    bool progress = true;
+    for (int i = 0; i < 256 && progress && !r->done; i++) {
+        progress = false;
         progress |= dir_process(r, &r->up);
         progress |= dir_process(r, &r->down);
         inject(r, &r->c);
@@ -755,21 +849,34 @@ relay_run(struct sw_relay *r)
         progress |= end_flush(r, &r->u);
         check_eof(r, &r->c);
         check_eof(r, &r->u);
-        /* Done when everything queued is out and nothing more will be
-         * said: both closes have passed, or one side is gone. Otherwise
-         * the close deadline ends the wait. */
-        if (r->finishing && flushed(&r->c) && flushed(&r->u) &&
-            ((r->up.close_seen && r->down.close_seen) || r->c.eof || r->u.eof ||
-             r->c.dead || r->u.dead)) {
+        /* Done when each direction is over (its close passed, its source
+         * ended with nothing left to relay, or its destination is gone)
+         * and everything queued is out; else the close deadline ends it. */
+        if (r->finishing && dir_over(&r->up) && dir_over(&r->down) &&
+            flushed(&r->c) && flushed(&r->u)) {
             finish(r);
             return;
         }
-        if (!progress) {
-            break;
-        }
     }
+    if (r->done) {
+        return;
+    }
+    update_interest(r);
+    if (progress) {
+        /* stopped at the cap with work left (many small frames): let other
+         * connections run, then resume without waiting for an event */
+        event_active(&r->kick, 0, 0);
+    }
+}
+
+static void
+on_kick(evutil_socket_t fd, short what, void *arg)
+{
+    struct sw_relay *r = arg;
+    SW_UNUSED(fd);
+    SW_UNUSED(what);
     if (!r->done) {
-        update_interest(r);
+        relay_run(r);
     }
 }
 
@@ -782,6 +889,9 @@ arm_timer(struct sw_relay *r)
     uint64_t next = UINT64_MAX;
     if (r->close_deadline_ms != 0) {
         next = r->close_deadline_ms;
+    }
+    if (r->defer_deadline_ms != 0) {
+        next = SW_MIN(next, r->defer_deadline_ms);
     }
     struct end *ends[2] = {&r->c, &r->u};
     for (int i = 0; i < 2 && !r->finishing; i++) {
@@ -810,9 +920,20 @@ on_timer(evutil_socket_t fd, short what, void *arg)
     SW_UNUSED(fd);
     SW_UNUSED(what);
     uint64_t now = sw_now_ms();
+    if (r->defer_deadline_ms != 0 && now >= r->defer_deadline_ms) {
+        r->defer_deadline_ms = 0;
+        release_deferred(r, &r->c);
+        release_deferred(r, &r->u);
+    }
     if (r->close_deadline_ms != 0 && now >= r->close_deadline_ms) {
-        sw_log_info("ws %s -> %s: close handshake timed out", r->caddr,
-                    r->uaddr);
+        sw_log_info("ws %s -> %s: close handshake timed out (c2u state %d "
+                    "in %zu eof %d close %d; u2c state %d in %zu eof %d "
+                    "close %d; out c %zu u %zu)",
+                    r->caddr, r->uaddr, (int)r->up.state, buf_len(r->up.in),
+                    (int)r->c.eof, (int)r->up.close_seen, (int)r->down.state,
+                    buf_len(r->down.in), (int)r->u.eof,
+                    (int)r->down.close_seen, buf_len(r->c.out),
+                    buf_len(r->u.out));
         finish(r);
         return;
     }
@@ -932,6 +1053,7 @@ sw_relay_new(const struct sw_relay_env *env, struct sw_relay_start *s)
     dir_init(r, &r->down, &r->u, &r->c, s->upstream_in, s->rsv_allowed);
     r->c.out = s->client_out;
     event_assign(&r->timer, env->base, -1, 0, on_timer, r);
+    event_assign(&r->kick, env->base, -1, 0, on_kick, r);
     sw_metrics_inc(env->metrics, SW_METRIC_WS_SESSIONS_TOTAL);
     sw_metrics_inc(env->metrics, SW_METRIC_WS_SESSIONS_ACTIVE);
     arm_timer(r);

@@ -323,12 +323,14 @@ bool
 sw_ws_close_code_is_valid(uint16_t code)
 {
     /* RFC 6455 7.4.1/7.4.2: 1004-1006 and 1015 are reserved or local
-     * only, 1012-2999 unassigned (IANA registry beyond 1011 is not yet
-     * safe to relay), 3000-4999 for libraries and applications. */
+     * only; 1012-1014 are registered with IANA since (service restart, try
+     * again later, bad gateway) and peers send them, so a transparent
+     * gateway relays them; the rest of 1016-2999 is unassigned; 3000-4999
+     * are for libraries and applications. */
     if (code >= 1000 && code <= 1003) {
         return true;
     }
-    if (code >= 1007 && code <= 1011) {
+    if (code >= 1007 && code <= 1014) {
         return true;
     }
     return code >= 3000 && code <= 4999;
