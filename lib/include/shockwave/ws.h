@@ -269,8 +269,8 @@ struct sw_ws_close {
 };
 
 /* True for codes a peer may send on the wire (RFC 6455 7.4): 1000-1003,
- * 1007-1011, 3000-4999. 1004-1006, 1012-2999 (incl. 1015) and the rest are
- * invalid. */
+ * 1007-1011, the IANA-registered 1012-1014, and 3000-4999. 1004-1006,
+ * 1015-2999 and the rest are invalid. */
 bool sw_ws_close_code_is_valid(uint16_t code);
 
 /*
