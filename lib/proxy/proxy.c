@@ -23,6 +23,7 @@
 
 #include <shockwave/log.h>
 #include <shockwave/route.h>
+#include <shockwave/tls.h>
 #include <shockwave/ws.h>
 
 #include <arpa/inet.h>
@@ -1228,6 +1229,12 @@ start_linger(struct sw_session *p)
         session_close(p);
         return;
     }
+    if (p->c.io.ops != &sw_io_plain) {
+        /* end the transport first (TLS: close_notify), then linger on the
+         * raw socket: what still arrives is dropped undecrypted */
+        p->c.io.ops->close(&p->c.io);
+        p->c.io.ops = &sw_io_plain;
+    }
     shutdown(p->c.io.fd, SHUT_WR);
     set_state(p, SW_PROXY_LINGER);
     p->linger_until_ms = sw_now_ms() + SW_LINGER_TOTAL_MS;
@@ -1688,7 +1695,9 @@ on_upstream_write(evutil_socket_t fd, short what, void *arg)
             }
             return;
         }
-        if (p->peer->server->tls && p->u.io.ops == &sw_io_plain) {
+        if (p->peer->server->tls && p->u.io.ops == &sw_io_plain &&
+            sw_tls_client_attach(conf_of(p)->tls, p->up->cf, p->peer->server,
+                                 &p->u.io) != SW_OK) {
             connect_failed(p, false, "cannot start TLS");
             if (p->state != SW_PROXY_CLOSING) {
                 update_interest(p);
@@ -1833,7 +1842,8 @@ sw__proxy_session_start(struct sw_worker *w, struct sw_listener *l, int fd,
 
     if (l->tls) {
         /* the snapshot built its TLS contexts at load (gateway) */
-        if (conf_of(p)->tls == NULL) {
+        if (conf_of(p)->tls == NULL ||
+            sw_tls_server_attach(conf_of(p)->tls, w->id, &p->c.io) != SW_OK) {
             sw_log_error("client %s:%s: cannot start TLS", p->raddr, p->rport);
             session_close(p);
             return;
