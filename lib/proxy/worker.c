@@ -134,7 +134,9 @@ sw_worker_free(struct sw_worker *w)
     while (l != NULL) {
         struct sw_listener *next = l->next;
         event_del(&l->ev);
-        close(l->fd);
+        if (l->fd >= 0) {
+            close(l->fd);
+        }
         free(l);
         l = next;
     }
@@ -279,8 +281,12 @@ static void
 start_drain(struct sw_worker *w)
 {
     w->draining = true;
+    /* close, not just unwatch: the kernel would go on completing
+     * handshakes into the backlog of a socket nobody accepts from */
     for (struct sw_listener *l = w->listeners; l != NULL; l = l->next) {
         event_del(&l->ev);
+        close(l->fd);
+        l->fd = -1;
     }
     uint64_t ms = w->wconf->cf->shutdown_timeout_ms;
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
