@@ -53,16 +53,16 @@ struct end {
     bool ping_pending; /* a keepalive ping waits for a boundary */
     uint8_t close[SW_WS_MAX_HEADER + SW_WS_MAX_CONTROL]; /* pending close */
     size_t close_len;                                    /* 0 = none pending */
-    bool close_sent;       /* a close frame was queued to this end */
-    bool cut;              /* a frame toward it cannot be finished: only
-                              the TCP close, no close frame */
+    bool close_sent;         /* a close frame was queued to this end */
+    bool cut;                /* a frame toward it cannot be finished: only
+                                the TCP close, no close frame */
     uint16_t close_deferred; /* close code owed to this end (it broke the
                                 protocol), sent after its peer\'s close */
-    uint64_t last_rx_ms;   /* last bytes from this end */
-    uint64_t last_ping_ms; /* last keepalive ping queued to it */
-    struct dir *in_dir;    /* borrowed: direction reading this end */
-    struct dir *out_dir;   /* borrowed: direction writing to it */
-    const char *name;      /* "client" or "upstream" */
+    uint64_t last_rx_ms;     /* last bytes from this end */
+    uint64_t last_ping_ms;   /* last keepalive ping queued to it */
+    struct dir *in_dir;      /* borrowed: direction reading this end */
+    struct dir *out_dir;     /* borrowed: direction writing to it */
+    const char *name;        /* "client" or "upstream" */
 };
 
 struct dir {
@@ -100,8 +100,8 @@ struct sw_relay {
     struct dir up;                  /* client -> upstream */
     struct dir down;                /* upstream -> client */
     struct event timer;             /* keepalive, idle, close deadline */
-    struct event kick; /* resumes a run that stopped at its cap */
-    uint64_t defer_deadline_ms;        /* send owed closes by then; 0 none */
+    struct event kick;              /* resumes a run that stopped at its cap */
+    uint64_t defer_deadline_ms;     /* send owed closes by then; 0 none */
     uint64_t close_deadline_ms;     /* 0 = none */
     bool finishing;                 /* close both once flushed */
     bool done;                      /* sockets closed, on_done ran */
@@ -345,8 +345,8 @@ protocol_error(struct sw_relay *r, struct dir *d, uint16_t code,
     sw_metrics_inc(r->env.metrics, SW_METRIC_WS_PROTOCOL_ERRORS);
     sw_log_warn("ws %s -> %s: %s broke the protocol: %s (close %u)", r->caddr,
                 r->uaddr, d->src->name, why, (unsigned)code);
-    if ((d->state == DIR_DATA || d->state == DIR_SPLICE) &&
-        d->hdr_len == 0 && d->remaining > 0) {
+    if ((d->state == DIR_DATA || d->state == DIR_SPLICE) && d->hdr_len == 0 &&
+        d->remaining > 0) {
         /* part of this frame already went out: a close frame now would
          * land inside it, so that leg only gets its TCP close */
         d->dst->cut = true;
@@ -802,8 +802,7 @@ flushed(const struct end *e)
 static bool
 dir_over(const struct dir *d)
 {
-    return d->state == DIR_DONE || d->dst->dead ||
-           (d->dst->cut && d->src->eof);
+    return d->state == DIR_DONE || d->dst->dead || (d->dst->cut && d->src->eof);
 }
 
 static void
@@ -931,9 +930,8 @@ on_timer(evutil_socket_t fd, short what, void *arg)
                     "close %d; out c %zu u %zu)",
                     r->caddr, r->uaddr, (int)r->up.state, buf_len(r->up.in),
                     (int)r->c.eof, (int)r->up.close_seen, (int)r->down.state,
-                    buf_len(r->down.in), (int)r->u.eof,
-                    (int)r->down.close_seen, buf_len(r->c.out),
-                    buf_len(r->u.out));
+                    buf_len(r->down.in), (int)r->u.eof, (int)r->down.close_seen,
+                    buf_len(r->c.out), buf_len(r->u.out));
         finish(r);
         return;
     }
