@@ -5,11 +5,23 @@
  * stapled, session resumption "Reused"), `curl --cacert` GET and POST with
  * X-Forwarded-Proto: https at the `swload echo` backend, a plain HTTP
  * request on the TLS port (400, logged), a stalled handshake closed after
- * tls_handshake_timeout, wss:// echo with python3-websockets (16 MiB
- * messages, SHA-256 checked), a certificate reload under live wss
- * connections (none dropped, new handshakes see the new certificate) and a
- * bad certificate on reload (old one kept), and `shockwave -t` reporting a
- * key that does not match.
+ * tls_handshake_timeout, wss:// echo with python3-websockets and with npm
+ * `ws` (tests/js/wss_client.js; 16 MiB messages, SHA-256 checked, the test
+ * CA trusted, a wrong CA or name refused by the client), a certificate
+ * reload under live wss connections of both clients (none dropped, new
+ * handshakes see the new certificate's serial) and a bad certificate on
+ * reload (old one kept), `shockwave -t` reporting a key that does not
+ * match, and a real browser: headless Chromium loading tests/tls/page.html,
+ * which exchanges a text and a binary message over wss:// (driven by
+ * tests/tls/browser.js over the DevTools pipe; skipped, with the reason
+ * printed, only when no chromium is installed).
+ *
+ * Second tcase, "upstream" (tests/conf/tls_upstream.conf): TLS toward the
+ * upstream, with tests/tls/https_server.js (node's https) as the server:
+ * 200 when the chain leads to tls_ca and the name (or IP address) matches,
+ * with SNI and ALPN seen by the server; 502 and a "certificate verify
+ * failed" log line for a wrong CA, a wrong name and a wrong IP address;
+ * 200 with tls_verify off; TLS on both legs through the TLS listener.
  *
  * The PKI comes from tests/tls/gen-certs.sh, made once per test process in
  * its temporary folder.
@@ -28,11 +40,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static struct sw_test_proc be; /* swload echo "b1" */
-static struct sw_test_gw gw;   /* the daemon */
-static int tls_port;           /* @TLSPORT@ */
-static char certs[512];        /* @CERTS@ */
-static char port_s[16];        /* tls_port as text */
+static struct sw_test_proc be;    /* swload echo "b1" */
+static struct sw_test_gw gw;      /* the daemon */
+static int tls_port;              /* @TLSPORT@ */
+static char certs[512];           /* @CERTS@ */
+static char port_s[16];           /* tls_port as text */
+static struct sw_test_proc hs[2]; /* https_server.js with a.pem, ip.pem */
+static char node_bin[512];        /* node found on PATH */
 
 static void
 sh(const char *fmt, const char *a, const char *b)
@@ -42,8 +56,41 @@ sh(const char *fmt, const char *a, const char *b)
     ck_assert_msg(system(cmd) == 0, "failed: %s", cmd);
 }
 
+/* First executable `name` on PATH into out; false when there is none. */
+static bool
+find_on_path(const char *name, char *out, size_t outlen)
+{
+    const char *path = getenv("PATH");
+    if (path == NULL) {
+        return false;
+    }
+    char *copy = strdup(path);
+    bool found = false;
+    for (char *d = strtok(copy, ":"); d != NULL && !found;
+         d = strtok(NULL, ":")) {
+        snprintf(out, outlen, "%s/%s", d, name);
+        found = access(out, X_OK) == 0;
+    }
+    free(copy);
+    return found;
+}
+
+/* node and tests/js/node_modules/ws, needed by the npm `ws` client. */
 static void
-setup(void)
+need_node(void)
+{
+    ck_assert_msg(find_on_path("node", node_bin, sizeof(node_bin)),
+                  "node is not on PATH (Node 20 is required)");
+    char mod[600];
+    struct stat sb;
+    snprintf(mod, sizeof(mod), "%s/tests/js/node_modules/ws/package.json",
+             sw_test_env("SW_SOURCE_ROOT"));
+    ck_assert_msg(stat(mod, &sb) == 0,
+                  "npm ws is not installed in tests/js: run scripts/deps.sh");
+}
+
+static void
+make_certs(void)
 {
     snprintf(certs, sizeof(certs), "%s/pki", sw_test_tmpdir());
     struct stat st;
@@ -53,6 +100,12 @@ setup(void)
                  sw_test_env("SW_SOURCE_ROOT"));
         sh("sh '%s' '%s'", gen, certs);
     }
+}
+
+static void
+setup(void)
+{
+    make_certs();
     sh("cp '%s/b.pem' '%s/live.pem'", certs, certs);
     sh("cp '%s/b.key' '%s/live.key'", certs, certs);
     int port;
@@ -259,6 +312,42 @@ START_TEST(tls_wss_echo)
 }
 END_TEST
 
+/* node tests/js/wss_client.js echo ... with the given CA and name. */
+static int
+node_wss_echo(char **out, const char *ca, const char *name)
+{
+    return shell(out,
+                 "'%s' '%s/tests/js/wss_client.js' echo "
+                 "wss://127.0.0.1:%d/ws '%s/%s' %s 2>&1",
+                 node_bin, sw_test_env("SW_SOURCE_ROOT"), tls_port, certs, ca,
+                 name);
+}
+
+START_TEST(tls_wss_echo_node)
+{
+    need_node();
+    char *out = NULL;
+    int rc = node_wss_echo(&out, "ca.pem", "a.test");
+    ck_assert_msg(rc == 0 && strstr(out, "echo ok 4") != NULL, "%s", out);
+    /* Each check names its echo: the 16 MiB ones too. */
+    ck_assert_msg(strstr(out, "ok binary-16mib sha256 ") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "ok text-16mib sha256 ") != NULL, "%s", out);
+    free(out);
+    /* The client really verifies: another CA, or a name the certificate
+     * does not hold, and it refuses the gateway. */
+    rc = node_wss_echo(&out, "other-ca.pem", "a.test");
+    ck_assert_msg(rc == 1 && strstr(out, "FAIL echo") != NULL, "%s", out);
+    free(out);
+    rc = node_wss_echo(&out, "ca.pem", "nobody.test");
+    ck_assert_msg(rc == 1 && strstr(out, "altnames") != NULL, "%s", out);
+    free(out);
+    /* SNI b.test picks b.pem (via live.pem), which the client accepts. */
+    rc = node_wss_echo(&out, "ca.pem", "b.test");
+    ck_assert_msg(rc == 0 && strstr(out, "echo ok 4") != NULL, "%s", out);
+    free(out);
+}
+END_TEST
+
 static char *
 serial_of(const char *name)
 {
@@ -298,6 +387,17 @@ START_TEST(tls_reload_certificates)
         "/usr/bin/python3", script, uri, ca, "b.test", "hold", "8", flag, NULL};
     ck_assert(sw_test_proc_spawn(&py, "wss-hold", argv));
     ck_assert(sw_test_proc_wait_log(&py, "open 8", 0, 20000) >= 0);
+    /* And five npm `ws` connections (tests/js/wss_client.js hold). */
+    need_node();
+    struct sw_test_proc js;
+    char jscript[600];
+    snprintf(jscript, sizeof(jscript), "%s/tests/js/wss_client.js",
+             sw_test_env("SW_SOURCE_ROOT"));
+    char *jargv[] = {node_bin, jscript, "hold", uri, ca,
+                     "b.test", "5",     flag,   NULL};
+    ck_assert(sw_test_proc_spawn(&js, "wss-hold-node", jargv));
+    ck_assert_msg(sw_test_proc_wait_log(&js, "open 5", 0, 20000) >= 0,
+                  "node wss connections did not open");
 
     /* A bad certificate: the reload fails, the old one serves. */
     long mark = sw_test_proc_log_size(&gw.proc);
@@ -320,6 +420,12 @@ START_TEST(tls_reload_certificates)
                                     5000) >= 0);
     char *after = serial_of("b.test");
     ck_assert_str_ne(after, before);
+    /* ... and it is exactly b2's serial. */
+    char *b2 = NULL;
+    ck_assert_int_eq(
+        shell(&b2, "openssl x509 -noout -serial -in '%s/b2.leaf'", certs), 0);
+    ck_assert_str_eq(after, b2);
+    free(b2);
     free(after);
     free(before);
 
@@ -327,8 +433,12 @@ START_TEST(tls_reload_certificates)
     ck_assert(sw_test_write_file(flag, "go"));
     ck_assert_msg(sw_test_proc_wait_log(&py, "hold ok 8", 0, 30000) >= 0,
                   "wss connections did not survive the reload");
+    ck_assert_msg(sw_test_proc_wait_log(&js, "hold ok 5", 0, 30000) >= 0,
+                  "node wss connections did not survive the reload");
     int st;
     ck_assert(sw_test_proc_wait(&py, 10000, &st));
+    ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    ck_assert(sw_test_proc_wait(&js, 10000, &st));
     ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 END_TEST
@@ -357,6 +467,185 @@ START_TEST(tls_config_test)
 }
 END_TEST
 
+/*
+ * Headless Chromium opens tests/tls/page.html (file://) with the gateway's
+ * wss:// URL in the query string; the page's verdict is read back over the
+ * DevTools pipe by tests/tls/browser.js, which also kills every browser
+ * process it started and reports how many were left ("leftover 0").
+ */
+START_TEST(tls_browser_wss)
+{
+    char chromium[512];
+    if (!find_on_path("chromium", chromium, sizeof(chromium))) {
+        printf("SKIP tls_browser_wss: no chromium on PATH (Debian package "
+               "chromium; scripts/deps.sh installs it)\n");
+        fflush(stdout);
+        return;
+    }
+    need_node();
+    char work[600];
+    snprintf(work, sizeof(work), "%s/chromium", sw_test_tmpdir());
+    const char *src = sw_test_env("SW_SOURCE_ROOT");
+    char *out = NULL;
+    long mark = sw_test_proc_log_size(&gw.proc);
+    int rc = shell(&out,
+                   "'%s' '%s/tests/tls/browser.js' '%s' "
+                   "'file://%s/tests/tls/page.html?url=wss://127.0.0.1:%d/ws' "
+                   "'%s' 30000 2>&1",
+                   node_bin, src, chromium, src, tls_port, work);
+    ck_assert_msg(strstr(out, "result PASS\n") != NULL, "browser:\n%s", out);
+    ck_assert_msg(strstr(out, "leftover 0\n") != NULL, "browser:\n%s", out);
+    ck_assert_msg(rc == 0, "browser.js exit %d:\n%s", rc, out);
+    free(out);
+    /* The browser's handshake was a real one on this gateway: no handshake
+     * failure was logged meanwhile. */
+    ck_assert_int_eq(
+        sw_test_proc_log_count(&gw.proc, mark, "handshake failed", NULL), 0);
+}
+END_TEST
+
+/* Start tests/tls/https_server.js with NAME.pem; its port. */
+static int
+https_start(struct sw_test_proc *p, const char *name)
+{
+    char script[600];
+    snprintf(script, sizeof(script), "%s/tests/tls/https_server.js",
+             sw_test_env("SW_SOURCE_ROOT"));
+    char cert[600];
+    char key[600];
+    snprintf(cert, sizeof(cert), "%s/%s.pem", certs, name);
+    snprintf(key, sizeof(key), "%s/%s.key", certs, name);
+    char *argv[] = {node_bin, script, cert, key, "0", NULL};
+    ck_assert(sw_test_proc_spawn(p, "https", argv));
+    long at = sw_test_proc_wait_log(p, "listening on 127.0.0.1:", 0, 20000);
+    if (at < 0) {
+        sw_test_proc_dump(p);
+    }
+    ck_assert(at >= 0);
+    char *log = sw_test_proc_log(p);
+    int port = atoi(log + at);
+    free(log);
+    ck_assert_int_gt(port, 0);
+    return port;
+}
+
+static void
+setup_upstream(void)
+{
+    make_certs();
+    need_node();
+    int h1 = https_start(&hs[0], "a");
+    int h2 = https_start(&hs[1], "ip");
+    tls_port = sw_test_free_port();
+    snprintf(port_s, sizeof(port_s), "%d", tls_port);
+    const char *kv[] = {"H1",      sw_test_itoa(h1), "H2",    sw_test_itoa(h2),
+                        "TLSPORT", port_s,           "CERTS", certs,
+                        NULL};
+    ck_assert(sw_test_gw_start(&gw, "tls_upstream.conf", kv));
+}
+
+static void
+teardown_upstream(void)
+{
+    int st = sw_test_gw_stop(&gw);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                  "shockwave did not exit 0 on SIGTERM (status 0x%x)", st);
+    sw_test_proc_stop(&hs[0], 2000);
+    sw_test_proc_stop(&hs[1], 2000);
+}
+
+/* GET path on the plain listener; the status, and *body (malloc'd) if not
+ * NULL. */
+static int
+get_status(const char *path, char **body)
+{
+    struct sw_test_resp r;
+    ck_assert_int_eq(sw_test_http_get(gw.port, "a.test", path, &r), 1);
+    int status = r.status;
+    if (body != NULL) {
+        *body = strdup(r.body != NULL ? r.body : "");
+    }
+    sw_test_resp_free(&r);
+    return status;
+}
+
+/* The value of an X-Upstream-* line in an https_server.js body must be
+ * `want`. */
+static void
+assert_line(const char *body, const char *name, const char *want)
+{
+    char *v = sw_test_echo_header(body, name);
+    ck_assert_msg(v != NULL && strcmp(v, want) == 0, "%s: want %s in\n%s", name,
+                  want, body);
+    free(v);
+}
+
+START_TEST(tls_upstream_verified)
+{
+    char *body = NULL;
+    ck_assert_int_eq(get_status("/good", &body), 200);
+    ck_assert_msg(strncmp(body, "GET /good HTTP/1.1\n", 19) == 0, "%s", body);
+    assert_line(body, "X-Upstream-Tls", "yes");
+    assert_line(body, "X-Upstream-Sni", "www.a.test");
+    assert_line(body, "X-Upstream-Alpn", "http/1.1");
+    assert_line(body, "X-Forwarded-Proto", "http");
+    free(body);
+    /* By IP address: no SNI (RFC 6066 3), the IP SAN is what is checked. */
+    ck_assert_int_eq(get_status("/by-ip", &body), 200);
+    assert_line(body, "X-Upstream-Tls", "yes");
+    assert_line(body, "X-Upstream-Sni", "-");
+    free(body);
+    /* TLS on both legs: curl to the TLS listener, TLS to the upstream. */
+    char *out = NULL;
+    int rc = shell(&out,
+                   "curl --silent --show-error --max-time 20 --noproxy '*' "
+                   "--cacert '%s/ca.pem' --resolve a.test:%d:127.0.0.1 "
+                   "https://a.test:%d/good/both",
+                   certs, tls_port, tls_port);
+    ck_assert_msg(rc == 0, "%s", out);
+    assert_line(out, "X-Forwarded-Proto", "https");
+    assert_line(out, "X-Upstream-Tls", "yes");
+    assert_line(out, "X-Upstream-Sni", "www.a.test");
+    free(out);
+}
+END_TEST
+
+START_TEST(tls_upstream_verify_fails)
+{
+    static const struct {
+        const char *path;   /* route */
+        const char *reason; /* in the gateway's log */
+    } v[] = {
+        {"/wrong-ca", "certificate verify failed: self-signed certificate "
+                      "in certificate chain"},
+        {"/wrong-name", "certificate verify failed: hostname mismatch"},
+        {"/ip-wrong", "certificate verify failed: IP address mismatch"},
+    };
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        long mark = sw_test_proc_log_size(&gw.proc);
+        long hmark = sw_test_proc_log_size(&hs[0]);
+        ck_assert_int_eq(get_status(v[i].path, NULL), 502);
+        ck_assert_msg(
+            sw_test_proc_wait_log(&gw.proc, v[i].reason, mark, 5000) >= 0,
+            "%s: no \"%s\" in the log", v[i].path, v[i].reason);
+        ck_assert_int_eq(sw_test_proc_log_count(&gw.proc, mark, v[i].reason,
+                                                "server 127.0.0.1:", NULL),
+                         1);
+        /* The server saw the gateway give up on its certificate. */
+        ck_assert(sw_test_proc_wait_log(&hs[0], "tls client error", hmark,
+                                        5000) >= 0);
+    }
+    /* Verification off takes the same server with the unknown CA. */
+    char *body = NULL;
+    ck_assert_int_eq(get_status("/unverified", &body), 200);
+    assert_line(body, "X-Upstream-Tls", "yes");
+    assert_line(body, "X-Upstream-Sni", "a.test");
+    free(body);
+    /* The failures marked down only their own upstream's server. */
+    ck_assert_int_eq(get_status("/good", NULL), 200);
+}
+END_TEST
+
 static Suite *
 tls_suite(void)
 {
@@ -370,9 +659,17 @@ tls_suite(void)
     tcase_add_test(tc, tls_curl);
     tcase_add_test(tc, tls_plain_http_and_stall);
     tcase_add_test(tc, tls_wss_echo);
+    tcase_add_test(tc, tls_wss_echo_node);
     tcase_add_test(tc, tls_reload_certificates);
     tcase_add_test(tc, tls_config_test);
+    tcase_add_test(tc, tls_browser_wss);
     suite_add_tcase(s, tc);
+    TCase *up = tcase_create("upstream");
+    tcase_add_checked_fixture(up, setup_upstream, teardown_upstream);
+    tcase_set_timeout(up, 120);
+    tcase_add_test(up, tls_upstream_verified);
+    tcase_add_test(up, tls_upstream_verify_fails);
+    suite_add_tcase(s, up);
     return s;
 }
 
