@@ -1557,6 +1557,16 @@ run(struct sw_session *p)
     update_interest(p);
 }
 
+/* Advance after I/O on one side, then re-arm that side's deadlines. */
+static void
+run_after_io(struct sw_session *p, bool client_side)
+{
+    run(p);
+    if (p->state != SW_PROXY_CLOSING) {
+        update_timers(p, client_side, !client_side);
+    }
+}
+
 /* ---- transport handshake ---------------------------------------------- */
 
 /* Drive the client's transport handshake (TLS); IDLE when done. */
@@ -1605,10 +1615,7 @@ upstream_handshake(struct sw_session *p)
     }
     set_state(p, SW_PROXY_PROXY);
     event_del(&u->timer);
-    run(p);
-    if (p->state != SW_PROXY_CLOSING) {
-        update_timers(p, false, true);
-    }
+    run_after_io(p, false);
 }
 
 /* ---- callbacks -------------------------------------------------------- */
@@ -1630,10 +1637,7 @@ on_client_read(evutil_socket_t fd, short what, void *arg)
     if (p->state == SW_PROXY_CLOSING || !side_read(p, &p->c, true)) {
         return;
     }
-    run(p);
-    if (p->state != SW_PROXY_CLOSING) {
-        update_timers(p, true, false);
-    }
+    run_after_io(p, true);
 }
 
 static void
@@ -1652,10 +1656,7 @@ on_client_write(evutil_socket_t fd, short what, void *arg)
     if (p->c.read_wants_write && !side_read(p, &p->c, true)) {
         return;
     }
-    run(p);
-    if (p->state != SW_PROXY_CLOSING) {
-        update_timers(p, true, false);
-    }
+    run_after_io(p, true);
 }
 
 static void
@@ -1671,10 +1672,7 @@ on_upstream_read(evutil_socket_t fd, short what, void *arg)
     if (p->state != SW_PROXY_PROXY || !side_read(p, &p->u, false)) {
         return;
     }
-    run(p);
-    if (p->state != SW_PROXY_CLOSING) {
-        update_timers(p, false, true);
-    }
+    run_after_io(p, false);
 }
 
 static void
@@ -1713,10 +1711,7 @@ on_upstream_write(evutil_socket_t fd, short what, void *arg)
     if (p->u.read_wants_write && !side_read(p, &p->u, false)) {
         return;
     }
-    run(p);
-    if (p->state != SW_PROXY_CLOSING) {
-        update_timers(p, false, true);
-    }
+    run_after_io(p, false);
 }
 
 static void

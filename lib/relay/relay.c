@@ -23,6 +23,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 enum dir_state {
@@ -236,6 +237,17 @@ end_close(struct sw_relay *r, struct end *e)
     want(&e->wev, &e->wev_on, false);
     if (e->io.fd >= 0) {
         e->io.ops->close(&e->io);
+        /* Unread input turns close() into a reset, and a reset makes the
+         * peer drop what we sent it but it has not read yet (our last
+         * frames, the close). Input that already arrived (a frame sent
+         * after its close, say) is drained first. */
+        shutdown(e->io.fd, SHUT_WR);
+        uint8_t scratch[4096];
+        for (int i = 0; i < 16; i++) {
+            if (recv(e->io.fd, scratch, sizeof(scratch), MSG_DONTWAIT) <= 0) {
+                break;
+            }
+        }
         close(e->io.fd);
         e->io.fd = -1;
     }
@@ -964,12 +976,18 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 
 /* ---- callbacks and lifecycle ------------------------------------------ */
 
+static struct sw_relay *
+relay_of(struct end *e)
+{
+    return e->is_client ? sw_container_of(e, struct sw_relay, c)
+                        : sw_container_of(e, struct sw_relay, u);
+}
+
 static void
 on_read(evutil_socket_t fd, short what, void *arg)
 {
     struct end *e = arg;
-    struct sw_relay *r = e->is_client ? sw_container_of(e, struct sw_relay, c)
-                                      : sw_container_of(e, struct sw_relay, u);
+    struct sw_relay *r = relay_of(e);
     SW_UNUSED(fd);
     SW_UNUSED(what);
     if (r->done) {
@@ -983,8 +1001,7 @@ static void
 on_write(evutil_socket_t fd, short what, void *arg)
 {
     struct end *e = arg;
-    struct sw_relay *r = e->is_client ? sw_container_of(e, struct sw_relay, c)
-                                      : sw_container_of(e, struct sw_relay, u);
+    struct sw_relay *r = relay_of(e);
     SW_UNUSED(fd);
     SW_UNUSED(what);
     if (r->done) {
