@@ -1442,7 +1442,10 @@ update_interest(struct sw_session *p)
         break;
     case SW_PROXY_CONNECT:
     case SW_PROXY_PROXY:
-        read_client = !c->eof && !p->req_done && c_room;
+        /* after the body, bytes read are a pipelined next request: they
+         * wait in c.in (bounded), and the read interest need not flip off
+         * and on for every request */
+        read_client = !c->eof && c_room;
         break;
     case SW_PROXY_LINGER:
         read_client = true;

@@ -81,7 +81,16 @@ sw_worker_new(unsigned id, struct sw_conf *cf)
     }
     w->id = id;
     pthread_mutex_init(&w->post_lock, NULL);
-    w->base = event_base_new();
+    /* The epoll changelist folds an event_del and event_add on one fd in
+     * the same loop pass (a connection moving between a session and the
+     * keep-alive pool, a read interest toggled off and on) into one
+     * epoll_ctl, or none. */
+    struct event_config *ec = event_config_new();
+    if (ec != NULL) {
+        event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+        w->base = event_base_new_with_config(ec);
+        event_config_free(ec);
+    }
     if (w->base == NULL) {
         sw_log_error("worker %u: event_base_new failed", id);
         goto fail;

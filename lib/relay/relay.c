@@ -858,6 +858,10 @@ relay_run(struct sw_relay *r)
         inject(r, &r->u);
         progress |= end_flush(r, &r->c);
         progress |= end_flush(r, &r->u);
+        /* an idle WebSocket holds no buffer (the decoder keeps partial
+         * headers in its own bytes) */
+        buf_release_if_empty(r, &r->up.in);
+        buf_release_if_empty(r, &r->down.in);
         check_eof(r, &r->c);
         check_eof(r, &r->u);
         /* Done when each direction is over (its close passed, its source
