@@ -76,7 +76,8 @@ struct sw_worker {
     pthread_mutex_t post_lock;     /* guards pending_conf, drain_posted */
     struct sw_conf *pending_conf;  /* ref: posted, not yet adopted */
     bool drain_posted;             /* posted, not yet started */
-    struct event post_ev;          /* woken by the main thread */
+    int post_fd;                   /* owned: eventfd the main thread writes */
+    struct event post_ev;          /* readable post_fd: adopt posts */
     struct event drain_timer;      /* shutdown_timeout expiry */
     bool draining;                 /* no accepts; close when idle */
     uint64_t request_seq;          /* for $request_id */

@@ -11,8 +11,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <event2/thread.h>
 #include <openssl/rand.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 static struct sw_wconf *
@@ -72,15 +72,21 @@ static void on_drain_timeout(evutil_socket_t fd, short what, void *arg);
 struct sw_worker *
 sw_worker_new(unsigned id, struct sw_conf *cf)
 {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, (void (*)(void))evthread_use_pthreads);
-
     struct sw_worker *w = calloc(1, sizeof(*w));
     if (w == NULL) {
         return NULL;
     }
+    w->post_fd = -1;
     w->id = id;
     pthread_mutex_init(&w->post_lock, NULL);
+    /* The main thread wakes the loop through an eventfd: libevent then
+     * needs no locks of its own, and no event op on the data path pays
+     * for a mutex. */
+    w->post_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (w->post_fd < 0) {
+        sw_log_error("worker %u: eventfd: %s", id, strerror(errno));
+        goto fail;
+    }
     /* The epoll changelist folds an event_del and event_add on one fd in
      * the same loop pass (a connection moving between a session and the
      * keep-alive pool, a read interest toggled off and on) into one
@@ -111,7 +117,9 @@ sw_worker_new(unsigned id, struct sw_conf *cf)
         .rng = &w->rng,
         .metrics = &w->metrics,
     };
-    event_assign(&w->post_ev, w->base, -1, 0, on_post, w);
+    event_assign(&w->post_ev, w->base, w->post_fd, EV_READ | EV_PERSIST,
+                 on_post, w);
+    event_add(&w->post_ev, NULL);
     event_assign(&w->reap_ev, w->base, -1, 0, on_reap, w);
     event_assign(&w->drain_timer, w->base, -1, 0, on_drain_timeout, w);
     w->wconf = wconf_new(w, cf);
@@ -155,7 +163,13 @@ sw_worker_free(struct sw_worker *w)
     sw_pipe_pool_fini(&w->pipes);
     sw_ws_rng_fini(&w->rng);
     if (w->base != NULL) {
+        if (event_initialized(&w->post_ev)) {
+            event_del(&w->post_ev);
+        }
         event_base_free(w->base);
+    }
+    if (w->post_fd >= 0) {
+        close(w->post_fd);
     }
     pthread_mutex_destroy(&w->post_lock);
     free(w);
@@ -239,6 +253,14 @@ sw_worker_run(struct sw_worker *w)
     event_base_loop(w->base, 0);
 }
 
+static void
+wake(struct sw_worker *w)
+{
+    uint64_t one = 1;
+    ssize_t n = write(w->post_fd, &one, sizeof(one));
+    SW_UNUSED(n); /* a full counter still wakes the loop */
+}
+
 void
 sw_worker_post_conf(struct sw_worker *w, struct sw_conf *cf)
 {
@@ -246,7 +268,7 @@ sw_worker_post_conf(struct sw_worker *w, struct sw_conf *cf)
     sw_conf_unref(w->pending_conf);
     w->pending_conf = sw_conf_ref(cf);
     pthread_mutex_unlock(&w->post_lock);
-    event_active(&w->post_ev, 0, 0);
+    wake(w);
 }
 
 void
@@ -255,7 +277,7 @@ sw_worker_post_drain(struct sw_worker *w)
     pthread_mutex_lock(&w->post_lock);
     w->drain_posted = true;
     pthread_mutex_unlock(&w->post_lock);
-    event_active(&w->post_ev, 0, 0);
+    wake(w);
 }
 
 static void
@@ -313,8 +335,10 @@ static void
 on_post(evutil_socket_t fd, short what, void *arg)
 {
     struct sw_worker *w = arg;
-    SW_UNUSED(fd);
     SW_UNUSED(what);
+    uint64_t count;
+    ssize_t n = read(fd, &count, sizeof(count));
+    SW_UNUSED(n);
     pthread_mutex_lock(&w->post_lock);
     struct sw_conf *cf = w->pending_conf;
     w->pending_conf = NULL;
