@@ -198,6 +198,47 @@ upstream_release(struct sw_session *p, bool reusable)
     p->peer = NULL;
 }
 
+/*
+ * Between requests a session keeps its upstream connection, still
+ * registered for reads (an upstream that closes it is seen at once), and
+ * reuses it when the balancer picks the same peer for the next request, as
+ * HAProxy's default reuse does: the fd changes no owner, so no epoll_ctl.
+ * Another pick, or the session's end, hands it to the shared pool.
+ */
+static void
+upstream_keep(struct sw_session *p)
+{
+    struct sw_side *u = &p->u;
+    p->peer->active--;
+    p->kept_peer = p->peer;
+    p->peer = NULL;
+    event_del(&u->timer);
+    want(&u->wev, &u->wev_on, false);
+    want(&u->rev, &u->rev_on, true);
+    buf_release(p, &u->in);
+    buf_release(p, &u->out);
+    buf_release(p, &p->uhead);
+}
+
+/* The kept connection goes to the shared pool (reusable) or is closed. */
+static void
+kept_release(struct sw_session *p, bool to_pool)
+{
+    struct sw_side *u = &p->u;
+    if (p->kept_peer == NULL) {
+        return;
+    }
+    if (to_pool) {
+        want(&u->rev, &u->rev_on, false);
+        sw_upstream_keepalive_put(p->kept_peer, &u->io);
+        u->io.fd = -1;
+        u->io.ops = &sw_io_plain;
+        u->io.tls = NULL;
+    }
+    side_close(p, u);
+    p->kept_peer = NULL;
+}
+
 static void
 session_close(struct sw_session *p)
 {
@@ -205,6 +246,7 @@ session_close(struct sw_session *p)
         return;
     }
     set_state(p, SW_PROXY_CLOSING);
+    kept_release(p, !p->w->draining);
     upstream_release(p, false);
     side_close(p, &p->c);
     sw__proxy_session_closed(p);
@@ -592,6 +634,25 @@ route_or(uint64_t route_ms, uint64_t upstream_ms)
     return route_ms != 0 ? route_ms : upstream_ms;
 }
 
+/* The request goes on the connection the session kept: its events are
+ * already assigned and its read interest on. */
+static void
+reuse_kept(struct sw_session *p)
+{
+    struct sw_side *u = &p->u;
+    p->peer = p->kept_peer;
+    p->kept_peer = NULL;
+    p->peer->active++;
+    p->reused = true;
+    sw_metrics_inc(&p->w->metrics, SW_METRIC_UPSTREAM_REUSED_TOTAL);
+    u->eof = false;
+    u->read_wants_write = false;
+    u->write_wants_read = false;
+    p->uhead->pos = p->uhead->start;
+    p->head_sent = false;
+    set_state(p, SW_PROXY_PROXY);
+}
+
 static void
 connect_next(struct sw_session *p)
 {
@@ -608,6 +669,11 @@ connect_next(struct sw_session *p)
         if (peer->index < 64) {
             p->tried |= 1ull << peer->index;
         }
+        if (p->kept_peer == peer) {
+            reuse_kept(p);
+            return;
+        }
+        kept_release(p, true);
         struct sw_io io = {.fd = -1, .ops = &sw_io_plain};
         p->reused = sw_upstream_keepalive_get(peer, &io);
         if (!p->reused) {
@@ -1288,9 +1354,13 @@ request_done(struct sw_session *p)
                     sw_buf_len(p->u.in));
     }
     log_access(p);
-    upstream_release(p, reusable);
     bool keep = !p->close_after && p->client_keepalive && !p->w->draining &&
                 p->req_done && !p->c.eof;
+    if (keep && reusable && p->up->cf->keepalive != 0) {
+        upstream_keep(p);
+    } else {
+        upstream_release(p, reusable);
+    }
     if (!keep) {
         start_linger(p);
         return;
@@ -1668,6 +1738,11 @@ on_upstream_read(evutil_socket_t fd, short what, void *arg)
     struct sw_session *p = arg;
     SW_UNUSED(fd);
     SW_UNUSED(what);
+    if (p->kept_peer != NULL) {
+        /* an idle upstream speaks only to close (or to break HTTP) */
+        kept_release(p, false);
+        return;
+    }
     if (p->state == SW_PROXY_CONNECT) {
         upstream_handshake(p);
         return;

@@ -127,15 +127,19 @@ struct sw_session {
     char raddr[48];            /* client address text */
     char rport[8];             /* client port text */
     /* The request in flight. */
-    const struct sw_conf_route *route; /* borrowed (wc->cf) */
-    struct sw_upstream *up;            /* borrowed (wc->ups) */
-    struct sw_upstream_peer *peer;     /* borrowed: chosen peer */
-    uint64_t tried;                    /* peers tried (bitmask) */
-    bool reused;                       /* u came from keep-alive */
-    struct sw_buf *uhead;              /* owned: serialised request
-                                          head, kept for a retry */
-    bool head_sent;                    /* uhead fully written */
-    char hash_key[128];                /* copy: balance hash key */
+    const struct sw_conf_route *route;  /* borrowed (wc->cf) */
+    struct sw_upstream *up;             /* borrowed (wc->ups) */
+    struct sw_upstream_peer *peer;      /* borrowed: chosen peer */
+    uint64_t tried;                     /* peers tried (bitmask) */
+    bool reused;                        /* u came from keep-alive */
+    struct sw_upstream_peer *kept_peer; /* borrowed: between requests, u
+                                           is an idle connection to it,
+                                           kept for the next request if
+                                           that picks the same peer */
+    struct sw_buf *uhead;               /* owned: serialised request
+                                           head, kept for a retry */
+    bool head_sent;                     /* uhead fully written */
+    char hash_key[128];                 /* copy: balance hash key */
     size_t hash_key_len;
     int method_id;                      /* http-parser method */
     unsigned version_minor;             /* client's HTTP/1.x */
