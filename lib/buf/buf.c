@@ -23,6 +23,30 @@ sw_buf_pool_init(struct sw_buf_pool *pool, size_t size, size_t max_free)
     pool->max_free = max_free;
 }
 
+enum sw_status
+sw_buf_pool_prefill(struct sw_buf_pool *pool, size_t n)
+{
+    /* take n at once (new ones once the free list is empty), then give
+     * them all back */
+    struct sw_buf *chain = NULL;
+    enum sw_status st = SW_OK;
+    for (size_t i = 0; i < SW_MIN(n, pool->max_free); i++) {
+        struct sw_buf *b = sw_buf_get(pool);
+        if (b == NULL) {
+            st = SW_ENOMEM;
+            break;
+        }
+        b->next = chain;
+        chain = b;
+    }
+    while (chain != NULL) {
+        struct sw_buf *next = chain->next;
+        sw_buf_put(pool, chain);
+        chain = next;
+    }
+    return st;
+}
+
 void
 sw_buf_pool_fini(struct sw_buf_pool *pool)
 {

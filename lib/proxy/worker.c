@@ -102,6 +102,12 @@ sw_worker_new(unsigned id, struct sw_conf *cf)
         goto fail;
     }
     sw_buf_pool_init(&w->bufs, pool_buffer_size(cf), 1024);
+    /* the first connections and short peaks then take no malloc; the
+     * pages stay untouched (not resident) until used */
+    if (sw_buf_pool_prefill(&w->bufs, 64) != SW_OK) {
+        sw_log_error("worker %u: out of memory for buffers", id);
+        goto fail;
+    }
     if (RAND_bytes((unsigned char *)&w->id_seed, sizeof(w->id_seed)) != 1) {
         w->id_seed = (uint64_t)getpid() * 0x9e3779b97f4a7c15ull ^ id;
     }

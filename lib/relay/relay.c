@@ -91,6 +91,13 @@ struct dir {
     uint64_t frames;                /* frames read */
     uint64_t messages;              /* data messages completed */
     uint64_t bytes;                 /* payload bytes forwarded */
+    const uint8_t *run;             /* borrowed (d->in): whole frames
+                                       passed on as they are, not yet
+                                       copied out (see pass_whole_frame) */
+    size_t run_len;                 /* bytes at run */
+    uint64_t run_frames;            /* frames in the run */
+    uint64_t run_messages;          /* of which ended a message */
+    uint64_t run_payload;           /* payload bytes in the run */
 };
 
 struct sw_relay {
@@ -308,6 +315,9 @@ finish(struct sw_relay *r)
 static void
 inject(struct sw_relay *r, struct end *e)
 {
+    if (e->pong_len == 0 && !e->ping_pending && e->close_len == 0) {
+        return; /* the common case, checked first: nothing waits */
+    }
     struct dir *d = e->out_dir;
     bool boundary =
         (d->state == DIR_HDR || d->state == DIR_DONE) && d->hdr_len == 0;
@@ -619,9 +629,72 @@ copy_payload(struct sw_relay *r, struct dir *d)
     return true;
 }
 
+/* Copy out the run of whole frames gathered by pass_whole_frame, and count
+ * them, in one go. Called before anything else is appended to the same
+ * output and whenever the walk stops. */
+static void
+flush_run(struct sw_relay *r, struct dir *d)
+{
+    if (d->run_len == 0) {
+        return;
+    }
+    sw_buf_append(d->dst->out, d->run, d->run_len);
+    d->frames += d->run_frames;
+    d->messages += d->run_messages;
+    d->bytes += d->run_payload;
+    sw_metrics_add(r->env.metrics, SW_METRIC_WS_FRAMES_TOTAL,
+                   (int64_t)d->run_frames);
+    sw_metrics_add(r->env.metrics, SW_METRIC_WS_MESSAGES_TOTAL,
+                   (int64_t)d->run_messages);
+    sw_metrics_add(r->env.metrics, SW_METRIC_WS_BYTES_COPIED,
+                   (int64_t)d->run_payload);
+    d->run_len = 0;
+    d->run_frames = d->run_messages = d->run_payload = 0;
+}
+
+/*
+ * Fast path for the common small frame: a data frame whose header and whole
+ * payload are already in d->in, with room for all of it in the output, is
+ * passed on as its original bytes (header included, so its exact encoding
+ * and RSV bits are kept), without the DATA state. Consecutive such frames
+ * are contiguous in d->in and join one run, copied out by flush_run. `hlen`
+ * is the header bytes just consumed from d->in; when the header came in
+ * pieces it is not contiguous there and the frame takes the general path.
+ */
+static bool
+pass_whole_frame(struct sw_relay *r, struct dir *d, size_t hlen)
+{
+    const struct sw_ws_frame *f = &d->f;
+    bool data = f->opcode == SW_WS_OP_TEXT || f->opcode == SW_WS_OP_BINARY ||
+                f->opcode == SW_WS_OP_CONT;
+    if (!data || hlen != f->header_len || d->validate ||
+        (f->opcode == SW_WS_OP_TEXT && r->rt->ws_validate_utf8) ||
+        f->payload_len > buf_len(d->in) || d->dst->close_sent || d->dst->cut ||
+        d->dst->dead) {
+        return false;
+    }
+    size_t total = hlen + (size_t)f->payload_len;
+    const uint8_t *start = d->in->pos - hlen;
+    if (d->run_len > 0 && d->run + d->run_len != start) {
+        flush_run(r, d);
+    }
+    if (out_room(r, d->dst) < d->run_len + total) {
+        return false;
+    }
+    if (d->run_len == 0) {
+        d->run = start;
+    }
+    d->run_len += total;
+    d->run_frames++;
+    d->run_payload += f->payload_len;
+    d->run_messages += f->fin ? 1 : 0;
+    d->in->pos += f->payload_len;
+    return true;
+}
+
 /* Walk the frames in d->in as far as buffers allow. */
 static bool
-dir_process(struct sw_relay *r, struct dir *d)
+dir_walk(struct sw_relay *r, struct dir *d)
 {
     bool progress = false;
     for (int i = 0; i < 256; i++) {
@@ -632,7 +705,11 @@ dir_process(struct sw_relay *r, struct dir *d)
             }
             return progress;
         case DIR_HDR: {
-            inject(r, d->dst);
+            if (d->dst->pong_len != 0 || d->dst->ping_pending ||
+                d->dst->close_len != 0) {
+                flush_run(r, d); /* injected frames go after the run */
+                inject(r, d->dst);
+            }
             size_t have = buf_len(d->in);
             if (have == 0) {
                 return progress;
@@ -651,7 +728,10 @@ dir_process(struct sw_relay *r, struct dir *d)
                 protocol_error(r, d, d->msg.close_code, d->msg.why);
                 return true;
             }
-            begin_frame(r, d);
+            if (!pass_whole_frame(r, d, (size_t)n)) {
+                flush_run(r, d); /* what follows must stay behind it */
+                begin_frame(r, d);
+            }
             progress = true;
             break;
         }
@@ -710,6 +790,15 @@ dir_process(struct sw_relay *r, struct dir *d)
         }
         }
     }
+    return progress;
+}
+
+static bool
+dir_process(struct sw_relay *r, struct dir *d)
+{
+    bool progress = dir_walk(r, d);
+    /* the run points into d->in: copy it out before d->in can move */
+    flush_run(r, d);
     return progress;
 }
 

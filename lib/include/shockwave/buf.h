@@ -40,6 +40,10 @@ struct sw_buf_pool {
  * idle ones. No allocation happens until the first get. */
 void sw_buf_pool_init(struct sw_buf_pool *pool, size_t size, size_t max_free);
 
+/* Allocate n idle buffers up front (at most max_free), so the first
+ * connections and short peaks take no malloc. Returns SW_OK or SW_ENOMEM. */
+enum sw_status sw_buf_pool_prefill(struct sw_buf_pool *pool, size_t n);
+
 /* Free every idle buffer. Buffers still out must have been put first. */
 void sw_buf_pool_fini(struct sw_buf_pool *pool);
 
