@@ -10,6 +10,9 @@
  *
  *   m0 --(no traffic)--> m1 --(no traffic)--> m2 --(10,000 messages)--> m3
  *   baseline = m1 - m0 = m2 - m1;  assert m3 - m2 == baseline
+ * The counter counts worker threads only (tests/support/alloccount.c), so
+ * the baseline is 0; a new connection afterwards must count (the control
+ * that shows the counter works).
  *
  * Skips (with a message) only when SW_ALLOCCOUNT is empty, or when the
  * daemon is an AddressSanitizer build, whose runtime owns malloc and makes
@@ -177,6 +180,21 @@ START_TEST(zero_alloc_per_message)
                   "10,000 messages cost %lld allocations beyond the "
                   "/metrics baseline (%lld)",
                   m3 - m2b - base, base);
+    /* Control: the counter does see the workers' allocations. A new
+     * WebSocket allocates its session and its relay on a worker thread. */
+    struct sw_test_ws ws2;
+    st = sw_test_ws_open(&ws2, gw.port, "app.example", "/ws", NULL);
+    ck_assert_msg(st == 101, "second upgrade: %d", st);
+    echo(&ws2, 16);
+    long long m4 = allocs(gw.admin_port);
+    fprintf(stderr, "ws_alloc: a new connection: %lld allocations\n",
+            m4 - m3 - base);
+    ck_assert_msg(m4 - m3 - base >= 2,
+                  "a new connection counted %lld allocations: the counter "
+                  "does not see the worker threads",
+                  m4 - m3 - base);
+    ck_assert_int_eq(sw_test_ws_close_handshake(&ws2, 1000, WAIT_MS), 1000);
+    sw_test_ws_free(&ws2);
     ck_assert_int_eq(sw_test_ws_close_handshake(&ws, 1000, WAIT_MS), 1000);
     sw_test_ws_free(&ws);
     int rc = sw_test_gw_stop(&gw);
