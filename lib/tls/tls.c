@@ -572,6 +572,7 @@ server_ctx(struct errs *e, const struct sw_conf *cf, struct sw__tls_worker *w,
         return NULL;
     }
     set_common(ctx, cf->tls_protocols);
+    sw__tls_watch_renegotiation(ctx);
     /* OpenSSL 3 refuses client-initiated renegotiation unless
      * SSL_OP_ALLOW_CLIENT_RENEGOTIATION; SSL_OP_NO_RENEGOTIATION (set in
      * set_common) covers the rest. */

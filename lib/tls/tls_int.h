@@ -82,4 +82,8 @@ int sw__tls_ticket_key(struct sw_tls_ctx *t, const unsigned char *name,
  * ("GET /"): upper-case letters then a space. */
 bool sw__tls_looks_like_http(const unsigned char *p, size_t n);
 
+/* Server contexts: log and end connections whose client tries to
+ * renegotiate (tls_io.c). */
+void sw__tls_watch_renegotiation(SSL_CTX *ctx);
+
 #endif

@@ -25,6 +25,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <openssl/err.h>
+#include <pthread.h>
 #include <sys/socket.h>
 
 #define PEEK_BYTES 8 /* enough for "OPTIONS " */
@@ -117,6 +118,50 @@ map_error(struct sw_io *io, int rc, bool reading)
     }
 }
 
+/* Renegotiation: SSL_OP_NO_RENEGOTIATION makes OpenSSL refuse a client's
+ * renegotiation hello with a no_renegotiation alert and carry on. We end
+ * such a connection instead, and say so once: the info callback marks the
+ * SSL (ex data) when that alert is written, and the next read fails. */
+static int reneg_index = -1;
+static pthread_once_t reneg_once = PTHREAD_ONCE_INIT;
+
+static void
+reneg_index_init(void)
+{
+    reneg_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+static void
+info_cb(const SSL *ssl, int where, int ret)
+{
+    if ((where & SSL_CB_WRITE_ALERT) != SSL_CB_WRITE_ALERT ||
+        (ret & 0xff) != SSL_AD_NO_RENEGOTIATION || reneg_index < 0) {
+        return;
+    }
+    SSL *s = (SSL *)ssl; /* ex data on a const SSL: OpenSSL's own cast */
+    if (SSL_get_ex_data(s, reneg_index) != NULL) {
+        return;
+    }
+    SSL_set_ex_data(s, reneg_index, s);
+    char peer[64];
+    peer_name(SSL_get_fd(ssl), peer, sizeof(peer));
+    sw_log_warn("tls: client %s attempted renegotiation: refused, closing",
+                peer);
+}
+
+void
+sw__tls_watch_renegotiation(SSL_CTX *ctx)
+{
+    pthread_once(&reneg_once, reneg_index_init);
+    SSL_CTX_set_info_callback(ctx, info_cb);
+}
+
+static bool
+renegotiation_refused(SSL *ssl)
+{
+    return reneg_index >= 0 && SSL_get_ex_data(ssl, reneg_index) != NULL;
+}
+
 static ssize_t
 tls_recv(struct sw_io *io, void *buf, size_t n)
 {
@@ -125,6 +170,11 @@ tls_recv(struct sw_io *io, void *buf, size_t n)
     ERR_clear_error();
     errno = 0;
     int rc = SSL_read_ex(io->tls, buf, n, &got);
+    if (renegotiation_refused(io->tls)) {
+        SSL_set_quiet_shutdown(io->tls, 1);
+        io->last_errno = EPROTO;
+        return SW_ERROR;
+    }
     if (rc == 1) {
         return (ssize_t)got;
     }

@@ -279,6 +279,33 @@ START_TEST(tls_curl)
 }
 END_TEST
 
+/* A client that tries to renegotiate (TLS 1.2; TLS 1.3 has none) gets the
+ * no_renegotiation alert, its connection is closed and logged once, and
+ * other clients are served as before. */
+START_TEST(tls_renegotiation_refused)
+{
+    long mark = sw_test_proc_log_size(&gw.proc);
+    char *out = NULL;
+    /* s_client renegotiates when a line is just "R" */
+    shell(&out,
+          "(printf 'R\\n'; sleep 1) | openssl s_client -connect "
+          "127.0.0.1:%d -tls1_2 -servername a.test -CAfile '%s/ca.pem' 2>&1",
+          tls_port, certs);
+    ck_assert_msg(strstr(out, "RENEGOTIATING") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "no renegotiation") != NULL,
+                  "renegotiation was not refused:\n%s", out);
+    free(out);
+    ck_assert(sw_test_proc_wait_log(&gw.proc, "attempted renegotiation", mark,
+                                    5000) >= 0);
+    ck_assert_int_eq(sw_test_proc_log_count(&gw.proc, mark,
+                                            "attempted renegotiation", NULL),
+                     1);
+    ck_assert_int_eq(s_client(&out, "-servername a.test -tls1_2"), 0);
+    ck_assert_ptr_nonnull(strstr(out, "HTTP/1.1 200"));
+    free(out);
+}
+END_TEST
+
 START_TEST(tls_plain_http_and_stall)
 {
     long mark = sw_test_proc_log_size(&gw.proc);
@@ -658,6 +685,7 @@ tls_suite(void)
     tcase_add_test(tc, tls_resumption);
     tcase_add_test(tc, tls_curl);
     tcase_add_test(tc, tls_plain_http_and_stall);
+    tcase_add_test(tc, tls_renegotiation_refused);
     tcase_add_test(tc, tls_wss_echo);
     tcase_add_test(tc, tls_wss_echo_node);
     tcase_add_test(tc, tls_reload_certificates);
