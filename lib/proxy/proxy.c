@@ -370,6 +370,14 @@ is_named(struct sw_str name, const char *lit)
     return sw_str_eq_ci(name, lit);
 }
 
+/* True when the route's request edits set or remove header `name`. */
+static bool
+edited(const struct sw_conf_route *rt, const char *name)
+{
+    struct sw_str n = {name, strlen(name)};
+    return sw_route_edits_drop(rt->request_edits, rt->nrequest_edits, n);
+}
+
 /* Write the head the upstream will see: request line, the client's
  * end-to-end fields minus what the route edits, forwarding fields, our own
  * framing, then the route's set/add edits. */
@@ -387,7 +395,6 @@ write_upstream_head(struct sw_session *p, const struct sw_http_request *r,
     sw_http_write_str(&w, r->target);
     sw_http_write_cstr(&w, " HTTP/1.1\r\n");
 
-    bool have_xff = false;
     for (size_t i = 0; i < r->nheaders; i++) {
         const struct sw_http_header *h = &r->headers[i];
         if (sw_http_is_hop_by_hop(h->name, r->connection) ||
@@ -406,35 +413,37 @@ write_upstream_head(struct sw_session *p, const struct sw_http_request *r,
         sw_http_write_header(&w, h->name, h->value);
     }
     if (r->host.len == 0) {
-        /* HTTP/1.0 without Host: name the upstream server */
-        sw_http_write_header(&w, SW_STR("Host"),
-                             p->peer != NULL ? p->peer->server->text
-                                             : SW_STR("localhost"));
+        /* HTTP/1.0 without Host: name the upstream (its first server; the
+         * peer is picked after the head is built) */
+        sw_http_write_header(&w, SW_STR("Host"), rt->upstream->servers[0].text);
     }
-    if (!sw_route_edits_drop(rt->request_edits, rt->nrequest_edits,
-                             SW_STR("X-Forwarded-For"))) {
+    /* The forwarding fields are the gateway's, unless the route sets or
+     * removes them itself: then its edit alone speaks. */
+    if (!edited(rt, "X-Forwarded-For")) {
         sw_http_write_cstr(&w, "X-Forwarded-For: ");
         for (size_t i = 0; i < r->nheaders; i++) {
             const struct sw_http_header *h = &r->headers[i];
             if (is_named(h->name, "X-Forwarded-For") && h->value.len > 0) {
                 sw_http_write_str(&w, h->value);
                 sw_http_write(&w, ", ", 2);
-                have_xff = true;
             }
         }
         sw_http_write_cstr(&w, p->raddr);
         sw_http_write(&w, "\r\n", 2);
     }
-    SW_UNUSED(have_xff);
-    sw_http_write_cstr(&w, "X-Forwarded-Proto: ");
-    sw_http_write_cstr(&w, p->c.io.ops->scheme);
-    sw_http_write(&w, "\r\n", 2);
-    if (r->host.len > 0) {
+    if (!edited(rt, "X-Forwarded-Proto")) {
+        sw_http_write_cstr(&w, "X-Forwarded-Proto: ");
+        sw_http_write_cstr(&w, p->c.io.ops->scheme);
+        sw_http_write(&w, "\r\n", 2);
+    }
+    if (r->host.len > 0 && !edited(rt, "X-Forwarded-Host")) {
         sw_http_write_header(&w, SW_STR("X-Forwarded-Host"), r->host);
     }
-    sw_http_write_cstr(&w, "X-Request-Id: ");
-    sw_http_write_cstr(&w, p->request_id);
-    sw_http_write(&w, "\r\n", 2);
+    if (!edited(rt, "X-Request-Id")) {
+        sw_http_write_cstr(&w, "X-Request-Id: ");
+        sw_http_write_cstr(&w, p->request_id);
+        sw_http_write(&w, "\r\n", 2);
+    }
     if (p->ws_upgrade) {
         sw_http_write_cstr(&w, "Connection: Upgrade\r\nUpgrade: websocket\r\n");
     }

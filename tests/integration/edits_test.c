@@ -80,6 +80,22 @@ START_TEST(request_set)
 }
 END_TEST
 
+/* A route that sets or removes one of the gateway's forwarding fields is
+ * the only voice for it: one X-Forwarded-Proto, the route's, and no
+ * X-Forwarded-Host; the others the gateway still adds. */
+START_TEST(request_forwarding_fields_edited)
+{
+    struct sw_test_resp r;
+    request("/fwd/x", &r);
+    ck_assert_int_eq(sw_test_echo_count(r.body, "X-Forwarded-Proto"), 1);
+    expect_echo(&r, "X-Forwarded-Proto", "from-edit");
+    ck_assert_int_eq(sw_test_echo_count(r.body, "X-Forwarded-Host"), 0);
+    ck_assert_int_eq(sw_test_echo_count(r.body, "X-Forwarded-For"), 1);
+    ck_assert_int_eq(sw_test_echo_count(r.body, "X-Request-Id"), 1);
+    sw_test_resp_free(&r);
+}
+END_TEST
+
 START_TEST(request_add)
 {
     struct sw_test_resp r;
@@ -175,6 +191,7 @@ edits_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, request_set);
     tcase_add_test(tc, request_add);
+    tcase_add_test(tc, request_forwarding_fields_edited);
     tcase_add_test(tc, request_remove);
     tcase_add_test(tc, request_variables);
     tcase_add_test(tc, response_edits);
