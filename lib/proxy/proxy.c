@@ -370,6 +370,29 @@ is_named(struct sw_str name, const char *lit)
     return sw_str_eq_ci(name, lit);
 }
 
+static struct sw_str
+cstr(const char *s)
+{
+    return (struct sw_str){s, strlen(s)};
+}
+
+/* The values of $variables for this session's request (host and target
+ * are empty once the request head is gone, for response edits). */
+static struct sw_route_vars
+session_vars(const struct sw_session *p, struct sw_str host,
+             struct sw_str target)
+{
+    return (struct sw_route_vars){
+        .remote_addr = cstr(p->raddr),
+        .remote_port = cstr(p->rport),
+        .scheme = cstr(p->c.io.ops->scheme),
+        .host = host,
+        .request_id = cstr(p->request_id),
+        .request_uri = target,
+        .server_port = cstr(p->l->port),
+    };
+}
+
 /* True when the route's request edits set or remove header `name`. */
 static bool
 edited(const struct sw_conf_route *rt, const char *name)
@@ -591,15 +614,7 @@ start_request(struct sw_session *p, const struct sw_http_request *r)
         memcpy(p->hash_key, key.p, p->hash_key_len);
     }
 
-    struct sw_route_vars vars = {
-        .remote_addr = {p->raddr, strlen(p->raddr)},
-        .remote_port = {p->rport, strlen(p->rport)},
-        .scheme = {p->c.io.ops->scheme, strlen(p->c.io.ops->scheme)},
-        .host = r->host,
-        .request_id = {p->request_id, strlen(p->request_id)},
-        .request_uri = r->target,
-        .server_port = {p->l->port, strlen(p->l->port)},
-    };
+    struct sw_route_vars vars = session_vars(p, r->host, r->target);
     if (!buf_ready(p, &p->uhead)) {
         session_close(p);
         return;
@@ -890,6 +905,32 @@ pump_request_body(struct sw_session *p)
 
 /* ---- response: upstream -> client ------------------------------------- */
 
+/* Start a response head at the end of c.out: the writer covers the free
+ * room, the status line is written. */
+static void
+head_begin(struct sw_session *p, struct sw_http_writer *w, unsigned status,
+           struct sw_str reason)
+{
+    size_t room = out_room(p, &p->c.out);
+    sw_http_writer_init(w, (char *)p->c.out->last, room);
+    char line[64];
+    int n = snprintf(line, sizeof(line), "HTTP/1.1 %u %.*s\r\n", status,
+                     (int)SW_MIN(reason.len, 40), reason.p);
+    sw_http_write(w, line, (size_t)n);
+}
+
+/* End the head and queue it; false when it did not fit (nothing queued). */
+static bool
+head_commit(struct sw_session *p, struct sw_http_writer *w)
+{
+    sw_http_write(w, "\r\n", 2);
+    if (w->overflow) {
+        return false;
+    }
+    p->c.out->last += w->len;
+    return true;
+}
+
 /* Forward an interim (1xx) response head, minus hop-by-hop fields. */
 static bool
 forward_interim(struct sw_session *p, const struct sw_http_response *resp)
@@ -900,38 +941,23 @@ forward_interim(struct sw_session *p, const struct sw_http_response *resp)
     if (p->version_minor == 0) {
         return true; /* RFC 9110 15.2: no 1xx to HTTP/1.0 clients */
     }
-    size_t room = out_room(p, &p->c.out);
     struct sw_http_writer w;
-    sw_http_writer_init(&w, (char *)p->c.out->last, room);
-    char line[64];
-    int n = snprintf(line, sizeof(line), "HTTP/1.1 %u %.*s\r\n", resp->status,
-                     (int)SW_MIN(resp->reason.len, 40), resp->reason.p);
-    sw_http_write(&w, line, (size_t)n);
+    head_begin(p, &w, resp->status, resp->reason);
     for (size_t i = 0; i < resp->nheaders; i++) {
         const struct sw_http_header *h = &resp->headers[i];
         if (!sw_http_is_hop_by_hop(h->name, resp->connection)) {
             sw_http_write_header(&w, h->name, h->value);
         }
     }
-    sw_http_write(&w, "\r\n", 2);
-    if (w.overflow) {
-        return false;
-    }
-    p->c.out->last += w.len;
-    return true;
+    return head_commit(p, &w);
 }
 
 static bool
 write_response_head(struct sw_session *p, const struct sw_http_response *resp)
 {
     const struct sw_conf_route *rt = p->route;
-    size_t room = out_room(p, &p->c.out);
     struct sw_http_writer w;
-    sw_http_writer_init(&w, (char *)p->c.out->last, room);
-    char line[64];
-    int n = snprintf(line, sizeof(line), "HTTP/1.1 %u %.*s\r\n", resp->status,
-                     (int)SW_MIN(resp->reason.len, 40), resp->reason.p);
-    sw_http_write(&w, line, (size_t)n);
+    head_begin(p, &w, resp->status, resp->reason);
 
     /* Bodiless answers to HEAD and 304 keep the upstream's length field:
      * it describes the representation, not this message. */
@@ -985,20 +1011,9 @@ write_response_head(struct sw_session *p, const struct sw_http_response *resp)
     } else if (p->version_minor == 0) {
         sw_http_write_cstr(&w, "Connection: keep-alive\r\n");
     }
-    struct sw_route_vars vars = {
-        .remote_addr = {p->raddr, strlen(p->raddr)},
-        .remote_port = {p->rport, strlen(p->rport)},
-        .scheme = {p->c.io.ops->scheme, strlen(p->c.io.ops->scheme)},
-        .request_id = {p->request_id, strlen(p->request_id)},
-        .server_port = {p->l->port, strlen(p->l->port)},
-    };
+    struct sw_route_vars vars = session_vars(p, SW_STR(""), SW_STR(""));
     sw_route_edits_write(&w, rt->response_edits, rt->nresponse_edits, &vars);
-    sw_http_write(&w, "\r\n", 2);
-    if (w.overflow) {
-        return false;
-    }
-    p->c.out->last += w.len;
-    return true;
+    return head_commit(p, &w);
 }
 
 /* The 101 toward the client: the upstream's end-to-end fields (protocol and
@@ -1007,11 +1022,9 @@ static bool
 write_switching_head(struct sw_session *p, const struct sw_http_response *resp)
 {
     const struct sw_conf_route *rt = p->route;
-    size_t room = out_room(p, &p->c.out);
     struct sw_http_writer w;
-    sw_http_writer_init(&w, (char *)p->c.out->last, room);
-    sw_http_write_cstr(&w, "HTTP/1.1 101 Switching Protocols\r\n"
-                           "Upgrade: websocket\r\nConnection: Upgrade\r\n");
+    head_begin(p, &w, 101, SW_STR("Switching Protocols"));
+    sw_http_write_cstr(&w, "Upgrade: websocket\r\nConnection: Upgrade\r\n");
     for (size_t i = 0; i < resp->nheaders; i++) {
         const struct sw_http_header *h = &resp->headers[i];
         if (sw_http_is_hop_by_hop(h->name, resp->connection) ||
@@ -1022,12 +1035,7 @@ write_switching_head(struct sw_session *p, const struct sw_http_response *resp)
         }
         sw_http_write_header(&w, h->name, h->value);
     }
-    sw_http_write(&w, "\r\n", 2);
-    if (w.overflow) {
-        return false;
-    }
-    p->c.out->last += w.len;
-    return true;
+    return head_commit(p, &w);
 }
 
 static void
