@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 
 static struct sw_test_proc be; /* swload echo "b1" */
 static struct sw_test_gw gw;   /* the daemon */
@@ -294,6 +295,65 @@ START_TEST(others_unaffected)
 }
 END_TEST
 
+static void
+cap_setup(void)
+{
+    int port;
+    ck_assert(sw_test_backend_start(&be, "b1", &port));
+    const char *kv[] = {"B1", sw_test_itoa(port), NULL};
+    ck_assert(sw_test_gw_start(&gw, "conn_cap.conf", kv));
+}
+
+/* max_client_connections 3 on one worker: a fourth connection is closed at
+ * once, counted and logged; the three others are served; once one leaves,
+ * a new connection is accepted again. */
+START_TEST(connection_cap)
+{
+    struct sw_test_conn held[3];
+    for (int i = 0; i < 3; i++) {
+        ck_assert(sw_test_conn_open(&held[i], gw.port));
+    }
+    struct sw_test_resp r;
+    ck_assert_int_eq(sw_test_conn_request(
+                         &held[0], "GET /a HTTP/1.1\r\nHost: x\r\n\r\n", &r),
+                     1);
+    ck_assert_int_eq(r.status, 200);
+    sw_test_resp_free(&r);
+
+    struct sw_test_conn extra;
+    ck_assert(sw_test_conn_open(&extra, gw.port));
+    ck_assert_msg(sw_test_conn_closed(&extra, 3000),
+                  "a fourth connection was kept over max_client_connections");
+    sw_test_conn_close(&extra);
+    ck_assert(sw_test_proc_wait_log(&gw.proc, "max_client_connections", 0,
+                                    3000) >= 0);
+    ck_assert_int_eq(
+        sw_test_metric(gw.admin_port, "client_connections_refused_total"), 1);
+
+    /* the held connections still work */
+    ck_assert_int_eq(sw_test_conn_request(
+                         &held[2], "GET /b HTTP/1.1\r\nHost: x\r\n\r\n", &r),
+                     1);
+    ck_assert_int_eq(r.status, 200);
+    sw_test_resp_free(&r);
+
+    /* one leaves: room for a new one */
+    sw_test_conn_close(&held[1]);
+    struct timespec pause = {0, 300 * 1000000L};
+    nanosleep(&pause, NULL);
+    struct sw_test_conn next;
+    ck_assert(sw_test_conn_open(&next, gw.port));
+    ck_assert_int_eq(
+        sw_test_conn_request(&next, "GET /c HTTP/1.1\r\nHost: x\r\n\r\n", &r),
+        1);
+    ck_assert_int_eq(r.status, 200);
+    sw_test_resp_free(&r);
+    sw_test_conn_close(&next);
+    sw_test_conn_close(&held[0]);
+    sw_test_conn_close(&held[2]);
+}
+END_TEST
+
 static Suite *
 errors_suite(void)
 {
@@ -307,6 +367,11 @@ errors_suite(void)
     tcase_add_test(tc, upstream_timeout_504);
     tcase_add_test(tc, others_unaffected);
     suite_add_tcase(s, tc);
+    TCase *cap = tcase_create("connection_cap");
+    tcase_add_checked_fixture(cap, cap_setup, teardown);
+    tcase_set_timeout(cap, 60);
+    tcase_add_test(cap, connection_cap);
+    suite_add_tcase(s, cap);
     return s;
 }
 
