@@ -3,25 +3,26 @@
  * per-snapshot state and the client session.
  *
  * Session states (changed only through set_state() in proxy.c, which asserts
- * the transition):
+ * the transition; the edges are those of transition_ok()):
  *
- *     accept --TLS listener--> HANDSHAKE --done--.
- *       |                          \--fails/timeout--> CLOSING
- *       v                                     |
- *     IDLE <-----------------------------------'
- *     IDLE ---first byte---> HEAD ---head ok, local answer----> LOCAL
- *      ^  \                   |  \                                |
- *      |   \--timeout/EOF--.  |   \--bad head: 4xx--------------> LOCAL
- *      |                   |  v                                   |
- *      |                   | CONNECT --connect fails: next peer----'
- *      |                   |  |         (none left: 502/504 -> LOCAL)
- *      |                   |  v
- *      |                   | PROXY (request body up, response down)
- *      |                   |  |   \--101 on a websocket route--> UPGRADED
- *      |                   |  v
- *      '---keep-alive------+- DONE (response flushed)
- *                          v
- *                        CLOSING --> freed at the end of the dispatch
+ *   accept --TLS listener--> HANDSHAKE --done--> IDLE
+ *   accept --plain listener--------------------> IDLE
+ *
+ *   IDLE --first byte--> HEAD --no route / return / bad head--> LOCAL
+ *                         |
+ *                         +--new connection--> CONNECT --ok--> PROXY
+ *                         |                      |  \--fails: next peer
+ *                         |                      |     (CONNECT again)
+ *                         |                      '--none left--> LOCAL
+ *                         '--kept or pooled connection--------> PROXY
+ *
+ *   PROXY --response flushed, keep-alive-------------> IDLE
+ *   PROXY --response flushed, closing----------------> LINGER
+ *   PROXY --stale reused connection, retry-----------> CONNECT
+ *   PROXY --upstream failed before the response head-> LOCAL (502/504)
+ *   PROXY --validated 101 on a websocket route-------> UPGRADED (relay)
+ *
+ *   any state --> CLOSING: freed at the end of the dispatch
  *
  * LOCAL -> IDLE when the answer keeps the connection, else LINGER.
  * LINGER: after a closing answer the write side is shut down and input is
