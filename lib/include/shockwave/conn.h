@@ -1,0 +1,175 @@
+/*
+ * conn.h - one connection end: its transport, its events, its input and
+ * output buffers, and the read / flush / interest logic every protocol
+ * module shares (twemproxy's one `struct conn` for client, server and
+ * proxy connections alike).
+ *
+ *   owner (HTTP session, relay)
+ *      |  sw_conn_read()    -> bytes appended to c->in
+ *      |  sw_conn_flush()   <- bytes taken from c->out
+ *      |  sw_conn_watch()   -> which readiness to wait for
+ *      v
+ *   struct sw_conn: io (plain or TLS ops) + rev/wev/timer + in/out buffers
+ *      |
+ *   engine: libevent's epoll loop today
+ *
+ * The owner says what it wants (read, write); the connection adds what its
+ * transport needs besides (TLS: a read that must write, a write that must
+ * read) and schedules a read at once when the transport holds decrypted
+ * bytes that the socket will not signal again. Owners never test for TLS.
+ *
+ * Buffers come from the worker's pool and are held only while bytes are in
+ * flight: an owner releases empty ones (sw_conn_release_idle) so an idle
+ * connection holds none.
+ *
+ * Callbacks get the connection and the owner's argument. An owner may hand
+ * a connection to another (the session to the WebSocket relay) with
+ * sw_conn_rebind(): the fd, the transport and the buffers stay in place.
+ * Close is the owner's business and deferred by it; sw_conn_close() never
+ * frees the struct, which lives inside its owner.
+ *
+ * Threading: the owning worker's thread only.
+ */
+#ifndef SHOCKWAVE_CONN_H
+#define SHOCKWAVE_CONN_H
+
+#include <shockwave/buf.h>
+#include <shockwave/io.h>
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+
+/* The flags word of a connection (printed by sw_conn_show_flags). */
+enum sw_conn_flag {
+    SW_CONN_F_READING = 1u << 0,          /* rev is added */
+    SW_CONN_F_WRITING = 1u << 1,          /* wev is added */
+    SW_CONN_F_EOF = 1u << 2,              /* input ended: FIN or error */
+    SW_CONN_F_RESET = 1u << 3,            /* it ended with an error */
+    SW_CONN_F_DEAD = 1u << 4,             /* a send failed: no more output */
+    SW_CONN_F_READ_WANTS_WRITE = 1u << 5, /* last recv waits for POLLOUT */
+    SW_CONN_F_WRITE_WANTS_READ = 1u << 6, /* last send waits for POLLIN */
+};
+
+/* Room a flags print needs: every name, separators and the NUL. */
+#define SW_CONN_FLAGS_TEXT 96
+
+struct sw_conn;
+
+typedef void (*sw_conn_event_cb)(struct sw_conn *c, void *arg);
+
+/* What the owner is called for. on_timer may be NULL (no timer). */
+struct sw_conn_handlers {
+    sw_conn_event_cb on_read;  /* readable */
+    sw_conn_event_cb on_write; /* writable */
+    sw_conn_event_cb on_timer; /* sw_conn_timer() expired */
+};
+
+struct sw_conn {
+    struct sw_io io;                   /* fd owned (-1: none), transport */
+    struct event rev;                  /* readable */
+    struct event wev;                  /* writable */
+    struct event timer;                /* the owner's deadline */
+    struct sw_buf *in;                 /* owned (pool): bytes read */
+    struct sw_buf *out;                /* owned (pool): bytes to send */
+    unsigned flags;                    /* SW_CONN_F_* */
+    const char *role;                  /* borrowed (static): "client"... */
+    struct event_base *base;           /* borrowed: the worker's loop */
+    struct sw_buf_pool *bufs;          /* borrowed: the worker's buffers */
+    const struct sw_conn_handlers *on; /* borrowed (static table) */
+    void *arg;                         /* the owner's, passed to `on` */
+};
+
+static inline bool
+sw_conn_has(const struct sw_conn *c, unsigned flag)
+{
+    return (c->flags & flag) != 0;
+}
+
+static inline bool
+sw_conn_is_open(const struct sw_conn *c)
+{
+    return c->io.fd >= 0;
+}
+
+/* Bytes waiting in a buffer that may be absent. */
+static inline size_t
+sw_conn_buffered(const struct sw_buf *b)
+{
+    return b != NULL ? sw_buf_len(b) : 0;
+}
+
+/* Prepare an end with no socket yet: plain ops, fd -1, the timer assigned.
+ * `role` names it in logs ("client", "upstream"). */
+void sw_conn_init(struct sw_conn *c, const char *role, struct event_base *base,
+                  struct sw_buf_pool *bufs, const struct sw_conn_handlers *on,
+                  void *arg);
+
+/* Take ownership of `io` (its fd and transport state); the flags start
+ * clear. The connection must hold no socket. */
+void sw_conn_attach(struct sw_conn *c, const struct sw_io *io);
+
+/* Hand the callbacks to a new owner; events are stopped first, the socket,
+ * transport and buffers stay. */
+void sw_conn_rebind(struct sw_conn *c, const struct sw_conn_handlers *on,
+                    void *arg);
+
+/* Give up the socket without closing it (to a keep-alive pool): events
+ * stopped, `*io` receives fd and transport, the connection holds none.
+ * Buffers stay with the connection. */
+void sw_conn_detach(struct sw_conn *c, struct sw_io *io);
+
+/* Stop events and the timer, end the transport (TLS close_notify), close
+ * the fd and return both buffers to the pool. Accepts a closed end. */
+void sw_conn_close(struct sw_conn *c);
+
+/* As sw_conn_close(), but first shut the write side down and drain input
+ * that already arrived: unread input turns close() into a reset, and a
+ * reset makes the peer drop what we sent but it has not read yet. */
+void sw_conn_close_gently(struct sw_conn *c);
+
+/* Arm the events: what the owner wants plus the opposite readiness the
+ * transport asked for; with `read`, a transport that holds decrypted bytes
+ * gets its read callback at once. */
+void sw_conn_watch(struct sw_conn *c, bool read, bool write);
+
+/* Arm the owner's deadline `ms` from now; 0 disarms it. */
+void sw_conn_timer(struct sw_conn *c, uint64_t ms);
+
+/* True while the deadline is armed. */
+bool sw_conn_timer_armed(const struct sw_conn *c);
+
+/* Make *bp a buffer with room at its end: taken from the pool when absent,
+ * rewound when empty, compacted when full. False on ENOMEM (counted by the
+ * caller). */
+bool sw_conn_buf_ready(struct sw_conn *c, struct sw_buf **bp);
+
+/* Room in c->out after sw_conn_buf_ready (0 on ENOMEM). */
+size_t sw_conn_out_room(struct sw_conn *c);
+
+/* Return *bp to the pool if it is empty (or always, for _release). */
+void sw_conn_buf_release_if_empty(struct sw_conn *c, struct sw_buf **bp);
+void sw_conn_buf_release(struct sw_conn *c, struct sw_buf **bp);
+
+/* Return c->in and c->out to the pool when they are empty. */
+void sw_conn_release_idle(struct sw_conn *c);
+
+/* Read once into c->in (taken from the pool when absent). Returns the bytes
+ * read (> 0); 0 at EOF; SW_AGAIN when the socket would block or c->in has
+ * no room; SW_ENOMEM without a buffer; SW_ECLOSED or SW_ERROR for a reset
+ * or failure, logged here with the fd and errno. EOF and failures set
+ * SW_CONN_F_EOF (and SW_CONN_F_RESET for a failure). */
+ssize_t sw_conn_read(struct sw_conn *c);
+
+/* Send as much of `b` as the socket takes (b may be NULL). Returns the
+ * bytes sent (>= 0), or SW_ECLOSED / SW_ERROR once a send failed (logged
+ * here; SW_CONN_F_DEAD is set). An emptied buffer is rewound. */
+ssize_t sw_conn_send_buf(struct sw_conn *c, struct sw_buf *b);
+
+/* sw_conn_send_buf(c, c->out). */
+ssize_t sw_conn_flush(struct sw_conn *c);
+
+/* Print the names of the flags set ("READING|EOF", "-" for none) into out
+ * (SW_CONN_FLAGS_TEXT bytes are enough). Returns out. */
+const char *sw_conn_show_flags(unsigned flags, char *out, size_t n);
+
+#endif
