@@ -2,11 +2,14 @@
  * proxy_int.h - private structures of the proxy module: the worker, its
  * per-snapshot state and the client session.
  *
- * Session states (changed only through set_state() in proxy.c, which asserts
- * the transition; the edges are those of transition_ok()):
+ * Session states (changed only through sw__proxy_set_state() in
+ * proxy_session.c, which asserts the transition, the first one included;
+ * the edges are those of transition_ok()). Each state has one phase
+ * handler there; the session's loop runs the handler of the current state
+ * until it answers SW_AGAIN (nothing can move until an event).
  *
- *   accept --TLS listener--> HANDSHAKE --done--> IDLE
- *   accept --plain listener--------------------> IDLE
+ *   NEW --TLS listener--> HANDSHAKE --done--> IDLE
+ *   NEW --plain listener--------------------> IDLE
  *
  *   IDLE --first byte--> HEAD --no route / return / bad head--> LOCAL
  *                         |
@@ -35,11 +38,13 @@
 
 #include <shockwave/buf.h>
 #include <shockwave/conf.h>
+#include <shockwave/conn.h>
 #include <shockwave/http.h>
 #include <shockwave/io.h>
 #include <shockwave/metrics.h>
 #include <shockwave/proxy.h>
 #include <shockwave/relay.h>
+#include <shockwave/route.h>
 #include <shockwave/upstream.h>
 
 #include <event2/event.h>
@@ -91,40 +96,69 @@ struct sw_worker {
 };
 
 enum sw_proxy_state {
-    SW_PROXY_HANDSHAKE = 0, /* transport handshake (TLS) in progress */
-    SW_PROXY_IDLE,          /* waiting for a request's first byte */
-    SW_PROXY_HEAD,          /* reading a request head */
-    SW_PROXY_LOCAL,         /* sending an answer of our own */
-    SW_PROXY_CONNECT,       /* connecting to an upstream peer */
-    SW_PROXY_PROXY,         /* request and response in flight */
-    SW_PROXY_UPGRADED,      /* handed to the WebSocket relay */
-    SW_PROXY_LINGER,        /* answer sent; dropping input before close */
-    SW_PROXY_CLOSING,       /* closed; freed at the end of the dispatch */
+    SW_PROXY_NEW = 0,   /* accepted, nothing armed yet */
+    SW_PROXY_HANDSHAKE, /* transport handshake (TLS) in progress */
+    SW_PROXY_IDLE,      /* waiting for a request's first byte */
+    SW_PROXY_HEAD,      /* reading a request head */
+    SW_PROXY_LOCAL,     /* sending an answer of our own */
+    SW_PROXY_CONNECT,   /* connecting to an upstream peer */
+    SW_PROXY_PROXY,     /* request and response in flight */
+    SW_PROXY_UPGRADED,  /* handed to the WebSocket relay */
+    SW_PROXY_LINGER,    /* answer sent; dropping input before close */
+    SW_PROXY_CLOSING,   /* closed; freed at the end of the dispatch */
 };
 
-/* One side of a session: the client or the upstream connection. */
-struct sw_side {
-    struct sw_io io;       /* fd (owned, -1 when none) and transport */
-    struct event rev;      /* readable */
-    struct event wev;      /* writable */
-    struct event timer;    /* this side's deadline */
-    bool rev_on;           /* rev is added */
-    bool wev_on;           /* wev is added */
-    bool eof;              /* peer sent FIN */
-    bool read_wants_write; /* last recv waits for writability (TLS) */
-    bool write_wants_read; /* last send waits for readability (TLS) */
-    struct sw_buf *in;     /* owned (pool): bytes read from this side */
-    struct sw_buf *out;    /* owned (pool): bytes to write to it */
+/*
+ * The session's flags word (HAProxy's CO_FL_*): what is true of the
+ * request and response in flight. Printed by sw__proxy_show_flags().
+ */
+enum sw_session_flag {
+    SW_SESS_F_REUSED = 1u << 0,           /* u came from keep-alive */
+    SW_SESS_F_RETRIED = 1u << 1,          /* a stale reuse was retried */
+    SW_SESS_F_HEAD_SENT = 1u << 2,        /* uhead fully written */
+    SW_SESS_F_CLIENT_KEEPALIVE = 1u << 3, /* keep after this response */
+    SW_SESS_F_REQ_DONE = 1u << 4,         /* whole body forwarded */
+    SW_SESS_F_SENT_CONTINUE = 1u << 5,    /* we answered 100 ourselves */
+    SW_SESS_F_RESP_HEAD_DONE = 1u << 6,   /* final head sent to client */
+    SW_SESS_F_RESP_CHUNK_OUT = 1u << 7,   /* re-encode chunked to client */
+    SW_SESS_F_RESP_KEEPALIVE = 1u << 8,   /* upstream reusable after */
+    SW_SESS_F_RESP_DONE = 1u << 9,        /* whole body queued to client */
+    SW_SESS_F_CLOSE_AFTER = 1u << 10,     /* close client when flushed */
+    SW_SESS_F_WS_UPGRADE = 1u << 11,      /* a validated WebSocket upgrade
+                                             was forwarded */
+    SW_SESS_F_RESP_STARTED = 1u << 12,    /* a response byte arrived */
+    SW_SESS_F_IDEMPOTENT = 1u << 13,      /* RFC 9110 9.2.2 method */
 };
+
+/* Headers kept per request or response head: a fixed array on the stack. */
+#define SW_PROXY_MAX_HEADERS 256
+
+/* Room kept in an output buffer for a chunk line and its CRLF when a body
+ * is re-encoded as chunks, and the chunk line's own scratch size. */
+#define SW_PROXY_CHUNK_FRAMING 32
+#define SW_PROXY_CHUNK_LINE 24
+
+/* Room for the last chunk "0\r\n\r\n" and a little slack. */
+#define SW_PROXY_LAST_CHUNK 8
+
+/* "host:port" text of either end, for the relay's logs. */
+#define SW_PROXY_ADDR_TEXT 64
+
+/* Room a flags print needs. */
+#define SW_SESS_FLAGS_TEXT 192
+
+/* Peers a request may try before giving up: one bit each in `tried`. */
+#define SW_PROXY_MAX_TRIED 64
 
 struct sw_session {
     struct sw_worker *w;       /* borrowed: owning worker */
     struct sw_wconf *wc;       /* ref: snapshot state at accept */
     struct sw_listener *l;     /* borrowed: where it was accepted */
     enum sw_proxy_state state; /* see the diagram above */
+    unsigned flags;            /* SW_SESS_F_* */
     uint64_t id;               /* connection number, for logs */
-    struct sw_side c;          /* client connection */
-    struct sw_side u;          /* upstream connection (fd -1 if none) */
+    struct sw_conn c;          /* client connection */
+    struct sw_conn u;          /* upstream connection (fd -1 if none) */
     char raddr[48];            /* client address text */
     char rport[8];             /* client port text */
     /* The request in flight. */
@@ -132,59 +166,112 @@ struct sw_session {
     struct sw_upstream *up;             /* borrowed (wc->ups) */
     struct sw_upstream_peer *peer;      /* borrowed: chosen peer */
     uint64_t tried;                     /* peers tried (bitmask) */
-    bool reused;                        /* u came from keep-alive */
     struct sw_upstream_peer *kept_peer; /* borrowed: between requests, u
                                            is an idle connection to it,
                                            kept for the next request if
                                            that picks the same peer */
     struct sw_buf *uhead;               /* owned: serialised request
                                            head, kept for a retry */
-    bool head_sent;                     /* uhead fully written */
     char hash_key[128];                 /* copy: balance hash key */
-    size_t hash_key_len;
+    size_t hash_key_len;                /* bytes in hash_key */
     int method_id;                      /* http-parser method */
     unsigned version_minor;             /* client's HTTP/1.x */
-    bool client_keepalive;              /* keep after this response */
     enum sw_http_body req_body;         /* request framing */
     uint64_t req_remaining;             /* LENGTH bytes left */
     struct sw_http_chunked req_chunked; /* CHUNKED decoder */
     uint64_t req_body_bytes;            /* body bytes so far (413) */
     uint64_t max_body;                  /* limit for this request */
-    bool req_done;                      /* whole body forwarded */
-    bool sent_continue;                 /* we answered 100 ourselves */
     /* The response in flight. */
-    bool resp_head_done;                 /* final head sent to client */
     enum sw_http_body resp_body;         /* upstream framing */
-    bool resp_chunk_out;                 /* re-encode chunked to client */
     uint64_t resp_remaining;             /* LENGTH bytes left */
     struct sw_http_chunked resp_chunked; /* CHUNKED decoder */
-    bool resp_keepalive;                 /* upstream reusable after */
-    bool resp_done;                      /* whole body queued to client */
-    bool close_after;                    /* close client when flushed */
     unsigned status;                     /* status sent (access log) */
     uint64_t bytes_out;                  /* body bytes to the client */
     uint64_t started_ms;                 /* request start, access log */
     char request_id[40];                 /* X-Request-Id sent upstream */
     char log_req[256];                   /* "GET /x HTTP/1.1" for logs */
     uint64_t linger_until_ms;            /* LINGER: hard deadline */
-    bool ws_upgrade;                     /* a validated WebSocket
-                                            upgrade was forwarded */
-    char ws_key[32];                     /* its Sec-WebSocket-Key */
-    size_t ws_key_len;
-    struct sw_relay *relay;       /* owned: after the 101 */
-    struct sw_session *prev;      /* borrowed: worker list */
-    struct sw_session *next;      /* borrowed: worker list */
-    struct sw_session *reap_next; /* borrowed: reap list */
+    char ws_key[32];                     /* the upgrade's
+                                            Sec-WebSocket-Key */
+    size_t ws_key_len;                   /* bytes in ws_key */
+    struct sw_relay *relay;              /* owned: after the 101 */
+    struct sw_session *prev;             /* borrowed: worker list */
+    struct sw_session *next;             /* borrowed: worker list */
+    struct sw_session *reap_next;        /* borrowed: reap list */
 };
+
+static inline bool
+has(const struct sw_session *p, unsigned flag)
+{
+    return (p->flags & flag) != 0;
+}
+
+static inline void
+set_flag(struct sw_session *p, unsigned flag, bool on)
+{
+    p->flags = on ? p->flags | flag : p->flags & ~flag;
+}
+
+static inline const struct sw_conf *
+conf_of(const struct sw_session *p)
+{
+    return p->wc->cf;
+}
+
+/* A route's timeout, else its upstream's. */
+static inline uint64_t
+route_or(uint64_t route_ms, uint64_t upstream_ms)
+{
+    return route_ms != 0 ? route_ms : upstream_ms;
+}
 
 /* worker.c */
 void sw__proxy_wconf_unref(struct sw_wconf *wc);
 void sw__proxy_session_closed(struct sw_session *p);
 
-/* proxy.c */
+/* proxy_session.c: lifecycle, events, the phase loop */
 void sw__proxy_session_start(struct sw_worker *w, struct sw_listener *l, int fd,
                              const struct sockaddr *sa);
 void sw__proxy_session_free(struct sw_session *p);
 void sw__proxy_session_drain(struct sw_session *p, bool force);
+void sw__proxy_set_state(struct sw_session *p, enum sw_proxy_state to);
+void sw__proxy_close(struct sw_session *p);
+void sw__proxy_run(struct sw_session *p);
+void sw__proxy_run_io(struct sw_session *p, bool client_side);
+void sw__proxy_next_request(struct sw_session *p, bool keep);
+const char *sw__proxy_show_flags(unsigned flags, char *out, size_t n);
+
+/* proxy_request.c: request head, routing, upgrade check, request body */
+struct sw_route_vars sw__proxy_vars(const struct sw_session *p,
+                                    struct sw_str host, struct sw_str target);
+enum sw_status sw__proxy_phase_head(struct sw_session *p);
+bool sw__proxy_pump_request_body(struct sw_session *p);
+
+/* proxy_upstream.c: pick, connect, reuse, keep, release */
+void sw__proxy_connect_next(struct sw_session *p);
+void sw__proxy_connect_failed(struct sw_session *p, bool timeout,
+                              const char *why);
+bool sw__proxy_retry_stale(struct sw_session *p);
+bool sw__proxy_flush_upstream(struct sw_session *p);
+void sw__proxy_upstream_release(struct sw_session *p, bool reusable);
+void sw__proxy_upstream_keep(struct sw_session *p);
+void sw__proxy_kept_release(struct sw_session *p, bool to_pool);
+extern const struct sw_conn_handlers sw__proxy_upstream_handlers;
+
+/* proxy_response.c: response heads and bodies, the hand-over to the relay */
+bool sw__proxy_pump_response(struct sw_session *p);
+void sw__proxy_request_done(struct sw_session *p);
+
+/* proxy_local.c: answers the gateway writes itself, access log */
+void sw__proxy_respond_local(struct sw_session *p, unsigned status,
+                             const char *body, size_t body_len, bool keep,
+                             const char *why, const char *extra);
+void sw__proxy_respond_error(struct sw_session *p, unsigned status,
+                             const char *why);
+void sw__proxy_upstream_failed(struct sw_session *p, unsigned status,
+                               const char *why);
+void sw__proxy_request_body_failed(struct sw_session *p, unsigned status,
+                                   const char *why);
+void sw__proxy_log_access(struct sw_session *p);
 
 #endif

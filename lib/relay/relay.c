@@ -111,6 +111,7 @@ struct sw_relay {
     struct event kick;              /* resumes a run that stopped at its cap */
     uint64_t defer_deadline_ms;     /* send owed closes by then; 0 none */
     uint64_t close_deadline_ms;     /* 0 = none */
+    uint64_t drain_at_ms;           /* drain: start closing then; 0 none */
     bool finishing;                 /* close both once flushed */
     bool done;                      /* sockets closed, on_done ran */
     uint64_t started_ms;            /* for the access log */
@@ -997,6 +998,9 @@ arm_timer(struct sw_relay *r)
     if (r->defer_deadline_ms != 0) {
         next = SW_MIN(next, r->defer_deadline_ms);
     }
+    if (r->drain_at_ms != 0) {
+        next = SW_MIN(next, r->drain_at_ms);
+    }
     struct end *ends[2] = {&r->c, &r->u};
     for (int i = 0; i < 2 && !r->finishing; i++) {
         uint64_t rx = ends[i]->last_rx_ms;
@@ -1024,6 +1028,13 @@ on_timer(evutil_socket_t fd, short what, void *arg)
     SW_UNUSED(fd);
     SW_UNUSED(what);
     uint64_t now = sw_now_ms();
+    if (r->drain_at_ms != 0 && now >= r->drain_at_ms) {
+        r->drain_at_ms = 0;
+        sw_relay_drain(r);
+        if (r->done) {
+            return;
+        }
+    }
     if (r->defer_deadline_ms != 0 && now >= r->defer_deadline_ms) {
         r->defer_deadline_ms = 0;
         release_deferred(r, &r->c);
@@ -1141,13 +1152,12 @@ sw_relay_new(const struct sw_relay_env *env, struct sw_relay_start *s)
     struct sw_relay *r = calloc(1, sizeof(*r));
     if (r == NULL) {
         sw_metrics_inc(env->metrics, SW_METRIC_OUT_OF_MEMORY);
-        close(s->client.fd);
-        close(s->upstream.fd);
-        sw_buf_put(env->bufs, s->client_in);
-        sw_buf_put(env->bufs, s->upstream_in);
-        sw_buf_put(env->bufs, s->client_out);
         return NULL;
     }
+    struct sw_io cio;
+    struct sw_io uio;
+    sw_conn_detach(s->client, &cio);
+    sw_conn_detach(s->upstream, &uio);
     r->env = *env;
     r->rt = s->route;
     r->on_done = s->on_done;
@@ -1155,11 +1165,14 @@ sw_relay_new(const struct sw_relay_env *env, struct sw_relay_start *s)
     r->started_ms = sw_now_ms();
     snprintf(r->caddr, sizeof(r->caddr), "%s", s->client_addr);
     snprintf(r->uaddr, sizeof(r->uaddr), "%s", s->upstream_addr);
-    end_init(r, &r->c, s->client, true, &r->up, &r->down);
-    end_init(r, &r->u, s->upstream, false, &r->down, &r->up);
-    dir_init(r, &r->up, &r->c, &r->u, s->client_in, s->rsv_allowed);
-    dir_init(r, &r->down, &r->u, &r->c, s->upstream_in, s->rsv_allowed);
-    r->c.out = s->client_out;
+    end_init(r, &r->c, cio, true, &r->up, &r->down);
+    end_init(r, &r->u, uio, false, &r->down, &r->up);
+    dir_init(r, &r->up, &r->c, &r->u, s->client->in, s->rsv_allowed);
+    dir_init(r, &r->down, &r->u, &r->c, s->upstream->in, s->rsv_allowed);
+    r->c.out = s->client->out;
+    r->u.out = s->upstream->out;
+    s->client->in = s->client->out = NULL;
+    s->upstream->in = s->upstream->out = NULL;
     event_assign(&r->timer, env->base, -1, 0, on_timer, r);
     event_assign(&r->kick, env->base, -1, 0, on_kick, r);
     sw_metrics_inc(env->metrics, SW_METRIC_WS_SESSIONS_TOTAL);
@@ -1179,6 +1192,16 @@ sw_relay_drain(struct sw_relay *r)
     queue_close(r, &r->u, SW_WS_CLOSE_GOING_AWAY, NULL, 0);
     start_finishing(r, "gateway", SW_WS_CLOSE_GOING_AWAY);
     relay_run(r);
+}
+
+void
+sw_relay_drain_after(struct sw_relay *r, uint64_t delay_ms)
+{
+    if (r == NULL || r->done) {
+        return;
+    }
+    r->drain_at_ms = sw_now_ms() + delay_ms;
+    arm_timer(r);
 }
 
 void

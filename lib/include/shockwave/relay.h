@@ -33,6 +33,7 @@
 
 #include <shockwave/buf.h>
 #include <shockwave/conf.h>
+#include <shockwave/conn.h>
 #include <shockwave/io.h>
 #include <shockwave/metrics.h>
 #include <shockwave/ws.h>
@@ -74,13 +75,12 @@ typedef void (*sw_relay_done_cb)(void *arg);
 struct sw_relay_start {
     const struct sw_conf_route *route; /* borrowed: ws_* settings; valid
                                           while the caller's snapshot ref */
-    struct sw_io client;               /* moved in: client transport */
-    struct sw_io upstream;             /* moved in: upstream transport */
-    struct sw_buf *client_in;          /* moved in: client bytes already read
-                                          (frames behind the request head) */
-    struct sw_buf *upstream_in;        /* moved in: bytes behind the 101 head */
-    struct sw_buf *client_out;         /* moved in: unsent bytes to the client
-                                          (the 101 head) */
+    struct sw_conn *client;            /* borrowed: owned by the caller,
+                                          valid until on_done; its `in`
+                                          holds frames behind the request
+                                          head, its `out` the unsent 101 */
+    struct sw_conn *upstream;          /* borrowed, likewise; its `in`
+                                          holds bytes behind the 101 */
     uint8_t rsv_allowed;               /* RSV bits the extensions allow */
     const char *client_addr;           /* borrowed: "127.0.0.1:5555", logs */
     const char *upstream_addr;         /* borrowed: "127.0.0.1:9000", logs */
@@ -88,10 +88,13 @@ struct sw_relay_start {
     void *arg;                         /* passed to on_done */
 };
 
-/* Start relaying. Takes ownership of the sockets and buffers in `s` (also
- * on failure, when they are closed). Returns NULL on ENOMEM. */
+/* Start relaying over the caller's two connections. Returns NULL on ENOMEM
+ * (the connections are left to the caller, who closes them). */
 struct sw_relay *sw_relay_new(const struct sw_relay_env *env,
                               struct sw_relay_start *s);
+
+/* Start a graceful close in `delay_ms` (the drain spreads them). */
+void sw_relay_drain_after(struct sw_relay *r, uint64_t delay_ms);
 
 /* Start a graceful close: close 1001 to both ends (after any frame in
  * flight), then the close handshake with its timeout. */

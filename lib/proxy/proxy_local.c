@@ -1,0 +1,124 @@
+/*
+ * proxy_local.c - answers the gateway writes itself, and the access log.
+ *
+ * Owns nothing; works on the session it is given (worker thread only).
+ *
+ * Contents:
+ *   sw__proxy_log_access           one access-log line per request
+ *   sw__proxy_respond_local        status + body of our own (404, return)
+ *   sw__proxy_respond_error        an error status with a short body
+ *   sw__proxy_upstream_failed      502/504 before the response, else cut
+ *   sw__proxy_request_body_failed  400/413 for a bad body, else cut
+ */
+#include "proxy_int.h"
+
+#include <shockwave/log.h>
+
+void
+sw__proxy_log_access(struct sw_session *p)
+{
+    uint64_t ms = sw_now_ms() - p->started_ms;
+    sw_log_access("%s \"%s\" %u %llu %.*s %llums %s", p->raddr, p->log_req,
+                  p->status, (unsigned long long)p->bytes_out,
+                  p->peer ? (int)p->peer->server->text.len : 1,
+                  p->peer ? p->peer->server->text.p : "-",
+                  (unsigned long long)ms, p->request_id);
+}
+
+/*
+ * Answer the client ourselves (errors, 404, `return`). The connection is
+ * kept only when `keep` and the request carried no unread body: its bytes
+ * would otherwise be read as the next request.
+ */
+void
+sw__proxy_respond_local(struct sw_session *p, unsigned status, const char *body,
+                        size_t body_len, bool keep, const char *why,
+                        const char *extra)
+{
+    const char *reason = sw_http_reason(status);
+    if (status >= 400) {
+        sw_metrics_inc(&p->w->metrics, SW_METRIC_HTTP_ERRORS_TOTAL);
+        sw_log_warn("client %s:%s: %u %s: %s", p->raddr, p->rport, status,
+                    reason, why != NULL ? why : reason);
+    }
+    if (p->state == SW_PROXY_CONNECT || p->state == SW_PROXY_PROXY) {
+        sw__proxy_upstream_release(p, false);
+    }
+    if (p->req_body != SW_HTTP_BODY_NONE && !has(p, SW_SESS_F_REQ_DONE)) {
+        keep = false;
+    }
+    if (!has(p, SW_SESS_F_CLIENT_KEEPALIVE) || p->w->draining) {
+        keep = false;
+    }
+    set_flag(p, SW_SESS_F_CLOSE_AFTER, !keep);
+    p->status = status;
+    sw_metrics_status(&p->w->metrics, status);
+    sw__proxy_set_state(p, SW_PROXY_LOCAL);
+
+    char head[320];
+    int n = snprintf(head, sizeof(head),
+                     "HTTP/1.1 %u %s\r\nServer: shockwave\r\n"
+                     "Content-Type: text/plain\r\nContent-Length: %zu\r\n"
+                     "%s%s\r\n",
+                     status, reason, body_len, extra != NULL ? extra : "",
+                     keep ? "" : "Connection: close\r\n");
+    struct sw_buf *b = NULL;
+    if (!sw_conn_buf_ready(&p->c, &p->c.out) || (b = p->c.out) == NULL ||
+        !sw_buf_append(b, head, (size_t)n) ||
+        !sw_buf_append(b, body, body_len)) {
+        sw__proxy_close(p);
+        return;
+    }
+    p->bytes_out = body_len;
+    sw__proxy_log_access(p);
+}
+
+void
+sw__proxy_respond_error(struct sw_session *p, unsigned status, const char *why)
+{
+    char body[96];
+    int n =
+        snprintf(body, sizeof(body), "%u %s\n", status, sw_http_reason(status));
+    sw__proxy_respond_local(p, status, body, (size_t)n, false, why, NULL);
+}
+
+/* An upstream failure: 502/504 while the client has seen nothing of the
+ * response, else the client connection is cut (a half-sent response cannot
+ * be turned into an error). */
+void
+sw__proxy_upstream_failed(struct sw_session *p, unsigned status,
+                          const char *why)
+{
+    if (p->peer != NULL) {
+        sw_upstream_report(p->peer, false);
+    }
+    if (!has(p, SW_SESS_F_RESP_HEAD_DONE)) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "upstream %.*s: %s",
+                 p->peer ? (int)p->peer->server->text.len : 1,
+                 p->peer ? p->peer->server->text.p : "-", why);
+        sw__proxy_respond_error(p, status, msg);
+        return;
+    }
+    sw_log_warn("client %s:%s: upstream %.*s failed mid-response: %s", p->raddr,
+                p->rport, p->peer ? (int)p->peer->server->text.len : 1,
+                p->peer ? p->peer->server->text.p : "-", why);
+    sw__proxy_close(p);
+}
+
+/* The client's body broke a rule: an error answer while the client has
+ * seen nothing of the response, else the connection is cut (the upstream
+ * may already be streaming its answer). */
+void
+sw__proxy_request_body_failed(struct sw_session *p, unsigned status,
+                              const char *why)
+{
+    if (!has(p, SW_SESS_F_RESP_HEAD_DONE)) {
+        sw__proxy_respond_error(p, status, why);
+        return;
+    }
+    sw_log_warn("client %s:%s: %s after the response started, closing",
+                p->raddr, p->rport, why);
+    sw_metrics_inc(&p->w->metrics, SW_METRIC_HTTP_ERRORS_TOTAL);
+    sw__proxy_close(p);
+}
