@@ -147,9 +147,6 @@ enum sw_session_flag {
 /* Room a flags print needs. */
 #define SW_SESS_FLAGS_TEXT 192
 
-/* Peers a request may try before giving up: one bit each in `tried`. */
-#define SW_PROXY_MAX_TRIED 64
-
 struct sw_session {
     struct sw_worker *w;       /* borrowed: owning worker */
     struct sw_wconf *wc;       /* ref: snapshot state at accept */

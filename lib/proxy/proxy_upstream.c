@@ -70,9 +70,7 @@ sw__proxy_connect_next(struct sw_session *p)
                                         : "no upstream server reachable");
             return;
         }
-        if (peer->index < SW_PROXY_MAX_TRIED) {
-            p->tried |= 1ull << peer->index;
-        }
+        sw_upstream_tried_add(&p->tried, peer->index);
         if (p->kept_peer == peer) {
             reuse_kept(p);
             return;

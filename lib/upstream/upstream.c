@@ -75,7 +75,7 @@ static bool
 peer_usable(const struct sw_upstream_peer *p, uint64_t tried, uint64_t now,
             bool ignore_down)
 {
-    if (p->index < 64 && (tried & (1ull << p->index))) {
+    if (p->index < SW_UPSTREAM_MAX_TRIED && (tried & (1ull << p->index))) {
         return false;
     }
     return ignore_down || p->down_until_ms <= now;

@@ -69,11 +69,25 @@ enum sw_status sw_upstream_init(struct sw_upstream *u,
 /* Close idle connections and free the peers. Accepts NULL. */
 void sw_upstream_fini(struct sw_upstream *u);
 
+/* Peers a `tried` mask tracks: one bit each; peers past it are never
+ * skipped as tried. */
+#define SW_UPSTREAM_MAX_TRIED 64
+
+/* Mark `index` as tried in *tried. */
+static inline void
+sw_upstream_tried_add(uint64_t *tried, size_t index)
+{
+    if (index < SW_UPSTREAM_MAX_TRIED) {
+        *tried |= 1ull << index;
+    }
+}
+
 /*
  * Choose a peer by the configured balance, skipping peers whose bit is set
- * in `tried` (bit i = peer i; at most 64 peers are tracked) and peers marked
- * down (unless every untried peer is down). `key` is the hash key for
- * `balance hash` (ignored otherwise). Returns NULL when every peer was tried.
+ * in `tried` (bit i = peer i; at most SW_UPSTREAM_MAX_TRIED are tracked) and
+ * peers marked down (unless every untried peer is down). `key` is the hash key
+ * for `balance hash` (ignored otherwise). Returns NULL when every peer was
+ * tried.
  */
 struct sw_upstream_peer *sw_upstream_pick(struct sw_upstream *u,
                                           struct sw_str key, uint64_t tried);
