@@ -291,9 +291,9 @@ sw_conn_send_buf(struct sw_conn *c, struct sw_buf *b)
             return n;
         }
     }
-    if (b != NULL && b->pos == b->last) {
-        b->pos = b->last = b->start;
-    }
+    /* An emptied buffer is not rewound here: its bytes stay readable until
+     * the owner reuses it (the session resends a request head kept in
+     * uhead after a stale reuse); sw_conn_buf_ready rewinds it then. */
     return total;
 }
 

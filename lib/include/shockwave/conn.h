@@ -162,7 +162,9 @@ ssize_t sw_conn_read(struct sw_conn *c);
 
 /* Send as much of `b` as the socket takes (b may be NULL). Returns the
  * bytes sent (>= 0), or SW_ECLOSED / SW_ERROR once a send failed (logged
- * here; SW_CONN_F_DEAD is set). An emptied buffer is rewound. */
+ * here; SW_CONN_F_DEAD is set). The bytes sent stay in `b` before b->pos
+ * (not rewound): sw_conn_buf_ready rewinds an empty buffer when it is
+ * used again. */
 ssize_t sw_conn_send_buf(struct sw_conn *c, struct sw_buf *b);
 
 /* sw_conn_send_buf(c, c->out). */
