@@ -38,17 +38,10 @@ enum dir_state {
 struct dir;
 
 struct end {
-    struct sw_io io;       /* owned: socket and transport */
-    struct event rev;      /* readable */
-    struct event wev;      /* writable */
-    bool rev_on;           /* rev added */
-    bool wev_on;           /* wev added */
-    bool eof;              /* input ended (FIN, reset or error) */
-    bool dead;             /* output failed: nothing more is sent */
-    bool is_client;        /* the client side (frames unmasked to it) */
-    bool read_wants_write; /* last recv waits for writability (TLS) */
-    bool write_wants_read; /* last send waits for readability (TLS) */
-    struct sw_buf *out;    /* owned (pool): bytes queued to this end */
+    struct sw_conn *conn; /* borrowed (from the session, valid until
+                             on_done): socket, transport, events; its
+                             `in` feeds in_dir, its `out` goes to it */
+    bool is_client;       /* the client side (frames unmasked to it) */
     uint8_t pong[SW_WS_MAX_HEADER + SW_WS_MAX_CONTROL]; /* pending pong */
     size_t pong_len;                                    /* 0 = none pending */
     bool ping_pending; /* a keepalive ping waits for a boundary */
@@ -91,7 +84,7 @@ struct dir {
     uint64_t frames;                /* frames read */
     uint64_t messages;              /* data messages completed */
     uint64_t bytes;                 /* payload bytes forwarded */
-    const uint8_t *run;             /* borrowed (d->in): whole frames
+    const uint8_t *run;             /* borrowed (d->src->conn->in): whole frames
                                        passed on as they are, not yet
                                        copied out (see pass_whole_frame) */
     size_t run_len;                 /* bytes at run */
@@ -128,57 +121,16 @@ static void on_kick(evutil_socket_t fd, short what, void *arg);
 
 /* ---- helpers ---------------------------------------------------------- */
 
-static void
-want(struct event *ev, bool *on, bool yes)
-{
-    if (yes && !*on) {
-        event_add(ev, NULL);
-        *on = true;
-    } else if (!yes && *on) {
-        event_del(ev);
-        *on = false;
-    }
-}
-
-static bool
-buf_ready(struct sw_relay *r, struct sw_buf **bp)
-{
-    if (*bp == NULL) {
-        *bp = sw_buf_get(r->env.bufs);
-        if (*bp == NULL) {
-            sw_metrics_inc(r->env.metrics, SW_METRIC_OUT_OF_MEMORY);
-            return false;
-        }
-    } else if ((*bp)->pos == (*bp)->last) {
-        (*bp)->pos = (*bp)->last = (*bp)->start;
-    } else if (sw_buf_room(*bp) == 0) {
-        sw_buf_compact(*bp);
-    }
-    return true;
-}
-
-static void
-buf_release_if_empty(struct sw_relay *r, struct sw_buf **bp)
-{
-    if (*bp != NULL && sw_buf_len(*bp) == 0) {
-        sw_buf_put(r->env.bufs, *bp);
-        *bp = NULL;
-    }
-}
-
 static size_t
-out_room(struct sw_relay *r, struct end *e)
+out_room(struct end *e)
 {
-    if (!buf_ready(r, &e->out)) {
-        return 0;
-    }
-    return sw_buf_room(e->out);
+    return sw_conn_out_room(e->conn);
 }
 
 static size_t
 buf_len(const struct sw_buf *b)
 {
-    return b != NULL ? sw_buf_len(b) : 0;
+    return sw_conn_buffered(b);
 }
 
 /* Build a control frame toward end e: unmasked to the client, masked with
@@ -208,7 +160,8 @@ static void
 queue_close(struct sw_relay *r, struct end *e, uint16_t code,
             const uint8_t *reason, size_t reason_len)
 {
-    if (e->close_sent || e->close_len > 0 || e->dead) {
+    if (e->close_sent || e->close_len > 0 ||
+        sw_conn_has(e->conn, SW_CONN_F_DEAD)) {
         return;
     }
     uint8_t payload[SW_WS_MAX_CONTROL];
@@ -239,35 +192,8 @@ start_finishing(struct sw_relay *r, const char *by, uint16_t code)
 /* ---- the end ---------------------------------------------------------- */
 
 static void
-end_close(struct sw_relay *r, struct end *e)
-{
-    want(&e->rev, &e->rev_on, false);
-    want(&e->wev, &e->wev_on, false);
-    if (e->io.fd >= 0) {
-        e->io.ops->close(&e->io);
-        /* Unread input turns close() into a reset, and a reset makes the
-         * peer drop what we sent it but it has not read yet (our last
-         * frames, the close). Input that already arrived (a frame sent
-         * after its close, say) is drained first. */
-        shutdown(e->io.fd, SHUT_WR);
-        uint8_t scratch[4096];
-        for (int i = 0; i < 16; i++) {
-            if (recv(e->io.fd, scratch, sizeof(scratch), MSG_DONTWAIT) <= 0) {
-                break;
-            }
-        }
-        close(e->io.fd);
-        e->io.fd = -1;
-    }
-    sw_buf_put(r->env.bufs, e->out);
-    e->out = NULL;
-}
-
-static void
 dir_release(struct sw_relay *r, struct dir *d)
 {
-    sw_buf_put(r->env.bufs, d->in);
-    d->in = NULL;
     if (d->have_pipe) {
         if (d->in_pipe == 0) {
             sw_pipe_put(r->env.pipes, d->pipe);
@@ -301,8 +227,8 @@ finish(struct sw_relay *r)
     r->done = true;
     event_del(&r->timer);
     event_del(&r->kick);
-    end_close(r, &r->c);
-    end_close(r, &r->u);
+    sw_conn_close_gently(r->c.conn);
+    sw_conn_close_gently(r->u.conn);
     dir_release(r, &r->up);
     dir_release(r, &r->down);
     sw_metrics_add(r->env.metrics, SW_METRIC_WS_SESSIONS_ACTIVE, -1);
@@ -322,23 +248,24 @@ inject(struct sw_relay *r, struct end *e)
     struct dir *d = e->out_dir;
     bool boundary =
         (d->state == DIR_HDR || d->state == DIR_DONE) && d->hdr_len == 0;
-    if (!boundary || e->dead || e->close_sent || e->cut) {
+    if (!boundary || sw_conn_has(e->conn, SW_CONN_F_DEAD) || e->close_sent ||
+        e->cut) {
         return;
     }
-    if (e->pong_len > 0 && out_room(r, e) >= e->pong_len) {
-        sw_buf_append(e->out, e->pong, e->pong_len);
+    if (e->pong_len > 0 && out_room(e) >= e->pong_len) {
+        sw_buf_append(e->conn->out, e->pong, e->pong_len);
         e->pong_len = 0;
         sw_metrics_inc(r->env.metrics, SW_METRIC_WS_PINGS_ANSWERED);
     }
-    if (e->ping_pending && out_room(r, e) >= SW_WS_MAX_HEADER) {
+    if (e->ping_pending && out_room(e) >= SW_WS_MAX_HEADER) {
         uint8_t frame[SW_WS_MAX_HEADER];
         size_t n = control_frame(r, e, SW_WS_OP_PING, NULL, 0, frame);
-        sw_buf_append(e->out, frame, n);
+        sw_buf_append(e->conn->out, frame, n);
         e->ping_pending = false;
         sw_metrics_inc(r->env.metrics, SW_METRIC_WS_PINGS_SENT);
     }
-    if (e->close_len > 0 && out_room(r, e) >= e->close_len) {
-        sw_buf_append(e->out, e->close, e->close_len);
+    if (e->close_len > 0 && out_room(e) >= e->close_len) {
+        sw_buf_append(e->conn->out, e->close, e->close_len);
         e->close_len = 0;
         e->close_sent = true;
         sw_metrics_inc(r->env.metrics, SW_METRIC_WS_CLOSE_SENT);
@@ -384,7 +311,7 @@ protocol_error(struct sw_relay *r, struct dir *d, uint16_t code,
                 upstream_broke ? SW_WS_CLOSE_INTERNAL : SW_WS_CLOSE_GOING_AWAY,
                 NULL, 0);
     d->src->close_deferred = code;
-    if (d->dst->cut || d->dst->dead) {
+    if (d->dst->cut || sw_conn_has(d->dst->conn, SW_CONN_F_DEAD)) {
         release_deferred(r, d->src);
     } else {
         uint64_t wait = r->rt->ws_close_timeout_ms != 0
@@ -440,7 +367,7 @@ control_done(struct sw_relay *r, struct dir *d)
         if (d->dst->close_deferred != 0) {
             release_deferred(r, d->dst); /* the violator's own code */
         } else if (!d->dst->close_sent && d->dst->close_len == 0 &&
-                   !d->dst->dead) {
+                   !sw_conn_has(d->dst->conn, SW_CONN_F_DEAD)) {
             d->dst->close_len = control_frame(r, d->dst, SW_WS_OP_CLOSE, d->ctl,
                                               d->ctl_len, d->dst->close);
         }
@@ -477,7 +404,8 @@ begin_frame(struct sw_relay *r, struct dir *d)
         d->state = DIR_CTRL;
         return;
     }
-    if (d->dst->close_sent || d->dst->cut || d->dst->dead) {
+    if (d->dst->close_sent || d->dst->cut ||
+        sw_conn_has(d->dst->conn, SW_CONN_F_DEAD)) {
         /* RFC 6455 5.5.1: nothing follows a close frame toward an end;
          * frames are still read, to see the other side's close */
         d->state = DIR_DROP;
@@ -500,8 +428,9 @@ may_splice(const struct sw_relay *r, const struct dir *d)
 {
     uint64_t threshold = r->rt->ws_splice_threshold;
     return threshold != 0 && d->remaining >= threshold && !d->validate &&
-           d->src->io.ops->can_splice && d->dst->io.ops->can_splice &&
-           buf_len(d->in) == 0 && buf_len(d->dst->out) == 0 && d->hdr_len == 0;
+           d->src->conn->io.ops->can_splice &&
+           d->dst->conn->io.ops->can_splice && buf_len(d->src->conn->in) == 0 &&
+           buf_len(d->dst->conn->out) == 0 && d->hdr_len == 0;
 }
 
 /* Move payload through a pipe: src -> pipe -> dst, exactly d->remaining
@@ -521,9 +450,10 @@ splice_step(struct sw_relay *r, struct dir *d)
     size_t cap = r->env.pipes->pipe_size;
     for (int i = 0; i < 64; i++) {
         bool moved = false;
-        if (d->remaining > 0 && d->in_pipe < cap && !d->src->eof) {
+        if (d->remaining > 0 && d->in_pipe < cap &&
+            !sw_conn_has(d->src->conn, SW_CONN_F_EOF)) {
             ssize_t n = splice(
-                d->src->io.fd, NULL, d->pipe[1], NULL,
+                d->src->conn->io.fd, NULL, d->pipe[1], NULL,
                 (size_t)SW_MIN(d->remaining, (uint64_t)(cap - d->in_pipe)),
                 SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
             if (n > 0) {
@@ -532,15 +462,15 @@ splice_step(struct sw_relay *r, struct dir *d)
                 d->src->last_rx_ms = sw_now_ms();
                 moved = true;
             } else if (n == 0) {
-                d->src->eof = true;
+                d->src->conn->flags |= SW_CONN_F_EOF;
             } else if (errno != EAGAIN && errno != EINTR) {
                 sw_log_debug("ws %s: splice from %s: %s", r->caddr,
                              d->src->name, strerror(errno));
-                d->src->eof = true;
+                d->src->conn->flags |= SW_CONN_F_EOF;
             }
         }
-        if (d->in_pipe > 0 && !d->dst->dead) {
-            ssize_t m = splice(d->pipe[0], NULL, d->dst->io.fd, NULL,
+        if (d->in_pipe > 0 && !sw_conn_has(d->dst->conn, SW_CONN_F_DEAD)) {
+            ssize_t m = splice(d->pipe[0], NULL, d->dst->conn->io.fd, NULL,
                                d->in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
             if (m > 0) {
                 d->in_pipe -= (size_t)m;
@@ -551,7 +481,7 @@ splice_step(struct sw_relay *r, struct dir *d)
             } else if (m < 0 && errno != EAGAIN && errno != EINTR) {
                 sw_log_debug("ws %s: splice to %s: %s", r->caddr, d->dst->name,
                              strerror(errno));
-                d->dst->dead = true;
+                d->dst->conn->flags |= SW_CONN_F_DEAD;
             }
         }
         if (!moved) {
@@ -568,10 +498,11 @@ splice_step(struct sw_relay *r, struct dir *d)
     return progress;
 }
 
-/* Copy payload bytes of a data frame from d->in to the destination. */
-/* Check the UTF-8 of the next `upto` payload bytes in d->in that were not
- * checked yet. Client frames are masked: an unmasked copy is checked and
- * the original bytes are forwarded. Returns false after a violation. */
+/* Copy payload bytes of a data frame from d->src->conn->in to the destination.
+ */
+/* Check the UTF-8 of the next `upto` payload bytes in d->src->conn->in that
+ * were not checked yet. Client frames are masked: an unmasked copy is checked
+ * and the original bytes are forwarded. Returns false after a violation. */
 static bool
 validate_ahead(struct sw_relay *r, struct dir *d, size_t upto)
 {
@@ -579,7 +510,7 @@ validate_ahead(struct sw_relay *r, struct dir *d, size_t upto)
     size_t done = (size_t)(d->validated - d->offset);
     while (done < upto) {
         size_t k = SW_MIN(upto - done, sizeof(scratch));
-        memcpy(scratch, d->in->pos + done, k);
+        memcpy(scratch, d->src->conn->in->pos + done, k);
         if (d->f.masked) {
             sw_ws_mask(scratch, k, d->f.mask, d->offset + done);
         }
@@ -598,7 +529,7 @@ static bool
 copy_payload(struct sw_relay *r, struct dir *d)
 {
     if (d->hdr_len > 0 && d->validate &&
-        (uint64_t)buf_len(d->in) >= d->remaining &&
+        (uint64_t)buf_len(d->src->conn->in) >= d->remaining &&
         !validate_ahead(r, d, (size_t)d->remaining)) {
         /* the whole frame was here: refused before its header went out,
          * so the peer still gets a clean close */
@@ -606,23 +537,24 @@ copy_payload(struct sw_relay *r, struct dir *d)
     }
     bool moved = false;
     if (d->hdr_len > 0) {
-        if (out_room(r, d->dst) < d->hdr_len) {
+        if (out_room(d->dst) < d->hdr_len) {
             return false;
         }
-        sw_buf_append(d->dst->out, d->hdr, d->hdr_len);
+        sw_buf_append(d->dst->conn->out, d->hdr, d->hdr_len);
         d->hdr_len = 0;
         moved = true;
     }
-    size_t n = (size_t)SW_MIN((uint64_t)buf_len(d->in), d->remaining);
-    n = SW_MIN(n, out_room(r, d->dst));
+    size_t n =
+        (size_t)SW_MIN((uint64_t)buf_len(d->src->conn->in), d->remaining);
+    n = SW_MIN(n, out_room(d->dst));
     if (n == 0) {
         return moved;
     }
     if (d->validate && !validate_ahead(r, d, n)) {
         return false;
     }
-    sw_buf_append(d->dst->out, d->in->pos, n);
-    d->in->pos += n;
+    sw_buf_append(d->dst->conn->out, d->src->conn->in->pos, n);
+    d->src->conn->in->pos += n;
     d->remaining -= n;
     d->offset += n;
     d->bytes += n;
@@ -639,7 +571,7 @@ flush_run(struct sw_relay *r, struct dir *d)
     if (d->run_len == 0) {
         return;
     }
-    sw_buf_append(d->dst->out, d->run, d->run_len);
+    sw_buf_append(d->dst->conn->out, d->run, d->run_len);
     d->frames += d->run_frames;
     d->messages += d->run_messages;
     d->bytes += d->run_payload;
@@ -655,12 +587,13 @@ flush_run(struct sw_relay *r, struct dir *d)
 
 /*
  * Fast path for the common small frame: a data frame whose header and whole
- * payload are already in d->in, with room for all of it in the output, is
- * passed on as its original bytes (header included, so its exact encoding
- * and RSV bits are kept), without the DATA state. Consecutive such frames
- * are contiguous in d->in and join one run, copied out by flush_run. `hlen`
- * is the header bytes just consumed from d->in; when the header came in
- * pieces it is not contiguous there and the frame takes the general path.
+ * payload are already in d->src->conn->in, with room for all of it in the
+ * output, is passed on as its original bytes (header included, so its exact
+ * encoding and RSV bits are kept), without the DATA state. Consecutive such
+ * frames are contiguous in d->src->conn->in and join one run, copied out by
+ * flush_run. `hlen` is the header bytes just consumed from d->src->conn->in;
+ * when the header came in pieces it is not contiguous there and the frame takes
+ * the general path.
  */
 static bool
 pass_whole_frame(struct sw_relay *r, struct dir *d, size_t hlen)
@@ -670,16 +603,16 @@ pass_whole_frame(struct sw_relay *r, struct dir *d, size_t hlen)
                 f->opcode == SW_WS_OP_CONT;
     if (!data || hlen != f->header_len || d->validate ||
         (f->opcode == SW_WS_OP_TEXT && r->rt->ws_validate_utf8) ||
-        f->payload_len > buf_len(d->in) || d->dst->close_sent || d->dst->cut ||
-        d->dst->dead) {
+        f->payload_len > buf_len(d->src->conn->in) || d->dst->close_sent ||
+        d->dst->cut || sw_conn_has(d->dst->conn, SW_CONN_F_DEAD)) {
         return false;
     }
     size_t total = hlen + (size_t)f->payload_len;
-    const uint8_t *start = d->in->pos - hlen;
+    const uint8_t *start = d->src->conn->in->pos - hlen;
     if (d->run_len > 0 && d->run + d->run_len != start) {
         flush_run(r, d);
     }
-    if (out_room(r, d->dst) < d->run_len + total) {
+    if (out_room(d->dst) < d->run_len + total) {
         return false;
     }
     if (d->run_len == 0) {
@@ -689,11 +622,11 @@ pass_whole_frame(struct sw_relay *r, struct dir *d, size_t hlen)
     d->run_frames++;
     d->run_payload += f->payload_len;
     d->run_messages += f->fin ? 1 : 0;
-    d->in->pos += f->payload_len;
+    d->src->conn->in->pos += f->payload_len;
     return true;
 }
 
-/* Walk the frames in d->in as far as buffers allow. */
+/* Walk the frames in d->src->conn->in as far as buffers allow. */
 static bool
 dir_walk(struct sw_relay *r, struct dir *d)
 {
@@ -701,8 +634,9 @@ dir_walk(struct sw_relay *r, struct dir *d)
     for (int i = 0; i < 256; i++) {
         switch (d->state) {
         case DIR_DONE:
-            if (d->in != NULL) {
-                d->in->pos = d->in->last; /* after close or error: dropped */
+            if (d->src->conn->in != NULL) {
+                d->src->conn->in->pos =
+                    d->src->conn->in->last; /* after close or error: dropped */
             }
             return progress;
         case DIR_HDR: {
@@ -711,20 +645,21 @@ dir_walk(struct sw_relay *r, struct dir *d)
                 flush_run(r, d); /* injected frames go after the run */
                 inject(r, d->dst);
             }
-            size_t have = buf_len(d->in);
+            size_t have = buf_len(d->src->conn->in);
             if (have == 0) {
                 return progress;
             }
-            ssize_t n = sw_ws_frame_decode(&d->dec, d->in->pos, have, &d->f);
+            ssize_t n =
+                sw_ws_frame_decode(&d->dec, d->src->conn->in->pos, have, &d->f);
             if (n == SW_AGAIN) {
-                d->in->pos += have;
+                d->src->conn->in->pos += have;
                 return true;
             }
             if (n < 0) {
                 protocol_error(r, d, d->dec.close_code, d->dec.why);
                 return true;
             }
-            d->in->pos += n;
+            d->src->conn->in->pos += n;
             if (sw_ws_msg_check(&d->msg, &d->f) != SW_OK) {
                 protocol_error(r, d, d->msg.close_code, d->msg.why);
                 return true;
@@ -737,11 +672,12 @@ dir_walk(struct sw_relay *r, struct dir *d)
             break;
         }
         case DIR_CTRL: {
-            size_t n = (size_t)SW_MIN((uint64_t)buf_len(d->in), d->remaining);
+            size_t n = (size_t)SW_MIN((uint64_t)buf_len(d->src->conn->in),
+                                      d->remaining);
             if (n > 0) {
-                memcpy(d->ctl + d->ctl_len, d->in->pos, n);
+                memcpy(d->ctl + d->ctl_len, d->src->conn->in->pos, n);
                 d->ctl_len += n;
-                d->in->pos += n;
+                d->src->conn->in->pos += n;
                 d->remaining -= n;
                 progress = true;
             }
@@ -777,9 +713,10 @@ dir_walk(struct sw_relay *r, struct dir *d)
             progress = true;
             break;
         case DIR_DROP: {
-            size_t n = (size_t)SW_MIN((uint64_t)buf_len(d->in), d->remaining);
-            if (d->in != NULL) {
-                d->in->pos += n;
+            size_t n = (size_t)SW_MIN((uint64_t)buf_len(d->src->conn->in),
+                                      d->remaining);
+            if (d->src->conn->in != NULL) {
+                d->src->conn->in->pos += n;
             }
             d->remaining -= n;
             if (d->remaining > 0) {
@@ -798,7 +735,8 @@ static bool
 dir_process(struct sw_relay *r, struct dir *d)
 {
     bool progress = dir_walk(r, d);
-    /* the run points into d->in: copy it out before d->in can move */
+    /* the run points into d->src->conn->in: copy it out before d->src->conn->in
+     * can move */
     flush_run(r, d);
     return progress;
 }
@@ -808,54 +746,41 @@ dir_process(struct sw_relay *r, struct dir *d)
 static void
 end_read(struct sw_relay *r, struct end *e)
 {
-    struct dir *d = e->in_dir;
-    if (d->state == DIR_SPLICE || e->eof) {
+    if (e->in_dir->state == DIR_SPLICE || sw_conn_has(e->conn, SW_CONN_F_EOF)) {
         return;
     }
-    if (!buf_ready(r, &d->in)) {
-        start_finishing(r, "gateway", SW_WS_CLOSE_INTERNAL);
-        return;
-    }
-    if (sw_buf_room(d->in) == 0) {
-        return;
-    }
-    ssize_t n = e->io.ops->recv(&e->io, d->in->last, sw_buf_room(d->in));
-    e->read_wants_write = n == SW_AGAIN && e->io.want == SW_IO_WANT_WRITE;
+    ssize_t n = sw_conn_read(e->conn);
     if (n > 0) {
-        d->in->last += n;
         e->last_rx_ms = sw_now_ms();
         if (e->is_client) {
             sw_metrics_add(r->env.metrics, SW_METRIC_BYTES_FROM_CLIENTS, n);
         }
-    } else if (n == 0 || n != SW_AGAIN) {
-        e->eof = true;
+    } else if (n == SW_ENOMEM) {
+        sw_metrics_inc(r->env.metrics, SW_METRIC_OUT_OF_MEMORY);
+        start_finishing(r, "gateway", SW_WS_CLOSE_INTERNAL);
     }
 }
 
 static bool
 end_flush(struct sw_relay *r, struct end *e)
 {
-    bool progress = false;
-    while (buf_len(e->out) > 0 && !e->dead) {
-        ssize_t n = e->io.ops->send(&e->io, e->out->pos, buf_len(e->out));
-        e->write_wants_read = n == SW_AGAIN && e->io.want == SW_IO_WANT_READ;
-        if (n > 0) {
-            e->out->pos += n;
-            progress = true;
-            if (e->is_client) {
-                sw_metrics_add(r->env.metrics, SW_METRIC_BYTES_TO_CLIENTS, n);
-            }
-        } else if (n == SW_AGAIN) {
-            break;
-        } else {
-            e->dead = true;
+    struct sw_conn *c = e->conn;
+    if (buf_len(c->out) == 0 || sw_conn_has(c, SW_CONN_F_DEAD)) {
+        if (c->out != NULL) {
+            c->out->pos = c->out->last; /* nothing more goes to a dead end */
         }
+        sw_conn_buf_release_if_empty(c, &c->out);
+        return false;
     }
-    if (e->dead && e->out != NULL) {
-        e->out->pos = e->out->last;
+    ssize_t n = sw_conn_flush(c);
+    if (n > 0 && e->is_client) {
+        sw_metrics_add(r->env.metrics, SW_METRIC_BYTES_TO_CLIENTS, n);
     }
-    buf_release_if_empty(r, &e->out);
-    return progress;
+    if (n < 0) {
+        c->out->pos = c->out->last;
+    }
+    sw_conn_buf_release_if_empty(c, &c->out);
+    return n > 0;
 }
 
 /* An end whose input ended: a close handshake that completed, or a peer
@@ -864,19 +789,21 @@ static void
 check_eof(struct sw_relay *r, struct end *e)
 {
     struct dir *d = e->in_dir;
-    if (!e->eof && !e->dead) {
+    if (!sw_conn_has(e->conn, SW_CONN_F_EOF) &&
+        !sw_conn_has(e->conn, SW_CONN_F_DEAD)) {
         return;
     }
     /* nothing more will come from e: a close owed to its peer goes now */
     release_deferred(r, d->dst);
     if (d->close_seen || d->state == DIR_DONE) {
-        if (e->eof) {
+        if (sw_conn_has(e->conn, SW_CONN_F_EOF)) {
             start_finishing(r, r->closed_by ? r->closed_by : e->name,
                             r->close_code);
         }
         return;
     }
-    if (buf_len(d->in) > 0 && !e->dead) {
+    if (buf_len(d->src->conn->in) > 0 &&
+        !sw_conn_has(e->conn, SW_CONN_F_DEAD)) {
         return; /* frames still to relay before the end */
     }
     d->state = DIR_DONE;
@@ -897,14 +824,16 @@ check_eof(struct sw_relay *r, struct end *e)
 static bool
 flushed(const struct end *e)
 {
-    return e->dead ||
-           (buf_len(e->out) == 0 && e->pong_len == 0 && e->close_len == 0);
+    return sw_conn_has(e->conn, SW_CONN_F_DEAD) ||
+           (buf_len(e->conn->out) == 0 && e->pong_len == 0 &&
+            e->close_len == 0);
 }
 
 static bool
 dir_over(const struct dir *d)
 {
-    return d->state == DIR_DONE || d->dst->dead || (d->dst->cut && d->src->eof);
+    return d->state == DIR_DONE || sw_conn_has(d->dst->conn, SW_CONN_F_DEAD) ||
+           (d->dst->cut && sw_conn_has(d->src->conn, SW_CONN_F_EOF));
 }
 
 static void
@@ -915,24 +844,20 @@ update_interest(struct sw_relay *r)
         struct end *e = ends[i];
         struct dir *in = e->in_dir;
         struct dir *out = e->out_dir;
+        struct sw_buf *b = e->conn->in;
         bool read;
         if (in->state == DIR_SPLICE) {
             read = in->remaining > 0 && in->in_pipe < r->env.pipes->pipe_size;
         } else {
-            read = in->in == NULL || sw_buf_room(in->in) > 0 ||
-                   in->in->pos != in->in->start;
+            read = b == NULL || sw_buf_room(b) > 0 || b->pos != b->start;
         }
-        read = read && !e->eof;
-        bool write = buf_len(e->out) > 0 ||
+        read = read && !sw_conn_has(e->conn, SW_CONN_F_EOF);
+        bool write = buf_len(e->conn->out) > 0 ||
                      (out->state == DIR_SPLICE && out->in_pipe > 0);
-        write = write && !e->dead;
-        /* a TLS end may need the opposite readiness, or hold decrypted
-         * bytes its socket will not signal again */
-        want(&e->rev, &e->rev_on, read || (write && e->write_wants_read));
-        want(&e->wev, &e->wev_on, write || (read && e->read_wants_write));
-        if (read && in->state != DIR_SPLICE && e->io.ops->pending(&e->io) > 0) {
-            event_active(&e->rev, EV_READ, 0);
-        }
+        write = write && !sw_conn_has(e->conn, SW_CONN_F_DEAD);
+        /* a spliced payload is read from the socket, never the transport:
+         * no read for pending TLS bytes then (splice needs plain ends) */
+        sw_conn_watch(e->conn, read, write);
     }
 }
 
@@ -950,8 +875,8 @@ relay_run(struct sw_relay *r)
         progress |= end_flush(r, &r->u);
         /* an idle WebSocket holds no buffer (the decoder keeps partial
          * headers in its own bytes) */
-        buf_release_if_empty(r, &r->up.in);
-        buf_release_if_empty(r, &r->down.in);
+        sw_conn_buf_release_if_empty(r->c.conn, &r->c.conn->in);
+        sw_conn_buf_release_if_empty(r->u.conn, &r->u.conn->in);
         check_eof(r, &r->c);
         check_eof(r, &r->u);
         /* Done when each direction is over (its close passed, its source
@@ -1041,13 +966,15 @@ on_timer(evutil_socket_t fd, short what, void *arg)
         release_deferred(r, &r->u);
     }
     if (r->close_deadline_ms != 0 && now >= r->close_deadline_ms) {
-        sw_log_info("ws %s -> %s: close handshake timed out (c2u state %d "
-                    "in %zu eof %d close %d; u2c state %d in %zu eof %d "
-                    "close %d; out c %zu u %zu)",
-                    r->caddr, r->uaddr, (int)r->up.state, buf_len(r->up.in),
-                    (int)r->c.eof, (int)r->up.close_seen, (int)r->down.state,
-                    buf_len(r->down.in), (int)r->u.eof, (int)r->down.close_seen,
-                    buf_len(r->c.out), buf_len(r->u.out));
+        sw_log_info(
+            "ws %s -> %s: close handshake timed out (c2u state %d "
+            "in %zu eof %d close %d; u2c state %d in %zu eof %d "
+            "close %d; out c %zu u %zu)",
+            r->caddr, r->uaddr, (int)r->up.state, buf_len(r->c.conn->in),
+            (int)sw_conn_has(r->c.conn, SW_CONN_F_EOF), (int)r->up.close_seen,
+            (int)r->down.state, buf_len(r->u.conn->in),
+            (int)sw_conn_has(r->u.conn, SW_CONN_F_EOF), (int)r->down.close_seen,
+            buf_len(r->c.conn->out), buf_len(r->u.conn->out));
         finish(r);
         return;
     }
@@ -1088,12 +1015,11 @@ relay_of(struct end *e)
 }
 
 static void
-on_read(evutil_socket_t fd, short what, void *arg)
+on_read(struct sw_conn *c, void *arg)
 {
     struct end *e = arg;
     struct sw_relay *r = relay_of(e);
-    SW_UNUSED(fd);
-    SW_UNUSED(what);
+    SW_UNUSED(c);
     if (r->done) {
         return;
     }
@@ -1102,43 +1028,44 @@ on_read(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-on_write(evutil_socket_t fd, short what, void *arg)
+on_write(struct sw_conn *c, void *arg)
 {
     struct end *e = arg;
     struct sw_relay *r = relay_of(e);
-    SW_UNUSED(fd);
-    SW_UNUSED(what);
     if (r->done) {
         return;
     }
-    if (e->read_wants_write) {
+    if (sw_conn_has(c, SW_CONN_F_READ_WANTS_WRITE)) {
         end_read(r, e);
     }
     relay_run(r);
 }
 
+static const struct sw_conn_handlers end_handlers = {
+    .on_read = on_read,
+    .on_write = on_write,
+    .on_timer = NULL,
+};
+
 static void
-end_init(struct sw_relay *r, struct end *e, struct sw_io io, bool is_client,
-         struct dir *in_dir, struct dir *out_dir)
+end_init(struct sw_relay *r, struct end *e, struct sw_conn *conn,
+         bool is_client, struct dir *in_dir, struct dir *out_dir)
 {
-    e->io = io;
+    e->conn = conn;
     e->is_client = is_client;
     e->name = is_client ? "client" : "upstream";
     e->in_dir = in_dir;
     e->out_dir = out_dir;
     e->last_rx_ms = r->started_ms;
-    event_assign(&e->rev, r->env.base, io.fd, EV_READ | EV_PERSIST, on_read, e);
-    event_assign(&e->wev, r->env.base, io.fd, EV_WRITE | EV_PERSIST, on_write,
-                 e);
+    sw_conn_rebind(conn, &end_handlers, e);
 }
 
 static void
 dir_init(struct sw_relay *r, struct dir *d, struct end *src, struct end *dst,
-         struct sw_buf *in, uint8_t rsv_allowed)
+         uint8_t rsv_allowed)
 {
     d->src = src;
     d->dst = dst;
-    d->in = in;
     d->state = DIR_HDR;
     sw_ws_decoder_init(&d->dec,
                        src->is_client ? SW_WS_PEER_CLIENT : SW_WS_PEER_SERVER,
@@ -1154,10 +1081,6 @@ sw_relay_new(const struct sw_relay_env *env, struct sw_relay_start *s)
         sw_metrics_inc(env->metrics, SW_METRIC_OUT_OF_MEMORY);
         return NULL;
     }
-    struct sw_io cio;
-    struct sw_io uio;
-    sw_conn_detach(s->client, &cio);
-    sw_conn_detach(s->upstream, &uio);
     r->env = *env;
     r->rt = s->route;
     r->on_done = s->on_done;
@@ -1165,14 +1088,10 @@ sw_relay_new(const struct sw_relay_env *env, struct sw_relay_start *s)
     r->started_ms = sw_now_ms();
     snprintf(r->caddr, sizeof(r->caddr), "%s", s->client_addr);
     snprintf(r->uaddr, sizeof(r->uaddr), "%s", s->upstream_addr);
-    end_init(r, &r->c, cio, true, &r->up, &r->down);
-    end_init(r, &r->u, uio, false, &r->down, &r->up);
-    dir_init(r, &r->up, &r->c, &r->u, s->client->in, s->rsv_allowed);
-    dir_init(r, &r->down, &r->u, &r->c, s->upstream->in, s->rsv_allowed);
-    r->c.out = s->client->out;
-    r->u.out = s->upstream->out;
-    s->client->in = s->client->out = NULL;
-    s->upstream->in = s->upstream->out = NULL;
+    end_init(r, &r->c, s->client, true, &r->up, &r->down);
+    end_init(r, &r->u, s->upstream, false, &r->down, &r->up);
+    dir_init(r, &r->up, &r->c, &r->u, s->rsv_allowed);
+    dir_init(r, &r->down, &r->u, &r->c, s->rsv_allowed);
     event_assign(&r->timer, env->base, -1, 0, on_timer, r);
     event_assign(&r->kick, env->base, -1, 0, on_kick, r);
     sw_metrics_inc(env->metrics, SW_METRIC_WS_SESSIONS_TOTAL);
