@@ -26,6 +26,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* Pongs that may wait toward one end (see queue_pong). */
+#define SW_RELAY_MAX_PONGS 8
+
 enum dir_state {
     DIR_HDR = 0, /* between frames: decoding a header */
     DIR_DATA,    /* copying a frame's payload to the destination */
@@ -42,9 +45,10 @@ struct end {
                              on_done): socket, transport, events; its
                              `in` feeds in_dir, its `out` goes to it */
     bool is_client;       /* the client side (frames unmasked to it) */
-    uint8_t pong[SW_WS_MAX_HEADER + SW_WS_MAX_CONTROL]; /* pending pong */
-    size_t pong_len;                                    /* 0 = none pending */
-    bool ping_pending; /* a keepalive ping waits for a boundary */
+    struct sw_buf *pongs; /* owned (pool) while pongs wait: encoded pong
+                             frames toward this end, oldest first */
+    unsigned npongs;      /* frames in pongs (<= SW_RELAY_MAX_PONGS) */
+    bool ping_pending;    /* a keepalive ping waits for a boundary */
     uint8_t close[SW_WS_MAX_HEADER + SW_WS_MAX_CONTROL]; /* pending close */
     size_t close_len;                                    /* 0 = none pending */
     bool close_sent;         /* a close frame was queued to this end */
@@ -160,7 +164,7 @@ static void
 queue_close(struct sw_relay *r, struct end *e, uint16_t code,
             const uint8_t *reason, size_t reason_len)
 {
-    if (e->close_sent || e->close_len > 0 ||
+    if (e->close_sent || e->close_len > 0 || e->cut ||
         sw_conn_has(e->conn, SW_CONN_F_DEAD)) {
         return;
     }
@@ -227,6 +231,8 @@ finish(struct sw_relay *r)
     r->done = true;
     event_del(&r->timer);
     event_del(&r->kick);
+    sw_conn_buf_release(r->c.conn, &r->c.pongs);
+    sw_conn_buf_release(r->u.conn, &r->u.pongs);
     sw_conn_close_gently(r->c.conn);
     sw_conn_close_gently(r->u.conn);
     dir_release(r, &r->up);
@@ -238,11 +244,67 @@ finish(struct sw_relay *r)
 
 /* ---- directions ------------------------------------------------------- */
 
+/* Bytes of the pong frame at p: 2 header bytes, a mask key when masked,
+ * and at most 125 payload bytes (RFC 6455 5.5). */
+static size_t
+pong_size(const uint8_t *p)
+{
+    return 2 + ((p[1] & 0x80) ? 4 : 0) + (p[1] & 0x7f);
+}
+
+/*
+ * RFC 6455 5.5.3 lets an endpoint answer only the last of several pings,
+ * but a client talking to a typical backend (Node's ws, Python's
+ * websockets) gets a pong for each, so the gateway answers each too: up to
+ * SW_RELAY_MAX_PONGS wait, in order, for the next frame boundary toward
+ * their end; beyond that the oldest gives way to the newest. They wait in
+ * a pool buffer taken only while pongs are pending.
+ */
+static void
+queue_pong(struct sw_relay *r, struct end *e, const uint8_t *payload,
+           size_t len)
+{
+    if (!sw_conn_buf_ready(e->conn, &e->pongs)) {
+        sw_metrics_inc(r->env.metrics, SW_METRIC_OUT_OF_MEMORY);
+        return;
+    }
+    struct sw_buf *b = e->pongs;
+    if (e->npongs == SW_RELAY_MAX_PONGS) {
+        b->pos += pong_size(b->pos);
+        e->npongs--;
+    }
+    uint8_t frame[SW_WS_MAX_HEADER + SW_WS_MAX_CONTROL];
+    size_t n = control_frame(r, e, SW_WS_OP_PONG, payload, len, frame);
+    if (sw_buf_room(b) < n) {
+        sw_buf_compact(b);
+    }
+    sw_buf_append(b, frame, n);
+    e->npongs++;
+}
+
+/* Append the pongs that fit, oldest first. */
+static void
+inject_pongs(struct sw_relay *r, struct end *e)
+{
+    struct sw_buf *b = e->pongs;
+    while (e->npongs > 0) {
+        size_t n = pong_size(b->pos);
+        if (out_room(e) < n) {
+            return;
+        }
+        sw_buf_append(e->conn->out, b->pos, n);
+        b->pos += n;
+        e->npongs--;
+        sw_metrics_inc(r->env.metrics, SW_METRIC_WS_PINGS_ANSWERED);
+    }
+    sw_conn_buf_release(e->conn, &e->pongs);
+}
+
 /* At a frame boundary toward e: append what waits to be injected. */
 static void
 inject(struct sw_relay *r, struct end *e)
 {
-    if (e->pong_len == 0 && !e->ping_pending && e->close_len == 0) {
+    if (e->npongs == 0 && !e->ping_pending && e->close_len == 0) {
         return; /* the common case, checked first: nothing waits */
     }
     struct dir *d = e->out_dir;
@@ -252,11 +314,7 @@ inject(struct sw_relay *r, struct end *e)
         e->cut) {
         return;
     }
-    if (e->pong_len > 0 && out_room(e) >= e->pong_len) {
-        sw_buf_append(e->conn->out, e->pong, e->pong_len);
-        e->pong_len = 0;
-        sw_metrics_inc(r->env.metrics, SW_METRIC_WS_PINGS_ANSWERED);
-    }
+    inject_pongs(r, e);
     if (e->ping_pending && out_room(e) >= SW_WS_MAX_HEADER) {
         uint8_t frame[SW_WS_MAX_HEADER];
         size_t n = control_frame(r, e, SW_WS_OP_PING, NULL, 0, frame);
@@ -348,10 +406,7 @@ control_done(struct sw_relay *r, struct dir *d)
     struct end *src = d->src;
     switch (d->f.opcode) {
     case SW_WS_OP_PING:
-        /* RFC 6455 5.5.3: the pong echoes the ping's payload; a newer ping
-         * replaces an unanswered one. */
-        src->pong_len =
-            control_frame(r, src, SW_WS_OP_PONG, d->ctl, d->ctl_len, src->pong);
+        queue_pong(r, src, d->ctl, d->ctl_len);
         break;
     case SW_WS_OP_PONG:
         break; /* consumed: an answer to one of our pings or unsolicited */
@@ -640,7 +695,7 @@ dir_walk(struct sw_relay *r, struct dir *d)
             }
             return progress;
         case DIR_HDR: {
-            if (d->dst->pong_len != 0 || d->dst->ping_pending ||
+            if (d->dst->npongs != 0 || d->dst->ping_pending ||
                 d->dst->close_len != 0) {
                 flush_run(r, d); /* injected frames go after the run */
                 inject(r, d->dst);
@@ -785,13 +840,13 @@ end_flush(struct sw_relay *r, struct end *e)
 
 /* An end whose input ended: a close handshake that completed, or a peer
  * that vanished (then its partner gets a close). */
-static void
+static bool
 check_eof(struct sw_relay *r, struct end *e)
 {
     struct dir *d = e->in_dir;
     if (!sw_conn_has(e->conn, SW_CONN_F_EOF) &&
         !sw_conn_has(e->conn, SW_CONN_F_DEAD)) {
-        return;
+        return false;
     }
     /* nothing more will come from e: a close owed to its peer goes now */
     release_deferred(r, d->dst);
@@ -800,14 +855,20 @@ check_eof(struct sw_relay *r, struct end *e)
             start_finishing(r, r->closed_by ? r->closed_by : e->name,
                             r->close_code);
         }
-        return;
+        return false;
     }
     if (buf_len(d->src->conn->in) > 0 &&
         !sw_conn_has(e->conn, SW_CONN_F_DEAD)) {
-        return; /* frames still to relay before the end */
+        return false; /* frames still to relay before the end */
+    }
+    struct end *other = e == &r->c ? &r->u : &r->c;
+    if ((d->state == DIR_DATA || d->state == DIR_SPLICE) && d->hdr_len == 0 &&
+        d->remaining > 0) {
+        /* a frame from e toward the other end is half sent: a close frame
+         * now would land inside it, so that end only gets its TCP close */
+        other->cut = true;
     }
     d->state = DIR_DONE;
-    struct end *other = e == &r->c ? &r->u : &r->c;
     queue_close(r, other,
                 other->is_client ? SW_WS_CLOSE_INTERNAL
                                  : SW_WS_CLOSE_GOING_AWAY,
@@ -815,18 +876,23 @@ check_eof(struct sw_relay *r, struct end *e)
     /* e is gone: nothing the other end still sends can reach it, so the
      * relay ends once that close is out, without waiting for a reply */
     other->in_dir->state = DIR_DONE;
-    sw_log_info("ws %s -> %s: %s closed the connection without a close "
-                "frame",
-                r->caddr, r->uaddr, e->name);
+    sw_metrics_inc(r->env.metrics, SW_METRIC_WS_PEER_LOST);
+    sw_log_warn("ws %s -> %s: %s %s the connection without a close frame%s",
+                r->caddr, r->uaddr, e->name,
+                sw_conn_has(e->conn, SW_CONN_F_RESET) ? "reset" : "closed",
+                other->cut ? " (mid-frame: the other end gets a TCP close)"
+                           : "");
     start_finishing(r, e->name, SW_WS_CLOSE_ABNORMAL);
+    return true; /* a close waits to be injected: run on */
 }
 
 static bool
 flushed(const struct end *e)
 {
+    /* a cut end gets nothing injected any more, only its TCP close */
     return sw_conn_has(e->conn, SW_CONN_F_DEAD) ||
-           (buf_len(e->conn->out) == 0 && e->pong_len == 0 &&
-            e->close_len == 0);
+           (buf_len(e->conn->out) == 0 &&
+            (e->cut || (e->npongs == 0 && e->close_len == 0)));
 }
 
 static bool
@@ -877,8 +943,8 @@ relay_run(struct sw_relay *r)
          * headers in its own bytes) */
         sw_conn_buf_release_if_empty(r->c.conn, &r->c.conn->in);
         sw_conn_buf_release_if_empty(r->u.conn, &r->u.conn->in);
-        check_eof(r, &r->c);
-        check_eof(r, &r->u);
+        progress |= check_eof(r, &r->c);
+        progress |= check_eof(r, &r->u);
         /* Done when each direction is over (its close passed, its source
          * ended with nothing left to relay, or its destination is gone)
          * and everything queued is out; else the close deadline ends it. */

@@ -34,6 +34,7 @@
     X(WS_BYTES_COPIED, "ws_bytes_copied_total")                                \
     X(WS_CLOSE_SENT, "ws_close_sent_total")                                    \
     X(WS_PROTOCOL_ERRORS, "ws_protocol_errors_total")                          \
+    X(WS_PEER_LOST, "ws_peer_lost_total")                                      \
     X(WS_HANDSHAKE_REJECTED, "ws_handshake_rejected_total")
 
 enum sw_metric {
