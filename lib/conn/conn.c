@@ -321,6 +321,9 @@ sw_conn_show_flags(unsigned flags, char *out, size_t n)
         {SW_CONN_F_WRITE_WANTS_READ, "WRITE_WANTS_READ"},
     };
     size_t len = 0;
+    if (n == 0) {
+        return out;
+    }
     out[0] = '\0';
     for (size_t i = 0; i < SW_NELEMS(names) && len < n; i++) {
         if (flags & names[i].flag) {

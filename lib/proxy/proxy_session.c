@@ -120,6 +120,9 @@ sw__proxy_show_flags(unsigned flags, char *out, size_t n)
         {SW_SESS_F_IDEMPOTENT, "IDEMPOTENT"},
     };
     size_t len = 0;
+    if (n == 0) {
+        return out;
+    }
     out[0] = '\0';
     for (size_t i = 0; i < SW_NELEMS(names) && len < n; i++) {
         if (flags & names[i].flag) {

@@ -1,147 +1,46 @@
 /*
  * relay.c - frame-by-frame WebSocket relay between a client and an upstream
- * (see relay.h for the data path and the memory rules).
+ * (see relay.h for the data path and the memory rules): its lifecycle, the
+ * I/O of its two ends, what it injects (pongs, pings, closes), closing and
+ * its timers. The frame walk itself is in relay_frames.c.
  *
- * Owns: both sockets, their events, the buffers it holds and a pipe while a
- * frame is being spliced. Borrows the worker's loop, pools, RNG, counters,
- * and the route (valid while the owning session holds its snapshot).
+ * Owns: the pool buffers it holds and a pipe while a frame is being
+ * spliced. Borrows the session's two connections (lib/conn) until on_done,
+ * the worker's loop, pools, RNG, counters, and the route (valid while the
+ * owning session holds its snapshot).
  *
- * Direction states:
- *
- *   HDR --data frame--> DATA --payload done--> HDR
- *    |                   |  \--rest >= splice threshold, buffers empty-->
- *    |                   |                        SPLICE --payload done--> HDR
- *    +--ping/pong/close--> CTRL --payload collected, handled--> HDR
- *    +--violation or end of input--> DONE
+ * Contents:
+ *   sw__relay_control_frame, queue_close, sw__relay_queue_pong
+ *   sw__relay_inject, inject_pongs     at a frame boundary toward an end
+ *   sw__relay_protocol_error, sw__relay_release_deferred
+ *   sw__relay_start_finishing, finish, check_eof, flushed, dir_over
+ *   end_read, end_flush, update_interest, relay_run
+ *   arm_timer, on_timer, on_kick, on_read, on_write
+ *   sw_relay_new / _drain / _drain_after / _abort / _free
  *
  * Closing: a close frame is forwarded and remembered; when both directions
  * have carried one, or an error or EOF ended one side, the relay flushes
  * what is queued and closes both sockets. ws_close_timeout bounds the wait.
  */
+#include "relay_int.h"
+
 #include <shockwave/log.h>
-#include <shockwave/relay.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* Pongs that may wait toward one end (see queue_pong). */
-#define SW_RELAY_MAX_PONGS 8
-
-enum dir_state {
-    DIR_HDR = 0, /* between frames: decoding a header */
-    DIR_DATA,    /* copying a frame's payload to the destination */
-    DIR_SPLICE,  /* splicing a frame's payload to the destination */
-    DIR_CTRL,    /* collecting a control frame's payload (<= 125 bytes) */
-    DIR_DROP,    /* skipping a data frame's payload: its end was closed */
-    DIR_DONE,    /* no more frames will be read in this direction */
-};
-
-struct dir;
-
-struct end {
-    struct sw_conn *conn; /* borrowed (from the session, valid until
-                             on_done): socket, transport, events; its
-                             `in` feeds in_dir, its `out` goes to it */
-    bool is_client;       /* the client side (frames unmasked to it) */
-    struct sw_buf *pongs; /* owned (pool) while pongs wait: encoded pong
-                             frames toward this end, oldest first */
-    unsigned npongs;      /* frames in pongs (<= SW_RELAY_MAX_PONGS) */
-    bool ping_pending;    /* a keepalive ping waits for a boundary */
-    uint8_t close[SW_WS_MAX_HEADER + SW_WS_MAX_CONTROL]; /* pending close */
-    size_t close_len;                                    /* 0 = none pending */
-    bool close_sent;         /* a close frame was queued to this end */
-    bool cut;                /* a frame toward it cannot be finished: only
-                                the TCP close, no close frame */
-    uint16_t close_deferred; /* close code owed to this end (it broke the
-                                protocol), sent after its peer\'s close */
-    uint64_t last_rx_ms;     /* last bytes from this end */
-    uint64_t last_ping_ms;   /* last keepalive ping queued to it */
-    struct dir *in_dir;      /* borrowed: direction reading this end */
-    struct dir *out_dir;     /* borrowed: direction writing to it */
-    const char *name;        /* "client" or "upstream" */
-};
-
-struct dir {
-    struct end *src;                /* borrowed */
-    struct end *dst;                /* borrowed */
-    enum dir_state state;           /* see the diagram above */
-    struct sw_buf *in;              /* owned (pool): bytes read from src */
-    struct sw_ws_decoder dec;       /* frame header decoder */
-    struct sw_ws_msg_state msg;     /* fragmentation and message size */
-    struct sw_ws_frame f;           /* the frame in progress */
-    uint64_t remaining;             /* payload bytes of f still to move */
-    uint64_t offset;                /* payload bytes of f moved (unmasking) */
-    uint8_t hdr[SW_WS_MAX_HEADER];  /* re-encoded header awaiting room */
-    size_t hdr_len;                 /* bytes in hdr; 0 = sent */
-    uint8_t ctl[SW_WS_MAX_CONTROL]; /* control payload being collected */
-    size_t ctl_len;                 /* bytes in ctl */
-    bool validate;                  /* checking this text message's UTF-8 */
-    uint64_t validated;             /* payload bytes of f already checked */
-    struct sw_ws_utf8 utf8;         /* its validator */
-    int pipe[2];                    /* owned (pool) while splicing */
-    bool have_pipe;                 /* pipe[] is valid */
-    size_t in_pipe;                 /* bytes sitting in the pipe */
-    bool close_seen;                /* src sent a close frame */
-    uint16_t close_code;            /* the code it carried */
-    uint64_t frames;                /* frames read */
-    uint64_t messages;              /* data messages completed */
-    uint64_t bytes;                 /* payload bytes forwarded */
-    const uint8_t *run;             /* borrowed (d->src->conn->in): whole frames
-                                       passed on as they are, not yet
-                                       copied out (see pass_whole_frame) */
-    size_t run_len;                 /* bytes at run */
-    uint64_t run_frames;            /* frames in the run */
-    uint64_t run_messages;          /* of which ended a message */
-    uint64_t run_payload;           /* payload bytes in the run */
-};
-
-struct sw_relay {
-    struct sw_relay_env env;        /* borrowed pieces of the worker */
-    const struct sw_conf_route *rt; /* borrowed: ws_* settings */
-    struct end c;                   /* the client */
-    struct end u;                   /* the upstream */
-    struct dir up;                  /* client -> upstream */
-    struct dir down;                /* upstream -> client */
-    struct event timer;             /* keepalive, idle, close deadline */
-    struct event kick;              /* resumes a run that stopped at its cap */
-    uint64_t defer_deadline_ms;     /* send owed closes by then; 0 none */
-    uint64_t close_deadline_ms;     /* 0 = none */
-    uint64_t drain_at_ms;           /* drain: start closing then; 0 none */
-    bool finishing;                 /* close both once flushed */
-    bool done;                      /* sockets closed, on_done ran */
-    uint64_t started_ms;            /* for the access log */
-    const char *closed_by;          /* "client", "upstream", "gateway" */
-    uint16_t close_code;            /* code of the first close */
-    char caddr[64];                 /* client address, logs */
-    char uaddr[64];                 /* upstream address, logs */
-    sw_relay_done_cb on_done;       /* owner's callback */
-    void *arg;                      /* its argument */
-};
-
 static void relay_run(struct sw_relay *r);
 static void on_kick(evutil_socket_t fd, short what, void *arg);
 
 /* ---- helpers ---------------------------------------------------------- */
 
-static size_t
-out_room(struct end *e)
-{
-    return sw_conn_out_room(e->conn);
-}
-
-static size_t
-buf_len(const struct sw_buf *b)
-{
-    return sw_conn_buffered(b);
-}
-
 /* Build a control frame toward end e: unmasked to the client, masked with
  * a fresh key to the upstream (RFC 6455 5.3). Returns its length. */
-static size_t
-control_frame(struct sw_relay *r, const struct end *e, uint8_t opcode,
-              const uint8_t *payload, size_t len, uint8_t *out)
+size_t
+sw__relay_control_frame(struct sw_relay *r, const struct end *e, uint8_t opcode,
+                        const uint8_t *payload, size_t len, uint8_t *out)
 {
     uint8_t key[4];
     const uint8_t *mask = NULL;
@@ -171,14 +70,15 @@ queue_close(struct sw_relay *r, struct end *e, uint16_t code,
     uint8_t payload[SW_WS_MAX_CONTROL];
     size_t n =
         sw_ws_close_encode(payload, code, (const char *)reason, reason_len);
-    e->close_len = control_frame(r, e, SW_WS_OP_CLOSE, payload, n, e->close);
+    e->close_len =
+        sw__relay_control_frame(r, e, SW_WS_OP_CLOSE, payload, n, e->close);
 }
 
 static void arm_timer(struct sw_relay *r);
 
 /* Begin the end of the relay: flush what is queued, then close. */
-static void
-start_finishing(struct sw_relay *r, const char *by, uint16_t code)
+void
+sw__relay_start_finishing(struct sw_relay *r, const char *by, uint16_t code)
 {
     if (r->closed_by == NULL) {
         r->closed_by = by;
@@ -260,9 +160,9 @@ pong_size(const uint8_t *p)
  * their end; beyond that the oldest gives way to the newest. They wait in
  * a pool buffer taken only while pongs are pending.
  */
-static void
-queue_pong(struct sw_relay *r, struct end *e, const uint8_t *payload,
-           size_t len)
+void
+sw__relay_queue_pong(struct sw_relay *r, struct end *e, const uint8_t *payload,
+                     size_t len)
 {
     if (!sw_conn_buf_ready(e->conn, &e->pongs)) {
         sw_metrics_inc(r->env.metrics, SW_METRIC_OUT_OF_MEMORY);
@@ -274,7 +174,8 @@ queue_pong(struct sw_relay *r, struct end *e, const uint8_t *payload,
         e->npongs--;
     }
     uint8_t frame[SW_WS_MAX_HEADER + SW_WS_MAX_CONTROL];
-    size_t n = control_frame(r, e, SW_WS_OP_PONG, payload, len, frame);
+    size_t n =
+        sw__relay_control_frame(r, e, SW_WS_OP_PONG, payload, len, frame);
     if (sw_buf_room(b) < n) {
         sw_buf_compact(b);
     }
@@ -301,8 +202,8 @@ inject_pongs(struct sw_relay *r, struct end *e)
 }
 
 /* At a frame boundary toward e: append what waits to be injected. */
-static void
-inject(struct sw_relay *r, struct end *e)
+void
+sw__relay_inject(struct sw_relay *r, struct end *e)
 {
     if (e->npongs == 0 && !e->ping_pending && e->close_len == 0) {
         return; /* the common case, checked first: nothing waits */
@@ -317,7 +218,7 @@ inject(struct sw_relay *r, struct end *e)
     inject_pongs(r, e);
     if (e->ping_pending && out_room(e) >= SW_WS_MAX_HEADER) {
         uint8_t frame[SW_WS_MAX_HEADER];
-        size_t n = control_frame(r, e, SW_WS_OP_PING, NULL, 0, frame);
+        size_t n = sw__relay_control_frame(r, e, SW_WS_OP_PING, NULL, 0, frame);
         sw_buf_append(e->conn->out, frame, n);
         e->ping_pending = false;
         sw_metrics_inc(r->env.metrics, SW_METRIC_WS_PINGS_SENT);
@@ -331,8 +232,8 @@ inject(struct sw_relay *r, struct end *e)
 }
 
 /* Send the close owed to a violator (see protocol_error). */
-static void
-release_deferred(struct sw_relay *r, struct end *e)
+void
+sw__relay_release_deferred(struct sw_relay *r, struct end *e)
 {
     if (e->close_deferred != 0) {
         uint16_t code = e->close_deferred;
@@ -346,9 +247,9 @@ release_deferred(struct sw_relay *r, struct end *e)
  * has answered with its own close (or after a short wait): frames the other
  * end sent before that (echoes of what was forwarded) still reach the
  * violator first, in order, as they would without the gateway. */
-static void
-protocol_error(struct sw_relay *r, struct dir *d, uint16_t code,
-               const char *why)
+void
+sw__relay_protocol_error(struct sw_relay *r, struct dir *d, uint16_t code,
+                         const char *why)
 {
     sw_metrics_inc(r->env.metrics, SW_METRIC_WS_PROTOCOL_ERRORS);
     sw_log_warn("ws %s -> %s: %s broke the protocol: %s (close %u)", r->caddr,
@@ -370,431 +271,18 @@ protocol_error(struct sw_relay *r, struct dir *d, uint16_t code,
                 NULL, 0);
     d->src->close_deferred = code;
     if (d->dst->cut || sw_conn_has(d->dst->conn, SW_CONN_F_DEAD)) {
-        release_deferred(r, d->src);
+        sw__relay_release_deferred(r, d->src);
     } else {
         uint64_t wait = r->rt->ws_close_timeout_ms != 0
                             ? SW_MIN(r->rt->ws_close_timeout_ms / 2, 1000)
                             : 1000;
         r->defer_deadline_ms = sw_now_ms() + wait;
     }
-    start_finishing(r, "gateway", code);
-}
-
-static void
-frame_done(struct sw_relay *r, struct dir *d)
-{
-    SW_UNUSED(r);
-    if (!sw_ws_is_control(d->f.opcode) && d->f.fin) {
-        d->messages++;
-        sw_metrics_inc(r->env.metrics, SW_METRIC_WS_MESSAGES_TOTAL);
-        if (d->validate) {
-            d->validate = false;
-            if (sw_ws_utf8_finish(&d->utf8) != SW_OK) {
-                protocol_error(r, d, SW_WS_CLOSE_INVALID_DATA,
-                               "text message is not valid UTF-8");
-                return;
-            }
-        }
-    }
-    d->state = DIR_HDR;
-}
-
-/* A complete control frame from d->src (payload unmasked in d->ctl). */
-static void
-control_done(struct sw_relay *r, struct dir *d)
-{
-    struct end *src = d->src;
-    switch (d->f.opcode) {
-    case SW_WS_OP_PING:
-        queue_pong(r, src, d->ctl, d->ctl_len);
-        break;
-    case SW_WS_OP_PONG:
-        break; /* consumed: an answer to one of our pings or unsolicited */
-    case SW_WS_OP_CLOSE: {
-        struct sw_ws_close cl;
-        if (sw_ws_close_decode(d->ctl, d->ctl_len, &cl) != SW_OK) {
-            protocol_error(r, d, cl.error_code, cl.why);
-            return;
-        }
-        d->close_seen = true;
-        d->close_code = cl.code;
-        /* forward the same code and reason, re-masked for its new leg */
-        if (d->dst->close_deferred != 0) {
-            release_deferred(r, d->dst); /* the violator's own code */
-        } else if (!d->dst->close_sent && d->dst->close_len == 0 &&
-                   !sw_conn_has(d->dst->conn, SW_CONN_F_DEAD)) {
-            d->dst->close_len = control_frame(r, d->dst, SW_WS_OP_CLOSE, d->ctl,
-                                              d->ctl_len, d->dst->close);
-        }
-        d->state = DIR_DONE;
-        struct dir *other = d == &r->up ? &r->down : &r->up;
-        if (other->close_seen) {
-            start_finishing(r, r->closed_by, r->close_code);
-        } else {
-            start_finishing(r, src->name, cl.code);
-        }
-        return;
-    }
-    default:
-        break;
-    }
-    d->state = DIR_HDR;
-}
-
-/* Start relaying a decoded frame header. */
-static void
-begin_frame(struct sw_relay *r, struct dir *d)
-{
-    const struct sw_ws_frame *f = &d->f;
-    d->remaining = f->payload_len;
-    d->offset = 0;
-    d->validated = 0;
-    d->frames++;
-    sw_metrics_inc(r->env.metrics, SW_METRIC_WS_FRAMES_TOTAL);
-    bool local_ping =
-        r->rt->ws_ping == SW_CONF_WS_PING_LOCAL &&
-        (f->opcode == SW_WS_OP_PING || f->opcode == SW_WS_OP_PONG);
-    if (f->opcode == SW_WS_OP_CLOSE || local_ping) {
-        d->ctl_len = 0;
-        d->state = DIR_CTRL;
-        return;
-    }
-    if (d->dst->close_sent || d->dst->cut ||
-        sw_conn_has(d->dst->conn, SW_CONN_F_DEAD)) {
-        /* RFC 6455 5.5.1: nothing follows a close frame toward an end;
-         * frames are still read, to see the other side's close */
-        d->state = DIR_DROP;
-        return;
-    }
-    if (f->opcode == SW_WS_OP_TEXT && r->rt->ws_validate_utf8) {
-        d->validate = true;
-        sw_ws_utf8_init(&d->utf8);
-    }
-    /* Header re-encoded with the same fields: payload bytes (still masked
-     * with the client's own key) can then pass verbatim. */
-    d->hdr_len = sw_ws_frame_encode(d->hdr, f->fin, f->opcode,
-                                    f->masked ? f->mask : NULL, f->payload_len);
-    d->hdr[0] |= (uint8_t)(f->rsv << 4);
-    d->state = DIR_DATA;
-}
-
-static bool
-may_splice(const struct sw_relay *r, const struct dir *d)
-{
-    uint64_t threshold = r->rt->ws_splice_threshold;
-    return threshold != 0 && d->remaining >= threshold && !d->validate &&
-           d->src->conn->io.ops->can_splice &&
-           d->dst->conn->io.ops->can_splice && buf_len(d->src->conn->in) == 0 &&
-           buf_len(d->dst->conn->out) == 0 && d->hdr_len == 0;
-}
-
-/* Move payload through a pipe: src -> pipe -> dst, exactly d->remaining
- * bytes; resumes on EAGAIN on either side. */
-static bool
-splice_step(struct sw_relay *r, struct dir *d)
-{
-    bool progress = false;
-    if (!d->have_pipe) {
-        if (sw_pipe_get(r->env.pipes, d->pipe) != SW_OK) {
-            d->state = DIR_DATA; /* fall back to copying */
-            return false;
-        }
-        d->have_pipe = true;
-        d->in_pipe = 0;
-    }
-    size_t cap = r->env.pipes->pipe_size;
-    for (int i = 0; i < 64; i++) {
-        bool moved = false;
-        if (d->remaining > 0 && d->in_pipe < cap &&
-            !sw_conn_has(d->src->conn, SW_CONN_F_EOF)) {
-            ssize_t n = splice(
-                d->src->conn->io.fd, NULL, d->pipe[1], NULL,
-                (size_t)SW_MIN(d->remaining, (uint64_t)(cap - d->in_pipe)),
-                SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-            if (n > 0) {
-                d->in_pipe += (size_t)n;
-                d->remaining -= (uint64_t)n;
-                d->src->last_rx_ms = sw_now_ms();
-                moved = true;
-            } else if (n == 0) {
-                d->src->conn->flags |= SW_CONN_F_EOF;
-            } else if (errno != EAGAIN && errno != EINTR) {
-                sw_log_debug("ws %s: splice from %s: %s", r->caddr,
-                             d->src->name, strerror(errno));
-                d->src->conn->flags |= SW_CONN_F_EOF;
-            }
-        }
-        if (d->in_pipe > 0 && !sw_conn_has(d->dst->conn, SW_CONN_F_DEAD)) {
-            ssize_t m = splice(d->pipe[0], NULL, d->dst->conn->io.fd, NULL,
-                               d->in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-            if (m > 0) {
-                d->in_pipe -= (size_t)m;
-                d->bytes += (uint64_t)m;
-                d->offset += (uint64_t)m;
-                sw_metrics_add(r->env.metrics, SW_METRIC_WS_BYTES_SPLICED, m);
-                moved = true;
-            } else if (m < 0 && errno != EAGAIN && errno != EINTR) {
-                sw_log_debug("ws %s: splice to %s: %s", r->caddr, d->dst->name,
-                             strerror(errno));
-                d->dst->conn->flags |= SW_CONN_F_DEAD;
-            }
-        }
-        if (!moved) {
-            break;
-        }
-        progress = true;
-    }
-    if (d->remaining == 0 && d->in_pipe == 0) {
-        sw_pipe_put(r->env.pipes, d->pipe);
-        d->have_pipe = false;
-        frame_done(r, d);
-        progress = true;
-    }
-    return progress;
+    sw__relay_start_finishing(r, "gateway", code);
 }
 
 /* Copy payload bytes of a data frame from d->src->conn->in to the destination.
  */
-/* Check the UTF-8 of the next `upto` payload bytes in d->src->conn->in that
- * were not checked yet. Client frames are masked: an unmasked copy is checked
- * and the original bytes are forwarded. Returns false after a violation. */
-static bool
-validate_ahead(struct sw_relay *r, struct dir *d, size_t upto)
-{
-    uint8_t scratch[4096];
-    size_t done = (size_t)(d->validated - d->offset);
-    while (done < upto) {
-        size_t k = SW_MIN(upto - done, sizeof(scratch));
-        memcpy(scratch, d->src->conn->in->pos + done, k);
-        if (d->f.masked) {
-            sw_ws_mask(scratch, k, d->f.mask, d->offset + done);
-        }
-        if (sw_ws_utf8_feed(&d->utf8, scratch, k) != SW_OK) {
-            protocol_error(r, d, SW_WS_CLOSE_INVALID_DATA,
-                           "text message is not valid UTF-8");
-            return false;
-        }
-        done += k;
-        d->validated = d->offset + done;
-    }
-    return true;
-}
-
-static bool
-copy_payload(struct sw_relay *r, struct dir *d)
-{
-    if (d->hdr_len > 0 && d->validate &&
-        (uint64_t)buf_len(d->src->conn->in) >= d->remaining &&
-        !validate_ahead(r, d, (size_t)d->remaining)) {
-        /* the whole frame was here: refused before its header went out,
-         * so the peer still gets a clean close */
-        return false;
-    }
-    bool moved = false;
-    if (d->hdr_len > 0) {
-        if (out_room(d->dst) < d->hdr_len) {
-            return false;
-        }
-        sw_buf_append(d->dst->conn->out, d->hdr, d->hdr_len);
-        d->hdr_len = 0;
-        moved = true;
-    }
-    size_t n =
-        (size_t)SW_MIN((uint64_t)buf_len(d->src->conn->in), d->remaining);
-    n = SW_MIN(n, out_room(d->dst));
-    if (n == 0) {
-        return moved;
-    }
-    if (d->validate && !validate_ahead(r, d, n)) {
-        return false;
-    }
-    sw_buf_append(d->dst->conn->out, d->src->conn->in->pos, n);
-    d->src->conn->in->pos += n;
-    d->remaining -= n;
-    d->offset += n;
-    d->bytes += n;
-    sw_metrics_add(r->env.metrics, SW_METRIC_WS_BYTES_COPIED, (int64_t)n);
-    return true;
-}
-
-/* Copy out the run of whole frames gathered by pass_whole_frame, and count
- * them, in one go. Called before anything else is appended to the same
- * output and whenever the walk stops. */
-static void
-flush_run(struct sw_relay *r, struct dir *d)
-{
-    if (d->run_len == 0) {
-        return;
-    }
-    sw_buf_append(d->dst->conn->out, d->run, d->run_len);
-    d->frames += d->run_frames;
-    d->messages += d->run_messages;
-    d->bytes += d->run_payload;
-    sw_metrics_add(r->env.metrics, SW_METRIC_WS_FRAMES_TOTAL,
-                   (int64_t)d->run_frames);
-    sw_metrics_add(r->env.metrics, SW_METRIC_WS_MESSAGES_TOTAL,
-                   (int64_t)d->run_messages);
-    sw_metrics_add(r->env.metrics, SW_METRIC_WS_BYTES_COPIED,
-                   (int64_t)d->run_payload);
-    d->run_len = 0;
-    d->run_frames = d->run_messages = d->run_payload = 0;
-}
-
-/*
- * Fast path for the common small frame: a data frame whose header and whole
- * payload are already in d->src->conn->in, with room for all of it in the
- * output, is passed on as its original bytes (header included, so its exact
- * encoding and RSV bits are kept), without the DATA state. Consecutive such
- * frames are contiguous in d->src->conn->in and join one run, copied out by
- * flush_run. `hlen` is the header bytes just consumed from d->src->conn->in;
- * when the header came in pieces it is not contiguous there and the frame takes
- * the general path.
- */
-static bool
-pass_whole_frame(struct sw_relay *r, struct dir *d, size_t hlen)
-{
-    const struct sw_ws_frame *f = &d->f;
-    bool data = f->opcode == SW_WS_OP_TEXT || f->opcode == SW_WS_OP_BINARY ||
-                f->opcode == SW_WS_OP_CONT;
-    if (!data || hlen != f->header_len || d->validate ||
-        (f->opcode == SW_WS_OP_TEXT && r->rt->ws_validate_utf8) ||
-        f->payload_len > buf_len(d->src->conn->in) || d->dst->close_sent ||
-        d->dst->cut || sw_conn_has(d->dst->conn, SW_CONN_F_DEAD)) {
-        return false;
-    }
-    size_t total = hlen + (size_t)f->payload_len;
-    const uint8_t *start = d->src->conn->in->pos - hlen;
-    if (d->run_len > 0 && d->run + d->run_len != start) {
-        flush_run(r, d);
-    }
-    if (out_room(d->dst) < d->run_len + total) {
-        return false;
-    }
-    if (d->run_len == 0) {
-        d->run = start;
-    }
-    d->run_len += total;
-    d->run_frames++;
-    d->run_payload += f->payload_len;
-    d->run_messages += f->fin ? 1 : 0;
-    d->src->conn->in->pos += f->payload_len;
-    return true;
-}
-
-/* Walk the frames in d->src->conn->in as far as buffers allow. */
-static bool
-dir_walk(struct sw_relay *r, struct dir *d)
-{
-    bool progress = false;
-    for (int i = 0; i < 256; i++) {
-        switch (d->state) {
-        case DIR_DONE:
-            if (d->src->conn->in != NULL) {
-                d->src->conn->in->pos =
-                    d->src->conn->in->last; /* after close or error: dropped */
-            }
-            return progress;
-        case DIR_HDR: {
-            if (d->dst->npongs != 0 || d->dst->ping_pending ||
-                d->dst->close_len != 0) {
-                flush_run(r, d); /* injected frames go after the run */
-                inject(r, d->dst);
-            }
-            size_t have = buf_len(d->src->conn->in);
-            if (have == 0) {
-                return progress;
-            }
-            ssize_t n =
-                sw_ws_frame_decode(&d->dec, d->src->conn->in->pos, have, &d->f);
-            if (n == SW_AGAIN) {
-                d->src->conn->in->pos += have;
-                return true;
-            }
-            if (n < 0) {
-                protocol_error(r, d, d->dec.close_code, d->dec.why);
-                return true;
-            }
-            d->src->conn->in->pos += n;
-            if (sw_ws_msg_check(&d->msg, &d->f) != SW_OK) {
-                protocol_error(r, d, d->msg.close_code, d->msg.why);
-                return true;
-            }
-            if (!pass_whole_frame(r, d, (size_t)n)) {
-                flush_run(r, d); /* what follows must stay behind it */
-                begin_frame(r, d);
-            }
-            progress = true;
-            break;
-        }
-        case DIR_CTRL: {
-            size_t n = (size_t)SW_MIN((uint64_t)buf_len(d->src->conn->in),
-                                      d->remaining);
-            if (n > 0) {
-                memcpy(d->ctl + d->ctl_len, d->src->conn->in->pos, n);
-                d->ctl_len += n;
-                d->src->conn->in->pos += n;
-                d->remaining -= n;
-                progress = true;
-            }
-            if (d->remaining > 0) {
-                return progress;
-            }
-            if (d->f.masked) {
-                sw_ws_mask(d->ctl, d->ctl_len, d->f.mask, 0);
-            }
-            control_done(r, d);
-            progress = true;
-            break;
-        }
-        case DIR_DATA:
-            if (d->remaining == 0 && d->hdr_len == 0) {
-                frame_done(r, d);
-                progress = true;
-                break;
-            }
-            if (may_splice(r, d)) {
-                d->state = DIR_SPLICE;
-                break;
-            }
-            if (!copy_payload(r, d)) {
-                return progress;
-            }
-            progress = true;
-            break;
-        case DIR_SPLICE:
-            if (!splice_step(r, d)) {
-                return progress;
-            }
-            progress = true;
-            break;
-        case DIR_DROP: {
-            size_t n = (size_t)SW_MIN((uint64_t)buf_len(d->src->conn->in),
-                                      d->remaining);
-            if (d->src->conn->in != NULL) {
-                d->src->conn->in->pos += n;
-            }
-            d->remaining -= n;
-            if (d->remaining > 0) {
-                return progress || n > 0;
-            }
-            d->state = DIR_HDR;
-            progress = true;
-            break;
-        }
-        }
-    }
-    return progress;
-}
-
-static bool
-dir_process(struct sw_relay *r, struct dir *d)
-{
-    bool progress = dir_walk(r, d);
-    /* the run points into d->src->conn->in: copy it out before d->src->conn->in
-     * can move */
-    flush_run(r, d);
-    return progress;
-}
 
 /* ---- I/O -------------------------------------------------------------- */
 
@@ -812,7 +300,7 @@ end_read(struct sw_relay *r, struct end *e)
         }
     } else if (n == SW_ENOMEM) {
         sw_metrics_inc(r->env.metrics, SW_METRIC_OUT_OF_MEMORY);
-        start_finishing(r, "gateway", SW_WS_CLOSE_INTERNAL);
+        sw__relay_start_finishing(r, "gateway", SW_WS_CLOSE_INTERNAL);
     }
 }
 
@@ -849,11 +337,11 @@ check_eof(struct sw_relay *r, struct end *e)
         return false;
     }
     /* nothing more will come from e: a close owed to its peer goes now */
-    release_deferred(r, d->dst);
+    sw__relay_release_deferred(r, d->dst);
     if (d->close_seen || d->state == DIR_DONE) {
         if (sw_conn_has(e->conn, SW_CONN_F_EOF)) {
-            start_finishing(r, r->closed_by ? r->closed_by : e->name,
-                            r->close_code);
+            sw__relay_start_finishing(r, r->closed_by ? r->closed_by : e->name,
+                                      r->close_code);
         }
         return false;
     }
@@ -882,7 +370,7 @@ check_eof(struct sw_relay *r, struct end *e)
                 sw_conn_has(e->conn, SW_CONN_F_RESET) ? "reset" : "closed",
                 other->cut ? " (mid-frame: the other end gets a TCP close)"
                            : "");
-    start_finishing(r, e->name, SW_WS_CLOSE_ABNORMAL);
+    sw__relay_start_finishing(r, e->name, SW_WS_CLOSE_ABNORMAL);
     return true; /* a close waits to be injected: run on */
 }
 
@@ -933,10 +421,10 @@ relay_run(struct sw_relay *r)
     bool progress = true;
     for (int i = 0; i < 256 && progress && !r->done; i++) {
         progress = false;
-        progress |= dir_process(r, &r->up);
-        progress |= dir_process(r, &r->down);
-        inject(r, &r->c);
-        inject(r, &r->u);
+        progress |= sw__relay_dir_process(r, &r->up);
+        progress |= sw__relay_dir_process(r, &r->down);
+        sw__relay_inject(r, &r->c);
+        sw__relay_inject(r, &r->u);
         progress |= end_flush(r, &r->c);
         progress |= end_flush(r, &r->u);
         /* an idle WebSocket holds no buffer (the decoder keeps partial
@@ -1028,8 +516,8 @@ on_timer(evutil_socket_t fd, short what, void *arg)
     }
     if (r->defer_deadline_ms != 0 && now >= r->defer_deadline_ms) {
         r->defer_deadline_ms = 0;
-        release_deferred(r, &r->c);
-        release_deferred(r, &r->u);
+        sw__relay_release_deferred(r, &r->c);
+        sw__relay_release_deferred(r, &r->u);
     }
     if (r->close_deadline_ms != 0 && now >= r->close_deadline_ms) {
         sw_log_info(
@@ -1055,7 +543,7 @@ on_timer(evutil_socket_t fd, short what, void *arg)
                         (unsigned long long)r->rt->ws_idle_timeout_ms);
             queue_close(r, e, SW_WS_CLOSE_GOING_AWAY, NULL, 0);
             queue_close(r, other, SW_WS_CLOSE_GOING_AWAY, NULL, 0);
-            start_finishing(r, "gateway", SW_WS_CLOSE_GOING_AWAY);
+            sw__relay_start_finishing(r, "gateway", SW_WS_CLOSE_GOING_AWAY);
             break;
         }
         if (r->rt->ws_ping_interval_ms != 0 &&
@@ -1175,7 +663,7 @@ sw_relay_drain(struct sw_relay *r)
     }
     queue_close(r, &r->c, SW_WS_CLOSE_GOING_AWAY, NULL, 0);
     queue_close(r, &r->u, SW_WS_CLOSE_GOING_AWAY, NULL, 0);
-    start_finishing(r, "gateway", SW_WS_CLOSE_GOING_AWAY);
+    sw__relay_start_finishing(r, "gateway", SW_WS_CLOSE_GOING_AWAY);
     relay_run(r);
 }
 

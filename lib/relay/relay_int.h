@@ -1,0 +1,143 @@
+/*
+ * relay_int.h - private structures of the WebSocket relay: its two ends,
+ * its two directions, and the functions relay.c (lifecycle, I/O, closing,
+ * timers) and relay_frames.c (the per-direction frame walk) share.
+ *
+ * Direction states:
+ *
+ *   HDR --data frame--> DATA --payload done--> HDR
+ *    |                   |  \--rest >= splice threshold, buffers empty-->
+ *    |                   |                        SPLICE --payload done--> HDR
+ *    +--ping/pong/close--> CTRL --payload collected, handled--> HDR
+ *    +--violation or end of input--> DONE
+ *
+ * Threading: the worker's thread only.
+ */
+#ifndef SW_RELAY_INT_H
+#define SW_RELAY_INT_H
+
+#include <shockwave/relay.h>
+
+/* Pongs that may wait toward one end (see queue_pong). */
+#define SW_RELAY_MAX_PONGS 8
+
+enum dir_state {
+    DIR_HDR = 0, /* between frames: decoding a header */
+    DIR_DATA,    /* copying a frame's payload to the destination */
+    DIR_SPLICE,  /* splicing a frame's payload to the destination */
+    DIR_CTRL,    /* collecting a control frame's payload (<= 125 bytes) */
+    DIR_DROP,    /* skipping a data frame's payload: its end was closed */
+    DIR_DONE,    /* no more frames will be read in this direction */
+};
+
+struct dir;
+
+struct end {
+    struct sw_conn *conn; /* borrowed (from the session, valid until
+                             on_done): socket, transport, events; its
+                             `in` feeds in_dir, its `out` goes to it */
+    bool is_client;       /* the client side (frames unmasked to it) */
+    struct sw_buf *pongs; /* owned (pool) while pongs wait: encoded pong
+                             frames toward this end, oldest first */
+    unsigned npongs;      /* frames in pongs (<= SW_RELAY_MAX_PONGS) */
+    bool ping_pending;    /* a keepalive ping waits for a boundary */
+    uint8_t close[SW_WS_MAX_HEADER + SW_WS_MAX_CONTROL]; /* pending close */
+    size_t close_len;                                    /* 0 = none pending */
+    bool close_sent;         /* a close frame was queued to this end */
+    bool cut;                /* a frame toward it cannot be finished: only
+                                the TCP close, no close frame */
+    uint16_t close_deferred; /* close code owed to this end (it broke the
+                                protocol), sent after its peer\'s close */
+    uint64_t last_rx_ms;     /* last bytes from this end */
+    uint64_t last_ping_ms;   /* last keepalive ping queued to it */
+    struct dir *in_dir;      /* borrowed: direction reading this end */
+    struct dir *out_dir;     /* borrowed: direction writing to it */
+    const char *name;        /* "client" or "upstream" */
+};
+
+struct dir {
+    struct end *src;                /* borrowed */
+    struct end *dst;                /* borrowed */
+    enum dir_state state;           /* see the diagram above */
+    struct sw_buf *in;              /* owned (pool): bytes read from src */
+    struct sw_ws_decoder dec;       /* frame header decoder */
+    struct sw_ws_msg_state msg;     /* fragmentation and message size */
+    struct sw_ws_frame f;           /* the frame in progress */
+    uint64_t remaining;             /* payload bytes of f still to move */
+    uint64_t offset;                /* payload bytes of f moved (unmasking) */
+    uint8_t hdr[SW_WS_MAX_HEADER];  /* re-encoded header awaiting room */
+    size_t hdr_len;                 /* bytes in hdr; 0 = sent */
+    uint8_t ctl[SW_WS_MAX_CONTROL]; /* control payload being collected */
+    size_t ctl_len;                 /* bytes in ctl */
+    bool validate;                  /* checking this text message's UTF-8 */
+    uint64_t validated;             /* payload bytes of f already checked */
+    struct sw_ws_utf8 utf8;         /* its validator */
+    int pipe[2];                    /* owned (pool) while splicing */
+    bool have_pipe;                 /* pipe[] is valid */
+    size_t in_pipe;                 /* bytes sitting in the pipe */
+    bool close_seen;                /* src sent a close frame */
+    uint16_t close_code;            /* the code it carried */
+    uint64_t frames;                /* frames read */
+    uint64_t messages;              /* data messages completed */
+    uint64_t bytes;                 /* payload bytes forwarded */
+    const uint8_t *run;             /* borrowed (d->src->conn->in): whole frames
+                                       passed on as they are, not yet
+                                       copied out (see pass_whole_frame) */
+    size_t run_len;                 /* bytes at run */
+    uint64_t run_frames;            /* frames in the run */
+    uint64_t run_messages;          /* of which ended a message */
+    uint64_t run_payload;           /* payload bytes in the run */
+};
+
+struct sw_relay {
+    struct sw_relay_env env;        /* borrowed pieces of the worker */
+    const struct sw_conf_route *rt; /* borrowed: ws_* settings */
+    struct end c;                   /* the client */
+    struct end u;                   /* the upstream */
+    struct dir up;                  /* client -> upstream */
+    struct dir down;                /* upstream -> client */
+    struct event timer;             /* keepalive, idle, close deadline */
+    struct event kick;              /* resumes a run that stopped at its cap */
+    uint64_t defer_deadline_ms;     /* send owed closes by then; 0 none */
+    uint64_t close_deadline_ms;     /* 0 = none */
+    uint64_t drain_at_ms;           /* drain: start closing then; 0 none */
+    bool finishing;                 /* close both once flushed */
+    bool done;                      /* sockets closed, on_done ran */
+    uint64_t started_ms;            /* for the access log */
+    const char *closed_by;          /* "client", "upstream", "gateway" */
+    uint16_t close_code;            /* code of the first close */
+    char caddr[64];                 /* client address, logs */
+    char uaddr[64];                 /* upstream address, logs */
+    sw_relay_done_cb on_done;       /* owner's callback */
+    void *arg;                      /* its argument */
+};
+
+static inline size_t
+out_room(struct end *e)
+{
+    return sw_conn_out_room(e->conn);
+}
+
+static inline size_t
+buf_len(const struct sw_buf *b)
+{
+    return sw_conn_buffered(b);
+}
+
+/* relay.c */
+size_t sw__relay_control_frame(struct sw_relay *r, const struct end *e,
+                               uint8_t opcode, const uint8_t *payload,
+                               size_t len, uint8_t *out);
+void sw__relay_queue_pong(struct sw_relay *r, struct end *e,
+                          const uint8_t *payload, size_t len);
+void sw__relay_inject(struct sw_relay *r, struct end *e);
+void sw__relay_release_deferred(struct sw_relay *r, struct end *e);
+void sw__relay_protocol_error(struct sw_relay *r, struct dir *d, uint16_t code,
+                              const char *why);
+void sw__relay_start_finishing(struct sw_relay *r, const char *by,
+                               uint16_t code);
+
+/* relay_frames.c */
+bool sw__relay_dir_process(struct sw_relay *r, struct dir *d);
+
+#endif
