@@ -17,7 +17,8 @@
  *
  * A case is a list of steps; each step is one frame written by the client
  * (masked with a fresh key unless `unmasked`), optionally repeated, split
- * into fragments, written in small pieces or followed by a pause. After the
+ * into fragments, written in small pieces or followed by a pause, or written
+ * together with the frame before it (one write). After the
  * last step the runner sends a close 1000 unless the case sent its own.
  *
  * `expect` is what RFC 6455 asks of a server, used only when the direct
@@ -77,6 +78,9 @@ struct cf_step {
     unsigned pause_ms;      /* wait after the frame */
     bool unmasked;          /* no MASK bit (a client must mask) */
     enum cf_lenform lenform; /* length encoding */
+    bool together;          /* written in the same write as the frame
+                               before it (so the server reads them at
+                               once) unless that one pauses */
 };
 
 struct cf_case {
@@ -187,6 +191,23 @@ static const struct cf_case cf_cases[] = {
     {"2.11", 2, "10 pings with payload, 1-byte writes", CF_OK, NULL, false,
      0, {{PING, D("payload-0123456789"), .repeat = 10, .chop = 1,
           .pause_ms = 20}}},
+    /* several pings read at once: one pong each, in order, with its own
+     * payload (a server may answer only the last, RFC 6455 5.5.3, but
+     * neither backend does, so the gateway must not either) */
+    {"2.12", 2, "5 pings with distinct payloads in one write", CF_OK, NULL,
+     false, 0,
+     {{PING, D("ping-1")},
+      {PING, D("ping-2"), .together = true},
+      {PING, D("ping-3"), .together = true},
+      {PING, D("ping-4"), .together = true},
+      {PING, D("ping-5"), .together = true}}},
+    {"2.13", 2, "1 MiB binary, then pings and a text in one write (echo in "
+     "flight)", CF_OK, NULL, false, 0,
+     {{BIN, .gen = 1 MiB},
+      {PING, D("in-flight-1")},
+      {TEXT, D("between pings"), .together = true},
+      {PING, D("in-flight-2"), .together = true},
+      {PING, D("in-flight-3"), .together = true}}},
 
     /* ---- 3: reserved bits ---------------------------------------------- */
     {"3.1", 3, "text with RSV1 (nothing negotiated)", CF_FAIL, NULL, false, 0,
@@ -325,6 +346,14 @@ static const struct cf_case cf_cases[] = {
       {CONT, D("fragment4"), .more = true, .chop = 1},
       {PING, D("pongme 2!"), .chop = 1, .pause_ms = 50},
       {CONT, D("fragment5"), .chop = 1}}},
+    {"5.22", 5, "text in 3 fragments, 3 pings between, one write", CF_OK,
+     NULL, false, 0,
+     {{TEXT, D("fragment1"), .more = true},
+      {PING, D("pongme 1!"), .together = true},
+      {CONT, D("fragment2"), .more = true, .together = true},
+      {PING, D("pongme 2!"), .together = true},
+      {PING, D("pongme 3!"), .together = true},
+      {CONT, D("fragment3"), .together = true}}},
     {"5.21", 5, "binary in 3 fragments, close between", CF_OK, NULL, true, 0,
      {{BIN, D("part1"), .more = true},
       {CONT, D("part2"), .more = true},

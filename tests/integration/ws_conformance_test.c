@@ -172,7 +172,8 @@ fnv(uint64_t *h, const void *p, size_t n)
 
 /* ---- building the client's byte stream --------------------------------- */
 
-/* One piece of the stream: a frame, written whole or in chops. */
+/* One piece of the stream: a frame (or frames written together), written
+ * whole or in chops. */
 struct chunk {
     size_t off;        /* start in the stream */
     size_t len;        /* bytes */
@@ -268,6 +269,13 @@ stream_frame(struct stream *s, const struct cf_step *st, bool fin,
         if (!st->unmasked) {
             sw_ws_mask(h + hl, n, key, 0);
         }
+    }
+    if (st->together && s->n > 0 && s->c[s->n - 1].pause_ms == 0) {
+        /* one write with the frame before: grow its chunk */
+        s->c[s->n - 1].len += hl + n;
+        s->c[s->n - 1].is_close |= is_close;
+        s->len += hl + n;
+        return;
     }
     if (s->n == s->ncap) {
         s->ncap = s->ncap ? s->ncap * 2 : 64;

@@ -725,6 +725,7 @@ struct fake_conn {
     char *buf;    /* owned: request bytes not yet answered (KEEP) */
     size_t len;   /* bytes in buf */
     bool replied; /* reply sent (non-KEEP modes) */
+    unsigned served; /* requests answered (KEEP, RESET_REUSED) */
 };
 
 static void
@@ -843,11 +844,19 @@ fake_after_reply(struct sw_test_fake *f, struct fake_conn *fc)
 static void
 fake_on_data(struct sw_test_fake *f, struct fake_conn *fc)
 {
-    if (f->mode == SW_TEST_FAKE_KEEP) {
+    if (f->mode == SW_TEST_FAKE_KEEP || f->mode == SW_TEST_FAKE_RESET_REUSED) {
         size_t rl;
         while ((rl = request_len(fc->buf, fc->len)) > 0) {
+            if (f->mode == SW_TEST_FAKE_RESET_REUSED && fc->served > 0) {
+                /* the request was received whole: a peer that acted on it
+                 * and died before answering */
+                atomic_fetch_add(&f->resets, 1);
+                fake_drop(fc, true);
+                return;
+            }
             memmove(fc->buf, fc->buf + rl, fc->len - rl);
             fc->len -= rl;
+            fc->served++;
             fake_send(fc->fd, f->reply, f->reply_len);
         }
         return;
@@ -868,6 +877,7 @@ fake_main(void *arg)
         conns[i].buf = NULL;
         conns[i].len = 0;
         conns[i].replied = false;
+        conns[i].served = 0;
     }
     while (!atomic_load(&f->stop)) {
         struct pollfd pfds[FAKE_MAX_CONNS + 1];
@@ -924,6 +934,7 @@ fake_main(void *arg)
             fc->fd = fd;
             fc->len = 0;
             fc->replied = false;
+            fc->served = 0;
             if (f->no_wait) {
                 fake_send(fd, f->reply, f->reply_len);
                 fake_after_reply(f, fc);

@@ -172,6 +172,9 @@ enum sw_test_fake_mode {
     SW_TEST_FAKE_RESET,     /* send the reply, then reset (RST) */
     SW_TEST_FAKE_STALL,     /* send the reply, then hold the connection */
     SW_TEST_FAKE_KEEP,      /* keep-alive: the reply again per request */
+    SW_TEST_FAKE_RESET_REUSED, /* keep-alive for the first request on a
+                                  connection, then reset (RST) once a
+                                  further request on it is complete */
 };
 
 struct sw_test_fake {
@@ -189,6 +192,8 @@ struct sw_test_fake {
     size_t rx_len;              /* bytes in rx */
     size_t rx_cap;              /* capacity of rx */
     atomic_int accepts;         /* connections accepted */
+    atomic_int resets;          /* RESET_REUSED: connections reset on a
+                                   reused request */
 };
 
 /* Bind a free port and start serving. `reply` must outlive the fake. */
