@@ -16,10 +16,10 @@
  *                   |                  http_response.c)
  *                   |   field lines -> caller's headers[] (slices)
  *                   v
- *             sw__http_collect(): framing and connection fields; each
- *             direction then applies its own rules
+ *             collect(): framing and connection fields
+ *                   |   -> on_fields: each direction's own rules
  *                   v
- *             sw__http_cross_check(): http-parser 2.9 over the same head
+ *             cross_check(): http-parser 2.9 over the same head
  *
  * Because the scanner reports the first fault by byte position, and the fast
  * pass only skips the scanner while no fault can have been reached, a head
@@ -32,12 +32,12 @@
  *   sw__http_fail, sw__http_head_init    head bookkeeping
  *   trim, str_eq_ci, list_next           slices and comma lists
  *   worth_scanning, scan                 the fast pass and the scanner
- *   sw__http_scan_head                   both, as the decoders run them
  *   parse_length, tally_codings          Content-Length, Transfer-Encoding
- *   sw__http_collect                     the framing and connection fields
+ *   collect                              the framing and connection fields
  *   sw__http_keep_alive                  Connection: close / keep-alive
  *   sw__http_parse_version               "HTTP/1.1"
- *   sw__http_cross_check                 the http-parser second opinion
+ *   cross_check                          the http-parser second opinion
+ *   sw__http_head_decode                 all of it, for both directions
  *   sw_http_find, sw_http_is_hop_by_hop  header look-ups for the proxy
  *
  * Threading: pure functions; safe from any thread.
@@ -57,10 +57,14 @@ sw__http_fail(struct sw__http_head *h, enum sw_status st, int status,
 }
 
 void
-sw__http_head_init(struct sw__http_head *h, struct sw_http_header *headers,
+sw__http_head_init(struct sw__http_head *h, const struct sw__http_rules *rules,
+                   void *arg, struct sw_http_header *headers,
                    size_t headers_cap, const struct sw_http_limits *lim)
 {
+    SW_ASSERT(lim != NULL);
     memset(h, 0, sizeof(*h));
+    h->rules = rules;
+    h->arg = arg;
     h->headers = headers;
     h->cap = headers != NULL ? SW_MIN(headers_cap, lim->max_headers) : 0;
     h->max_head = lim->max_head;
@@ -242,11 +246,11 @@ scan(struct sw__http_head *h, const char *d, size_t len)
                 return sw__http_fail(h, SW_EPROTO, 400, "bare LF");
             }
             if (i - line_start >= h->max_line) {
-                return sw__http_fail(h, SW_ETOOBIG, h->line_status,
-                                     h->line_why);
+                return sw__http_fail(h, SW_ETOOBIG, h->rules->line_status,
+                                     h->rules->line_why);
             }
-            if (h->lax_start ? !sw__http_is_field_char(c)
-                             : (c < 0x20 || c >= 0x7f)) {
+            if (h->rules->lax_start ? !sw__http_is_field_char(c)
+                                    : (c < 0x20 || c >= 0x7f)) {
                 return sw__http_fail(h, SW_EPROTO, 400,
                                      "bad byte in start line");
             }
@@ -262,7 +266,7 @@ scan(struct sw__http_head *h, const char *d, size_t len)
                 st = S_LEAD;
             } else if (st == S_START_LF) {
                 struct sw_str line = {d + line_start, i - 1 - line_start};
-                rc = h->on_start(h->arg, line, &h->status, &h->why);
+                rc = h->rules->on_start(h->arg, line, &h->status, &h->why);
                 if (rc != SW_OK) {
                     return rc;
                 }
@@ -345,17 +349,6 @@ scan(struct sw__http_head *h, const char *d, size_t len)
     }
 }
 
-enum sw_status
-sw__http_scan_head(struct sw__http_head *h, const char *d, size_t len)
-{
-    size_t end;
-
-    if (!worth_scanning(d, len, h, &end)) {
-        return SW_AGAIN;
-    }
-    return scan(h, d, end);
-}
-
 /* Content-Length (RFC 9110 8.6): 1*DIGIT, no sign, no list. */
 static bool
 parse_length(struct sw_str v, uint64_t *out)
@@ -407,9 +400,10 @@ tally_codings(struct sw__http_fields *f, struct sw_str v)
     }
 }
 
-const char *
-sw__http_collect(struct sw__http_fields *f, const struct sw_http_header *hd,
-                 size_t n)
+/* Walk the field lines once. Returns NULL, or the reason the framing or
+ * connection fields are malformed or repeated. */
+static const char *
+collect(struct sw__http_fields *f, const struct sw_http_header *hd, size_t n)
 {
     memset(f, 0, sizeof(*f));
     for (size_t i = 0; i < n; i++) {
@@ -489,16 +483,15 @@ on_headers_complete(http_parser *hp)
  * Its default header cap is 80 KiB (a build-time constant), reported as a
  * limit.
  */
-enum sw_status
-sw__http_cross_check(struct sw__http_head *h, enum http_parser_type type,
-                     const char *d, int bad_status)
+static enum sw_status
+cross_check(struct sw__http_head *h, const char *d)
 {
     http_parser hp;
     http_parser_settings hs;
 
     http_parser_settings_init(&hs);
     hs.on_headers_complete = on_headers_complete;
-    http_parser_init(&hp, type);
+    http_parser_init(&hp, h->rules->type);
     http_parser_execute(&hp, &hs, d, h->head_len);
     enum http_errno err = HTTP_PARSER_ERRNO(&hp);
     if (err == HPE_OK) {
@@ -508,7 +501,34 @@ sw__http_cross_check(struct sw__http_head *h, enum http_parser_type type,
         return sw__http_fail(h, SW_ETOOBIG, 431,
                              "head too large for http-parser");
     }
-    return sw__http_fail(h, SW_EPROTO, bad_status, http_errno_description(err));
+    return sw__http_fail(h, SW_EPROTO, h->rules->bad_status,
+                         http_errno_description(err));
+}
+
+enum sw_status
+sw__http_head_decode(struct sw__http_head *h, const char *d, size_t len)
+{
+    struct sw__http_fields f;
+    size_t end;
+    enum sw_status st;
+
+    SW_ASSERT(d != NULL || len == 0);
+    if (!worth_scanning(d, len, h, &end)) {
+        return SW_AGAIN;
+    }
+    st = scan(h, d, end);
+    if (st != SW_OK) {
+        return st;
+    }
+    const char *why = collect(&f, h->headers, h->n);
+    if (why != NULL) {
+        return sw__http_fail(h, SW_EPROTO, h->rules->bad_status, why);
+    }
+    st = h->rules->on_fields(h->arg, h, &f);
+    if (st != SW_OK) {
+        return st;
+    }
+    return cross_check(h, d);
 }
 
 const struct sw_http_header *

@@ -10,10 +10,12 @@
  *   http_write.c     head serialisation into a fixed buffer
  *
  *   sw_http_request_decode / sw_http_response_decode
- *        | fill a struct sw__http_head: limits, start-line callback
+ *        | sw__http_head_init: the caller's headers and limits, and the
+ *        | direction's struct sw__http_rules (request_rules,
+ *        | response_rules)
  *        v
- *   sw__http_scan_head (on_start) -> sw__http_collect -> the direction's
- *   framing rules -> sw__http_cross_check
+ *   sw__http_head_decode: fast pass -> scanner (rules->on_start) ->
+ *        field lines -> rules->on_fields -> http-parser cross-check
  *
  * http-parser is included here only, so a later swap to llhttp stays in
  * this folder.
@@ -27,25 +29,41 @@
 
 #include <http_parser.h>
 
+struct sw__http_head;
+struct sw__http_fields;
+
 /* Checks the start line; on a fault sets *status and *why (static). */
 typedef enum sw_status (*sw__http_start_cb)(void *arg, struct sw_str line,
                                             int *status, const char **why);
 
+/* Applies one direction's framing and connection rules to what the field
+ * lines say; a fault goes through sw__http_fail. */
+typedef enum sw_status (*sw__http_fields_cb)(void *arg, struct sw__http_head *h,
+                                             const struct sw__http_fields *f);
+
+/* What differs between decoding a request head and a response head. */
+struct sw__http_rules {
+    int line_status;              /* status when max_line is passed */
+    const char *line_why;         /* reason when max_line is passed */
+    bool lax_start;               /* start line may hold HT, obs-text */
+    int bad_status;               /* status of any other malformed head */
+    enum http_parser_type type;   /* HTTP_REQUEST or HTTP_RESPONSE */
+    sw__http_start_cb on_start;   /* validates the start line */
+    sw__http_fields_cb on_fields; /* framing and connection rules */
+};
+
 /* The decoder's view of one head. */
 struct sw__http_head {
-    struct sw_http_header *headers; /* borrowed (caller's array) */
-    size_t cap;                     /* usable entries of headers */
-    size_t n;                       /* filled entries */
-    size_t max_head;                /* limit: head bytes incl. final CRLF */
-    size_t max_line;                /* limit: start line bytes */
-    int line_status;                /* status when max_line is passed */
-    const char *line_why;           /* reason when max_line is passed */
-    bool lax_start;                 /* start line may hold HT, obs-text */
-    sw__http_start_cb on_start;     /* validates the start line */
-    void *arg;                      /* borrowed: passed to on_start */
-    size_t head_len;                /* set on SW_OK */
-    int status;                     /* HTTP status of a failure */
-    const char *why;                /* static reason of a failure */
+    const struct sw__http_rules *rules; /* borrowed (static): direction */
+    void *arg;                          /* borrowed: passed to the callbacks */
+    struct sw_http_header *headers;     /* borrowed (caller's array) */
+    size_t cap;                         /* usable entries of headers */
+    size_t n;                           /* filled entries */
+    size_t max_head;                    /* limit: head bytes incl. final CRLF */
+    size_t max_line;                    /* limit: start line bytes */
+    size_t head_len;                    /* set on SW_OK */
+    int status;                         /* HTTP status of a failure */
+    const char *why;                    /* static reason of a failure */
 };
 
 /* What the field lines say about framing and the connection. */
@@ -113,29 +131,20 @@ sw__http_is_ows(char c)
 enum sw_status sw__http_fail(struct sw__http_head *h, enum sw_status st,
                              int status, const char *why);
 
-/* A head over the caller's headers array, under lim; the caller sets
- * on_start and the line statuses. */
-void sw__http_head_init(struct sw__http_head *h, struct sw_http_header *headers,
-                        size_t headers_cap, const struct sw_http_limits *lim);
+/* A head over the caller's headers array, under lim, decoded by rules;
+ * arg is passed to the rules' callbacks. */
+void sw__http_head_init(struct sw__http_head *h,
+                        const struct sw__http_rules *rules, void *arg,
+                        struct sw_http_header *headers, size_t headers_cap,
+                        const struct sw_http_limits *lim);
 
 /*
- * The fast pass, then the strict scanner over d[0..len): SW_OK with
- * h->head_len and h->n set, SW_AGAIN, or the first fault by byte position
- * (SW_EPROTO, SW_ETOOBIG) with h->status and h->why.
+ * Decode the head at d[0..len): SW_OK with h->head_len set, SW_AGAIN, or
+ * the first fault (SW_EPROTO, SW_ETOOBIG) with h->status and h->why. h->n
+ * counts the field lines stored, on a fault too.
  */
-enum sw_status sw__http_scan_head(struct sw__http_head *h, const char *d,
-                                  size_t len);
-
-/* Walk the field lines once. Returns NULL, or the reason the framing or
- * connection fields are malformed or repeated. */
-const char *sw__http_collect(struct sw__http_fields *f,
-                             const struct sw_http_header *hd, size_t n);
-
-/* http-parser over the head the scanner accepted; its faults are
- * bad_status, its own header cap 431. */
-enum sw_status sw__http_cross_check(struct sw__http_head *h,
-                                    enum http_parser_type type, const char *d,
-                                    int bad_status);
+enum sw_status sw__http_head_decode(struct sw__http_head *h, const char *d,
+                                    size_t len);
 
 /* Whether the connection stays open after this message (RFC 9112 9.3). */
 bool sw__http_keep_alive(const struct sw__http_fields *f, unsigned minor);

@@ -9,6 +9,7 @@
  *   is_host_value         RFC 9110 7.2 Host
  *   request_semantics     Host, Content-Length, Transfer-Encoding,
  *                         Connection, Upgrade, Expect
+ *   request_rules         the above, for sw__http_head_decode
  *   sw_http_request_decode
  *   sw_http_method_head, sw_http_method_get, sw_http_method_connect
  *
@@ -161,67 +162,73 @@ is_host_value(struct sw_str v)
 }
 
 static enum sw_status
-request_semantics(struct sw_http_request *r, struct sw__http_head *h)
+request_semantics(void *arg, struct sw__http_head *h,
+                  const struct sw__http_fields *f)
 {
-    struct sw__http_fields f;
-    const char *why = sw__http_collect(&f, r->headers, r->nheaders);
+    struct sw_http_request *r = arg;
 
-    if (why != NULL) {
-        return sw__http_fail(h, SW_EPROTO, 400, why);
-    }
     /* RFC 9112 3.2: exactly one Host on 1.1, never two. */
-    if (f.n_host > 1) {
+    if (f->n_host > 1) {
         return sw__http_fail(h, SW_EPROTO, 400, "duplicate Host");
     }
-    if (f.n_host == 0 && r->version_minor >= 1) {
+    if (f->n_host == 0 && r->version_minor >= 1) {
         return sw__http_fail(h, SW_EPROTO, 400, "missing Host");
     }
-    if (f.host != NULL) {
-        if (!is_host_value(f.host->value)) {
+    if (f->host != NULL) {
+        if (!is_host_value(f->host->value)) {
             return sw__http_fail(h, SW_EPROTO, 400, "bad Host");
         }
-        r->host = f.host->value;
+        r->host = f->host->value;
     }
-    if (f.n_te > 0) {
+    if (f->n_te > 0) {
         /* RFC 9112 6.1 and 6.3: smuggling vectors, all refused. */
         if (r->version_minor == 0) {
             return sw__http_fail(h, SW_EPROTO, 400,
                                  "Transfer-Encoding on HTTP/1.0");
         }
-        if (f.n_cl > 0) {
+        if (f->n_cl > 0) {
             return sw__http_fail(h, SW_EPROTO, 400,
                                  "Content-Length with Transfer-Encoding");
         }
-        if (f.te_bad || f.te_codings == 0) {
+        if (f->te_bad || f->te_codings == 0) {
             return sw__http_fail(h, SW_EPROTO, 400, "bad Transfer-Encoding");
         }
-        if (f.te_chunked > 1) {
+        if (f->te_chunked > 1) {
             return sw__http_fail(h, SW_EPROTO, 400, "chunked applied twice");
         }
-        if (!f.te_last_chunked) {
+        if (!f->te_last_chunked) {
             return sw__http_fail(h, SW_EPROTO, 400,
                                  "chunked is not the final coding");
         }
-        if (f.te_other > 0) {
+        if (f->te_other > 0) {
             return sw__http_fail(h, SW_EPROTO, 501,
                                  "unsupported transfer coding");
         }
         r->body = SW_HTTP_BODY_CHUNKED;
-    } else if (f.n_cl > 0) {
-        r->content_length = f.cl;
-        r->body = f.cl > 0 ? SW_HTTP_BODY_LENGTH : SW_HTTP_BODY_NONE;
+    } else if (f->n_cl > 0) {
+        r->content_length = f->cl;
+        r->body = f->cl > 0 ? SW_HTTP_BODY_LENGTH : SW_HTTP_BODY_NONE;
     }
-    if (f.conn != NULL) {
-        r->connection = f.conn->value;
+    if (f->conn != NULL) {
+        r->connection = f->conn->value;
     }
-    r->keep_alive = sw__http_keep_alive(&f, r->version_minor);
-    r->expect_continue = f.expect_continue;
-    if (f.upg != NULL && sw_str_has_token(r->connection, "upgrade")) {
+    r->keep_alive = sw__http_keep_alive(f, r->version_minor);
+    r->expect_continue = f->expect_continue;
+    if (f->upg != NULL && sw_str_has_token(r->connection, "upgrade")) {
         r->upgrade = true;
-        r->upgrade_proto = f.upg->value;
+        r->upgrade_proto = f->upg->value;
     }
     return SW_OK;
 }
+
+static const struct sw__http_rules request_rules = {
+    .line_status = 414,
+    .line_why = "request line too long",
+    .bad_status = 400,
+    .type = HTTP_REQUEST,
+    .on_start = on_request_line,
+    .on_fields = request_semantics,
+};
 
 enum sw_status
 sw_http_request_decode(struct sw_http_request *r, const char *data, size_t len,
@@ -233,37 +240,17 @@ sw_http_request_decode(struct sw_http_request *r, const char *data, size_t len,
     struct sw__http_head h;
     enum sw_status st;
 
-    SW_ASSERT(lim != NULL);
-    SW_ASSERT(data != NULL || len == 0);
     memset(r, 0, sizeof(*r));
     r->headers = headers;
     r->headers_cap = headers_cap;
     r->method_id = -1;
     r->connection = (struct sw_str){data, 0};
 
-    sw__http_head_init(&h, headers, headers_cap, lim);
-    h.line_status = 414;
-    h.line_why = "request line too long";
-    h.on_start = on_request_line;
-    h.arg = r;
-    st = sw__http_scan_head(&h, data, len);
-    r->nheaders = h.n;
-    if (st != SW_OK) {
-        goto done;
-    }
-    r->head_len = h.head_len;
-    st = request_semantics(r, &h);
-    if (st != SW_OK) {
-        goto done;
-    }
-    st = sw__http_cross_check(&h, HTTP_REQUEST, data, 400);
-
-done:
-    if (st != SW_OK) {
-        /* A refused or partial head leaves no half-filled answer behind. */
-        r->nheaders = st == SW_AGAIN ? 0 : r->nheaders;
-        r->head_len = 0;
-    }
+    sw__http_head_init(&h, &request_rules, r, headers, headers_cap, lim);
+    st = sw__http_head_decode(&h, data, len);
+    /* A refused or partial head leaves no half-filled answer behind. */
+    r->nheaders = st == SW_AGAIN ? 0 : h.n;
+    r->head_len = st == SW_OK ? h.head_len : 0;
     if (http_status != NULL) {
         *http_status = st == SW_OK || st == SW_AGAIN ? 0 : h.status;
     }

@@ -6,6 +6,7 @@
  *   on_status_line        HTTP-version SP 3DIGIT SP [ reason ]
  *   response_semantics    Content-Length, Transfer-Encoding, bodiless
  *                         statuses and HEAD, Connection
+ *   response_rules        the above, for sw__http_head_decode
  *   sw_http_response_decode
  *   sw_http_reason        a status code's reason phrase
  *
@@ -15,12 +16,18 @@
  */
 #include "http_int.h"
 
+/* What the response callbacks fill and need. */
+struct answer {
+    struct sw_http_response *resp; /* borrowed: being filled */
+    int request_method_id;         /* of the request it answers */
+};
+
 /* Status line (RFC 9112 4): HTTP-version SP 3DIGIT SP [ reason ]. A
  * missing SP after the code is tolerated, as most clients do. */
 static enum sw_status
 on_status_line(void *arg, struct sw_str line, int *status, const char **why)
 {
-    struct sw_http_response *resp = arg;
+    struct sw_http_response *resp = ((struct answer *)arg)->resp;
     const char *s = line.p;
 
     *status = 502;
@@ -47,38 +54,35 @@ on_status_line(void *arg, struct sw_str line, int *status, const char **why)
 }
 
 static enum sw_status
-response_semantics(struct sw_http_response *resp, struct sw__http_head *h,
-                   int request_method_id)
+response_semantics(void *arg, struct sw__http_head *h,
+                   const struct sw__http_fields *f)
 {
-    struct sw__http_fields f;
-    const char *why = sw__http_collect(&f, resp->headers, resp->nheaders);
+    struct sw_http_response *resp = ((struct answer *)arg)->resp;
+    int request_method_id = ((struct answer *)arg)->request_method_id;
     unsigned s = resp->status;
 
-    if (why != NULL) {
-        return sw__http_fail(h, SW_EPROTO, 502, why);
-    }
-    if (f.n_te > 0) {
+    if (f->n_te > 0) {
         /* RFC 9112 6.1: TE in a 1.0 message means faulty framing; 6.3:
          * TE with Content-Length may be smuggling, so refuse both. */
         if (resp->version_minor == 0) {
             return sw__http_fail(h, SW_EPROTO, 502,
                                  "Transfer-Encoding on HTTP/1.0");
         }
-        if (f.n_cl > 0) {
+        if (f->n_cl > 0) {
             return sw__http_fail(h, SW_EPROTO, 502, "ambiguous framing");
         }
-        if (f.te_bad || f.te_codings == 0) {
+        if (f->te_bad || f->te_codings == 0) {
             return sw__http_fail(h, SW_EPROTO, 502, "bad Transfer-Encoding");
         }
-        if (f.te_chunked > 1) {
+        if (f->te_chunked > 1) {
             return sw__http_fail(h, SW_EPROTO, 502, "chunked applied twice");
         }
         /* RFC 9112 6.3 rule 4: chunked not final means read to close. */
         resp->body =
-            f.te_last_chunked ? SW_HTTP_BODY_CHUNKED : SW_HTTP_BODY_TO_CLOSE;
-    } else if (f.n_cl > 0) {
-        resp->content_length = f.cl;
-        resp->body = f.cl > 0 ? SW_HTTP_BODY_LENGTH : SW_HTTP_BODY_NONE;
+            f->te_last_chunked ? SW_HTTP_BODY_CHUNKED : SW_HTTP_BODY_TO_CLOSE;
+    } else if (f->n_cl > 0) {
+        resp->content_length = f->cl;
+        resp->body = f->cl > 0 ? SW_HTTP_BODY_LENGTH : SW_HTTP_BODY_NONE;
     } else {
         resp->body = SW_HTTP_BODY_TO_CLOSE;
     }
@@ -86,15 +90,25 @@ response_semantics(struct sw_http_response *resp, struct sw__http_head *h,
     if ((s >= 100 && s < 200) || s == 204 || s == 304 ||
         request_method_id == HTTP_HEAD) {
         resp->body = SW_HTTP_BODY_NONE;
-        resp->content_length = f.n_cl > 0 ? f.cl : 0;
+        resp->content_length = f->n_cl > 0 ? f->cl : 0;
     }
-    if (f.conn != NULL) {
-        resp->connection = f.conn->value;
+    if (f->conn != NULL) {
+        resp->connection = f->conn->value;
     }
     resp->keep_alive = resp->body != SW_HTTP_BODY_TO_CLOSE && s != 101 &&
-                       sw__http_keep_alive(&f, resp->version_minor);
+                       sw__http_keep_alive(f, resp->version_minor);
     return SW_OK;
 }
+
+static const struct sw__http_rules response_rules = {
+    .line_status = 502,
+    .line_why = "status line too long",
+    .lax_start = true, /* the reason phrase may hold HT and obs-text */
+    .bad_status = 502,
+    .type = HTTP_RESPONSE,
+    .on_start = on_status_line,
+    .on_fields = response_semantics,
+};
 
 enum sw_status
 sw_http_response_decode(struct sw_http_response *resp, const char *data,
@@ -103,39 +117,19 @@ sw_http_response_decode(struct sw_http_response *resp, const char *data,
 {
     struct sw_http_header *headers = resp->headers;
     size_t headers_cap = resp->headers_cap;
+    struct answer a = {resp, request_method_id};
     struct sw__http_head h;
     enum sw_status st;
 
-    SW_ASSERT(lim != NULL);
-    SW_ASSERT(data != NULL || len == 0);
     memset(resp, 0, sizeof(*resp));
     resp->headers = headers;
     resp->headers_cap = headers_cap;
     resp->connection = (struct sw_str){data, 0};
 
-    sw__http_head_init(&h, headers, headers_cap, lim);
-    h.line_status = 502;
-    h.line_why = "status line too long";
-    h.lax_start = true; /* the reason phrase may hold HT and obs-text */
-    h.on_start = on_status_line;
-    h.arg = resp;
-    st = sw__http_scan_head(&h, data, len);
-    resp->nheaders = h.n;
-    if (st != SW_OK) {
-        goto done;
-    }
-    resp->head_len = h.head_len;
-    st = response_semantics(resp, &h, request_method_id);
-    if (st != SW_OK) {
-        goto done;
-    }
-    st = sw__http_cross_check(&h, HTTP_RESPONSE, data, 502);
-
-done:
-    if (st != SW_OK) {
-        resp->nheaders = st == SW_AGAIN ? 0 : resp->nheaders;
-        resp->head_len = 0;
-    }
+    sw__http_head_init(&h, &response_rules, &a, headers, headers_cap, lim);
+    st = sw__http_head_decode(&h, data, len);
+    resp->nheaders = st == SW_AGAIN ? 0 : h.n;
+    resp->head_len = st == SW_OK ? h.head_len : 0;
     if (why != NULL) {
         *why = st == SW_OK || st == SW_AGAIN ? NULL : h.why;
     }
