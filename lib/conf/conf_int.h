@@ -6,7 +6,12 @@
  *                 tokenizer and file reading
  *   conf_parse.c  the block parser, includes and the checks run over a
  *                 whole snapshot
- *   conf_directive.c  directive tables, value parsers and setters
+ *   conf_directive.c           the directive tables and their look-up
+ *   conf_directive_value.c     value parsers and the generic setters
+ *   conf_directive_main.c      workers, listen, admin, logs
+ *   conf_directive_tls.c       certificates, protocols, ciphers, upstream TLS
+ *   conf_directive_upstream.c  upstream { }, server, balance
+ *   conf_directive_route.c     route { }, matches, header edits, WebSocket
  *
  *   text --lexer--> tokens --parser--> directives --handlers--> sw_conf
  *                                  \--> include FILE: a nested lexer
@@ -127,12 +132,23 @@ void sw__conf_tok_pos(const struct sw__conf_tok *t, size_t off, unsigned *line,
  * SW_OK; SW_ERROR with errno set; SW_ETOOBIG past SW__CONF_MAX_FILE. */
 enum sw_status sw__conf_read_file(const char *path, char **out, size_t *len);
 
-/* ---- parser internals: conf_parse.c and conf_directive.c ---------- */
+/* ---- parser internals: conf_parse.c and conf_directive*.c --------- */
 
 #define SW__CONF_MAX_ARGS 16          /* arguments per directive */
+#define SW__CONF_MAX_DIRECTIVES 64    /* per table: bits of block.seen */
 #define SW__CONF_MAX_DUR 604800000ull /* 7d in milliseconds */
 #define SW__CONF_MAX_SIZE (1ull << 50)
-#define SW__CONF_SHOW 64 /* bytes of a token quoted in a message */
+#define SW__CONF_SHOW 64      /* bytes of a token quoted in a message */
+#define SW__CONF_NAME_MAX 255 /* RFC 1035 2.3.4: bytes of a host name */
+
+/* Units of sizes (bytes) and durations (milliseconds). */
+#define SW__CONF_KB 1024ull
+#define SW__CONF_MB (1024ull * SW__CONF_KB)
+#define SW__CONF_GB (1024ull * SW__CONF_MB)
+#define SW__CONF_SEC 1000ull
+#define SW__CONF_MINUTE (60ull * SW__CONF_SEC)
+#define SW__CONF_HOUR (60ull * SW__CONF_MINUTE)
+#define SW__CONF_DAY (24ull * SW__CONF_HOUR)
 
 /* TLS defaults: Mozilla "intermediate" for TLS 1.2, the RFC 8446 suites. */
 #define SW__CONF_TLS_CIPHERS                                                   \
@@ -199,39 +215,67 @@ struct sw__conf_parser {
     struct sw__conf_errors *errs; /* borrowed: caller's error list */
     /* borrowed (arena): canonical paths of the files being read */
     const char *stack[SW__CONF_MAX_INCLUDE + 1];
-    size_t nstack;                    /* entries in stack */
-    size_t depth;                     /* includes open now */
-    struct sw__conf_route_aux *raux;  /* owned (arena): one per route */
-    size_t nraux;                     /* entries in raux */
-    struct sw__conf_pos *upos;        /* owned (arena): upstream sites */
-    size_t nupos;                     /* entries in upos */
-    struct sw__conf_pos main_pos[64]; /* where each main directive was seen */
-    const char *top_file;             /* borrowed: name of the main text */
-    struct sw__conf_pos tls_listen;   /* first `listen ... tls`, file NULL
-                                         when none */
-    bool oom;                         /* an allocation failed */
-    bool lexfail;                     /* a file ended on a lexical error */
+    size_t nstack;                   /* entries in stack */
+    size_t depth;                    /* includes open now */
+    struct sw__conf_route_aux *raux; /* owned (arena): one per route */
+    size_t nraux;                    /* entries in raux */
+    struct sw__conf_pos *upos;       /* owned (arena): upstream sites */
+    size_t nupos;                    /* entries in upos */
+    /* where each main directive was seen, by table index */
+    struct sw__conf_pos main_pos[SW__CONF_MAX_DIRECTIVES];
+    const char *top_file;           /* borrowed: name of the main text */
+    struct sw__conf_pos tls_listen; /* first `listen ... tls`, file NULL
+                                       when none */
+    bool oom;                       /* an allocation failed */
+    bool lexfail;                   /* a file ended on a lexical error */
 };
 
 struct sw__conf_directive;
-typedef void (*sw__conf_set_cb)(struct sw__conf_parser *ps,
-                                struct sw__conf_src *s,
-                                struct sw__conf_block *b,
-                                const struct sw__conf_stmt *st,
-                                const struct sw__conf_directive *d);
+
+/* A directive's setter: checks st's arguments and stores them in b->obj.
+ * A function type, so setters are declared below by name alone; each
+ * definition spells the parameters out. */
+typedef void sw__conf_set_cb(struct sw__conf_parser *ps, struct sw__conf_src *s,
+                             struct sw__conf_block *b,
+                             const struct sw__conf_stmt *st,
+                             const struct sw__conf_directive *d);
 
 #define SW__CONF_F_MULTI 1u /* may appear more than once */
 #define SW__CONF_F_BLOCK 2u /* takes a { } block */
 
+/* How one kind of number is read, and how its bounds are shown. */
+struct sw__conf_unit {
+    uint64_t scale;     /* this many of the base unit */
+    const char *suffix; /* as written after the number */
+};
+
+struct sw__conf_value {
+    const char *name;   /* "number", "size", "duration" (messages) */
+    const char *expect; /* what a valid one looks like (messages) */
+    enum sw_status (*parse)(struct sw_str s, uint64_t *out); /* SW_OK or
+                                                                SW_EINVAL */
+    const struct sw__conf_unit *units; /* borrowed (static): largest first,
+                                          to show bounds; NULL = none */
+    size_t nunits;                     /* entries in units */
+    const char *base;                  /* suffix of a bound no unit divides */
+};
+
+extern const struct sw__conf_value sw__conf_number;   /* digits: 1024 */
+extern const struct sw__conf_value sw__conf_size;     /* bytes: 64k */
+extern const struct sw__conf_value sw__conf_duration; /* milliseconds: 5s */
+
 struct sw__conf_directive {
-    const char *name;    /* as written in the file */
-    sw__conf_set_cb set; /* parses and stores the arguments */
-    int min;             /* fewest arguments */
-    int max;             /* most arguments, -1 = no limit */
-    unsigned flags;      /* SW__CONF_F_* */
-    size_t off;          /* field in the block's object (generic setters) */
-    uint64_t lo;         /* smallest value allowed (numbers, sizes, times) */
-    uint64_t hi;         /* largest value allowed */
+    const char *name;     /* as written in the file */
+    sw__conf_set_cb *set; /* parses and stores the arguments */
+    int min;              /* fewest arguments */
+    int max;              /* most arguments, -1 = no limit */
+    unsigned flags;       /* SW__CONF_F_* */
+    /* borrowed (static): the kind read by sw__conf_set_value */
+    const struct sw__conf_value *value;
+    size_t off;   /* field in the block's object (generic setters) */
+    size_t width; /* bytes of that field (sw__conf_set_value) */
+    uint64_t lo;  /* smallest value allowed (numbers, sizes, times) */
+    uint64_t hi;  /* largest value allowed */
 };
 
 /* Append a zeroed element to arr (n elements); out points to it, or is
@@ -244,6 +288,17 @@ struct sw__conf_directive {
         } else {                                                               \
             (arr) = na_;                                                       \
             (out) = &(arr)[(n)++];                                             \
+        }                                                                      \
+    } while (0)
+
+/* Append a copy of val to arr (n elements); on ENOMEM (reported by
+ * sw__conf_grow) nothing is added. */
+#define SW__CONF_APPEND(ps, arr, n, val)                                       \
+    do {                                                                       \
+        __typeof__(arr) slot_;                                                 \
+        SW__CONF_PUSH((ps), (arr), (n), slot_);                                \
+        if (slot_ != NULL) {                                                   \
+            *slot_ = (val);                                                    \
         }                                                                      \
     } while (0)
 
@@ -282,10 +337,14 @@ void sw__conf_parse_block(struct sw__conf_parser *ps, struct sw__conf_src *s,
                           struct sw__conf_block *b, bool nested);
 
 /* `include FILE;`, valid in every context. */
-void sw__conf_set_include(struct sw__conf_parser *ps, struct sw__conf_src *s,
-                          struct sw__conf_block *b,
-                          const struct sw__conf_stmt *st,
-                          const struct sw__conf_directive *d);
+sw__conf_set_cb sw__conf_set_include;
+
+/* name as a path open(2) can take: relative names are relative to the
+ * folder of the file being read (s->dir). Owned by the arena; NULL after
+ * reporting ENOMEM. */
+const char *sw__conf_path(struct sw__conf_parser *ps,
+                          const struct sw__conf_src *s, struct sw_str name,
+                          size_t *len);
 
 /* The directive called name in a context, and its table index; NULL if
  * none. */
@@ -297,6 +356,74 @@ void sw__conf_unknown_directive(struct sw__conf_parser *ps,
                                 struct sw__conf_src *s,
                                 const struct sw__conf_block *b,
                                 const struct sw__conf_stmt *st);
+
+/* The name nearest to p[0..len) among n names, the i-th one at byte
+ * i * stride from names: at most 2 edits away and fewer than len; NULL
+ * if none is. */
+const char *sw__conf_nearest(const char *const *names, size_t n, size_t stride,
+                             const char *p, size_t len);
+
+/* ---- values: conf_directive_value.c ------------------------------------ */
+
+/* A number of kind k from lo to hi, else an error naming `what`. */
+bool sw__conf_get_value(struct sw__conf_parser *ps,
+                        const struct sw__conf_src *s,
+                        const struct sw__conf_tok *t, const char *what,
+                        const struct sw__conf_value *k, uint64_t lo,
+                        uint64_t hi, uint64_t *out);
+
+/* "key=value" option: true with *val set when t starts with key=. */
+bool sw__conf_option(const struct sw__conf_tok *t, const char *key,
+                     struct sw__conf_tok *val);
+
+/* "HOST:PORT", "[V6]:PORT" or (listen only) "*:PORT", resolved. */
+bool sw__conf_resolve(struct sw__conf_parser *ps, const struct sw__conf_src *s,
+                      const struct sw__conf_tok *t, bool listen,
+                      struct sockaddr_storage *ss, socklen_t *sslen);
+
+/* RFC 9110 5.6.2 token, else an error. */
+bool sw__conf_check_header_name(struct sw__conf_parser *ps,
+                                const struct sw__conf_src *s,
+                                const struct sw__conf_tok *t);
+
+/* Lower-case letters, digits and "-._": a host name byte. */
+bool sw__conf_is_host_char(char ch);
+
+/* ---- directive setters (sw__conf_set_cb), by file ----------------------- */
+
+/* conf_directive_value.c: the field at d->off in the block's object. */
+sw__conf_set_cb sw__conf_set_value;  /* d->value from d->lo to d->hi */
+sw__conf_set_cb sw__conf_set_flag;   /* on | off */
+sw__conf_set_cb sw__conf_set_path;   /* error_log, access_log */
+sw__conf_set_cb sw__conf_set_string; /* non-empty: cipher lists */
+
+/* conf_directive_main.c */
+sw__conf_set_cb sw__conf_set_workers;
+sw__conf_set_cb sw__conf_set_listen;
+sw__conf_set_cb sw__conf_set_admin;
+sw__conf_set_cb sw__conf_set_log_level;
+
+/* conf_directive_tls.c */
+sw__conf_set_cb sw__conf_set_tls_certificate;
+sw__conf_set_cb sw__conf_set_tls_cert_part; /* key, OCSP response */
+sw__conf_set_cb sw__conf_set_tls_protocols;
+sw__conf_set_cb sw__conf_set_tls_session_cache;
+sw__conf_set_cb sw__conf_set_upstream_tls; /* tls_ca, tls_server_name */
+
+/* conf_directive_upstream.c */
+sw__conf_set_cb sw__conf_set_upstream_block;
+sw__conf_set_cb sw__conf_set_server;
+sw__conf_set_cb sw__conf_set_balance;
+
+/* conf_directive_route.c */
+sw__conf_set_cb sw__conf_set_route_block;
+sw__conf_set_cb sw__conf_set_host;
+sw__conf_set_cb sw__conf_set_path_prefix;
+sw__conf_set_cb sw__conf_set_header_match;
+sw__conf_set_cb sw__conf_set_route_upstream;
+sw__conf_set_cb sw__conf_set_return;
+sw__conf_set_cb sw__conf_set_edit; /* request_header, response_header */
+sw__conf_set_cb sw__conf_set_ws_ping;
 
 /* Build a snapshot from text (see sw_conf_load_string). `real` is the
  * canonical path of the file (for include cycles), or NULL. */

@@ -1,6 +1,6 @@
 /*
- * conf_parse.c - directive tables, the block parser, includes and the checks
- * run over a whole snapshot (see conf_int.h, docs/configuration.md).
+ * conf_parse.c - the block parser, includes and the checks run over a whole
+ * snapshot (see conf_int.h, docs/configuration.md).
  *
  *   parse_block --read_stmt--> struct stmt (name, args, ";" or "{")
  *        |                          |
@@ -11,7 +11,8 @@
  *        +<-- block directives -----+--> d->set(): parse and store values
  *             (upstream, route) and include recurse into parse_block
  *
- * The directive tables and setters live in conf_directive.c.
+ * The directive tables live in conf_directive.c, the setters in
+ * conf_directive_*.c.
  *
  * After the text is read, validate() resolves route -> upstream references
  * (an upstream may be defined after the route that names it) and checks
@@ -259,11 +260,6 @@ read_stmt(struct sw__conf_parser *ps, struct sw__conf_src *s,
     st->cut = true;
 }
 
-void sw__conf_unknown_directive(struct sw__conf_parser *ps,
-                                struct sw__conf_src *s,
-                                const struct sw__conf_block *b,
-                                const struct sw__conf_stmt *st);
-
 static void
 dispatch(struct sw__conf_parser *ps, struct sw__conf_src *s,
          struct sw__conf_block *b, const struct sw__conf_stmt *st)
@@ -377,6 +373,37 @@ sw__conf_parse_block(struct sw__conf_parser *ps, struct sw__conf_src *s,
 
 /* ---- directives: shared ------------------------------------------------ */
 
+const char *
+sw__conf_path(struct sw__conf_parser *ps, const struct sw__conf_src *s,
+              struct sw_str name, size_t *len)
+{
+    if ((name.len > 0 && name.p[0] == '/') || s->dir == NULL) {
+        char *c = sw__conf_strndup(ps->arena, name.p, name.len);
+        if (c == NULL) {
+            sw__conf_oom(ps);
+            return NULL;
+        }
+        *len = name.len;
+        return c;
+    }
+    size_t dl = strlen(s->dir);
+    bool slash = dl > 0 && s->dir[dl - 1] == '/';
+    size_t n = dl + (slash ? 0 : 1) + name.len;
+    char *p = sw__conf_alloc(ps->arena, n + 1);
+    if (p == NULL) {
+        sw__conf_oom(ps);
+        return NULL;
+    }
+    memcpy(p, s->dir, dl);
+    if (!slash) {
+        p[dl++] = '/';
+    }
+    memcpy(p + dl, name.p, name.len);
+    p[n] = '\0';
+    *len = n;
+    return p;
+}
+
 void
 sw__conf_set_include(struct sw__conf_parser *ps, struct sw__conf_src *s,
                      struct sw__conf_block *b, const struct sw__conf_stmt *st,
@@ -396,26 +423,9 @@ sw__conf_set_include(struct sw__conf_parser *ps, struct sw__conf_src *s,
         goto out;
     }
     /* Relative names are relative to the including file's folder. */
-    const char *path;
-    if (t->text.p[0] == '/' || s->dir == NULL) {
-        path = sw__conf_dup_str(ps, t->text.p, t->text.len).p;
-    } else {
-        size_t dl = strlen(s->dir);
-        bool slash = dl > 0 && s->dir[dl - 1] == '/';
-        char *p = sw__conf_alloc(ps->arena, dl + 1 + t->text.len + 1);
-        if (p == NULL) {
-            sw__conf_oom(ps);
-            goto out;
-        }
-        memcpy(p, s->dir, dl);
-        if (!slash) {
-            p[dl++] = '/';
-        }
-        memcpy(p + dl, t->text.p, t->text.len);
-        p[dl + t->text.len] = '\0';
-        path = p;
-    }
-    if (ps->oom) {
+    size_t plen;
+    const char *path = sw__conf_path(ps, s, t->text, &plen);
+    if (path == NULL) {
         goto out;
     }
     real = realpath(path, NULL);
@@ -458,7 +468,6 @@ out:
     free(real);
 }
 
-/* Generic setters: the field is at d->off in the block's object. */
 /* ---- whole-file checks ------------------------------------------------- */
 
 /* Whether a main directive was written, and where (first occurrence). */
