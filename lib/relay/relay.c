@@ -88,7 +88,7 @@ sw__relay_start_finishing(struct sw_relay *r, const char *by, uint16_t code)
         r->finishing = true;
         r->close_deadline_ms = sw_now_ms() + (r->rt->ws_close_timeout_ms != 0
                                                   ? r->rt->ws_close_timeout_ms
-                                                  : 5000);
+                                                  : SW_RELAY_CLOSE_WAIT_MS);
         arm_timer(r);
     }
 }
@@ -273,9 +273,10 @@ sw__relay_protocol_error(struct sw_relay *r, struct dir *d, uint16_t code,
     if (d->dst->cut || sw_conn_has(d->dst->conn, SW_CONN_F_DEAD)) {
         sw__relay_release_deferred(r, d->src);
     } else {
-        uint64_t wait = r->rt->ws_close_timeout_ms != 0
-                            ? SW_MIN(r->rt->ws_close_timeout_ms / 2, 1000)
-                            : 1000;
+        uint64_t wait =
+            r->rt->ws_close_timeout_ms != 0
+                ? SW_MIN(r->rt->ws_close_timeout_ms / 2, SW_RELAY_DEFER_WAIT_MS)
+                : SW_RELAY_DEFER_WAIT_MS;
         r->defer_deadline_ms = sw_now_ms() + wait;
     }
     sw__relay_start_finishing(r, "gateway", code);
@@ -419,7 +420,7 @@ static void
 relay_run(struct sw_relay *r)
 {
     bool progress = true;
-    for (int i = 0; i < 256 && progress && !r->done; i++) {
+    for (int i = 0; i < SW_RELAY_RUN_TURNS && progress && !r->done; i++) {
         progress = false;
         progress |= sw__relay_dir_process(r, &r->up);
         progress |= sw__relay_dir_process(r, &r->down);

@@ -145,7 +145,7 @@ splice_step(struct sw_relay *r, struct dir *d)
         d->in_pipe = 0;
     }
     size_t cap = r->env.pipes->pipe_size;
-    for (int i = 0; i < 64; i++) {
+    for (int i = 0; i < SW_RELAY_SPLICE_STEPS; i++) {
         bool moved = false;
         if (d->remaining > 0 && d->in_pipe < cap &&
             !sw_conn_has(d->src->conn, SW_CONN_F_EOF)) {
@@ -326,7 +326,7 @@ static bool
 dir_walk(struct sw_relay *r, struct dir *d)
 {
     bool progress = false;
-    for (int i = 0; i < 256; i++) {
+    for (int i = 0; i < SW_RELAY_WALK_STEPS; i++) {
         switch (d->state) {
         case DIR_DONE:
             if (d->src->conn->in != NULL) {

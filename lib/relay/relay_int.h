@@ -18,6 +18,17 @@
 
 #include <shockwave/relay.h>
 
+/* Turns of relay_run, and of one direction's frame walk, per event: with
+ * work left the relay yields to other connections and resumes at once. */
+#define SW_RELAY_RUN_TURNS 256
+#define SW_RELAY_WALK_STEPS 256
+/* Splice pairs (in, out) per splice_step call. */
+#define SW_RELAY_SPLICE_STEPS 64
+/* Close handshake bound without ws_close_timeout, and the longest wait for
+ * the peer's close before a violator gets its own code. */
+#define SW_RELAY_CLOSE_WAIT_MS 5000
+#define SW_RELAY_DEFER_WAIT_MS 1000
+
 /* Pongs that may wait toward one end (see queue_pong). */
 #define SW_RELAY_MAX_PONGS 8
 
