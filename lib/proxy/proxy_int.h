@@ -24,6 +24,7 @@
  *   PROXY --stale reused connection, retry-----------> CONNECT
  *   PROXY --upstream failed before the response head-> LOCAL (502/504)
  *   PROXY --validated 101 on a websocket route-------> UPGRADED (relay)
+ *   UPGRADED --relay ended, client still open--------> LINGER
  *
  *   any state --> CLOSING: freed at the end of the dispatch
  *
@@ -236,6 +237,7 @@ void sw__proxy_close(struct sw_session *p);
 void sw__proxy_run(struct sw_session *p);
 void sw__proxy_run_io(struct sw_session *p, bool client_side);
 void sw__proxy_next_request(struct sw_session *p, bool keep);
+void sw__proxy_relay_done(struct sw_session *p);
 const char *sw__proxy_show_flags(unsigned flags, char *out, size_t n);
 
 /* proxy_request.c: request head, routing, upgrade check, request body */

@@ -156,8 +156,7 @@ write_switching_head(struct sw_session *p, const struct sw_http_response *resp)
 static void
 on_relay_done(void *arg)
 {
-    struct sw_session *p = arg;
-    sw__proxy_close(p);
+    sw__proxy_relay_done(arg);
 }
 
 /* Hand both connections, and every byte already read on either side, to

@@ -82,8 +82,9 @@ transition_ok(enum sw_proxy_state from, enum sw_proxy_state to)
                to == SW_PROXY_LINGER;
     case SW_PROXY_LOCAL:
         return to == SW_PROXY_IDLE || to == SW_PROXY_LINGER;
-    case SW_PROXY_LINGER:
     case SW_PROXY_UPGRADED:
+        return to == SW_PROXY_LINGER;
+    case SW_PROXY_LINGER:
     case SW_PROXY_CLOSING:
         return false;
     }
@@ -230,6 +231,20 @@ sw__proxy_next_request(struct sw_session *p, bool keep)
     } else {
         start_linger(p);
     }
+}
+
+/* The relay ended: a client end it left open gets the same lingering close
+ * as an HTTP answer that closes (see finish_as in relay.c for why). */
+void
+sw__proxy_relay_done(struct sw_session *p)
+{
+    if (!sw_conn_is_open(&p->c)) {
+        sw__proxy_close(p);
+        return;
+    }
+    sw_conn_rebind(&p->c, &client_handlers, p);
+    start_linger(p);
+    sw__proxy_run(p); /* LINGER: arms the read that drops what comes */
 }
 
 /* ---- phases ----------------------------------------------------------- */

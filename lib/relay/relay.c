@@ -122,8 +122,16 @@ log_session(struct sw_relay *r)
         r->closed_by != NULL ? r->closed_by : "-", (unsigned)r->close_code);
 }
 
+/*
+ * End the relay. The upstream end is closed here. The client end, unless it
+ * already closed or `abort`, is left open with its events stopped: the
+ * owner does a lingering close on it, because a client may still be writing
+ * (a frame sent after its close) and data arriving at a closed socket makes
+ * the kernel answer with a reset, which destroys what the client has not
+ * read yet (our last frames and the close).
+ */
 static void
-finish(struct sw_relay *r)
+finish_as(struct sw_relay *r, bool abort)
 {
     if (r->done) {
         return;
@@ -133,13 +141,26 @@ finish(struct sw_relay *r)
     event_del(&r->kick);
     sw_conn_buf_release(r->c.conn, &r->c.pongs);
     sw_conn_buf_release(r->u.conn, &r->u.pongs);
-    sw_conn_close_gently(r->c.conn);
+    struct sw_conn *c = r->c.conn;
+    if (abort || sw_conn_has(c, SW_CONN_F_EOF | SW_CONN_F_DEAD)) {
+        sw_conn_close_gently(c);
+    } else {
+        sw_conn_watch(c, false, false);
+        sw_conn_buf_release(c, &c->in);
+        sw_conn_buf_release(c, &c->out);
+    }
     sw_conn_close_gently(r->u.conn);
     dir_release(r, &r->up);
     dir_release(r, &r->down);
     sw_metrics_add(r->env.metrics, SW_METRIC_WS_SESSIONS_ACTIVE, -1);
     log_session(r);
     r->on_done(r->arg);
+}
+
+static void
+finish(struct sw_relay *r)
+{
+    finish_as(r, false);
 }
 
 /* ---- directions ------------------------------------------------------- */
@@ -685,7 +706,7 @@ sw_relay_abort(struct sw_relay *r)
         if (r->closed_by == NULL) {
             r->closed_by = "gateway";
         }
-        finish(r);
+        finish_as(r, true);
     }
 }
 

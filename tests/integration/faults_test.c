@@ -44,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -397,6 +398,42 @@ START_TEST(ws_upstream_reset_mid_frame)
 }
 END_TEST
 
+/* A client that writes after the close handshake ended (a frame sent late,
+ * as a busy client may) must still read everything the gateway sent: a
+ * socket the gateway had closed would answer those bytes with a reset, and
+ * a reset destroys what the client had not read yet. The gateway lingers. */
+#define LATE_SIZE 262144
+#define LATE_SIZE_TEXT "262144"
+#define LATE_READ_MS 15000
+
+START_TEST(ws_late_client_bytes_after_close)
+{
+    struct sw_test_ws ws;
+    ws_open(&ws);
+    /* a small receive buffer keeps most of the frame in the gateway's send
+     * queue while the client reads nothing */
+    int small = 4096;
+    setsockopt(ws.conn.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    ws_text(&ws, "head " LATE_SIZE_TEXT " " LATE_SIZE_TEXT);
+    ck_assert(sw_test_ws_send_close(&ws, 1000));
+    sleep_ms(300); /* the handshake completes; nothing is read meanwhile */
+    ck_assert(sw_test_ws_send(&ws, true, SW_WS_OP_TEXT, "late", 4));
+    /* the small window makes the transfer slow, not the gateway */
+    ck_assert_msg(sw_test_conn_read_all(&ws.conn, LATE_READ_MS),
+                  "the client's read failed (reset?) after %zu bytes",
+                  ws.conn.len);
+    const uint8_t *b = (const uint8_t *)ws.conn.buf;
+    static const uint8_t hdr[10] = {0x82, 127, 0, 0, 0, 0, 0, 4, 0, 0};
+    static const uint8_t close_frame[4] = {0x88, 2, 0x03, 0xe8};
+    ck_assert_uint_eq(ws.conn.len, sizeof(hdr) + LATE_SIZE + sizeof(close_frame));
+    ck_assert(memcmp(b, hdr, sizeof(hdr)) == 0);
+    ck_assert(sw_test_pattern_ok(0, b + sizeof(hdr), LATE_SIZE));
+    ck_assert(memcmp(b + sizeof(hdr) + LATE_SIZE, close_frame,
+                     sizeof(close_frame)) == 0);
+    sw_test_ws_free(&ws);
+}
+END_TEST
+
 /* ---- 3: absolute-form target against Host ------------------------------ */
 
 struct abs_case {
@@ -735,6 +772,7 @@ faults_suite(void)
     tcase_add_test(wv, ws_upstream_reset);
     tcase_add_test(wv, ws_upstream_fin);
     tcase_add_test(wv, ws_upstream_reset_mid_frame);
+    tcase_add_test(wv, ws_late_client_bytes_after_close);
     suite_add_tcase(s, wv);
 
     TCase *ab = tcase_create("absolute_form");

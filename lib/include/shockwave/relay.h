@@ -67,9 +67,12 @@ struct sw_relay_env {
 
 struct sw_relay;
 
-/* Called once when the relay has closed both connections. The owner frees
- * the relay later with sw_relay_free(), outside the relay's own callbacks
- * (close is deferred, STYLE.md). */
+/* Called once when the relay has ended. The upstream connection is closed;
+ * the client connection is closed too after sw_relay_abort() or when the
+ * client had closed or failed, else it is left open with its events stopped
+ * and its final bytes in the kernel, for the owner's lingering close. The
+ * owner frees the relay later with sw_relay_free(), outside the relay's own
+ * callbacks (close is deferred, STYLE.md). */
 typedef void (*sw_relay_done_cb)(void *arg);
 
 struct sw_relay_start {
