@@ -17,9 +17,9 @@
  *
  * A case is a list of steps; each step is one frame written by the client
  * (masked with a fresh key unless `unmasked`), optionally repeated, split
- * into fragments, written in small pieces or followed by a pause, or written
- * together with the frame before it (one write). After the
- * last step the runner sends a close 1000 unless the case sent its own.
+ * into fragments, written in small pieces, followed by a pause, or written
+ * in one write with the frame before it (`together`). After the last step
+ * the runner sends a close 1000 unless the case sent its own.
  *
  * `expect` is what RFC 6455 asks of a server, used only when the direct
  * and the gateway outcomes differ, to tell which side is wrong:
@@ -201,8 +201,8 @@ static const struct cf_case cf_cases[] = {
       {PING, D("ping-3"), .together = true},
       {PING, D("ping-4"), .together = true},
       {PING, D("ping-5"), .together = true}}},
-    {"2.13", 2, "1 MiB binary, then pings and a text in one write (echo in "
-     "flight)", CF_OK, NULL, false, 0,
+    {"2.13", 2, "1 MiB binary, then 3 pings around a text in one write",
+     CF_OK, NULL, false, 0,
      {{BIN, .gen = 1 MiB},
       {PING, D("in-flight-1")},
       {TEXT, D("between pings"), .together = true},
@@ -346,6 +346,11 @@ static const struct cf_case cf_cases[] = {
       {CONT, D("fragment4"), .more = true, .chop = 1},
       {PING, D("pongme 2!"), .chop = 1, .pause_ms = 50},
       {CONT, D("fragment5"), .chop = 1}}},
+    {"5.21", 5, "binary in 3 fragments, close between", CF_OK, NULL, true, 0,
+     {{BIN, D("part1"), .more = true},
+      {CONT, D("part2"), .more = true},
+      {CLOSE, .code = CF_CODE(1000)},
+      {CONT, D("part3")}}},
     {"5.22", 5, "text in 3 fragments, 3 pings between, one write", CF_OK,
      NULL, false, 0,
      {{TEXT, D("fragment1"), .more = true},
@@ -354,11 +359,6 @@ static const struct cf_case cf_cases[] = {
       {PING, D("pongme 2!"), .together = true},
       {PING, D("pongme 3!"), .together = true},
       {CONT, D("fragment3"), .together = true}}},
-    {"5.21", 5, "binary in 3 fragments, close between", CF_OK, NULL, true, 0,
-     {{BIN, D("part1"), .more = true},
-      {CONT, D("part2"), .more = true},
-      {CLOSE, .code = CF_CODE(1000)},
-      {CONT, D("part3")}}},
 
     /* ---- 6: UTF-8 ------------------------------------------------------ */
     {"6.1.1", 6, "empty text", CF_OK, NULL, false, 0, {{TEXT}}},

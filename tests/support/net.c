@@ -721,10 +721,10 @@ sw_test_count(const char *hay, size_t len, const char *needle)
 #define FAKE_MAX_CONNS 32
 
 struct fake_conn {
-    int fd;       /* accepted socket, -1 = free */
-    char *buf;    /* owned: request bytes not yet answered (KEEP) */
-    size_t len;   /* bytes in buf */
-    bool replied; /* reply sent (non-KEEP modes) */
+    int fd;          /* accepted socket, -1 = free */
+    char *buf;       /* owned: request bytes not yet answered (KEEP) */
+    size_t len;      /* bytes in buf */
+    bool replied;    /* reply sent (non-KEEP modes) */
     unsigned served; /* requests answered (KEEP, RESET_REUSED) */
 };
 

@@ -37,7 +37,7 @@ struct wconn {
     size_t cap;         /* capacity of in */
     uint8_t *msg;       /* owned: fragments of the message in progress */
     size_t msg_len;     /* bytes in msg */
-    bool in_msg;        /* a fragmented message started */
+    bool in_msg;        /* a message started, its FIN not seen yet */
     bool msg_text;      /* it is a text message */
     uint64_t big_total; /* "head": payload length of the big frame */
     uint64_t big_sent;  /* its payload bytes sent so far */
@@ -234,9 +234,10 @@ on_frames(struct sw_test_wsfake *f, struct wconn *c)
         if (c->len < 2) {
             return true;
         }
-        size_t hl = 2 + ((c->in[1] & 0x7f) == 126   ? 2
-                         : (c->in[1] & 0x7f) == 127 ? 8
-                                                    : 0) +
+        size_t hl = 2 +
+                    ((c->in[1] & 0x7f) == 126   ? 2
+                     : (c->in[1] & 0x7f) == 127 ? 8
+                                                : 0) +
                     ((c->in[1] & 0x80) ? 4 : 0);
         if (c->len < hl) {
             return true;
@@ -338,13 +339,10 @@ serve(struct sw_test_wsfake *f, int fd)
     memmove(c.in, c.in + head, c.len - head);
     c.len -= head;
     while (on_frames(f, &c)) {
-        /* an idle WebSocket may wait long: only the stop flag ends it */
-        int rc = wread(f, &c, 1 << 30);
-        if (rc == 0) {
+        /* an idle WebSocket may wait long: the peer's close or the stop
+         * flag ends it */
+        if (wread(f, &c, 1 << 30) <= 0) {
             break;
-        }
-        if (rc < 0) {
-            break; /* asked to stop */
         }
     }
 done:

@@ -20,8 +20,9 @@
  *   client --frames--> gateway --frames--> wsfake: record, obey commands
  *   client <--frames-- gateway <--frames-- wsfake: 101, "head"/"tail" bytes
  *
- * One thread serves one connection at a time; every wait is a poll() with a
- * deadline, and the thread checks its stop flag every 50 ms.
+ * One thread serves one connection at a time (the next is accepted once the
+ * gateway closed the last); every wait is a poll() with a deadline, and the
+ * thread checks its stop flag every 50 ms.
  *
  * Threading: start and stop from the test's main thread; the counters are
  * atomic and the record is guarded by the mutex.
@@ -35,18 +36,18 @@
 #include <stddef.h>
 
 struct sw_test_wsfake {
-    int lfd;              /* listening socket */
-    int port;             /* its port */
-    pthread_t thread;     /* the serving thread */
-    atomic_bool stop;     /* asks the thread to end */
-    bool running;         /* thread started */
-    atomic_int accepts;   /* connections accepted */
-    atomic_int upgrades;  /* 101 answers sent */
-    atomic_int commands;  /* commands carried out */
-    pthread_mutex_t mu;   /* guards msgs */
-    char *msgs;           /* owned: text messages received, one per line */
-    size_t msgs_len;      /* bytes in msgs */
-    size_t msgs_cap;      /* capacity of msgs */
+    int lfd;             /* listening socket */
+    int port;            /* its port */
+    pthread_t thread;    /* the serving thread */
+    atomic_bool stop;    /* asks the thread to end */
+    bool running;        /* thread started */
+    atomic_int accepts;  /* connections accepted */
+    atomic_int upgrades; /* 101 answers sent */
+    atomic_int commands; /* commands carried out */
+    pthread_mutex_t mu;  /* guards msgs */
+    char *msgs;          /* owned: text messages received, one per line */
+    size_t msgs_len;     /* bytes in msgs */
+    size_t msgs_cap;     /* capacity of msgs */
 };
 
 /* Bind a free port on 127.0.0.1 and start serving. */
