@@ -8,7 +8,7 @@
  * Contents:
  *   on_rev, on_wev, on_timer   libevent callbacks -> the owner's handlers
  *   sw_conn_init / attach / rebind / detach / close / close_gently
- *   sw_conn_watch, sw_conn_timer, sw_conn_timer_armed
+ *   sw_conn_watch, sw_conn_timer, sw_conn_timer_armed, sw_conn_peer_gone
  *   sw_conn_buf_ready / out_room / buf_release* / release_idle
  *   sw_conn_read, sw_conn_send_buf, sw_conn_flush
  *   sw_conn_show_flags
@@ -18,6 +18,7 @@
 #include <shockwave/conn.h>
 #include <shockwave/log.h>
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -182,6 +183,18 @@ sw_conn_timer(struct sw_conn *c, uint64_t ms)
     }
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
     event_add(&c->timer, &tv);
+}
+
+bool
+sw_conn_peer_gone(const struct sw_conn *c)
+{
+    if (c->io.fd < 0) {
+        return false;
+    }
+    /* libevent reports a reset only to an armed read or write event: an
+     * owner that is not reading has neither, so ask the socket itself */
+    struct pollfd pfd = {.fd = c->io.fd, .events = 0};
+    return poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLERR | POLLHUP)) != 0;
 }
 
 bool

@@ -275,8 +275,7 @@ sw__relay_protocol_error(struct sw_relay *r, struct dir *d, uint16_t code,
     sw_metrics_inc(r->env.metrics, SW_METRIC_WS_PROTOCOL_ERRORS);
     sw_log_warn("ws %s -> %s: %s broke the protocol: %s (close %u)", r->caddr,
                 r->uaddr, d->src->name, why, (unsigned)code);
-    if ((d->state == DIR_DATA || d->state == DIR_SPLICE) && d->hdr_len == 0 &&
-        d->remaining > 0) {
+    if (dir_mid_frame(d)) {
         /* part of this frame already went out: a close frame now would
          * land inside it, so that leg only gets its TCP close */
         d->dst->cut = true;
@@ -372,8 +371,7 @@ check_eof(struct sw_relay *r, struct end *e)
         return false; /* frames still to relay before the end */
     }
     struct end *other = e == &r->c ? &r->u : &r->c;
-    if ((d->state == DIR_DATA || d->state == DIR_SPLICE) && d->hdr_len == 0 &&
-        d->remaining > 0) {
+    if (dir_mid_frame(d)) {
         /* a frame from e toward the other end is half sent: a close frame
          * now would land inside it, so that end only gets its TCP close */
         other->cut = true;
@@ -387,9 +385,9 @@ check_eof(struct sw_relay *r, struct end *e)
      * relay ends once that close is out, without waiting for a reply */
     other->in_dir->state = DIR_DONE;
     sw_metrics_inc(r->env.metrics, SW_METRIC_WS_PEER_LOST);
-    sw_log_warn("ws %s -> %s: %s %s the connection without a close frame%s",
+    sw_log_warn("ws %s -> %s: %s connection %s without a close frame%s",
                 r->caddr, r->uaddr, e->name,
-                sw_conn_has(e->conn, SW_CONN_F_RESET) ? "reset" : "closed",
+                sw_conn_has(e->conn, SW_CONN_F_RESET) ? "was reset" : "closed",
                 other->cut ? " (mid-frame: the other end gets a TCP close)"
                            : "");
     sw__relay_start_finishing(r, e->name, SW_WS_CLOSE_ABNORMAL);
@@ -412,10 +410,30 @@ dir_over(const struct dir *d)
            (d->dst->cut && sw_conn_has(d->src->conn, SW_CONN_F_EOF));
 }
 
+/* An end that is not read (its partner stopped reading, so its direction's
+ * output is full) would not hear its peer reset: without read interest no
+ * event reports it. Ask the socket; a reset ends its input as a failed
+ * read would. */
+static void
+probe_unread(struct sw_relay *r)
+{
+    struct end *ends[2] = {&r->c, &r->u};
+    for (int i = 0; i < 2; i++) {
+        struct sw_conn *c = ends[i]->conn;
+        if (!sw_conn_has(c, SW_CONN_F_READING | SW_CONN_F_EOF) &&
+            sw_conn_peer_gone(c)) {
+            sw_log_debug("ws %s -> %s: %s reset while not read", r->caddr,
+                         r->uaddr, ends[i]->name);
+            c->flags |= SW_CONN_F_EOF | SW_CONN_F_RESET;
+        }
+    }
+}
+
 static void
 update_interest(struct sw_relay *r)
 {
     struct end *ends[2] = {&r->c, &r->u};
+    bool unread = false;
     for (int i = 0; i < 2; i++) {
         struct end *e = ends[i];
         struct dir *in = e->in_dir;
@@ -434,6 +452,11 @@ update_interest(struct sw_relay *r)
         /* a spliced payload is read from the socket, never the transport:
          * no read for pending TLS bytes then (splice needs plain ends) */
         sw_conn_watch(e->conn, read, write);
+        unread |= !read && !sw_conn_has(e->conn, SW_CONN_F_EOF);
+    }
+    if (unread && r->probe_at_ms == 0 && !r->finishing) {
+        r->probe_at_ms = sw_now_ms() + SW_RELAY_PROBE_MS;
+        arm_timer(r);
     }
 }
 
@@ -502,6 +525,9 @@ arm_timer(struct sw_relay *r)
     if (r->drain_at_ms != 0) {
         next = SW_MIN(next, r->drain_at_ms);
     }
+    if (r->probe_at_ms != 0) {
+        next = SW_MIN(next, r->probe_at_ms);
+    }
     struct end *ends[2] = {&r->c, &r->u};
     for (int i = 0; i < 2 && !r->finishing; i++) {
         uint64_t rx = ends[i]->last_rx_ms;
@@ -529,6 +555,10 @@ on_timer(evutil_socket_t fd, short what, void *arg)
     SW_UNUSED(fd);
     SW_UNUSED(what);
     uint64_t now = sw_now_ms();
+    if (r->probe_at_ms != 0 && now >= r->probe_at_ms) {
+        r->probe_at_ms = 0;
+        probe_unread(r);
+    }
     if (r->drain_at_ms != 0 && now >= r->drain_at_ms) {
         r->drain_at_ms = 0;
         sw_relay_drain(r);

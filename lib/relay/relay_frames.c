@@ -163,7 +163,7 @@ splice_step(struct sw_relay *r, struct dir *d)
             } else if (errno != EAGAIN && errno != EINTR) {
                 sw_log_debug("ws %s: splice from %s: %s", r->caddr,
                              d->src->name, strerror(errno));
-                d->src->conn->flags |= SW_CONN_F_EOF;
+                d->src->conn->flags |= SW_CONN_F_EOF | SW_CONN_F_RESET;
             }
         }
         if (d->in_pipe > 0 && !sw_conn_has(d->dst->conn, SW_CONN_F_DEAD)) {

@@ -29,6 +29,10 @@
 #define SW_RELAY_CLOSE_WAIT_MS 5000
 #define SW_RELAY_DEFER_WAIT_MS 1000
 
+/* How often an end that is not being read is asked whether its peer
+ * reset (probe_unread). */
+#define SW_RELAY_PROBE_MS 1000
+
 /* Pongs that may wait toward one end (see queue_pong). */
 #define SW_RELAY_MAX_PONGS 8
 
@@ -111,6 +115,7 @@ struct sw_relay {
     struct event kick;              /* resumes a run that stopped at its cap */
     uint64_t defer_deadline_ms;     /* send owed closes by then; 0 none */
     uint64_t close_deadline_ms;     /* 0 = none */
+    uint64_t probe_at_ms;           /* ask unread ends then; 0 = none */
     uint64_t drain_at_ms;           /* drain: start closing then; 0 none */
     bool finishing;                 /* close both once flushed */
     bool done;                      /* sockets closed, on_done ran */
@@ -122,6 +127,15 @@ struct sw_relay {
     sw_relay_done_cb on_done;       /* owner's callback */
     void *arg;                      /* its argument */
 };
+
+/* A frame toward d->dst has begun (its header went out) and not ended:
+ * nothing may be injected toward d->dst until it does. */
+static inline bool
+dir_mid_frame(const struct dir *d)
+{
+    return (d->state == DIR_DATA || d->state == DIR_SPLICE) &&
+           d->hdr_len == 0 && (d->remaining > 0 || d->in_pipe > 0);
+}
 
 static inline size_t
 out_room(struct end *e)

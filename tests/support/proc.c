@@ -650,3 +650,15 @@ sw_test_gw_stop(struct sw_test_gw *g)
 {
     return sw_test_proc_stop(&g->proc, 5000);
 }
+
+bool
+sw_test_gw_stop_clean(struct sw_test_gw *g, int *status)
+{
+    int st = sw_test_gw_stop(g);
+    bool clean = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    if (!clean) {
+        sw_test_proc_dump(&g->proc);
+    }
+    *status = st;
+    return clean;
+}

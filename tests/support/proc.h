@@ -141,6 +141,10 @@ bool sw_test_gw_render(struct sw_test_gw *g, const char *conf_name,
 /* Stop the daemon gracefully (SIGTERM, then SIGKILL after 5 s). */
 int sw_test_gw_stop(struct sw_test_gw *g);
 
+/* The same, and true when it exited 0; otherwise its log is copied to
+ * stderr first. *status receives the wait status. */
+bool sw_test_gw_stop_clean(struct sw_test_gw *g, int *status);
+
 /* The port as a string in a static per-call buffer ring (for kv lists). */
 const char *sw_test_itoa(long v);
 

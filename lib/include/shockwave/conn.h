@@ -138,6 +138,10 @@ void sw_conn_timer(struct sw_conn *c, uint64_t ms);
 /* True while the deadline is armed. */
 bool sw_conn_timer_armed(const struct sw_conn *c);
 
+/* True when the socket reports an error or hang-up (a reset) now, without
+ * reading: for an end whose read interest is off. */
+bool sw_conn_peer_gone(const struct sw_conn *c);
+
 /* Make *bp a buffer with room at its end: taken from the pool when absent,
  * rewound when empty, compacted when full. False on ENOMEM (counted by the
  * caller). */
