@@ -595,6 +595,7 @@ sw__conf_parse(const char *text, size_t len, const char *name, const char *dir,
     cf->log_level = SW_LOG_INFO;
     cf->access_log = sw__conf_dup_str(&ps, "off", 3);
     cf->buffer_size = 16u << 10;
+    cf->ws_pipe_size = 1u << 20;
     cf->max_header_bytes = 16u << 10;
     cf->max_request_line = 8u << 10;
     cf->max_headers = 100;

@@ -15,6 +15,10 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+/* Idle splice pipes a worker keeps for reuse. An empty pipe holds no data
+ * pages, so idle pipes cost file descriptors, not memory. */
+#define SW_WORKER_IDLE_PIPES 64
+
 static struct sw_wconf *
 wconf_new(struct sw_worker *w, struct sw_conf *cf)
 {
@@ -111,7 +115,7 @@ sw_worker_new(unsigned id, struct sw_conf *cf)
     if (RAND_bytes((unsigned char *)&w->id_seed, sizeof(w->id_seed)) != 1) {
         w->id_seed = (uint64_t)getpid() * 0x9e3779b97f4a7c15ull ^ id;
     }
-    sw_pipe_pool_init(&w->pipes, 64);
+    sw_pipe_pool_init(&w->pipes, SW_WORKER_IDLE_PIPES, cf->ws_pipe_size);
     if (sw_ws_rng_init(&w->rng) != SW_OK) {
         sw_log_error("worker %u: no random bytes for WebSocket masks", id);
         goto fail;

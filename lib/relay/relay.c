@@ -441,7 +441,7 @@ update_interest(struct sw_relay *r)
         struct sw_buf *b = e->conn->in;
         bool read;
         if (in->state == DIR_SPLICE) {
-            read = in->remaining > 0 && in->in_pipe < r->env.pipes->pipe_size;
+            read = in->remaining > 0 && in->in_pipe < in->pipe_cap;
         } else {
             read = b == NULL || sw_buf_room(b) > 0 || b->pos != b->start;
         }

@@ -143,12 +143,16 @@ splice_step(struct sw_relay *r, struct dir *d)
         }
         d->have_pipe = true;
         d->in_pipe = 0;
+        /* pipes may differ (the kernel may grant some less): ask this one */
+        int sz = fcntl(d->pipe[1], F_GETPIPE_SZ);
+        d->pipe_cap = sz > 0 ? (size_t)sz : r->env.pipes->pipe_size;
     }
-    size_t cap = r->env.pipes->pipe_size;
+    size_t cap = d->pipe_cap;
     for (int i = 0; i < SW_RELAY_SPLICE_STEPS; i++) {
         bool moved = false;
         if (d->remaining > 0 && d->in_pipe < cap &&
             !sw_conn_has(d->src->conn, SW_CONN_F_EOF)) {
+            sw_metrics_inc(r->env.metrics, SW_METRIC_WS_SPLICE_CALLS);
             ssize_t n = splice(
                 d->src->conn->io.fd, NULL, d->pipe[1], NULL,
                 (size_t)SW_MIN(d->remaining, (uint64_t)(cap - d->in_pipe)),
@@ -167,6 +171,7 @@ splice_step(struct sw_relay *r, struct dir *d)
             }
         }
         if (d->in_pipe > 0 && !sw_conn_has(d->dst->conn, SW_CONN_F_DEAD)) {
+            sw_metrics_inc(r->env.metrics, SW_METRIC_WS_SPLICE_CALLS);
             ssize_t m = splice(d->pipe[0], NULL, d->dst->conn->io.fd, NULL,
                                d->in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
             if (m > 0) {

@@ -90,6 +90,7 @@ struct dir {
     int pipe[2];                    /* owned (pool) while splicing */
     bool have_pipe;                 /* pipe[] is valid */
     size_t in_pipe;                 /* bytes sitting in the pipe */
+    size_t pipe_cap;                /* its capacity (F_GETPIPE_SZ) */
     bool close_seen;                /* src sent a close frame */
     uint16_t close_code;            /* the code it carried */
     uint64_t frames;                /* frames read */

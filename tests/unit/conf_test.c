@@ -144,6 +144,7 @@ START_TEST(test_defaults)
     ck_assert_int_eq(cf->log_level, SW_LOG_INFO);
     ck_assert(str_is(cf->access_log, "off"));
     ck_assert_uint_eq(cf->buffer_size, 16384);
+    ck_assert_uint_eq(cf->ws_pipe_size, 1048576);
     ck_assert_uint_eq(cf->max_header_bytes, 16384);
     ck_assert_uint_eq(cf->max_request_line, 8192);
     ck_assert_uint_eq(cf->max_headers, 100);
@@ -217,6 +218,7 @@ static const char full_conf[] =
     "log_level debug;\n"
     "access_log stderr;\n"
     "buffer_size 32k;\n"
+    "ws_pipe_size 256k;\n"
     "max_header_bytes 24k;\n"
     "max_request_line 4k;\n"
     "max_headers 50;\n"
@@ -300,6 +302,7 @@ START_TEST(test_every_directive)
     ck_assert_int_eq(cf->log_level, SW_LOG_DEBUG);
     ck_assert(str_is(cf->access_log, "stderr"));
     ck_assert_uint_eq(cf->buffer_size, 32768);
+    ck_assert_uint_eq(cf->ws_pipe_size, 262144);
     ck_assert_uint_eq(cf->max_header_bytes, 24576);
     ck_assert_uint_eq(cf->max_request_line, 4096);
     ck_assert_uint_eq(cf->max_headers, 50);
@@ -382,7 +385,7 @@ START_TEST(test_every_directive)
     ck_assert_uint_eq(r->ws_max_buffer, 128u << 10);
     ck_assert_uint_eq(r->ws_splice_threshold, 0);
     ck_assert(r->ws_validate_utf8);
-    ck_assert_uint_eq(r->line, 37);
+    ck_assert_uint_eq(r->line, 38);
 
     r = &cf->routes[1];
     ck_assert_ptr_null(r->upstream);
@@ -553,6 +556,8 @@ static const struct {
      "number with an optional k, m or g suffix"},
     {"buffer_size 16;\n" BASE,
      "t.conf:1:13: \"buffer_size\" must be from 1k to 64m, got \"16\""},
+    {"ws_pipe_size 2g;\n" BASE,
+     "t.conf:1:14: \"ws_pipe_size\" must be from 4k to 1g, got \"2g\""},
     {"keepalive_timeout 5x;\n" BASE,
      "t.conf:1:19: invalid duration \"5x\" for \"keepalive_timeout\": "
      "expected a number with a ms, s, m, h or d suffix"},

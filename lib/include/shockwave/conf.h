@@ -195,6 +195,7 @@ struct sw_conf {
     struct sw_str access_log;     /* owned: "off" (default), "stderr" or path */
     /* Client side limits and timeouts (global). */
     size_t buffer_size;            /* pool buffer size, default 16k */
+    size_t ws_pipe_size;           /* splice pipe capacity wanted, 1m */
     size_t max_header_bytes;       /* whole request head, default 16k (431) */
     size_t max_request_line;       /* default 8k (414) */
     size_t max_headers;            /* header count, default 100 (431) */

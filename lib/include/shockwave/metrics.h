@@ -31,6 +31,7 @@
     X(WS_PINGS_ANSWERED, "ws_pings_answered_total")                            \
     X(WS_PINGS_SENT, "ws_pings_sent_total")                                    \
     X(WS_BYTES_SPLICED, "ws_bytes_spliced_total")                              \
+    X(WS_SPLICE_CALLS, "ws_splice_calls_total")                                \
     X(WS_BYTES_COPIED, "ws_bytes_copied_total")                                \
     X(WS_CLOSE_SENT, "ws_close_sent_total")                                    \
     X(WS_PROTOCOL_ERRORS, "ws_protocol_errors_total")                          \

@@ -46,10 +46,16 @@ struct sw_pipe_pool {
     int (*fds)[2];    /* owned: idle pipes */
     size_t n;         /* idle pipes in fds */
     size_t cap;       /* capacity of fds */
-    size_t pipe_size; /* bytes a pipe holds (F_GETPIPE_SZ) */
+    size_t want_size; /* capacity asked for (ws_pipe_size, capped) */
+    size_t pipe_size; /* bytes the last new pipe holds (F_GETPIPE_SZ) */
+    bool warned;      /* the kernel granted less: logged once */
 };
 
-void sw_pipe_pool_init(struct sw_pipe_pool *pp, size_t keep);
+/* Keep up to `keep` idle pipes; new pipes are resized to `want_size`
+ * bytes, capped at /proc/sys/fs/pipe-max-size; when the kernel grants less
+ * (a per-user pipe limit), the pipe keeps what it has and that is logged
+ * once per pool. */
+void sw_pipe_pool_init(struct sw_pipe_pool *pp, size_t keep, size_t want_size);
 void sw_pipe_pool_fini(struct sw_pipe_pool *pp);
 /* An empty pipe, fds[0] read end, fds[1] write end. SW_OK or SW_ERROR. */
 enum sw_status sw_pipe_get(struct sw_pipe_pool *pp, int fds[2]);
