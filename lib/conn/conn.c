@@ -8,7 +8,8 @@
  * Contents:
  *   on_rev, on_wev, on_timer   libevent callbacks -> the owner's handlers
  *   sw_conn_init / attach / rebind / detach / close / close_gently
- *   sw_conn_watch, sw_conn_timer, sw_conn_timer_armed, sw_conn_peer_gone
+ *   sw_conn_watch, sw_conn_timer, sw_conn_timer_armed, sw_conn_kick,
+ *   sw_conn_peer_gone
  *   sw_conn_buf_ready / out_room / buf_release* / release_idle
  *   sw_conn_read, sw_conn_send_buf, sw_conn_flush
  *   sw_conn_show_flags
@@ -195,6 +196,12 @@ sw_conn_peer_gone(const struct sw_conn *c)
      * owner that is not reading has neither, so ask the socket itself */
     struct pollfd pfd = {.fd = c->io.fd, .events = 0};
     return poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLERR | POLLHUP)) != 0;
+}
+
+void
+sw_conn_kick(struct sw_conn *c)
+{
+    event_active(&c->timer, EV_TIMEOUT, 0);
 }
 
 bool

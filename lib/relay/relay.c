@@ -32,7 +32,6 @@
 #include <unistd.h>
 
 static void relay_run(struct sw_relay *r);
-static void on_kick(evutil_socket_t fd, short what, void *arg);
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -137,8 +136,8 @@ finish_as(struct sw_relay *r, bool abort)
         return;
     }
     r->done = true;
-    event_del(&r->timer);
-    event_del(&r->kick);
+    sw_conn_timer(r->c.conn, 0);
+    sw_conn_timer(r->u.conn, 0);
     sw_conn_buf_release(r->c.conn, &r->c.pongs);
     sw_conn_buf_release(r->u.conn, &r->u.pongs);
     struct sw_conn *c = r->c.conn;
@@ -494,16 +493,17 @@ relay_run(struct sw_relay *r)
     if (progress) {
         /* stopped at the cap with work left (many small frames): let other
          * connections run, then resume without waiting for an event */
-        event_active(&r->kick, 0, 0);
+        sw_conn_kick(r->u.conn);
     }
 }
 
+/* The upstream end's timer serves as the kick: the relay has no event of
+ * its own. */
 static void
-on_kick(evutil_socket_t fd, short what, void *arg)
+on_kick(struct sw_conn *c, void *arg)
 {
-    struct sw_relay *r = arg;
-    SW_UNUSED(fd);
-    SW_UNUSED(what);
+    struct sw_relay *r = sw_container_of((struct end *)arg, struct sw_relay, u);
+    SW_UNUSED(c);
     if (!r->done) {
         relay_run(r);
     }
@@ -539,21 +539,16 @@ arm_timer(struct sw_relay *r)
             next = SW_MIN(next, base + r->rt->ws_ping_interval_ms);
         }
     }
-    if (next == UINT64_MAX) {
-        event_del(&r->timer);
-        return;
-    }
-    uint64_t ms = next > now ? next - now : 1;
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
-    event_add(&r->timer, &tv);
+    /* the client end's timer carries the relay's deadlines */
+    sw_conn_timer(r->c.conn,
+                  next == UINT64_MAX ? 0 : (next > now ? next - now : 1));
 }
 
 static void
-on_timer(evutil_socket_t fd, short what, void *arg)
+on_timer(struct sw_conn *c, void *arg)
 {
-    struct sw_relay *r = arg;
-    SW_UNUSED(fd);
-    SW_UNUSED(what);
+    struct sw_relay *r = sw_container_of((struct end *)arg, struct sw_relay, c);
+    SW_UNUSED(c);
     uint64_t now = sw_now_ms();
     if (r->probe_at_ms != 0 && now >= r->probe_at_ms) {
         r->probe_at_ms = 0;
@@ -647,10 +642,16 @@ on_write(struct sw_conn *c, void *arg)
     relay_run(r);
 }
 
-static const struct sw_conn_handlers end_handlers = {
+static const struct sw_conn_handlers client_end_handlers = {
     .on_read = on_read,
     .on_write = on_write,
-    .on_timer = NULL,
+    .on_timer = on_timer,
+};
+
+static const struct sw_conn_handlers upstream_end_handlers = {
+    .on_read = on_read,
+    .on_write = on_write,
+    .on_timer = on_kick,
 };
 
 static void
@@ -663,7 +664,8 @@ end_init(struct sw_relay *r, struct end *e, struct sw_conn *conn,
     e->in_dir = in_dir;
     e->out_dir = out_dir;
     e->last_rx_ms = r->started_ms;
-    sw_conn_rebind(conn, &end_handlers, e);
+    sw_conn_rebind(
+        conn, is_client ? &client_end_handlers : &upstream_end_handlers, e);
 }
 
 static void
@@ -698,8 +700,6 @@ sw_relay_new(const struct sw_relay_env *env, struct sw_relay_start *s)
     end_init(r, &r->u, s->upstream, false, &r->down, &r->up);
     dir_init(r, &r->up, &r->c, &r->u, s->rsv_allowed);
     dir_init(r, &r->down, &r->u, &r->c, s->rsv_allowed);
-    event_assign(&r->timer, env->base, -1, 0, on_timer, r);
-    event_assign(&r->kick, env->base, -1, 0, on_kick, r);
     sw_metrics_inc(env->metrics, SW_METRIC_WS_SESSIONS_TOTAL);
     sw_metrics_inc(env->metrics, SW_METRIC_WS_SESSIONS_ACTIVE);
     arm_timer(r);

@@ -112,8 +112,6 @@ struct sw_relay {
     struct end u;                   /* the upstream */
     struct dir up;                  /* client -> upstream */
     struct dir down;                /* upstream -> client */
-    struct event timer;             /* keepalive, idle, close deadline */
-    struct event kick;              /* resumes a run that stopped at its cap */
     uint64_t defer_deadline_ms;     /* send owed closes by then; 0 none */
     uint64_t close_deadline_ms;     /* 0 = none */
     uint64_t probe_at_ms;           /* ask unread ends then; 0 = none */

@@ -135,6 +135,11 @@ void sw_conn_watch(struct sw_conn *c, bool read, bool write);
 /* Arm the owner's deadline `ms` from now; 0 disarms it. */
 void sw_conn_timer(struct sw_conn *c, uint64_t ms);
 
+/* Run the owner's on_timer from the loop soon, without waiting (an owner
+ * that stopped at a cap with work left resumes after other connections).
+ * An armed deadline is replaced by it. */
+void sw_conn_kick(struct sw_conn *c);
+
 /* True while the deadline is armed. */
 bool sw_conn_timer_armed(const struct sw_conn *c);
 
