@@ -328,10 +328,7 @@ sw_conn_flush(struct sw_conn *c)
 const char *
 sw_conn_show_flags(unsigned flags, char *out, size_t n)
 {
-    static const struct {
-        unsigned flag;
-        const char *name;
-    } names[] = {
+    static const struct sw_flag_name names[] = {
         {SW_CONN_F_READING, "READING"},
         {SW_CONN_F_WRITING, "WRITING"},
         {SW_CONN_F_EOF, "EOF"},
@@ -340,20 +337,5 @@ sw_conn_show_flags(unsigned flags, char *out, size_t n)
         {SW_CONN_F_READ_WANTS_WRITE, "READ_WANTS_WRITE"},
         {SW_CONN_F_WRITE_WANTS_READ, "WRITE_WANTS_READ"},
     };
-    size_t len = 0;
-    if (n == 0) {
-        return out;
-    }
-    out[0] = '\0';
-    for (size_t i = 0; i < SW_NELEMS(names) && len < n; i++) {
-        if (flags & names[i].flag) {
-            int k = snprintf(out + len, n - len, "%s%s", len ? "|" : "",
-                             names[i].name);
-            len += k > 0 ? (size_t)k : 0;
-        }
-    }
-    if (len == 0 && n > 1) {
-        snprintf(out, n, "-");
-    }
-    return out;
+    return sw_flags_show(flags, names, SW_NELEMS(names), out, n);
 }

@@ -88,3 +88,25 @@ sw_now_ms(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
+
+const char *
+sw_flags_show(unsigned flags, const struct sw_flag_name *names, size_t count,
+              char *out, size_t n)
+{
+    size_t len = 0;
+    if (n == 0) {
+        return out;
+    }
+    out[0] = '\0';
+    for (size_t i = 0; i < count && len < n; i++) {
+        if (flags & names[i].flag) {
+            int k = snprintf(out + len, n - len, "%s%s", len ? "|" : "",
+                             names[i].name);
+            len += k > 0 ? (size_t)k : 0;
+        }
+    }
+    if (len == 0 && n > 1) {
+        snprintf(out, n, "-");
+    }
+    return out;
+}

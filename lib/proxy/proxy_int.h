@@ -236,6 +236,7 @@ void sw__proxy_set_state(struct sw_session *p, enum sw_proxy_state to);
 void sw__proxy_close(struct sw_session *p);
 void sw__proxy_run(struct sw_session *p);
 void sw__proxy_run_io(struct sw_session *p, bool client_side);
+ssize_t sw__proxy_read(struct sw_session *p, struct sw_conn *c);
 void sw__proxy_next_request(struct sw_session *p, bool keep);
 void sw__proxy_relay_done(struct sw_session *p);
 const char *sw__proxy_show_flags(unsigned flags, char *out, size_t n);

@@ -97,17 +97,11 @@ write_response_head(struct sw_session *p, const struct sw_http_response *resp)
         sw_http_write(&w, "\r\n", 2);
         break;
     case SW_HTTP_BODY_CHUNKED:
-        if (p->version_minor == 1) {
-            sw_http_write_cstr(&w, "Transfer-Encoding: chunked\r\n");
-            set_flag(p, SW_SESS_F_RESP_CHUNK_OUT, true);
-        } else {
-            /* HTTP/1.0 knows no chunks: decoded body, delimited by close */
-            set_flag(p, SW_SESS_F_CLOSE_AFTER, true);
-        }
-        break;
     case SW_HTTP_BODY_TO_CLOSE:
+        /* HTTP/1.1 clients get chunks (a body read to close is re-framed,
+         * so their connection survives); HTTP/1.0 knows no chunks: the
+         * decoded body, delimited by the close */
         if (p->version_minor == 1) {
-            /* re-frame as chunked so the client connection survives */
             sw_http_write_cstr(&w, "Transfer-Encoding: chunked\r\n");
             set_flag(p, SW_SESS_F_RESP_CHUNK_OUT, true);
         } else {

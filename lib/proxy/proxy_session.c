@@ -101,10 +101,7 @@ sw__proxy_set_state(struct sw_session *p, enum sw_proxy_state to)
 const char *
 sw__proxy_show_flags(unsigned flags, char *out, size_t n)
 {
-    static const struct {
-        unsigned flag;
-        const char *name;
-    } names[] = {
+    static const struct sw_flag_name names[] = {
         {SW_SESS_F_REUSED, "REUSED"},
         {SW_SESS_F_RETRIED, "RETRIED"},
         {SW_SESS_F_HEAD_SENT, "HEAD_SENT"},
@@ -120,22 +117,7 @@ sw__proxy_show_flags(unsigned flags, char *out, size_t n)
         {SW_SESS_F_RESP_STARTED, "RESP_STARTED"},
         {SW_SESS_F_IDEMPOTENT, "IDEMPOTENT"},
     };
-    size_t len = 0;
-    if (n == 0) {
-        return out;
-    }
-    out[0] = '\0';
-    for (size_t i = 0; i < SW_NELEMS(names) && len < n; i++) {
-        if (flags & names[i].flag) {
-            int k = snprintf(out + len, n - len, "%s%s", len ? "|" : "",
-                             names[i].name);
-            len += k > 0 ? (size_t)k : 0;
-        }
-    }
-    if (len == 0 && n > 1) {
-        snprintf(out, n, "-");
-    }
-    return out;
+    return sw_flags_show(flags, names, SW_NELEMS(names), out, n);
 }
 
 /* ---- closing and the end of an exchange -------------------------------- */
@@ -466,19 +448,28 @@ sw__proxy_run_io(struct sw_session *p, bool client_side)
 
 /* ---- client events ----------------------------------------------------- */
 
+/* Read one end of the session into its `in` buffer. Returns the bytes
+ * read or a status; SW_ENOMEM closes the session (counted). */
+ssize_t
+sw__proxy_read(struct sw_session *p, struct sw_conn *c)
+{
+    ssize_t n = sw_conn_read(c);
+    if (n == SW_ENOMEM) {
+        sw_metrics_inc(&p->w->metrics, SW_METRIC_OUT_OF_MEMORY);
+        sw__proxy_close(p);
+    }
+    return n;
+}
+
 /* Read the client into c.in; false when the session was closed. */
 static bool
 client_read(struct sw_session *p)
 {
-    ssize_t n = sw_conn_read(&p->c);
+    ssize_t n = sw__proxy_read(p, &p->c);
     if (n > 0) {
         sw_metrics_add(&p->w->metrics, SW_METRIC_BYTES_FROM_CLIENTS, n);
-    } else if (n == SW_ENOMEM) {
-        sw_metrics_inc(&p->w->metrics, SW_METRIC_OUT_OF_MEMORY);
-        sw__proxy_close(p);
-        return false;
     }
-    return true;
+    return n != SW_ENOMEM;
 }
 
 static void

@@ -317,15 +317,11 @@ connect_done(struct sw_session *p)
 static bool
 upstream_read(struct sw_session *p)
 {
-    ssize_t n = sw_conn_read(&p->u);
+    ssize_t n = sw__proxy_read(p, &p->u);
     if (n > 0) {
         set_flag(p, SW_SESS_F_RESP_STARTED, true);
-    } else if (n == SW_ENOMEM) {
-        sw_metrics_inc(&p->w->metrics, SW_METRIC_OUT_OF_MEMORY);
-        sw__proxy_close(p);
-        return false;
     }
-    return true;
+    return n != SW_ENOMEM;
 }
 
 static void

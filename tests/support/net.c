@@ -949,6 +949,26 @@ fake_main(void *arg)
     return NULL;
 }
 
+int
+sw_test_listen_loopback(int backlog, int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return -1;
+    }
+    struct sockaddr_in sa;
+    loopback(&sa, 0);
+    socklen_t sl = sizeof(sa);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+        listen(fd, backlog) != 0 ||
+        getsockname(fd, (struct sockaddr *)&sa, &sl) != 0) {
+        close(fd);
+        return -1;
+    }
+    *port = ntohs(sa.sin_port);
+    return fd;
+}
+
 bool
 sw_test_fake_start(struct sw_test_fake *f, enum sw_test_fake_mode mode,
                    const char *reply, size_t reply_len)
@@ -960,20 +980,10 @@ sw_test_fake_start(struct sw_test_fake *f, enum sw_test_fake_mode mode,
     f->reply = reply;
     f->reply_len = reply_len;
     pthread_mutex_init(&f->mu, NULL);
-    f->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    f->lfd = sw_test_listen_loopback(64, &f->port);
     if (f->lfd < 0) {
         return false;
     }
-    struct sockaddr_in sa;
-    loopback(&sa, 0);
-    socklen_t sl = sizeof(sa);
-    if (bind(f->lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-        listen(f->lfd, 64) != 0 ||
-        getsockname(f->lfd, (struct sockaddr *)&sa, &sl) != 0) {
-        close(f->lfd);
-        return false;
-    }
-    f->port = ntohs(sa.sin_port);
     if (pthread_create(&f->thread, NULL, fake_main, f) != 0) {
         close(f->lfd);
         return false;

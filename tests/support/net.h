@@ -196,6 +196,9 @@ struct sw_test_fake {
                                    reused request */
 };
 
+/* A listening socket on 127.0.0.1 at a free port (*port), or -1. */
+int sw_test_listen_loopback(int backlog, int *port);
+
 /* Bind a free port and start serving. `reply` must outlive the fake. */
 bool sw_test_fake_start(struct sw_test_fake *f, enum sw_test_fake_mode mode,
                         const char *reply, size_t reply_len);

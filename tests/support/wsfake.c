@@ -377,22 +377,10 @@ sw_test_wsfake_start(struct sw_test_wsfake *f)
 {
     memset(f, 0, sizeof(*f));
     pthread_mutex_init(&f->mu, NULL);
-    f->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    f->lfd = sw_test_listen_loopback(16, &f->port);
     if (f->lfd < 0) {
         return false;
     }
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t sl = sizeof(sa);
-    if (bind(f->lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-        listen(f->lfd, 16) != 0 ||
-        getsockname(f->lfd, (struct sockaddr *)&sa, &sl) != 0) {
-        close(f->lfd);
-        return false;
-    }
-    f->port = ntohs(sa.sin_port);
     if (pthread_create(&f->thread, NULL, wsfake_main, f) != 0) {
         close(f->lfd);
         return false;

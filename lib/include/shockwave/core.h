@@ -70,6 +70,18 @@ bool sw_str_eq_ci(struct sw_str s, const char *lit);
  * tok, compared case-insensitively ("keep-alive, Upgrade" has "upgrade"). */
 bool sw_str_has_token(struct sw_str s, const char *tok);
 
+/* One bit of a flags word and its name, for sw_flags_show(). */
+struct sw_flag_name {
+    unsigned flag;    /* the bit */
+    const char *name; /* borrowed (static): "EOF" */
+};
+
+/* Print the names of the bits of `flags` found in names[0..count) as
+ * "READING|EOF" ("-" for none) into out[0..n), truncated to fit and
+ * NUL-terminated when n > 0. Returns out. */
+const char *sw_flags_show(unsigned flags, const struct sw_flag_name *names,
+                          size_t count, char *out, size_t n);
+
 /* Monotonic clock in milliseconds. */
 uint64_t sw_now_ms(void);
 
