@@ -1,0 +1,49 @@
+/*
+ * sizes_test.c - the per-connection structures cannot grow unnoticed.
+ *
+ * What one connection costs in user space is, besides the kernel's socket
+ * buffers, a session (both connection ends inside it) and, after an
+ * upgrade, a relay. These bounds are today's sizes on x86-64 (LP64); a
+ * change that grows a structure must raise its bound here on purpose, and
+ * say so in docs/architecture.md ("Memory"). sizeof is stable whatever the
+ * machine's load, so unlike timings it belongs in a test.
+ */
+#include "../../lib/proxy/proxy_int.h"
+#include "../../lib/relay/relay_int.h"
+
+#include <check.h>
+
+#define SESSION_MAX 1760 /* struct sw_session, two sw_conn included */
+#define CONN_MAX 480     /* struct sw_conn: io, three events, buffers */
+#define RELAY_MAX 1600   /* struct sw_relay: two ends, two directions */
+
+START_TEST(per_connection_sizes)
+{
+    if (sizeof(void *) != 8) {
+        return; /* the bounds are for LP64 */
+    }
+    ck_assert_uint_le(sizeof(struct sw_conn), CONN_MAX);
+    ck_assert_uint_le(sizeof(struct sw_session), SESSION_MAX);
+    ck_assert_uint_le(sizeof(struct sw_relay), RELAY_MAX);
+}
+END_TEST
+
+static Suite *
+sizes_suite(void)
+{
+    Suite *s = suite_create("sizes");
+    TCase *tc = tcase_create("structs");
+    tcase_add_test(tc, per_connection_sizes);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int
+main(void)
+{
+    SRunner *sr = srunner_create(sizes_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? 0 : 1;
+}
