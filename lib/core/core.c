@@ -44,13 +44,6 @@ sw__assert_fail(const char *expr, const char *file, int line)
     abort();
 }
 
-bool
-sw_str_eq_ci(struct sw_str s, const char *lit)
-{
-    size_t n = strlen(lit);
-    return s.len == n && strncasecmp(s.p, lit, n) == 0;
-}
-
 static bool
 is_ows(char ch)
 {

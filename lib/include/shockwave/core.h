@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/types.h>
 
 enum sw_status {
@@ -63,8 +64,15 @@ void sw__assert_fail(const char *expr, const char *file, int line)
         }                                                                      \
     } while (0)
 
-/* Case-insensitive equality of a slice with a NUL-terminated ASCII string. */
-bool sw_str_eq_ci(struct sw_str s, const char *lit);
+/* Case-insensitive equality of a slice with a NUL-terminated ASCII string.
+ * Inline so that the length of a literal folds to a constant: header
+ * names are compared many times per request. */
+static inline bool
+sw_str_eq_ci(struct sw_str s, const char *lit)
+{
+    size_t n = strlen(lit);
+    return s.len == n && strncasecmp(s.p, lit, n) == 0;
+}
 
 /* True when the comma-separated list s (an HTTP header value) holds token
  * tok, compared case-insensitively ("keep-alive, Upgrade" has "upgrade"). */
