@@ -6,9 +6,10 @@
  * itself lives inside its owner (a session) and is never freed here.
  *
  * Contents:
- *   on_rev, on_wev, on_timer   libevent callbacks -> the owner's handlers
+ *   on_event                   libevent's callback -> the owner's handlers
  *   sw_conn_init / attach / rebind / detach / close / close_gently
- *   sw_conn_watch, sw_conn_timer, sw_conn_timer_armed, sw_conn_kick,
+ *   sw_conn_watch, sw_conn_wake, sw_conn_in_has_room
+ *   sw_conn_timer, sw_conn_timer_armed, sw_conn_kick,
  *   sw_conn_peer_gone
  *   sw_conn_buf_ready / out_room / buf_release* / release_idle
  *   sw_conn_read, sw_conn_send_buf, sw_conn_flush
@@ -30,32 +31,21 @@
 
 /* ---- libevent callbacks ---------------------------------------------- */
 
+/* The one libevent callback of all three events: each event fires with
+ * its own kind in `what` (EV_READ, EV_WRITE or EV_TIMEOUT). */
 static void
-on_rev(evutil_socket_t fd, short what, void *arg)
+on_event(evutil_socket_t fd, short what, void *arg)
 {
     struct sw_conn *c = arg;
     SW_UNUSED(fd);
-    SW_UNUSED(what);
-    c->on->on_read(c, c->arg);
-}
-
-static void
-on_wev(evutil_socket_t fd, short what, void *arg)
-{
-    struct sw_conn *c = arg;
-    SW_UNUSED(fd);
-    SW_UNUSED(what);
-    c->on->on_write(c, c->arg);
-}
-
-static void
-on_timer(evutil_socket_t fd, short what, void *arg)
-{
-    struct sw_conn *c = arg;
-    SW_UNUSED(fd);
-    SW_UNUSED(what);
-    if (c->on->on_timer != NULL) {
-        c->on->on_timer(c, c->arg);
+    if (what & EV_TIMEOUT) {
+        if (c->on->on_timer != NULL) {
+            c->on->on_timer(c, c->arg);
+        }
+    } else if (what & EV_READ) {
+        c->on->on_read(c, c->arg);
+    } else {
+        c->on->on_write(c, c->arg);
     }
 }
 
@@ -64,8 +54,9 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 static void
 assign_io_events(struct sw_conn *c)
 {
-    event_assign(&c->rev, c->base, c->io.fd, EV_READ | EV_PERSIST, on_rev, c);
-    event_assign(&c->wev, c->base, c->io.fd, EV_WRITE | EV_PERSIST, on_wev, c);
+    event_assign(&c->rev, c->base, c->io.fd, EV_READ | EV_PERSIST, on_event, c);
+    event_assign(&c->wev, c->base, c->io.fd, EV_WRITE | EV_PERSIST, on_event,
+                 c);
 }
 
 void
@@ -82,7 +73,7 @@ sw_conn_init(struct sw_conn *c, const char *role, struct event_base *base,
     c->on = on;
     c->arg = arg;
     assign_io_events(c);
-    event_assign(&c->timer, base, -1, 0, on_timer, c);
+    event_assign(&c->timer, base, -1, 0, on_event, c);
 }
 
 void
@@ -171,7 +162,7 @@ sw_conn_watch(struct sw_conn *c, bool read, bool write)
     want(c, &c->rev, SW_CONN_F_READING, r);
     want(c, &c->wev, SW_CONN_F_WRITING, w);
     if (read && c->io.ops->pending(&c->io) > 0) {
-        event_active(&c->rev, EV_READ, 0);
+        sw_conn_wake(c);
     }
 }
 
@@ -196,6 +187,19 @@ sw_conn_peer_gone(const struct sw_conn *c)
      * owner that is not reading has neither, so ask the socket itself */
     struct pollfd pfd = {.fd = c->io.fd, .events = 0};
     return poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLERR | POLLHUP)) != 0;
+}
+
+void
+sw_conn_wake(struct sw_conn *c)
+{
+    event_active(&c->rev, EV_READ, 0);
+}
+
+bool
+sw_conn_in_has_room(const struct sw_conn *c)
+{
+    const struct sw_buf *b = c->in;
+    return b == NULL || sw_buf_room(b) > 0 || b->pos != b->start;
 }
 
 void

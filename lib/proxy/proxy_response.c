@@ -171,8 +171,6 @@ start_relay(struct sw_session *p, uint8_t rsv_allowed)
              p->peer->server->text.p);
     sw_conn_buf_release(&p->u, &p->u.out);
     sw_conn_buf_release(&p->u, &p->uhead);
-    sw_conn_timer(&p->c, 0);
-    sw_conn_timer(&p->u, 0);
     struct sw_relay_start s = {
         .route = p->route,
         .client = &p->c,

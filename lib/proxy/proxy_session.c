@@ -337,12 +337,6 @@ static enum sw_status (*const phases[])(struct sw_session *p) = {
 
 /* ---- interest and deadlines -------------------------------------------- */
 
-static bool
-has_room(const struct sw_buf *b)
-{
-    return b == NULL || sw_buf_room(b) > 0 || b->pos != b->start;
-}
-
 /* Arm each end's events for what its state waits for. */
 static void
 update_interest(struct sw_session *p)
@@ -363,7 +357,7 @@ update_interest(struct sw_session *p)
         /* after the body, bytes read are a pipelined next request: they
          * wait in c.in (bounded), and the read interest need not flip off
          * and on for every request */
-        read_client = !sw_conn_has(c, SW_CONN_F_EOF) && has_room(c->in);
+        read_client = !sw_conn_has(c, SW_CONN_F_EOF) && sw_conn_in_has_room(c);
         break;
     case SW_PROXY_LINGER:
         read_client = true;
@@ -377,7 +371,7 @@ update_interest(struct sw_session *p)
         bool sending =
             !has(p, SW_SESS_F_HEAD_SENT) || sw_conn_buffered(u->out) > 0;
         bool reading = !sw_conn_has(u, SW_CONN_F_EOF) &&
-                       !has(p, SW_SESS_F_RESP_DONE) && has_room(u->in);
+                       !has(p, SW_SESS_F_RESP_DONE) && sw_conn_in_has_room(u);
         sw_conn_watch(u, reading, sending);
     }
 }
@@ -415,13 +409,20 @@ update_timers(struct sw_session *p, bool c_progress, bool u_progress)
 
 /* ---- the loop ---------------------------------------------------------- */
 
+/* The session no longer runs its phases: closed, or handed to the relay. */
+static bool
+left_loop(const struct sw_session *p)
+{
+    return p->state == SW_PROXY_CLOSING || p->state == SW_PROXY_UPGRADED;
+}
+
 /* Run the current state's phase until it answers SW_AGAIN (nothing moves
  * until an event) or the session left for the relay or closed. */
 void
 sw__proxy_run(struct sw_session *p)
 {
     for (int turn = 0; turn < SW_PROXY_RUN_TURNS; turn++) {
-        if (p->state == SW_PROXY_CLOSING || p->state == SW_PROXY_UPGRADED) {
+        if (left_loop(p)) {
             return;
         }
         if (phases[p->state](p) == SW_AGAIN) {
@@ -429,11 +430,11 @@ sw__proxy_run(struct sw_session *p)
             return;
         }
     }
-    if (p->state == SW_PROXY_CLOSING || p->state == SW_PROXY_UPGRADED) {
+    if (left_loop(p)) {
         return;
     }
     update_interest(p);
-    event_active(&p->c.rev, EV_READ, 0); /* work left: resume soon */
+    sw_conn_wake(&p->c); /* work left: resume after the others */
 }
 
 /* Advance after I/O on one side, then re-arm that side's deadlines. */
@@ -441,7 +442,7 @@ void
 sw__proxy_run_io(struct sw_session *p, bool client_side)
 {
     sw__proxy_run(p);
-    if (p->state != SW_PROXY_CLOSING && p->state != SW_PROXY_UPGRADED) {
+    if (!left_loop(p)) {
         update_timers(p, client_side, !client_side);
     }
 }

@@ -41,11 +41,11 @@ sw_pipe_pool_init(struct sw_pipe_pool *pp, size_t keep, size_t want_size)
     pp->cap = keep;
     size_t max = pipe_max_size();
     pp->want_size = max != 0 ? SW_MIN(want_size, max) : want_size;
-    pp->pipe_size = SW_PIPE_DEFAULT_SIZE;
 }
 
-/* Give a new pipe the wanted capacity, or keep what the kernel grants. */
-static void
+/* Give a new pipe the wanted capacity, or keep what the kernel grants;
+ * returns what it holds. */
+static size_t
 resize(struct sw_pipe_pool *pp, int fd)
 {
     if (pp->want_size > SW_PIPE_DEFAULT_SIZE &&
@@ -57,9 +57,7 @@ resize(struct sw_pipe_pool *pp, int fd)
         pp->warned = true;
     }
     int sz = fcntl(fd, F_GETPIPE_SZ);
-    if (sz > 0) {
-        pp->pipe_size = (size_t)sz;
-    }
+    return sz > 0 ? (size_t)sz : SW_PIPE_DEFAULT_SIZE;
 }
 
 void
@@ -69,43 +67,39 @@ sw_pipe_pool_fini(struct sw_pipe_pool *pp)
         return;
     }
     for (size_t i = 0; i < pp->n; i++) {
-        close(pp->fds[i][0]);
-        close(pp->fds[i][1]);
+        close(pp->idle[i].fd[0]);
+        close(pp->idle[i].fd[1]);
     }
-    free(pp->fds);
-    pp->fds = NULL;
+    free(pp->idle);
+    pp->idle = NULL;
     pp->n = 0;
 }
 
 enum sw_status
-sw_pipe_get(struct sw_pipe_pool *pp, int fds[2])
+sw_pipe_get(struct sw_pipe_pool *pp, struct sw_pipe *p)
 {
     if (pp->n > 0) {
-        pp->n--;
-        fds[0] = pp->fds[pp->n][0];
-        fds[1] = pp->fds[pp->n][1];
+        *p = pp->idle[--pp->n];
         return SW_OK;
     }
-    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) {
+    if (pipe2(p->fd, O_NONBLOCK | O_CLOEXEC) != 0) {
         sw_log_error("pipe2: %s", strerror(errno));
         return SW_ERROR;
     }
-    resize(pp, fds[1]);
+    p->cap = resize(pp, p->fd[1]);
     return SW_OK;
 }
 
 void
-sw_pipe_put(struct sw_pipe_pool *pp, int fds[2])
+sw_pipe_put(struct sw_pipe_pool *pp, const struct sw_pipe *p)
 {
-    if (pp->fds == NULL && pp->cap > 0) {
-        pp->fds = calloc(pp->cap, sizeof(*pp->fds));
+    if (pp->idle == NULL && pp->cap > 0) {
+        pp->idle = calloc(pp->cap, sizeof(*pp->idle));
     }
-    if (pp->fds == NULL || pp->n >= pp->cap) {
-        close(fds[0]);
-        close(fds[1]);
+    if (pp->idle == NULL || pp->n >= pp->cap) {
+        close(p->fd[0]);
+        close(p->fd[1]);
         return;
     }
-    pp->fds[pp->n][0] = fds[0];
-    pp->fds[pp->n][1] = fds[1];
-    pp->n++;
+    pp->idle[pp->n++] = *p;
 }

@@ -99,10 +99,10 @@ dir_release(struct sw_relay *r, struct dir *d)
 {
     if (d->have_pipe) {
         if (d->in_pipe == 0) {
-            sw_pipe_put(r->env.pipes, d->pipe);
+            sw_pipe_put(r->env.pipes, &d->pipe);
         } else {
-            close(d->pipe[0]);
-            close(d->pipe[1]);
+            close(d->pipe.fd[0]);
+            close(d->pipe.fd[1]);
         }
         d->have_pipe = false;
     }
@@ -210,7 +210,7 @@ inject_pongs(struct sw_relay *r, struct end *e)
     struct sw_buf *b = e->pongs;
     while (e->npongs > 0) {
         size_t n = pong_size(b->pos);
-        if (out_room(e) < n) {
+        if (sw_conn_out_room(e->conn) < n) {
             return;
         }
         sw_buf_append(e->conn->out, b->pos, n);
@@ -236,14 +236,14 @@ sw__relay_inject(struct sw_relay *r, struct end *e)
         return;
     }
     inject_pongs(r, e);
-    if (e->ping_pending && out_room(e) >= SW_WS_MAX_HEADER) {
+    if (e->ping_pending && sw_conn_out_room(e->conn) >= SW_WS_MAX_HEADER) {
         uint8_t frame[SW_WS_MAX_HEADER];
         size_t n = sw__relay_control_frame(r, e, SW_WS_OP_PING, NULL, 0, frame);
         sw_buf_append(e->conn->out, frame, n);
         e->ping_pending = false;
         sw_metrics_inc(r->env.metrics, SW_METRIC_WS_PINGS_SENT);
     }
-    if (e->close_len > 0 && out_room(e) >= e->close_len) {
+    if (e->close_len > 0 && sw_conn_out_room(e->conn) >= e->close_len) {
         sw_buf_append(e->conn->out, e->close, e->close_len);
         e->close_len = 0;
         e->close_sent = true;
@@ -301,9 +301,6 @@ sw__relay_protocol_error(struct sw_relay *r, struct dir *d, uint16_t code,
     sw__relay_start_finishing(r, "gateway", code);
 }
 
-/* Copy payload bytes of a data frame from d->src->conn->in to the destination.
- */
-
 /* ---- I/O -------------------------------------------------------------- */
 
 static void
@@ -328,19 +325,12 @@ static bool
 end_flush(struct sw_relay *r, struct end *e)
 {
     struct sw_conn *c = e->conn;
-    if (buf_len(c->out) == 0 || sw_conn_has(c, SW_CONN_F_DEAD)) {
-        if (c->out != NULL) {
-            c->out->pos = c->out->last; /* nothing more goes to a dead end */
-        }
-        sw_conn_buf_release_if_empty(c, &c->out);
-        return false;
-    }
-    ssize_t n = sw_conn_flush(c);
+    ssize_t n = sw_conn_flush(c); /* SW_ECLOSED at once for a dead end */
     if (n > 0 && e->is_client) {
         sw_metrics_add(r->env.metrics, SW_METRIC_BYTES_TO_CLIENTS, n);
     }
-    if (n < 0) {
-        c->out->pos = c->out->last;
+    if (n < 0 && c->out != NULL) {
+        c->out->pos = c->out->last; /* nothing more goes to a dead end */
     }
     sw_conn_buf_release_if_empty(c, &c->out);
     return n > 0;
@@ -365,7 +355,7 @@ check_eof(struct sw_relay *r, struct end *e)
         }
         return false;
     }
-    if (buf_len(d->src->conn->in) > 0 &&
+    if (sw_conn_buffered(d->src->conn->in) > 0 &&
         !sw_conn_has(e->conn, SW_CONN_F_DEAD)) {
         return false; /* frames still to relay before the end */
     }
@@ -398,7 +388,7 @@ flushed(const struct end *e)
 {
     /* a cut end gets nothing injected any more, only its TCP close */
     return sw_conn_has(e->conn, SW_CONN_F_DEAD) ||
-           (buf_len(e->conn->out) == 0 &&
+           (sw_conn_buffered(e->conn->out) == 0 &&
             (e->cut || (e->npongs == 0 && e->close_len == 0)));
 }
 
@@ -437,15 +427,11 @@ update_interest(struct sw_relay *r)
         struct end *e = ends[i];
         struct dir *in = e->in_dir;
         struct dir *out = e->out_dir;
-        struct sw_buf *b = e->conn->in;
-        bool read;
-        if (in->state == DIR_SPLICE) {
-            read = in->remaining > 0 && in->in_pipe < in->pipe_cap;
-        } else {
-            read = b == NULL || sw_buf_room(b) > 0 || b->pos != b->start;
-        }
+        bool read = in->state == DIR_SPLICE
+                        ? in->remaining > 0 && in->in_pipe < in->pipe.cap
+                        : sw_conn_in_has_room(e->conn);
         read = read && !sw_conn_has(e->conn, SW_CONN_F_EOF);
-        bool write = buf_len(e->conn->out) > 0 ||
+        bool write = sw_conn_buffered(e->conn->out) > 0 ||
                      (out->state == DIR_SPLICE && out->in_pipe > 0);
         write = write && !sw_conn_has(e->conn, SW_CONN_F_DEAD);
         /* a spliced payload is read from the socket, never the transport:
@@ -571,11 +557,12 @@ on_timer(struct sw_conn *c, void *arg)
             "ws %s -> %s: close handshake timed out (c2u state %d "
             "in %zu eof %d close %d; u2c state %d in %zu eof %d "
             "close %d; out c %zu u %zu)",
-            r->caddr, r->uaddr, (int)r->up.state, buf_len(r->c.conn->in),
+            r->caddr, r->uaddr, (int)r->up.state,
+            sw_conn_buffered(r->c.conn->in),
             (int)sw_conn_has(r->c.conn, SW_CONN_F_EOF), (int)r->up.close_seen,
-            (int)r->down.state, buf_len(r->u.conn->in),
+            (int)r->down.state, sw_conn_buffered(r->u.conn->in),
             (int)sw_conn_has(r->u.conn, SW_CONN_F_EOF), (int)r->down.close_seen,
-            buf_len(r->c.conn->out), buf_len(r->u.conn->out));
+            sw_conn_buffered(r->c.conn->out), sw_conn_buffered(r->u.conn->out));
         finish(r);
         return;
     }

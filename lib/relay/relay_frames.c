@@ -126,8 +126,9 @@ may_splice(const struct sw_relay *r, const struct dir *d)
     uint64_t threshold = r->rt->ws_splice_threshold;
     return threshold != 0 && d->remaining >= threshold && !d->validate &&
            d->src->conn->io.ops->can_splice &&
-           d->dst->conn->io.ops->can_splice && buf_len(d->src->conn->in) == 0 &&
-           buf_len(d->dst->conn->out) == 0 && d->hdr_len == 0;
+           d->dst->conn->io.ops->can_splice &&
+           sw_conn_buffered(d->src->conn->in) == 0 &&
+           sw_conn_buffered(d->dst->conn->out) == 0 && d->hdr_len == 0;
 }
 
 /* Move payload through a pipe: src -> pipe -> dst, exactly d->remaining
@@ -137,24 +138,21 @@ splice_step(struct sw_relay *r, struct dir *d)
 {
     bool progress = false;
     if (!d->have_pipe) {
-        if (sw_pipe_get(r->env.pipes, d->pipe) != SW_OK) {
+        if (sw_pipe_get(r->env.pipes, &d->pipe) != SW_OK) {
             d->state = DIR_DATA; /* fall back to copying */
             return false;
         }
         d->have_pipe = true;
         d->in_pipe = 0;
-        /* pipes may differ (the kernel may grant some less): ask this one */
-        int sz = fcntl(d->pipe[1], F_GETPIPE_SZ);
-        d->pipe_cap = sz > 0 ? (size_t)sz : r->env.pipes->pipe_size;
     }
-    size_t cap = d->pipe_cap;
+    size_t cap = d->pipe.cap; /* pipes may differ: the kernel may grant less */
     for (int i = 0; i < SW_RELAY_SPLICE_STEPS; i++) {
         bool moved = false;
         if (d->remaining > 0 && d->in_pipe < cap &&
             !sw_conn_has(d->src->conn, SW_CONN_F_EOF)) {
             sw_metrics_inc(r->env.metrics, SW_METRIC_WS_SPLICE_CALLS);
             ssize_t n = splice(
-                d->src->conn->io.fd, NULL, d->pipe[1], NULL,
+                d->src->conn->io.fd, NULL, d->pipe.fd[1], NULL,
                 (size_t)SW_MIN(d->remaining, (uint64_t)(cap - d->in_pipe)),
                 SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
             if (n > 0) {
@@ -172,7 +170,7 @@ splice_step(struct sw_relay *r, struct dir *d)
         }
         if (d->in_pipe > 0 && !sw_conn_has(d->dst->conn, SW_CONN_F_DEAD)) {
             sw_metrics_inc(r->env.metrics, SW_METRIC_WS_SPLICE_CALLS);
-            ssize_t m = splice(d->pipe[0], NULL, d->dst->conn->io.fd, NULL,
+            ssize_t m = splice(d->pipe.fd[0], NULL, d->dst->conn->io.fd, NULL,
                                d->in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
             if (m > 0) {
                 d->in_pipe -= (size_t)m;
@@ -192,7 +190,7 @@ splice_step(struct sw_relay *r, struct dir *d)
         progress = true;
     }
     if (d->remaining == 0 && d->in_pipe == 0) {
-        sw_pipe_put(r->env.pipes, d->pipe);
+        sw_pipe_put(r->env.pipes, &d->pipe);
         d->have_pipe = false;
         frame_done(r, d);
         progress = true;
@@ -229,7 +227,7 @@ static bool
 copy_payload(struct sw_relay *r, struct dir *d)
 {
     if (d->hdr_len > 0 && d->validate &&
-        (uint64_t)buf_len(d->src->conn->in) >= d->remaining &&
+        (uint64_t)sw_conn_buffered(d->src->conn->in) >= d->remaining &&
         !validate_ahead(r, d, (size_t)d->remaining)) {
         /* the whole frame was here: refused before its header went out,
          * so the peer still gets a clean close */
@@ -237,16 +235,16 @@ copy_payload(struct sw_relay *r, struct dir *d)
     }
     bool moved = false;
     if (d->hdr_len > 0) {
-        if (out_room(d->dst) < d->hdr_len) {
+        if (sw_conn_out_room(d->dst->conn) < d->hdr_len) {
             return false;
         }
         sw_buf_append(d->dst->conn->out, d->hdr, d->hdr_len);
         d->hdr_len = 0;
         moved = true;
     }
-    size_t n =
-        (size_t)SW_MIN((uint64_t)buf_len(d->src->conn->in), d->remaining);
-    n = SW_MIN(n, out_room(d->dst));
+    size_t n = (size_t)SW_MIN((uint64_t)sw_conn_buffered(d->src->conn->in),
+                              d->remaining);
+    n = SW_MIN(n, sw_conn_out_room(d->dst->conn));
     if (n == 0) {
         return moved;
     }
@@ -303,8 +301,9 @@ pass_whole_frame(struct sw_relay *r, struct dir *d, size_t hlen)
                 f->opcode == SW_WS_OP_CONT;
     if (!data || hlen != f->header_len || d->validate ||
         (f->opcode == SW_WS_OP_TEXT && r->rt->ws_validate_utf8) ||
-        f->payload_len > buf_len(d->src->conn->in) || d->dst->close_sent ||
-        d->dst->cut || sw_conn_has(d->dst->conn, SW_CONN_F_DEAD)) {
+        f->payload_len > sw_conn_buffered(d->src->conn->in) ||
+        d->dst->close_sent || d->dst->cut ||
+        sw_conn_has(d->dst->conn, SW_CONN_F_DEAD)) {
         return false;
     }
     size_t total = hlen + (size_t)f->payload_len;
@@ -312,7 +311,7 @@ pass_whole_frame(struct sw_relay *r, struct dir *d, size_t hlen)
     if (d->run_len > 0 && d->run + d->run_len != start) {
         flush_run(r, d);
     }
-    if (out_room(d->dst) < d->run_len + total) {
+    if (sw_conn_out_room(d->dst->conn) < d->run_len + total) {
         return false;
     }
     if (d->run_len == 0) {
@@ -345,7 +344,7 @@ dir_walk(struct sw_relay *r, struct dir *d)
                 flush_run(r, d); /* injected frames go after the run */
                 sw__relay_inject(r, d->dst);
             }
-            size_t have = buf_len(d->src->conn->in);
+            size_t have = sw_conn_buffered(d->src->conn->in);
             if (have == 0) {
                 return progress;
             }
@@ -372,8 +371,8 @@ dir_walk(struct sw_relay *r, struct dir *d)
             break;
         }
         case DIR_CTRL: {
-            size_t n = (size_t)SW_MIN((uint64_t)buf_len(d->src->conn->in),
-                                      d->remaining);
+            size_t n = (size_t)SW_MIN(
+                (uint64_t)sw_conn_buffered(d->src->conn->in), d->remaining);
             if (n > 0) {
                 memcpy(d->ctl + d->ctl_len, d->src->conn->in->pos, n);
                 d->ctl_len += n;
@@ -413,8 +412,8 @@ dir_walk(struct sw_relay *r, struct dir *d)
             progress = true;
             break;
         case DIR_DROP: {
-            size_t n = (size_t)SW_MIN((uint64_t)buf_len(d->src->conn->in),
-                                      d->remaining);
+            size_t n = (size_t)SW_MIN(
+                (uint64_t)sw_conn_buffered(d->src->conn->in), d->remaining);
             if (d->src->conn->in != NULL) {
                 d->src->conn->in->pos += n;
             }

@@ -74,7 +74,6 @@ struct dir {
     struct end *src;                /* borrowed */
     struct end *dst;                /* borrowed */
     enum dir_state state;           /* see the diagram above */
-    struct sw_buf *in;              /* owned (pool): bytes read from src */
     struct sw_ws_decoder dec;       /* frame header decoder */
     struct sw_ws_msg_state msg;     /* fragmentation and message size */
     struct sw_ws_frame f;           /* the frame in progress */
@@ -87,16 +86,15 @@ struct dir {
     bool validate;                  /* checking this text message's UTF-8 */
     uint64_t validated;             /* payload bytes of f already checked */
     struct sw_ws_utf8 utf8;         /* its validator */
-    int pipe[2];                    /* owned (pool) while splicing */
-    bool have_pipe;                 /* pipe[] is valid */
+    struct sw_pipe pipe;            /* owned (pool) while splicing */
     size_t in_pipe;                 /* bytes sitting in the pipe */
-    size_t pipe_cap;                /* its capacity (F_GETPIPE_SZ) */
+    bool have_pipe;                 /* pipe is valid */
     bool close_seen;                /* src sent a close frame */
     uint16_t close_code;            /* the code it carried */
     uint64_t frames;                /* frames read */
     uint64_t messages;              /* data messages completed */
     uint64_t bytes;                 /* payload bytes forwarded */
-    const uint8_t *run;             /* borrowed (d->src->conn->in): whole frames
+    const uint8_t *run;             /* borrowed (src's conn->in): whole frames
                                        passed on as they are, not yet
                                        copied out (see pass_whole_frame) */
     size_t run_len;                 /* bytes at run */
@@ -134,18 +132,6 @@ dir_mid_frame(const struct dir *d)
 {
     return (d->state == DIR_DATA || d->state == DIR_SPLICE) &&
            d->hdr_len == 0 && (d->remaining > 0 || d->in_pipe > 0);
-}
-
-static inline size_t
-out_room(struct end *e)
-{
-    return sw_conn_out_room(e->conn);
-}
-
-static inline size_t
-buf_len(const struct sw_buf *b)
-{
-    return sw_conn_buffered(b);
 }
 
 /* relay.c */

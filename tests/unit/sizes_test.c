@@ -9,13 +9,14 @@
  * machine's load, so unlike timings it belongs in a test.
  */
 #include "../../lib/proxy/proxy_int.h"
+#include "support.h"
 #include "../../lib/relay/relay_int.h"
 
 #include <check.h>
 
 #define SESSION_MAX 1760 /* struct sw_session, two sw_conn included */
 #define CONN_MAX 480     /* struct sw_conn: io, three events, buffers */
-#define RELAY_MAX 1600   /* struct sw_relay: two ends, two directions */
+#define RELAY_MAX 1584   /* struct sw_relay: two ends, two directions */
 
 START_TEST(per_connection_sizes)
 {
@@ -41,9 +42,5 @@ sizes_suite(void)
 int
 main(void)
 {
-    SRunner *sr = srunner_create(sizes_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return sw_test_run_suite(sizes_suite());
 }

@@ -132,6 +132,15 @@ void sw_conn_close_gently(struct sw_conn *c);
  * gets its read callback at once. */
 void sw_conn_watch(struct sw_conn *c, bool read, bool write);
 
+/* Run the owner's on_read from the loop soon, without waiting for
+ * readiness (bytes a transport holds; work left when an owner stopped at a
+ * cap). */
+void sw_conn_wake(struct sw_conn *c);
+
+/* True when c->in can take more bytes: absent (one will be taken), with
+ * room at its end, or compactable. An owner reads only then. */
+bool sw_conn_in_has_room(const struct sw_conn *c);
+
 /* Arm the owner's deadline `ms` from now; 0 disarms it. */
 void sw_conn_timer(struct sw_conn *c, uint64_t ms);
 

@@ -41,14 +41,19 @@
 #include <event2/event.h>
 #include <event2/event_struct.h>
 
+/* One pipe for splice(): its two ends and what it holds. */
+struct sw_pipe {
+    int fd[2];  /* fd[0] read end, fd[1] write end */
+    size_t cap; /* bytes it holds (F_GETPIPE_SZ, read once at creation) */
+};
+
 /* A worker's pool of pipes for splice(). */
 struct sw_pipe_pool {
-    int (*fds)[2];    /* owned: idle pipes */
-    size_t n;         /* idle pipes in fds */
-    size_t cap;       /* capacity of fds */
-    size_t want_size; /* capacity asked for (ws_pipe_size, capped) */
-    size_t pipe_size; /* bytes the last new pipe holds (F_GETPIPE_SZ) */
-    bool warned;      /* the kernel granted less: logged once */
+    struct sw_pipe *idle; /* owned: idle pipes */
+    size_t n;             /* idle pipes */
+    size_t cap;           /* capacity of idle */
+    size_t want_size;     /* capacity asked for (ws_pipe_size, capped) */
+    bool warned;          /* the kernel granted less: logged once */
 };
 
 /* Keep up to `keep` idle pipes; new pipes are resized to `want_size`
@@ -57,10 +62,10 @@ struct sw_pipe_pool {
  * once per pool. */
 void sw_pipe_pool_init(struct sw_pipe_pool *pp, size_t keep, size_t want_size);
 void sw_pipe_pool_fini(struct sw_pipe_pool *pp);
-/* An empty pipe, fds[0] read end, fds[1] write end. SW_OK or SW_ERROR. */
-enum sw_status sw_pipe_get(struct sw_pipe_pool *pp, int fds[2]);
+/* An empty pipe into *p. SW_OK or SW_ERROR. */
+enum sw_status sw_pipe_get(struct sw_pipe_pool *pp, struct sw_pipe *p);
 /* Give back an EMPTY pipe (closed instead when the pool is full). */
-void sw_pipe_put(struct sw_pipe_pool *pp, int fds[2]);
+void sw_pipe_put(struct sw_pipe_pool *pp, const struct sw_pipe *p);
 
 /* What a relay borrows from its worker. */
 struct sw_relay_env {
