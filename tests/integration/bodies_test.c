@@ -227,9 +227,5 @@ bodies_suite(void)
 int
 main(void)
 {
-    SRunner *sr = srunner_create(bodies_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return sw_test_run_suite(bodies_suite());
 }

@@ -5,6 +5,7 @@
  * command.
  */
 #include "net.h"
+#include "support.h"
 #include "proc.h"
 
 #include <check.h>
@@ -226,9 +227,5 @@ main(void)
         fprintf(stderr, "curl not installed: skipping\n");
         return 77;
     }
-    SRunner *sr = srunner_create(curl_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return sw_test_run_suite(curl_suite());
 }

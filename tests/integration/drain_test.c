@@ -5,6 +5,7 @@
  * first half of shutdown_timeout, and the daemon then exits 0 by itself.
  */
 #include "net.h"
+#include "support.h"
 #include "proc.h"
 #include "wsclient.h"
 
@@ -143,9 +144,5 @@ drain_suite(void)
 int
 main(void)
 {
-    SRunner *sr = srunner_create(drain_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return sw_test_run_suite(drain_suite());
 }

@@ -7,6 +7,7 @@
  * /plain/ route has none, so the same request there passes unchanged.
  */
 #include "net.h"
+#include "support.h"
 #include "proc.h"
 
 #include <check.h>
@@ -203,9 +204,5 @@ edits_suite(void)
 int
 main(void)
 {
-    SRunner *sr = srunner_create(edits_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return sw_test_run_suite(edits_suite());
 }

@@ -9,6 +9,7 @@
  * read_timeout 1s) in front of one `swload echo` backend.
  */
 #include "net.h"
+#include "support.h"
 #include "proc.h"
 
 #include <check.h>
@@ -378,9 +379,5 @@ errors_suite(void)
 int
 main(void)
 {
-    SRunner *sr = srunner_create(errors_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return sw_test_run_suite(errors_suite());
 }

@@ -34,6 +34,7 @@
  * the test instead of passing late.
  */
 #include "net.h"
+#include "support.h"
 #include "proc.h"
 #include "wsclient.h"
 #include "wsfake.h"
@@ -789,9 +790,5 @@ faults_suite(void)
 int
 main(void)
 {
-    SRunner *sr = srunner_create(faults_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return sw_test_run_suite(faults_suite());
 }

@@ -7,6 +7,7 @@
  * requests, and round robin weights come out exact.
  */
 #include "net.h"
+#include "support.h"
 #include "proc.h"
 
 #include <check.h>
@@ -314,9 +315,5 @@ keepalive_suite(void)
 int
 main(void)
 {
-    SRunner *sr = srunner_create(keepalive_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return sw_test_run_suite(keepalive_suite());
 }

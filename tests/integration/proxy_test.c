@@ -8,6 +8,7 @@
  * upstream see.
  */
 #include "net.h"
+#include "support.h"
 #include "proc.h"
 
 #include <check.h>
@@ -554,9 +555,5 @@ proxy_suite(void)
 int
 main(void)
 {
-    SRunner *sr = srunner_create(proxy_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return sw_test_run_suite(proxy_suite());
 }

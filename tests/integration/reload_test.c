@@ -8,6 +8,7 @@
  * b -> "two"); tests/conf/reload_bad.conf is the same file with errors.
  */
 #include "net.h"
+#include "support.h"
 #include "proc.h"
 
 #include <check.h>
@@ -258,9 +259,5 @@ reload_suite(void)
 int
 main(void)
 {
-    SRunner *sr = srunner_create(reload_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return sw_test_run_suite(reload_suite());
 }

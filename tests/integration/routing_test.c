@@ -8,6 +8,7 @@
  * Backends and daemon start once per test in the forked test process.
  */
 #include "net.h"
+#include "support.h"
 #include "proc.h"
 
 #include <check.h>
@@ -149,9 +150,5 @@ routing_suite(void)
 int
 main(void)
 {
-    SRunner *sr = srunner_create(routing_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return sw_test_run_suite(routing_suite());
 }

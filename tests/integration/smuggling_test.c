@@ -11,6 +11,7 @@
  * normal request, never /smuggled, and for head-level vectors nothing else.
  */
 #include "net.h"
+#include "support.h"
 #include "proc.h"
 
 #include <check.h>
@@ -235,9 +236,5 @@ smuggling_suite(void)
 int
 main(void)
 {
-    SRunner *sr = srunner_create(smuggling_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return sw_test_run_suite(smuggling_suite());
 }

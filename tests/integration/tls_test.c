@@ -27,6 +27,7 @@
  * its temporary folder.
  */
 #include "net.h"
+#include "support.h"
 #include "proc.h"
 
 #include <check.h>
@@ -705,9 +706,5 @@ int
 main(void)
 {
     signal(SIGPIPE, SIG_IGN);
-    SRunner *sr = srunner_create(tls_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return sw_test_run_suite(tls_suite());
 }

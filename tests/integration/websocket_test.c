@@ -18,6 +18,7 @@
  * test process; proc.c kills them at exit whatever happens.
  */
 #include "net.h"
+#include "support.h"
 #include "proc.h"
 #include "wsclient.h"
 
@@ -992,9 +993,5 @@ websocket_suite(void)
 int
 main(void)
 {
-    SRunner *sr = srunner_create(websocket_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return sw_test_run_suite(websocket_suite());
 }

@@ -19,6 +19,7 @@
  * the preload unusable.
  */
 #include "net.h"
+#include "support.h"
 #include "proc.h"
 #include "wsclient.h"
 
@@ -218,9 +219,5 @@ ws_alloc_suite(void)
 int
 main(void)
 {
-    SRunner *sr = srunner_create(ws_alloc_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return sw_test_run_suite(ws_alloc_suite());
 }

@@ -40,6 +40,7 @@
  * Threading: single-threaded; one connection at a time.
  */
 #include "../conformance/cases.h"
+#include "support.h"
 #include "net.h"
 #include "proc.h"
 
@@ -947,9 +948,5 @@ conformance_suite(void)
 int
 main(void)
 {
-    SRunner *sr = srunner_create(conformance_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return sw_test_run_suite(conformance_suite());
 }

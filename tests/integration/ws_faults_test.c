@@ -21,6 +21,7 @@
  * first failed check, which the test asserts after the script ended.
  */
 #include "net.h"
+#include "support.h"
 #include "proc.h"
 #include "wsclient.h"
 
@@ -807,9 +808,5 @@ ws_faults_suite(void)
 int
 main(void)
 {
-    SRunner *sr = srunner_create(ws_faults_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return sw_test_run_suite(ws_faults_suite());
 }

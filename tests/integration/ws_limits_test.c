@@ -14,6 +14,7 @@
  * from a server): the client gets 1011 and the upstream 1002.
  */
 #include "net.h"
+#include "support.h"
 #include "proc.h"
 #include "wsclient.h"
 
@@ -366,9 +367,5 @@ ws_limits_suite(void)
 int
 main(void)
 {
-    SRunner *sr = srunner_create(ws_limits_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return sw_test_run_suite(ws_limits_suite());
 }

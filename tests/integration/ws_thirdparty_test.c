@@ -17,6 +17,7 @@
  * missing piece fails the test with a message saying so.
  */
 #include "net.h"
+#include "support.h"
 #include "proc.h"
 #include "wsclient.h"
 
@@ -295,9 +296,5 @@ ws_thirdparty_suite(void)
 int
 main(void)
 {
-    SRunner *sr = srunner_create(ws_thirdparty_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return sw_test_run_suite(ws_thirdparty_suite());
 }

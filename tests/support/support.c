@@ -70,3 +70,13 @@ sw_test_rng_below(struct sw_test_rng *r, size_t n)
 {
     return (size_t)(sw_test_rng_next(r) % n);
 }
+
+int
+sw_test_run_suite(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? 0 : 1;
+}

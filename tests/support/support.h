@@ -8,8 +8,13 @@
 #ifndef SW_TEST_SUPPORT_H
 #define SW_TEST_SUPPORT_H
 
+#include <check.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* Run a Check suite the way every test program does; returns the exit
+ * status: 0 when every test passed, 1 otherwise. */
+int sw_test_run_suite(Suite *s);
 
 /* Copy data into fresh pages so that its last byte sits right before an
  * unreadable page. Returns the copy; release it with sw_test_guard_free. */

@@ -10,6 +10,8 @@
 #include <shockwave/conf.h>
 #include <shockwave/log.h>
 
+#include "support.h"
+
 #include <check.h>
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -1221,9 +1223,5 @@ conf_suite(void)
 int
 main(void)
 {
-    SRunner *sr = srunner_create(conf_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return sw_test_run_suite(conf_suite());
 }

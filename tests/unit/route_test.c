@@ -9,6 +9,8 @@
  */
 #include <shockwave/route.h>
 
+#include "support.h"
+
 #include <check.h>
 
 #define HEAD                                                                   \
@@ -460,9 +462,5 @@ route_suite(void)
 int
 main(void)
 {
-    SRunner *sr = srunner_create(route_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return sw_test_run_suite(route_suite());
 }

@@ -15,6 +15,7 @@
 #include <shockwave/tls.h>
 
 #include "../../lib/tls/tls_int.h"
+#include "support.h"
 
 #include <check.h>
 #include <dirent.h>
@@ -933,9 +934,5 @@ tls_suite(void)
 int
 main(void)
 {
-    SRunner *sr = srunner_create(tls_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return sw_test_run_suite(tls_suite());
 }

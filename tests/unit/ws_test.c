@@ -1294,9 +1294,5 @@ ws_suite(void)
 int
 main(void)
 {
-    SRunner *sr = srunner_create(ws_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return sw_test_run_suite(ws_suite());
 }
