@@ -167,12 +167,6 @@ log_lines_naming(long from, int port1, int port2)
     return n;
 }
 
-static void
-sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
 /* ---- 1: a reused keep-alive connection reset before the answer --------- */
 
@@ -318,7 +312,7 @@ upstream_vanishes(const char *how)
     sw_test_ws_free(&ws);
     ck_assert_int_eq(atomic_load(&wsf.commands), 1);
 
-    sleep_ms(200); /* the session's log line is written as it ends */
+    sw_test_sleep_ms(200); /* the session's log line is written as it ends */
     ck_assert_int_eq(log_lines_naming(mark, cport, wsf.port), 1);
     ck_assert_int_gt(sw_test_metric(gw.admin_port, "ws_close_sent_total"),
                      closes0);
@@ -387,7 +381,7 @@ START_TEST(ws_upstream_reset_mid_frame)
     }
     sw_test_ws_free(&ws);
     ck_assert_int_eq(atomic_load(&wsf.commands), 2);
-    sleep_ms(200);
+    sw_test_sleep_ms(200);
     ck_assert_int_eq(log_lines_naming(mark, cport, wsf.port), 1);
     ck_assert_int_eq(sw_test_metric(gw.admin_port, "ws_sessions_active"), 0);
 }
@@ -415,7 +409,7 @@ START_TEST(ws_late_client_bytes_after_close)
     setsockopt(ws.conn.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
     ws_text(&ws, "head " LATE_SIZE_TEXT " " LATE_SIZE_TEXT);
     ck_assert(sw_test_ws_send_close(&ws, 1000));
-    sleep_ms(300); /* the handshake completes; nothing is read meanwhile */
+    sw_test_sleep_ms(300); /* the handshake completes; nothing is read meanwhile */
     ck_assert(sw_test_ws_send(&ws, true, SW_WS_OP_TEXT, "late", 4));
     /* the small window makes the transfer slow, not the gateway */
     ck_assert_msg(sw_test_conn_read_all(&ws.conn, LATE_READ_MS),
@@ -679,7 +673,7 @@ START_TEST(pings_while_frame_in_flight)
     batch_add(&ws, buf, &len, true, SW_WS_OP_TEXT, "m-2");
     batch_add(&ws, buf, &len, true, SW_WS_OP_PING, "p-3");
     ck_assert(sw_test_ws_send_raw(&ws, buf, len));
-    sleep_ms(100); /* a second read on the gateway's side */
+    sw_test_sleep_ms(100); /* a second read on the gateway's side */
     len = 0;
     batch_add(&ws, buf, &len, true, SW_WS_OP_PING, "p-4");
     batch_add(&ws, buf, &len, true, SW_WS_OP_PING, "p-5");

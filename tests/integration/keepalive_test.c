@@ -47,12 +47,6 @@ teardown(void)
     }
 }
 
-static void
-sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
 /* One request on c; returns the response (caller frees). */
 static void
@@ -125,7 +119,7 @@ START_TEST(upstream_reuse_across_clients)
         sw_test_resp_free(&r);
         sw_test_conn_close(&c);
         /* Let the daemon see the close and park the upstream connection. */
-        sleep_ms(20);
+        sw_test_sleep_ms(20);
     }
 }
 END_TEST
@@ -214,7 +208,7 @@ START_TEST(least_conn)
     slow.timeout_ms = 8000;
     ck_assert(sw_test_conn_sendf(&slow, "GET /sleep/1500 HTTP/1.1\r\n"
                                         "Host: lc.test\r\n\r\n"));
-    sleep_ms(250);
+    sw_test_sleep_ms(250);
     /* While one server is busy, every new request goes to the other. */
     struct sw_test_conn c;
     ck_assert(sw_test_conn_open(&c, gw.port));

@@ -152,13 +152,6 @@ teardown(void)
     sw_ws_rng_fini(&rng);
 }
 
-static uint64_t
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static void
 fnv(uint64_t *h, const void *p, size_t n)
@@ -604,7 +597,7 @@ run_case(const struct cf_case *k, int port, const char *host,
     setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     fcntl(c.fd, F_SETFL, fcntl(c.fd, F_GETFL) | O_NONBLOCK);
 
-    uint64_t deadline = now_ms() + (uint64_t)(k->timeout_ms ? k->timeout_ms
+    uint64_t deadline = sw_now_ms() + (uint64_t)(k->timeout_ms ? k->timeout_ms
                                                              : CASE_TIMEOUT_MS);
     uint64_t resume_at = 0;     /* end of a pause */
     uint64_t close_wait = 0;    /* server's close + CLOSE_WAIT_MS */
@@ -617,7 +610,7 @@ run_case(const struct cf_case *k, int port, const char *host,
     ck_assert_ptr_nonnull(rbuf);
 
     for (;;) {
-        uint64_t now = now_ms();
+        uint64_t now = sw_now_ms();
         if (now >= deadline) {
             o->timed_out = true;
             break;
@@ -709,7 +702,7 @@ run_case(const struct cf_case *k, int port, const char *host,
             coff += (size_t)n;
             if (coff == s.c[ci].len) {
                 if (s.c[ci].pause_ms != 0) {
-                    resume_at = now_ms() + s.c[ci].pause_ms;
+                    resume_at = sw_now_ms() + s.c[ci].pause_ms;
                 }
                 ci++;
                 coff = 0;
@@ -817,7 +810,7 @@ run_backend(const char *name, int backend_port, const char *host)
     struct tally all;
     memset(t, 0, sizeof(t));
     memset(&all, 0, sizeof(all));
-    uint64_t t0 = now_ms();
+    uint64_t t0 = sw_now_ms();
     const char *only = getenv("SW_CONFORMANCE_ONLY");
     size_t skipped = 0;
     for (size_t i = 0; i < SW_NELEMS(cf_cases); i++) {
@@ -889,7 +882,7 @@ run_backend(const char *name, int backend_port, const char *host)
             "\nconformance [%s] %llu ms\n"
             "  category  cases  equal  differ(both fail)  "
             "differ(backend at fault)  differ(gateway)\n",
-            name, (unsigned long long)(now_ms() - t0));
+            name, (unsigned long long)(sw_now_ms() - t0));
     for (int c = 0; c < MAX_CAT; c++) {
         if (t[c].cases == 0) {
             continue;

@@ -8,6 +8,8 @@
  */
 #include "net.h"
 
+#include <shockwave/core.h>
+
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -27,13 +29,6 @@
 #define MAX_HEAD (64 * 1024)
 #define FILL_CHUNK (64 * 1024)
 
-static uint64_t
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static void *
 xrealloc(void *p, size_t n)
@@ -482,9 +477,9 @@ sw_test_conn_closed(struct sw_test_conn *c, int timeout_ms)
 bool
 sw_test_conn_read_all(struct sw_test_conn *c, int timeout_ms)
 {
-    uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+    uint64_t deadline = sw_now_ms() + (uint64_t)timeout_ms;
     for (;;) {
-        uint64_t now = now_ms();
+        uint64_t now = sw_now_ms();
         if (now >= deadline) {
             return false;
         }

@@ -7,7 +7,10 @@
  * the table of a parent fixture but must not kill the parent's children).
  */
 #include "proc.h"
+#include "support.h"
 #include "net.h"
+
+#include <shockwave/core.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -36,21 +39,7 @@ static pid_t tmpdir_owner;                        /* creator of tmpdir */
 static bool atexit_done;                          /* handler registered */
 static unsigned log_seq;                          /* unique log names */
 
-static void
-sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
 
-static uint64_t
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static int
 rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -75,8 +64,8 @@ cleanup_at_exit(void)
         }
     }
     /* Give children up to 2 s to exit on SIGTERM, then SIGKILL. */
-    uint64_t deadline = now_ms() + 2000;
-    while (any && now_ms() < deadline) {
+    uint64_t deadline = sw_now_ms() + 2000;
+    while (any && sw_now_ms() < deadline) {
         any = false;
         for (size_t i = 0; i < MAX_CHILDREN; i++) {
             if (children[i].pid <= 0 || children[i].owner != self) {
@@ -90,7 +79,7 @@ cleanup_at_exit(void)
             }
         }
         if (any) {
-            sleep_ms(10);
+            sw_test_sleep_ms(10);
         }
     }
     for (size_t i = 0; i < MAX_CHILDREN; i++) {
@@ -301,7 +290,7 @@ long
 sw_test_proc_wait_log(struct sw_test_proc *p, const char *needle, long from,
                       int timeout_ms)
 {
-    uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+    uint64_t deadline = sw_now_ms() + (uint64_t)timeout_ms;
     for (;;) {
         /* Check liveness before reading, so output printed right before an
          * exit is still seen. */
@@ -315,10 +304,10 @@ sw_test_proc_wait_log(struct sw_test_proc *p, const char *needle, long from,
         if (off >= 0) {
             return off;
         }
-        if (!alive || now_ms() >= deadline) {
+        if (!alive || sw_now_ms() >= deadline) {
             return -1;
         }
-        sleep_ms(10);
+        sw_test_sleep_ms(10);
     }
 }
 
@@ -382,12 +371,12 @@ sw_test_proc_signal(struct sw_test_proc *p, int sig)
 bool
 sw_test_proc_wait(struct sw_test_proc *p, int timeout_ms, int *status)
 {
-    uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+    uint64_t deadline = sw_now_ms() + (uint64_t)timeout_ms;
     while (sw_test_proc_alive(p)) {
-        if (now_ms() >= deadline) {
+        if (sw_now_ms() >= deadline) {
             return false;
         }
-        sleep_ms(5);
+        sw_test_sleep_ms(5);
     }
     if (status != NULL) {
         *status = p->status;

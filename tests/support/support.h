@@ -12,6 +12,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Sleep ms milliseconds (resumed after a signal). */
+void sw_test_sleep_ms(int ms);
+
 /* Run a Check suite the way every test program does; returns the exit
  * status: 0 when every test passed, 1 otherwise. */
 int sw_test_run_suite(Suite *s);

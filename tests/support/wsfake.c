@@ -53,21 +53,14 @@ xrealloc(void *p, size_t n)
     return q;
 }
 
-static uint64_t
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* Read more bytes; 1 on data, 0 at EOF or reset, -1 on timeout or stop. */
 static int
 wread(struct sw_test_wsfake *f, struct wconn *c, int timeout_ms)
 {
-    uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+    uint64_t deadline = sw_now_ms() + (uint64_t)timeout_ms;
     while (!atomic_load(&f->stop)) {
-        if (now_ms() >= deadline) {
+        if (sw_now_ms() >= deadline) {
             return -1;
         }
         struct pollfd pfd = {c->fd, POLLIN, 0};
@@ -162,9 +155,9 @@ wclose(struct wconn *c, bool reset)
         setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
     } else {
         shutdown(c->fd, SHUT_WR);
-        uint64_t deadline = now_ms() + 2000;
+        uint64_t deadline = sw_now_ms() + 2000;
         char tmp[4096];
-        while (now_ms() < deadline) {
+        while (sw_now_ms() < deadline) {
             struct pollfd pfd = {c->fd, POLLIN, 0};
             if (poll(&pfd, 1, 50) == 1 &&
                 recv(c->fd, tmp, sizeof(tmp), MSG_DONTWAIT) <= 0) {
