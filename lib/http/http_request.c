@@ -40,7 +40,8 @@ method_lookup(struct sw_str m)
     return -1;
 }
 
-/* Request-target forms (RFC 9112 3.2); sets r->target and r->path. */
+/* Request-target forms (RFC 9112 3.2); sets r->target, r->path, r->origin
+ * and, for absolute-form, r->authority. */
 static enum sw_status
 check_target(struct sw_http_request *r, struct sw_str t, int *status,
              const char **why)
@@ -51,6 +52,8 @@ check_target(struct sw_http_request *r, struct sw_str t, int *status,
         return SW_EPROTO;
     }
     r->target = t;
+    r->origin = t;
+    r->authority = SW_STR("");
     if (t.p[0] == '/') {
         const char *q = memchr(t.p, '?', t.len);
         r->path = (struct sw_str){t.p, q != NULL ? (size_t)(q - t.p) : t.len};
@@ -80,6 +83,18 @@ check_target(struct sw_http_request *r, struct sw_str t, int *status,
         *why = "request-target scheme is not http";
         return SW_EPROTO;
     }
+    /* the authority runs from behind "scheme://" to the path or query */
+    size_t a =
+        (size_t)u.field_data[UF_SCHEMA].off + u.field_data[UF_SCHEMA].len + 3;
+    size_t rest = t.len;
+    if (u.field_set & (1u << UF_PATH)) {
+        rest = u.field_data[UF_PATH].off;
+    } else if (u.field_set & (1u << UF_QUERY)) {
+        rest = (size_t)u.field_data[UF_QUERY].off - 1; /* the '?' */
+    }
+    r->authority = (struct sw_str){t.p + a, rest - a};
+    r->origin =
+        rest < t.len ? (struct sw_str){t.p + rest, t.len - rest} : SW_STR("/");
     if (u.field_set & (1u << UF_PATH)) {
         r->path = (struct sw_str){t.p + u.field_data[UF_PATH].off,
                                   u.field_data[UF_PATH].len};

@@ -9,7 +9,6 @@
  * Contents:
  *   sw__proxy_phase_head         IDLE/HEAD: decode the next request head
  *   start_request                route, limits, upgrade check, then connect
- *   absolute_target              RFC 9112 3.2.2: the target's authority
  *   check_upgrade                RFC 6455 4.2.1 on websocket routes
  *   write_upstream_head          the head the upstream sees
  *   session_vars, make_request_id
@@ -79,21 +78,20 @@ edited(const struct sw_conf_route *rt, const char *name)
  * framing, then the route's set/add edits. */
 static bool
 write_upstream_head(struct sw_session *p, const struct sw_http_request *r,
-                    struct sw_str host, struct sw_str target,
-                    const struct sw_route_vars *vars)
+                    struct sw_str host, const struct sw_route_vars *vars)
 {
     const struct sw_conf_route *rt = p->route;
     struct sw_buf *b = p->uhead;
-    bool absolute = target.p != r->target.p || target.len != r->target.len;
+    bool absolute = r->authority.len > 0;
     struct sw_http_writer w;
     sw_http_writer_init(&w, (char *)b->start, (size_t)(b->end - b->start));
 
     sw_http_write_str(&w, r->method);
     sw_http_write(&w, " ", 1);
-    if (target.p[0] == '?') {
+    if (r->origin.p[0] == '?') {
         sw_http_write(&w, "/", 1); /* "http://h?q" is "/?q" */
     }
-    sw_http_write_str(&w, target);
+    sw_http_write_str(&w, r->origin);
     sw_http_write_cstr(&w, " HTTP/1.1\r\n");
 
     for (size_t i = 0; i < r->nheaders; i++) {
@@ -211,39 +209,6 @@ check_upgrade(struct sw_session *p, const struct sw_http_request *r)
     return true;
 }
 
-/*
- * RFC 9112 3.2.2: a request in absolute-form names its host in the target,
- * and a server MUST ignore Host in favour of it. The gateway routes on the
- * target's authority and forwards origin-form with that authority as Host,
- * so an upstream never sees a target and a Host that disagree. (The decoder
- * already refused userinfo and schemes other than http and https.) Other
- * forms keep the client's Host and target.
- */
-static void
-effective_target(const struct sw_http_request *r, struct sw_str *host,
-                 struct sw_str *target)
-{
-    *host = r->host;
-    *target = r->target;
-    struct sw_str t = r->target;
-    if (t.len == 0 || t.p[0] == '/' || t.p[0] == '*') {
-        return;
-    }
-    const char *sep = memmem(t.p, t.len, "://", 3);
-    if (sep == NULL) {
-        return;
-    }
-    const char *a = sep + 3;
-    const char *end = t.p + t.len;
-    const char *rest = a;
-    while (rest < end && *rest != '/' && *rest != '?') {
-        rest++;
-    }
-    *host = (struct sw_str){a, (size_t)(rest - a)};
-    *target =
-        rest < end ? (struct sw_str){rest, (size_t)(end - rest)} : SW_STR("/");
-}
-
 /* RFC 9110 9.2.2: methods a client may send twice without harm. */
 static bool
 is_idempotent(struct sw_str method)
@@ -295,9 +260,12 @@ start_request(struct sw_session *p, const struct sw_http_request *r)
         return;
     }
     struct sw_str path = {norm, (size_t)nlen};
-    struct sw_str host;
-    struct sw_str target;
-    effective_target(r, &host, &target);
+    /* RFC 9112 3.2.2: a request in absolute-form names its host in the
+     * target, and a server MUST ignore Host in favour of it. The gateway
+     * routes on that authority and forwards origin-form with it as Host,
+     * so an upstream never sees a target and a Host that disagree. */
+    bool absolute = r->authority.len > 0;
+    struct sw_str host = absolute ? r->authority : r->host;
     p->route = sw_route_match(cf, host, path, r->headers, r->nheaders);
     if (p->route == NULL) {
         static const char body[] = "404 Not Found: no route\n";
@@ -357,7 +325,7 @@ start_request(struct sw_session *p, const struct sw_http_request *r)
         sw__proxy_close(p);
         return;
     }
-    if (!write_upstream_head(p, r, host, target, &vars)) {
+    if (!write_upstream_head(p, r, host, &vars)) {
         sw__proxy_respond_error(p, 431, "request head too large after edits");
         return;
     }

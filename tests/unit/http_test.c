@@ -44,6 +44,8 @@ struct req_vec {
     const char *method;      /* expected on SW_OK, NULL: skip */
     const char *path;        /* expected on SW_OK, NULL: skip */
     const char *host;        /* expected on SW_OK, NULL: skip */
+    const char *authority;   /* expected on SW_OK, NULL: skip */
+    const char *origin;      /* expected on SW_OK, NULL: skip */
     enum sw_http_body body;  /* expected framing */
     uint64_t content_length; /* expected with LENGTH */
     bool closes;             /* expected !keep_alive */
@@ -69,7 +71,7 @@ struct req_vec {
 
 static const struct req_vec req_vecs[] = {
     OK_REQ("simple get", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", .method = "GET",
-           .path = "/", .host = "a", NH(1)),
+           .path = "/", .host = "a", .authority = "", .origin = "/", NH(1)),
     OK_REQ("query and port",
            "GET /p/q?x=1&y=2 HTTP/1.1\r\nHost: example.com:8080\r\n"
            "User-Agent: t/1\r\n\r\n",
@@ -128,13 +130,18 @@ static const struct req_vec req_vecs[] = {
            .body = SW_HTTP_BODY_LENGTH, .content_length = 3),
     OK_REQ("absolute-form",
            "GET http://example.com/p?q HTTP/1.1\r\nHost: example.com\r\n\r\n",
-           .path = "/p", .host = "example.com"),
+           .path = "/p", .host = "example.com", .authority = "example.com",
+           .origin = "/p?q"),
     OK_REQ("absolute-form https with port",
            "GET HTTPS://example.com:8443/a/b HTTP/1.1\r\nHost: x\r\n\r\n",
-           .path = "/a/b", .host = "x"),
+           .path = "/a/b", .host = "x", .authority = "example.com:8443",
+           .origin = "/a/b"),
     OK_REQ("absolute-form without path",
            "GET http://example.com HTTP/1.1\r\nHost: example.com\r\n\r\n",
-           .path = "/"),
+           .path = "/", .authority = "example.com", .origin = "/"),
+    OK_REQ("absolute-form with a query and no path",
+           "GET http://example.com?x=1 HTTP/1.1\r\nHost: a\r\n\r\n",
+           .path = "/", .authority = "example.com", .origin = "?x=1"),
     OK_REQ("options asterisk", "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n",
            .method = "OPTIONS", .path = "*"),
     OK_REQ("leading empty lines", "\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
@@ -432,6 +439,15 @@ req_step(const struct req_vec *v, const struct sw_http_limits *lim, size_t n,
         if (v->host != NULL) {
             ck_assert_msg(slice_is(r.host, v->host), "%s: host", v->name);
             ck_assert(r.host.p >= buf && r.host.p + r.host.len <= buf + n);
+        }
+        if (v->authority != NULL) {
+            ck_assert_msg(slice_is(r.authority, v->authority),
+                          "%s: authority \"%.*s\"", v->name,
+                          (int)r.authority.len, r.authority.p);
+        }
+        if (v->origin != NULL) {
+            ck_assert_msg(slice_is(r.origin, v->origin), "%s: origin \"%.*s\"",
+                          v->name, (int)r.origin.len, r.origin.p);
         }
         if (v->check_nheaders) {
             ck_assert_uint_eq(r.nheaders, v->nheaders);

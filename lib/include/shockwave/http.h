@@ -42,6 +42,11 @@ struct sw_http_request {
     int method_id;                  /* http-parser's enum http_method value */
     struct sw_str target;           /* borrowed: request-target as sent */
     struct sw_str path;             /* borrowed: target's path (no query) */
+    struct sw_str authority;        /* borrowed: absolute-form's host[:port]
+                                       (RFC 9112 3.2.2), else empty */
+    struct sw_str origin;           /* borrowed: the target as origin-form
+                                       (path and query); for absolute-form
+                                       without a path "/" or "?query" */
     unsigned version_major;         /* 1 */
     unsigned version_minor;         /* 0 or 1 */
     struct sw_http_header *headers; /* borrowed (caller's array) */
