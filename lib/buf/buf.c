@@ -47,6 +47,20 @@ sw_buf_pool_prefill(struct sw_buf_pool *pool, size_t n)
     return st;
 }
 
+size_t
+sw_buf_pool_decay(struct sw_buf_pool *pool, size_t floor)
+{
+    size_t spare = pool->low_free > floor ? pool->low_free - floor : 0;
+    for (size_t i = 0; i < spare && pool->free != NULL; i++) {
+        struct sw_buf *b = pool->free;
+        pool->free = b->next;
+        pool->nfree--;
+        free(b);
+    }
+    pool->low_free = pool->nfree;
+    return spare;
+}
+
 void
 sw_buf_pool_fini(struct sw_buf_pool *pool)
 {
@@ -79,6 +93,7 @@ sw_buf_get(struct sw_buf_pool *pool)
     if (b != NULL) {
         pool->free = b->next;
         pool->nfree--;
+        pool->low_free = SW_MIN(pool->low_free, pool->nfree);
     } else {
         b = malloc(sizeof(*b) + pool->size + TAIL_BYTES);
         if (b == NULL) {

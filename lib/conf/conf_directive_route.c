@@ -32,6 +32,7 @@
 static const struct sw_conf_route route_defaults = {
     .ws_ping = SW_CONF_WS_PING_LOCAL,
     .ws_close_timeout_ms = 5 * SW__CONF_SEC,
+    .ws_park_after_ms = 500,
     .ws_max_message = 16 * SW__CONF_MB,
     .ws_max_frame = 16 * SW__CONF_MB,
     .ws_max_buffer = 64 * SW__CONF_KB,       /* per direction */

@@ -25,6 +25,7 @@
  *   PROXY --upstream failed before the response head-> LOCAL (502/504)
  *   PROXY --validated 101 on a websocket route-------> UPGRADED (relay)
  *   UPGRADED --relay ended, client still open--------> LINGER
+ *   NEW --a parked WebSocket brought back-------------> UPGRADED
  *
  *   any state --> CLOSING: freed at the end of the dispatch
  *
@@ -46,6 +47,7 @@
 #include <shockwave/proxy.h>
 #include <shockwave/relay.h>
 #include <shockwave/route.h>
+#include <shockwave/slab.h>
 #include <shockwave/upstream.h>
 
 #include <event2/event.h>
@@ -70,6 +72,7 @@ struct sw_listener {
 };
 
 struct sw_session;
+struct sw_parked;
 
 struct sw_worker {
     unsigned id;                   /* 0..workers-1 */
@@ -94,6 +97,15 @@ struct sw_worker {
     struct sw_relay_env relay_env; /* what relays borrow from us */
     struct sw_session *reap;       /* borrowed: closed, free at end */
     struct event reap_ev;          /* frees closed sessions */
+    struct sw_parked *parked;      /* owned: parked WebSockets (their
+                                      sessions count in nsessions) */
+    size_t nparked;                /* entries in parked */
+    struct sw_slab parked_slab;    /* where struct sw_parked live */
+    struct sw_slab session_slab;   /* where sessions live */
+    struct sw_slab relay_slab;     /* where relays live */
+    struct event park_sweep;       /* parks idle relays, wakes due ones */
+    size_t parked_since_trim;      /* parks since the last malloc_trim */
+    uint64_t trimmed_ms;           /* when that was */
 };
 
 enum sw_proxy_state {
@@ -198,6 +210,31 @@ struct sw_session {
     struct sw_session *reap_next;        /* borrowed: reap list */
 };
 
+/*
+ * A parked WebSocket (proxy_park.c): an upgraded session whose relay sat
+ * idle for the route's ws_park_after, reduced to its two sockets, one read
+ * event on each and what the session and relay must remember. The session,
+ * the relay and the connection ends' events are freed meanwhile; the next
+ * byte on either socket, or the relay's next deadline, brings them back.
+ */
+struct sw_parked {
+    struct event ev[2];                /* readable: [0] client, [1] upstream */
+    struct sw_io io[2];                /* owned: their sockets and transports */
+    struct sw_worker *w;               /* borrowed */
+    struct sw_wconf *wc;               /* ref: the session's snapshot state */
+    struct sw_listener *l;             /* borrowed */
+    const struct sw_conf_route *route; /* borrowed (wc->cf) */
+    struct sw_upstream *up;            /* borrowed (wc->ups) */
+    struct sw_upstream_peer *peer;     /* borrowed */
+    uint64_t id;                       /* the session's number */
+    unsigned flags;                    /* the session's SW_SESS_F_* */
+    char raddr[48];                    /* client address text */
+    char rport[8];                     /* client port text */
+    struct sw_relay_parked relay;      /* the relay's state */
+    struct sw_parked *prev;            /* borrowed: worker list */
+    struct sw_parked *next;
+};
+
 static inline bool
 has(const struct sw_session *p, unsigned flag)
 {
@@ -231,6 +268,14 @@ void sw__proxy_session_closed(struct sw_session *p);
 void sw__proxy_session_start(struct sw_worker *w, struct sw_listener *l, int fd,
                              const struct sockaddr *sa);
 void sw__proxy_session_free(struct sw_session *p);
+/* A session on the worker's list (not counted in nsessions), both ends
+ * initialised without a socket, holding a reference on wc. NULL on ENOMEM
+ * (counted). */
+struct sw_session *sw__proxy_session_alloc(struct sw_worker *w,
+                                           struct sw_listener *l,
+                                           struct sw_wconf *wc);
+/* Take p off the worker's list. */
+void sw__proxy_session_unlink(struct sw_session *p);
 void sw__proxy_session_drain(struct sw_session *p, bool force);
 void sw__proxy_set_state(struct sw_session *p, enum sw_proxy_state to);
 void sw__proxy_close(struct sw_session *p);
@@ -260,7 +305,18 @@ extern const struct sw_conn_handlers sw__proxy_upstream_handlers;
 
 /* proxy_response.c: response heads and bodies, the hand-over to the relay */
 bool sw__proxy_pump_response(struct sw_session *p);
+/* Put p's two ends under a relay: a new one (saved NULL) or a parked one
+ * brought back. NULL on ENOMEM. */
+struct sw_relay *sw__proxy_relay_begin(struct sw_session *p,
+                                       uint8_t rsv_allowed,
+                                       const struct sw_relay_parked *saved);
 void sw__proxy_request_done(struct sw_session *p);
+
+/* proxy_park.c: parking idle WebSockets */
+void sw__proxy_park_init(struct sw_worker *w);
+void sw__proxy_park_watch(struct sw_worker *w);
+void sw__proxy_unpark_all(struct sw_worker *w);
+void sw__proxy_park_fini(struct sw_worker *w);
 
 /* proxy_local.c: answers the gateway writes itself, access log */
 void sw__proxy_respond_local(struct sw_session *p, unsigned status,

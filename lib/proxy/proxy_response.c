@@ -157,20 +157,15 @@ on_relay_done(void *arg)
  * the relay: bytes behind the request head and behind the 101 are frames,
  * and c.out holds the 101 head. The session keeps owning the two ends; the
  * relay borrows them until on_relay_done. */
-static void
-start_relay(struct sw_session *p, uint8_t rsv_allowed)
+struct sw_relay *
+sw__proxy_relay_begin(struct sw_session *p, uint8_t rsv_allowed,
+                      const struct sw_relay_parked *saved)
 {
-    sw_upstream_report(p->peer, true);
-    p->status = 101;
-    sw_metrics_status(&p->w->metrics, 101);
-    sw__proxy_log_access(p);
     char caddr[SW_PROXY_ADDR_TEXT];
     char uaddr[SW_PROXY_ADDR_TEXT];
     snprintf(caddr, sizeof(caddr), "%s:%s", p->raddr, p->rport);
     snprintf(uaddr, sizeof(uaddr), "%.*s", (int)p->peer->server->text.len,
              p->peer->server->text.p);
-    sw_conn_buf_release(&p->u, &p->u.out);
-    sw_conn_buf_release(&p->u, &p->uhead);
     struct sw_relay_start s = {
         .route = p->route,
         .client = &p->c,
@@ -181,8 +176,22 @@ start_relay(struct sw_session *p, uint8_t rsv_allowed)
         .on_done = on_relay_done,
         .arg = p,
     };
+    sw__proxy_park_watch(p->w);
+    return saved != NULL ? sw_relay_unpark(&p->w->relay_env, &s, saved)
+                         : sw_relay_new(&p->w->relay_env, &s);
+}
+
+static void
+start_relay(struct sw_session *p, uint8_t rsv_allowed)
+{
+    sw_upstream_report(p->peer, true);
+    p->status = 101;
+    sw_metrics_status(&p->w->metrics, 101);
+    sw__proxy_log_access(p);
+    sw_conn_buf_release(&p->u, &p->u.out);
+    sw_conn_buf_release(&p->u, &p->uhead);
     sw__proxy_set_state(p, SW_PROXY_UPGRADED);
-    p->relay = sw_relay_new(&p->w->relay_env, &s);
+    p->relay = sw__proxy_relay_begin(p, rsv_allowed, NULL);
     if (p->relay == NULL && p->state != SW_PROXY_CLOSING) {
         sw__proxy_close(p); /* closes both ends through their io ops */
     }

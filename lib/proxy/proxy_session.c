@@ -26,7 +26,8 @@
  *   update_interest, update_timers
  *   start_linger, linger_read, wait_next_request, sw__proxy_next_request
  *   on_client_read / _write / _timer   (client_handlers)
- *   sw__proxy_close, sw__proxy_session_start / _free / _drain
+ *   sw__proxy_close, sw__proxy_session_alloc / _unlink / _start / _free /
+ *   _drain
  */
 #include "proxy_int.h"
 
@@ -65,7 +66,8 @@ transition_ok(enum sw_proxy_state from, enum sw_proxy_state to)
     }
     switch (from) {
     case SW_PROXY_NEW:
-        return to == SW_PROXY_HANDSHAKE || to == SW_PROXY_IDLE;
+        return to == SW_PROXY_HANDSHAKE || to == SW_PROXY_IDLE ||
+               to == SW_PROXY_UPGRADED;
     case SW_PROXY_HANDSHAKE:
         return to == SW_PROXY_IDLE;
     case SW_PROXY_IDLE:
@@ -573,36 +575,60 @@ addr_text(const struct sockaddr *sa, char *host, size_t hostlen, char *port,
     }
 }
 
-void
-sw__proxy_session_start(struct sw_worker *w, struct sw_listener *l, int fd,
-                        const struct sockaddr *sa)
+struct sw_session *
+sw__proxy_session_alloc(struct sw_worker *w, struct sw_listener *l,
+                        struct sw_wconf *wc)
 {
-    static uint64_t next_id;
-    struct sw_session *p = calloc(1, sizeof(*p));
+    struct sw_session *p = sw_slab_zalloc(&w->session_slab);
     if (p == NULL) {
         sw_metrics_inc(&w->metrics, SW_METRIC_OUT_OF_MEMORY);
-        close(fd);
-        return;
+        return NULL;
     }
     p->w = w;
     p->l = l;
-    p->wc = w->wconf;
+    p->wc = wc;
     p->wc->refs++;
-    p->id = __atomic_add_fetch(&next_id, 1, __ATOMIC_RELAXED);
-    addr_text(sa, p->raddr, sizeof(p->raddr), p->rport, sizeof(p->rport));
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-
     sw_conn_init(&p->c, "client", w->base, &w->bufs, &client_handlers, p);
     sw_conn_init(&p->u, "upstream", w->base, &w->bufs,
                  &sw__proxy_upstream_handlers, p);
-    sw_conn_attach(&p->c, &(struct sw_io){.fd = fd, .ops = &sw_io_plain});
-
     p->next = w->sessions;
     if (w->sessions != NULL) {
         w->sessions->prev = p;
     }
     w->sessions = p;
+    return p;
+}
+
+void
+sw__proxy_session_unlink(struct sw_session *p)
+{
+    struct sw_worker *w = p->w;
+    if (p->prev != NULL) {
+        p->prev->next = p->next;
+    } else {
+        w->sessions = p->next;
+    }
+    if (p->next != NULL) {
+        p->next->prev = p->prev;
+    }
+    p->prev = p->next = NULL;
+}
+
+void
+sw__proxy_session_start(struct sw_worker *w, struct sw_listener *l, int fd,
+                        const struct sockaddr *sa)
+{
+    static uint64_t next_id;
+    struct sw_session *p = sw__proxy_session_alloc(w, l, w->wconf);
+    if (p == NULL) {
+        close(fd);
+        return;
+    }
+    p->id = __atomic_add_fetch(&next_id, 1, __ATOMIC_RELAXED);
+    addr_text(sa, p->raddr, sizeof(p->raddr), p->rport, sizeof(p->rport));
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    sw_conn_attach(&p->c, &(struct sw_io){.fd = fd, .ops = &sw_io_plain});
     w->nsessions++;
     sw_metrics_inc(&w->metrics, SW_METRIC_CLIENT_CONNECTIONS_TOTAL);
     sw_metrics_inc(&w->metrics, SW_METRIC_CLIENT_CONNECTIONS_ACTIVE);
@@ -630,19 +656,12 @@ void
 sw__proxy_session_free(struct sw_session *p)
 {
     struct sw_worker *w = p->w;
-    if (p->prev != NULL) {
-        p->prev->next = p->next;
-    } else {
-        w->sessions = p->next;
-    }
-    if (p->next != NULL) {
-        p->next->prev = p->prev;
-    }
+    sw__proxy_session_unlink(p);
     w->nsessions--;
     sw_metrics_add(&w->metrics, SW_METRIC_CLIENT_CONNECTIONS_ACTIVE, -1);
     sw_relay_free(p->relay);
     sw__proxy_wconf_unref(p->wc);
-    free(p);
+    sw_slab_free(&w->session_slab, p);
 }
 
 void

@@ -126,12 +126,16 @@ sw_worker_new(unsigned id, struct sw_conf *cf)
         .pipes = &w->pipes,
         .rng = &w->rng,
         .metrics = &w->metrics,
+        .relays = &w->relay_slab,
     };
+    sw_slab_init(&w->session_slab, sizeof(struct sw_session));
+    sw_slab_init(&w->relay_slab, sw_relay_size());
     event_assign(&w->post_ev, w->base, w->post_fd, EV_READ | EV_PERSIST,
                  on_post, w);
     event_add(&w->post_ev, NULL);
     event_assign(&w->reap_ev, w->base, -1, 0, on_reap, w);
     event_assign(&w->drain_timer, w->base, -1, 0, on_drain_timeout, w);
+    sw__proxy_park_init(w);
     w->wconf = wconf_new(w, cf);
     if (w->wconf == NULL) {
         sw_log_error("worker %u: out of memory", id);
@@ -148,6 +152,9 @@ sw_worker_free(struct sw_worker *w)
 {
     if (w == NULL) {
         return;
+    }
+    if (event_initialized(&w->park_sweep)) {
+        sw__proxy_park_fini(w);
     }
     while (w->sessions != NULL) {
         struct sw_session *p = w->sessions;
@@ -171,6 +178,8 @@ sw_worker_free(struct sw_worker *w)
     sw_conf_unref(w->pending_conf);
     sw_buf_pool_fini(&w->bufs);
     sw_pipe_pool_fini(&w->pipes);
+    sw_slab_fini(&w->session_slab);
+    sw_slab_fini(&w->relay_slab);
     sw_ws_rng_fini(&w->rng);
     if (w->base != NULL) {
         if (event_initialized(&w->post_ev)) {
@@ -332,6 +341,7 @@ start_drain(struct sw_worker *w)
     uint64_t ms = w->wconf->cf->shutdown_timeout_ms;
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
     event_add(&w->drain_timer, &tv);
+    sw__proxy_unpark_all(w); /* each gets its 1001 */
     struct sw_session *p = w->sessions;
     while (p != NULL) {
         struct sw_session *next = p->next;
@@ -371,6 +381,7 @@ on_drain_timeout(evutil_socket_t fd, short what, void *arg)
     SW_UNUSED(what);
     sw_log_warn("worker %u: shutdown_timeout passed, closing %zu connections",
                 w->id, w->nsessions);
+    sw__proxy_unpark_all(w);
     struct sw_session *p = w->sessions;
     while (p != NULL) {
         struct sw_session *next = p->next;

@@ -14,8 +14,9 @@
  *   sw__relay_inject, inject_pongs     at a frame boundary toward an end
  *   sw__relay_protocol_error, sw__relay_release_deferred
  *   sw__relay_start_finishing, finish, check_eof, flushed, dir_over
- *   end_read, end_flush, update_interest, relay_run
- *   arm_timer, on_timer, on_kick, on_read, on_write
+ *   end_read, end_flush, sw__relay_update_interest, relay_run
+ *   sw__relay_next_deadline, sw__relay_arm_timer, on_timer, on_kick,
+ *   on_read, on_write
  *   sw_relay_new / _drain / _drain_after / _abort / _free
  *
  * Closing: a close frame is forwarded and remembered; when both directions
@@ -73,8 +74,6 @@ queue_close(struct sw_relay *r, struct end *e, uint16_t code,
         sw__relay_control_frame(r, e, SW_WS_OP_CLOSE, payload, n, e->close);
 }
 
-static void arm_timer(struct sw_relay *r);
-
 /* Begin the end of the relay: flush what is queued, then close. */
 void
 sw__relay_start_finishing(struct sw_relay *r, const char *by, uint16_t code)
@@ -88,7 +87,7 @@ sw__relay_start_finishing(struct sw_relay *r, const char *by, uint16_t code)
         r->close_deadline_ms = sw_now_ms() + (r->rt->ws_close_timeout_ms != 0
                                                   ? r->rt->ws_close_timeout_ms
                                                   : SW_RELAY_CLOSE_WAIT_MS);
-        arm_timer(r);
+        sw__relay_arm_timer(r);
     }
 }
 
@@ -418,8 +417,8 @@ probe_unread(struct sw_relay *r)
     }
 }
 
-static void
-update_interest(struct sw_relay *r)
+void
+sw__relay_update_interest(struct sw_relay *r)
 {
     struct end *ends[2] = {&r->c, &r->u};
     bool unread = false;
@@ -441,7 +440,7 @@ update_interest(struct sw_relay *r)
     }
     if (unread && r->probe_at_ms == 0 && !r->finishing) {
         r->probe_at_ms = sw_now_ms() + SW_RELAY_PROBE_MS;
-        arm_timer(r);
+        sw__relay_arm_timer(r);
     }
 }
 
@@ -475,7 +474,7 @@ relay_run(struct sw_relay *r)
     if (r->done) {
         return;
     }
-    update_interest(r);
+    sw__relay_update_interest(r);
     if (progress) {
         /* stopped at the cap with work left (many small frames): let other
          * connections run, then resume without waiting for an event */
@@ -497,10 +496,9 @@ on_kick(struct sw_conn *c, void *arg)
 
 /* ---- timers: keepalive pings, idle timeout, close deadline ------------- */
 
-static void
-arm_timer(struct sw_relay *r)
+uint64_t
+sw__relay_next_deadline(const struct sw_relay *r)
 {
-    uint64_t now = sw_now_ms();
     uint64_t next = UINT64_MAX;
     if (r->close_deadline_ms != 0) {
         next = r->close_deadline_ms;
@@ -514,7 +512,7 @@ arm_timer(struct sw_relay *r)
     if (r->probe_at_ms != 0) {
         next = SW_MIN(next, r->probe_at_ms);
     }
-    struct end *ends[2] = {&r->c, &r->u};
+    const struct end *ends[2] = {&r->c, &r->u};
     for (int i = 0; i < 2 && !r->finishing; i++) {
         uint64_t rx = ends[i]->last_rx_ms;
         if (r->rt->ws_idle_timeout_ms != 0) {
@@ -525,6 +523,14 @@ arm_timer(struct sw_relay *r)
             next = SW_MIN(next, base + r->rt->ws_ping_interval_ms);
         }
     }
+    return next;
+}
+
+void
+sw__relay_arm_timer(struct sw_relay *r)
+{
+    uint64_t now = sw_now_ms();
+    uint64_t next = sw__relay_next_deadline(r);
     /* the client end's timer carries the relay's deadlines */
     sw_conn_timer(r->c.conn,
                   next == UINT64_MAX ? 0 : (next > now ? next - now : 1));
@@ -589,7 +595,7 @@ on_timer(struct sw_conn *c, void *arg)
     }
     relay_run(r);
     if (!r->done) {
-        arm_timer(r);
+        sw__relay_arm_timer(r);
     }
 }
 
@@ -669,9 +675,9 @@ dir_init(struct sw_relay *r, struct dir *d, struct end *src, struct end *dst,
 }
 
 struct sw_relay *
-sw_relay_new(const struct sw_relay_env *env, struct sw_relay_start *s)
+sw__relay_create(const struct sw_relay_env *env, struct sw_relay_start *s)
 {
-    struct sw_relay *r = calloc(1, sizeof(*r));
+    struct sw_relay *r = sw_slab_zalloc(env->relays);
     if (r == NULL) {
         sw_metrics_inc(env->metrics, SW_METRIC_OUT_OF_MEMORY);
         return NULL;
@@ -687,9 +693,19 @@ sw_relay_new(const struct sw_relay_env *env, struct sw_relay_start *s)
     end_init(r, &r->u, s->upstream, false, &r->down, &r->up);
     dir_init(r, &r->up, &r->c, &r->u, s->rsv_allowed);
     dir_init(r, &r->down, &r->u, &r->c, s->rsv_allowed);
+    return r;
+}
+
+struct sw_relay *
+sw_relay_new(const struct sw_relay_env *env, struct sw_relay_start *s)
+{
+    struct sw_relay *r = sw__relay_create(env, s);
+    if (r == NULL) {
+        return NULL;
+    }
     sw_metrics_inc(env->metrics, SW_METRIC_WS_SESSIONS_TOTAL);
     sw_metrics_inc(env->metrics, SW_METRIC_WS_SESSIONS_ACTIVE);
-    arm_timer(r);
+    sw__relay_arm_timer(r);
     relay_run(r);
     return r;
 }
@@ -713,7 +729,7 @@ sw_relay_drain_after(struct sw_relay *r, uint64_t delay_ms)
         return;
     }
     r->drain_at_ms = sw_now_ms() + delay_ms;
-    arm_timer(r);
+    sw__relay_arm_timer(r);
 }
 
 void
@@ -727,6 +743,12 @@ sw_relay_abort(struct sw_relay *r)
     }
 }
 
+size_t
+sw_relay_size(void)
+{
+    return sizeof(struct sw_relay);
+}
+
 void
 sw_relay_free(struct sw_relay *r)
 {
@@ -734,5 +756,5 @@ sw_relay_free(struct sw_relay *r)
         return;
     }
     SW_ASSERT(r->done);
-    free(r);
+    sw_slab_free(r->env.relays, r);
 }

@@ -147,6 +147,15 @@ void sw__relay_protocol_error(struct sw_relay *r, struct dir *d, uint16_t code,
 void sw__relay_start_finishing(struct sw_relay *r, const char *by,
                                uint16_t code);
 
+void sw__relay_update_interest(struct sw_relay *r);
+/* The earliest of the relay's deadlines (UINT64_MAX: none), and the client
+ * end's timer armed for it. */
+uint64_t sw__relay_next_deadline(const struct sw_relay *r);
+void sw__relay_arm_timer(struct sw_relay *r);
+/* A relay over s's two ends with nothing started: no counters, no timer. */
+struct sw_relay *sw__relay_create(const struct sw_relay_env *env,
+                                  struct sw_relay_start *s);
+
 /* relay_frames.c */
 bool sw__relay_dir_process(struct sw_relay *r, struct dir *d);
 

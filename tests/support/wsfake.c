@@ -11,6 +11,7 @@
  */
 #include "wsfake.h"
 #include "net.h"
+#include "support.h"
 
 #include <shockwave/ws.h>
 
@@ -191,6 +192,17 @@ command(struct sw_test_wsfake *f, struct wconn *c, const char *cmd)
         c->big_total = total;
         c->big_sent = part;
         return wsend(c->fd, hdr, hl) && send_pattern(c->fd, 0, part);
+    }
+    unsigned ms = 0;
+    if (sscanf(cmd, "later %u", &ms) == 1 && ms <= 5000) {
+        atomic_fetch_add(&f->commands, 1);
+        sw_test_sleep_ms(ms);
+        static const char msg[] = "later";
+        uint8_t out[SW_WS_MAX_HEADER + sizeof(msg)];
+        size_t h = sw_ws_frame_encode(out, true, SW_WS_OP_TEXT, NULL,
+                                      sizeof(msg) - 1);
+        memcpy(out + h, msg, sizeof(msg) - 1);
+        return wsend(c->fd, out, h + sizeof(msg) - 1);
     }
     if (strcmp(cmd, "tail") == 0) {
         atomic_fetch_add(&f->commands, 1);

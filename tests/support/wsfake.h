@@ -11,6 +11,8 @@
  *   "head N M"     send the header of an N-byte binary frame and its first M
  *                  payload bytes (the net.h test pattern from offset 0)
  *   "tail"         send the rest of that frame
+ *   "later MS"     wait MS milliseconds (at most 5000), then send the text
+ *                  message "later": traffic that starts at the upstream
  *
  * Any other message is only recorded; pings and pongs are ignored (the
  * gateway answers pings itself with ws_ping local); a close frame is answered

@@ -3,7 +3,8 @@
  *
  * What one connection costs in user space is, besides the kernel's socket
  * buffers, a session (both connection ends inside it) and, after an
- * upgrade, a relay. These bounds are today's sizes on x86-64 (LP64); a
+ * upgrade, a relay; a WebSocket idle for ws_park_after is parked: both are
+ * freed and only a struct sw_parked stays. These bounds are today's sizes on x86-64 (LP64); a
  * change that grows a structure must raise its bound here on purpose, and
  * say so in docs/architecture.md ("Memory"). sizeof is stable whatever the
  * machine's load, so unlike timings it belongs in a test.
@@ -16,7 +17,8 @@
 
 #define SESSION_MAX 1760 /* struct sw_session, two sw_conn included */
 #define CONN_MAX 480     /* struct sw_conn: io, three events, buffers */
-#define RELAY_MAX 1584   /* struct sw_relay: two ends, two directions */
+#define RELAY_MAX 1592   /* struct sw_relay: two ends, two directions */
+#define PARKED_MAX 608   /* struct sw_parked: an idle WebSocket, whole */
 
 START_TEST(per_connection_sizes)
 {
@@ -26,6 +28,7 @@ START_TEST(per_connection_sizes)
     ck_assert_uint_le(sizeof(struct sw_conn), CONN_MAX);
     ck_assert_uint_le(sizeof(struct sw_session), SESSION_MAX);
     ck_assert_uint_le(sizeof(struct sw_relay), RELAY_MAX);
+    ck_assert_uint_le(sizeof(struct sw_parked), PARKED_MAX);
 }
 END_TEST
 

@@ -32,6 +32,7 @@ struct sw_buf_pool {
     size_t max_free;     /* free buffers kept for reuse */
     size_t nfree;        /* buffers on the free list now */
     size_t nused;        /* buffers handed out and not yet put back */
+    size_t low_free;     /* fewest on the free list since the last decay */
     uint64_t nalloc;     /* mallocs done over the pool's life (metrics) */
     struct sw_buf *free; /* owned: singly linked free list */
 };
@@ -43,6 +44,12 @@ void sw_buf_pool_init(struct sw_buf_pool *pool, size_t size, size_t max_free);
 /* Allocate n idle buffers up front (at most max_free), so the first
  * connections and short peaks take no malloc. Returns SW_OK or SW_ENOMEM. */
 enum sw_status sw_buf_pool_prefill(struct sw_buf_pool *pool, size_t n);
+
+/* Free the idle buffers that no get needed since the last call (the free
+ * list's low-water mark), keeping at least `floor` idle: a pool that a
+ * burst filled gives its memory back once the burst is over. Returns the
+ * buffers freed. */
+size_t sw_buf_pool_decay(struct sw_buf_pool *pool, size_t floor);
 
 /* Free every idle buffer. Buffers still out must have been put first. */
 void sw_buf_pool_fini(struct sw_buf_pool *pool);

@@ -157,6 +157,7 @@ struct sw_conf_route {
     uint64_t ws_ping_interval_ms; /* 0 = no keepalive pings (default) */
     uint64_t ws_idle_timeout_ms;  /* default 0 = none */
     uint64_t ws_close_timeout_ms; /* default 5s */
+    uint64_t ws_park_after_ms;    /* park when idle this long; 500ms, 0 off */
     uint64_t ws_max_message;      /* default 16m; 0 = unlimited */
     uint64_t ws_max_frame;        /* default 16m; 0 = unlimited */
     uint64_t ws_max_buffer; /* bytes buffered per direction, default 64k */

@@ -45,6 +45,8 @@ struct sw_str {
 #define SW_STR(lit) ((struct sw_str){(lit), sizeof(lit) - 1})
 #define SW_NELEMS(a) (sizeof(a) / sizeof((a)[0]))
 #define SW_MIN(a, b) ((a) < (b) ? (a) : (b))
+/* n rounded up to a multiple of a. */
+#define SW_ALIGN_UP(n, a) (((n) + (a)-1) / (a) * (a))
 #define SW_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define SW_UNUSED(x) ((void)(x))
 #define SW_LIKELY(x) __builtin_expect(!!(x), 1)

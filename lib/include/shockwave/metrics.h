@@ -26,6 +26,8 @@
     X(OUT_OF_MEMORY, "out_of_memory_total")                                    \
     X(WS_SESSIONS_TOTAL, "ws_sessions_total")                                  \
     X(WS_SESSIONS_ACTIVE, "ws_sessions_active")                                \
+    X(WS_SESSIONS_PARKED, "ws_sessions_parked")                                \
+    X(WS_PARKS_TOTAL, "ws_parks_total")                                        \
     X(WS_FRAMES_TOTAL, "ws_frames_total")                                      \
     X(WS_MESSAGES_TOTAL, "ws_messages_total")                                  \
     X(WS_PINGS_ANSWERED, "ws_pings_answered_total")                            \

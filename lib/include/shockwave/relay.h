@@ -36,6 +36,7 @@
 #include <shockwave/conn.h>
 #include <shockwave/io.h>
 #include <shockwave/metrics.h>
+#include <shockwave/slab.h>
 #include <shockwave/ws.h>
 
 #include <event2/event.h>
@@ -74,6 +75,7 @@ struct sw_relay_env {
     struct sw_pipe_pool *pipes; /* borrowed: the worker's pipes */
     struct sw_ws_rng *rng;      /* borrowed: mask keys */
     struct sw_metrics *metrics; /* borrowed: counters */
+    struct sw_slab *relays;     /* borrowed: where relays live */
 };
 
 struct sw_relay;
@@ -102,10 +104,57 @@ struct sw_relay_start {
     void *arg;                         /* passed to on_done */
 };
 
+/* sizeof(struct sw_relay), for the owner's slab (the struct is private). */
+size_t sw_relay_size(void);
+
 /* Start relaying over the caller's two connections. Returns NULL on ENOMEM
  * (the connections are left to the caller, who closes them). */
 struct sw_relay *sw_relay_new(const struct sw_relay_env *env,
                               struct sw_relay_start *s);
+
+/*
+ * Parking: a relay idle at a frame boundary (nothing buffered, nothing owed
+ * to either end, no close begun) for the route's ws_park_after can be
+ * reduced to what it must remember; its owner then frees the relay and the
+ * connection ends' events, and keeps only the two sockets and this, which
+ * brings the relay back on the next byte or deadline.
+ */
+struct sw_relay_parked_dir {
+    uint64_t msg_size;  /* payload so far of the message in progress */
+    uint64_t msg_count; /* messages its limits checker completed */
+    uint64_t frames;    /* counters for the relay's final log line */
+    uint64_t messages;
+    uint64_t bytes;
+    struct sw_ws_utf8 utf8; /* the text message's validator */
+    uint8_t msg_opcode;     /* TEXT or BINARY of that message */
+    bool in_message;        /* a fragmented message is open */
+    bool validate;          /* its UTF-8 is being checked */
+};
+
+struct sw_relay_parked {
+    struct sw_relay_parked_dir dir[2]; /* [0] client -> upstream, [1] back */
+    uint64_t last_rx_ms[2];            /* [0] client, [1] upstream */
+    uint64_t last_ping_ms[2];          /* keepalive pings */
+    uint64_t started_ms;               /* the relay's start */
+    uint64_t wake_at_ms; /* its next deadline (ping, idle); 0 none */
+    uint8_t rsv_allowed; /* RSV bits the extensions allow */
+};
+
+/* True when `r` may be parked at `now` (see above). */
+bool sw_relay_parkable(const struct sw_relay *r, uint64_t now);
+
+/* Save what `r` must remember into *out and stop its timers; the relay is
+ * then over without on_done: the owner detaches both ends (their sockets
+ * keep their state) and frees it with sw_relay_free(). */
+void sw_relay_park(struct sw_relay *r, struct sw_relay_parked *out);
+
+/* Bring a parked relay back over s's two ends (attached to the sockets it
+ * had): as sw_relay_new(), without counting a new session, its state and
+ * deadlines restored from *saved. s->rsv_allowed is taken from *saved.
+ * NULL on ENOMEM. */
+struct sw_relay *sw_relay_unpark(const struct sw_relay_env *env,
+                                 struct sw_relay_start *s,
+                                 const struct sw_relay_parked *saved);
 
 /* Start a graceful close in `delay_ms` (the drain spreads them). */
 void sw_relay_drain_after(struct sw_relay *r, uint64_t delay_ms);
