@@ -111,12 +111,26 @@ sw_buf_get(struct sw_buf_pool *pool)
     return b;
 }
 
+struct sw_buf_pool *
+sw_buf_pool_class(struct sw_buf_pool *pool, unsigned k)
+{
+    while (k > 0 && pool->larger != NULL) {
+        pool = pool->larger;
+        k--;
+    }
+    return pool;
+}
+
 void
 sw_buf_put(struct sw_buf_pool *pool, struct sw_buf *b)
 {
     if (b == NULL) {
         return;
     }
+    while (sw_buf_cap(b) != pool->size && pool->larger != NULL) {
+        pool = pool->larger;
+    }
+    SW_ASSERT(sw_buf_cap(b) == pool->size);
     sw__buf_validate(b);
     b->magic = 0;
     pool->nused--;

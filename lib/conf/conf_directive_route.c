@@ -35,7 +35,7 @@ static const struct sw_conf_route route_defaults = {
     .ws_park_after_ms = 500,
     .ws_max_message = 16 * SW__CONF_MB,
     .ws_max_frame = 16 * SW__CONF_MB,
-    .ws_max_buffer = 64 * SW__CONF_KB,       /* per direction */
+    .ws_max_buffer = 256 * SW__CONF_KB,      /* per buffer, per direction */
     .ws_splice_threshold = 16 * SW__CONF_KB, /* copy below, splice above */
 };
 

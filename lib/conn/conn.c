@@ -83,6 +83,7 @@ sw_conn_attach(struct sw_conn *c, const struct sw_io *io)
               !sw_conn_has(c, SW_CONN_F_WRITING));
     c->io = *io;
     c->flags = 0;
+    c->in_class = c->grow_class = 0;
     assign_io_events(c);
 }
 
@@ -103,6 +104,7 @@ sw_conn_detach(struct sw_conn *c, struct sw_io *io)
     *io = c->io;
     c->io = (struct sw_io){.fd = -1, .ops = &sw_io_plain};
     c->flags = 0;
+    c->in_class = c->grow_class = 0;
 }
 
 void
@@ -116,6 +118,7 @@ sw_conn_close(struct sw_conn *c)
     }
     c->io = (struct sw_io){.fd = -1, .ops = &sw_io_plain};
     c->flags = 0;
+    c->in_class = c->grow_class = 0;
     sw_conn_buf_release(c, &c->in);
     sw_conn_buf_release(c, &c->out);
 }
@@ -260,22 +263,110 @@ sw_conn_release_idle(struct sw_conn *c)
     sw_conn_buf_release_if_empty(c, &c->out);
 }
 
+/* ---- growth ----------------------------------------------------------- */
+
+void
+sw_conn_grow_upto(struct sw_conn *c, size_t bytes)
+{
+    unsigned k = 0;
+    for (const struct sw_buf_pool *p = c->bufs;
+         p->larger != NULL && p->larger->size <= bytes && k < UINT8_MAX;
+         p = p->larger) {
+        k++;
+    }
+    c->grow_class = (uint8_t)k;
+    c->in_class = SW_MIN(c->in_class, c->grow_class);
+}
+
+/* Replace *bp by a buffer of class k holding its unread bytes. False (and
+ * *bp kept) when no buffer came. */
+static bool
+buf_move_up(struct sw_conn *c, struct sw_buf **bp, unsigned k)
+{
+    struct sw_buf *nb = sw_buf_get(sw_buf_pool_class(c->bufs, k));
+    if (nb == NULL) {
+        return false;
+    }
+    if (*bp != NULL) {
+        sw_buf_append(nb, (*bp)->pos, sw_buf_len(*bp));
+        sw_buf_put(c->bufs, *bp);
+    }
+    *bp = nb;
+    return true;
+}
+
+/* Before a read: the input buffer of the class the traffic asks for. */
+static void
+in_sized(struct sw_conn *c)
+{
+    size_t want = sw_buf_pool_class(c->bufs, c->in_class)->size;
+    if (c->in_class > 0 && (c->in == NULL || sw_buf_cap(c->in) < want)) {
+        buf_move_up(c, &c->in, c->in_class); /* else: read into what is */
+    }
+}
+
+/* After a read of n bytes into room: step the class up after a read that
+ * filled a buffer at least half empty, down after one that would have fit
+ * a quarter of the class below. */
+static void
+in_learn(struct sw_conn *c, size_t n, size_t room, size_t cap)
+{
+    if (n == room && room * 2 >= cap && c->in_class < c->grow_class) {
+        c->in_class++;
+    } else if (c->in_class > 0 &&
+               n <= sw_buf_pool_class(c->bufs, c->in_class - 1u)->size / 4) {
+        c->in_class--;
+    }
+}
+
+size_t
+sw_conn_out_reserve(struct sw_conn *c, size_t need)
+{
+    if (!sw_conn_buf_ready(c, &c->out)) {
+        return 0;
+    }
+    size_t len = sw_buf_len(c->out);
+    if (sw_buf_room(c->out) >= need || c->grow_class == 0) {
+        return sw_buf_room(c->out);
+    }
+    unsigned k = 0;
+    while (k < c->grow_class &&
+           sw_buf_pool_class(c->bufs, k)->size < len + need) {
+        k++;
+    }
+    if (sw_buf_pool_class(c->bufs, k)->size > sw_buf_cap(c->out)) {
+        if (c->out->pos != c->out->start && len + need <= sw_buf_cap(c->out)) {
+            sw_buf_compact(c->out); /* room enough once compacted */
+        } else {
+            buf_move_up(c, &c->out, k);
+        }
+    }
+    return sw_buf_room(c->out);
+}
+
 /* ---- I/O -------------------------------------------------------------- */
 
 ssize_t
 sw_conn_read(struct sw_conn *c)
 {
+    if (c->grow_class > 0) {
+        in_sized(c);
+    }
     if (!sw_conn_buf_ready(c, &c->in)) {
         return SW_ENOMEM;
     }
     struct sw_buf *b = c->in;
-    if (sw_buf_room(b) == 0) {
+    size_t room = sw_buf_room(b);
+    if (room == 0) {
         return SW_AGAIN;
     }
-    ssize_t n = c->io.ops->recv(&c->io, b->last, sw_buf_room(b));
+    ssize_t n = c->io.ops->recv(&c->io, b->last, room);
     c->flags &= ~SW_CONN_F_READ_WANTS_WRITE;
     if (n > 0) {
         b->last += n;
+        if (c->grow_class > 0) {
+            in_learn(c, (size_t)n, room, sw_buf_cap(b));
+        }
     } else if (n == 0) {
         c->flags |= SW_CONN_F_EOF;
     } else if (n == SW_AGAIN) {

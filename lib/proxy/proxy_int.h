@@ -78,6 +78,8 @@ struct sw_worker {
     unsigned id;                   /* 0..workers-1 */
     struct event_base *base;       /* owned: this thread's loop */
     struct sw_buf_pool bufs;       /* buffers for every session */
+    struct sw_buf_pool bufs_x4;    /* 4x larger: reads that grew */
+    struct sw_buf_pool bufs_x16;   /* 16x larger, for streams */
     struct sw_metrics metrics;     /* this worker's counters */
     struct sw_wconf *wconf;        /* ref: current snapshot state */
     struct sw_listener *listeners; /* owned */

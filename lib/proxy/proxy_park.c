@@ -42,8 +42,11 @@
 #define SW_PARK_TRIM_MS 1000
 /* ... or at once after a sweep that parked this many. */
 #define SW_PARK_TRIM_BATCH 64
-/* Idle buffers the pool always keeps (as many as it is prefilled with). */
+/* Idle buffers each size class always keeps (the first: as many as it is
+ * prefilled with). */
 #define SW_PARK_POOL_FLOOR 64
+#define SW_PARK_POOL_FLOOR_X4 16
+#define SW_PARK_POOL_FLOOR_X16 8
 
 static void on_parked_ready(evutil_socket_t fd, short what, void *arg);
 
@@ -211,7 +214,12 @@ on_sweep(evutil_socket_t fd, short what, void *arg)
         p = next;
     }
     bool due = now >= w->trimmed_ms + SW_PARK_TRIM_MS;
-    size_t freed = due ? sw_buf_pool_decay(&w->bufs, SW_PARK_POOL_FLOOR) : 0;
+    size_t freed = 0;
+    if (due) {
+        freed += sw_buf_pool_decay(&w->bufs, SW_PARK_POOL_FLOOR);
+        freed += sw_buf_pool_decay(&w->bufs_x4, SW_PARK_POOL_FLOOR_X4);
+        freed += sw_buf_pool_decay(&w->bufs_x16, SW_PARK_POOL_FLOOR_X16);
+    }
     if (freed > 0 || w->parked_since_trim >= SW_PARK_TRIM_BATCH ||
         (due && w->parked_since_trim > 0)) {
 #ifdef __GLIBC__

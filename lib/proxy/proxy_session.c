@@ -227,6 +227,7 @@ sw__proxy_relay_done(struct sw_session *p)
         return;
     }
     sw_conn_rebind(&p->c, &client_handlers, p);
+    sw_conn_grow_upto(&p->c, 0);
     start_linger(p);
     sw__proxy_run(p); /* LINGER: arms the read that drops what comes */
 }

@@ -18,6 +18,10 @@
 /* Idle splice pipes a worker keeps for reuse. An empty pipe holds no data
  * pages, so idle pipes cost file descriptors, not memory. */
 #define SW_WORKER_IDLE_PIPES 64
+/* Idle buffers of the larger classes kept (the sweep's decay keeps at
+ * least the floors in proxy_park.c). */
+#define SW_WORKER_IDLE_X4 64
+#define SW_WORKER_IDLE_X16 16
 
 static struct sw_wconf *
 wconf_new(struct sw_worker *w, struct sw_conf *cf)
@@ -106,6 +110,10 @@ sw_worker_new(unsigned id, struct sw_conf *cf)
         goto fail;
     }
     sw_buf_pool_init(&w->bufs, pool_buffer_size(cf), 1024);
+    sw_buf_pool_init(&w->bufs_x4, 4 * w->bufs.size, SW_WORKER_IDLE_X4);
+    sw_buf_pool_init(&w->bufs_x16, 16 * w->bufs.size, SW_WORKER_IDLE_X16);
+    w->bufs.larger = &w->bufs_x4;
+    w->bufs_x4.larger = &w->bufs_x16;
     /* the first connections and short peaks then take no malloc; the
      * pages stay untouched (not resident) until used */
     if (sw_buf_pool_prefill(&w->bufs, 64) != SW_OK) {
@@ -177,6 +185,8 @@ sw_worker_free(struct sw_worker *w)
     sw__proxy_wconf_unref(w->wconf);
     sw_conf_unref(w->pending_conf);
     sw_buf_pool_fini(&w->bufs);
+    sw_buf_pool_fini(&w->bufs_x4);
+    sw_buf_pool_fini(&w->bufs_x16);
     sw_pipe_pool_fini(&w->pipes);
     sw_slab_fini(&w->session_slab);
     sw_slab_fini(&w->relay_slab);

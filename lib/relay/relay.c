@@ -689,6 +689,9 @@ sw__relay_create(const struct sw_relay_env *env, struct sw_relay_start *s)
     r->started_ms = sw_now_ms();
     snprintf(r->caddr, sizeof(r->caddr), "%s", s->client_addr);
     snprintf(r->uaddr, sizeof(r->uaddr), "%s", s->upstream_addr);
+    /* reads grow toward ws_max_buffer while a side streams */
+    sw_conn_grow_upto(s->client, (size_t)r->rt->ws_max_buffer);
+    sw_conn_grow_upto(s->upstream, (size_t)r->rt->ws_max_buffer);
     end_init(r, &r->c, s->client, true, &r->up, &r->down);
     end_init(r, &r->u, s->upstream, false, &r->down, &r->up);
     dir_init(r, &r->up, &r->c, &r->u, s->rsv_allowed);

@@ -311,7 +311,8 @@ pass_whole_frame(struct sw_relay *r, struct dir *d, size_t hlen)
     if (d->run_len > 0 && d->run + d->run_len != start) {
         flush_run(r, d);
     }
-    if (sw_conn_out_room(d->dst->conn) < d->run_len + total) {
+    if (sw_conn_out_reserve(d->dst->conn, d->run_len + total) <
+        d->run_len + total) {
         return false;
     }
     if (d->run_len == 0) {
@@ -398,6 +399,8 @@ dir_walk(struct sw_relay *r, struct dir *d)
             }
             if (may_splice(r, d)) {
                 d->state = DIR_SPLICE;
+                /* large frames now: read their headers small again */
+                sw_conn_grow_reset(d->src->conn);
                 break;
             }
             if (!copy_payload(r, d)) {

@@ -200,7 +200,7 @@ START_TEST(test_defaults)
     ck_assert_uint_eq(r->ws_close_timeout_ms, 5000);
     ck_assert_uint_eq(r->ws_max_message, 16u << 20);
     ck_assert_uint_eq(r->ws_max_frame, 16u << 20);
-    ck_assert_uint_eq(r->ws_max_buffer, 64u << 10);
+    ck_assert_uint_eq(r->ws_max_buffer, 256u << 10);
     ck_assert_uint_eq(r->ws_splice_threshold, 16u << 10);
     ck_assert(!r->ws_validate_utf8);
     ck_assert_uint_eq(r->index, 0);

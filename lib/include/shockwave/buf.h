@@ -7,9 +7,15 @@
  *
  * A buffer is one malloc'd chunk: this header followed by `size` data bytes.
  * The pool keeps put buffers on a free list up to `max_free`, so steady-state
- * traffic allocates nothing. In debug builds (no NDEBUG) every buffer carries
- * a magic value before and after its data, checked on put, to catch overruns
- * (after twemproxy's nc_mbuf).
+ * traffic allocates nothing.
+ *
+ * Size classes: a pool may chain to a pool of larger buffers (`larger`),
+ * and that one to a larger one still; class 0 is the pool itself. A buffer
+ * goes back to the pool of its own size whichever pool of the chain it is
+ * put to. Connections whose traffic fills whole reads take their buffers
+ * from a higher class (lib/conn). In debug builds (no NDEBUG) every buffer
+ * carries a magic value before and after its data, checked on put, to catch
+ * overruns (after twemproxy's nc_mbuf).
  *
  * Threading: a pool belongs to one worker thread; no locks.
  */
@@ -28,11 +34,12 @@ struct sw_buf {
 };
 
 struct sw_buf_pool {
-    size_t size;         /* data bytes per buffer */
-    size_t max_free;     /* free buffers kept for reuse */
-    size_t nfree;        /* buffers on the free list now */
-    size_t nused;        /* buffers handed out and not yet put back */
-    size_t low_free;     /* fewest on the free list since the last decay */
+    size_t size;     /* data bytes per buffer */
+    size_t max_free; /* free buffers kept for reuse */
+    size_t nfree;    /* buffers on the free list now */
+    size_t nused;    /* buffers handed out and not yet put back */
+    size_t low_free; /* fewest on the free list since the last decay */
+    struct sw_buf_pool *larger; /* borrowed: the next size class, or NULL */
     uint64_t nalloc;     /* mallocs done over the pool's life (metrics) */
     struct sw_buf *free; /* owned: singly linked free list */
 };
@@ -57,8 +64,19 @@ void sw_buf_pool_fini(struct sw_buf_pool *pool);
 /* Take an empty buffer (pos == last == start). Returns NULL on ENOMEM. */
 struct sw_buf *sw_buf_get(struct sw_buf_pool *pool);
 
-/* Give a buffer back (NULL is accepted). Ownership returns to the pool. */
+/* Give a buffer back (NULL is accepted), to the pool of the chain whose
+ * size it has. Ownership returns to that pool. */
 void sw_buf_put(struct sw_buf_pool *pool, struct sw_buf *b);
+
+/* The pool of size class k in pool's chain (the largest there is when the
+ * chain is shorter), and its buffers' size. */
+struct sw_buf_pool *sw_buf_pool_class(struct sw_buf_pool *pool, unsigned k);
+
+static inline size_t
+sw_buf_cap(const struct sw_buf *b)
+{
+    return (size_t)(b->end - b->start);
+}
 
 static inline size_t
 sw_buf_len(const struct sw_buf *b)

@@ -22,6 +22,13 @@
  * flight: an owner releases empty ones (sw_conn_release_idle) so an idle
  * connection holds none.
  *
+ * Reads sized to the traffic (sw_conn_grow_upto): while a source keeps
+ * filling whole reads, its next input buffer comes from the next size
+ * class of the pool's chain, up to the owner's bound, so a stream of small
+ * frames is read, walked and sent in large batches; reads that come in
+ * small step it back down, and an emptied buffer goes back to its pool as
+ * always. sw_conn_out_reserve grows the output buffer the same way.
+ *
  * Callbacks get the connection and the owner's argument. An owner may hand
  * a connection to another (the session to the WebSocket relay) with
  * sw_conn_rebind(): the fd, the transport and the buffers stay in place.
@@ -72,6 +79,10 @@ struct sw_conn {
     struct sw_buf *in;                 /* owned (pool): bytes read */
     struct sw_buf *out;                /* owned (pool): bytes to send */
     unsigned flags;                    /* SW_CONN_F_* */
+    uint8_t in_class;                  /* size class of the next input
+                                          buffer (buf.h), while growing */
+    uint8_t grow_class;                /* highest class it may grow to; 0:
+                                          the pool's own size only */
     const char *role;                  /* borrowed (static): "client"... */
     struct event_base *base;           /* borrowed: the worker's loop */
     struct sw_buf_pool *bufs;          /* borrowed: the worker's buffers */
@@ -167,6 +178,24 @@ size_t sw_conn_out_room(struct sw_conn *c);
 /* Return *bp to the pool if it is empty (or always, for _release). */
 void sw_conn_buf_release_if_empty(struct sw_conn *c, struct sw_buf **bp);
 void sw_conn_buf_release(struct sw_conn *c, struct sw_buf **bp);
+
+/* Let reads grow up to `bytes` per buffer (the largest size class of the
+ * pool's chain that fits; 0 or less than the pool's size: no growth). */
+void sw_conn_grow_upto(struct sw_conn *c, size_t bytes);
+
+/* Start again from the pool's own size (a source that turned to large
+ * frames the owner splices: no point reading them into user space). */
+static inline void
+sw_conn_grow_reset(struct sw_conn *c)
+{
+    c->in_class = 0;
+}
+
+/* Make room for `need` bytes in c->out when its growth bound allows: a
+ * larger buffer replaces a full one, its unread bytes moved over. Returns
+ * the room in c->out then (less than need when the bound or memory did
+ * not allow; 0 on ENOMEM). */
+size_t sw_conn_out_reserve(struct sw_conn *c, size_t need);
 
 /* Return c->in and c->out to the pool when they are empty. */
 void sw_conn_release_idle(struct sw_conn *c);
