@@ -84,6 +84,9 @@ uint64_t sw_gateway_monotonic_usec(void);
  * stderr); refuse root without `user` or -R; drop to it once the
  * listeners are bound (SW_OK, or SW_ERROR logged: the daemon must exit). */
 enum sw_status sw_gateway_privs_resolve(struct sw_gateway *g);
+/* -t: the `user` and group of cf exist (SW_OK, or SW_ERROR printed). */
+enum sw_status sw_gateway_privs_check(const struct sw_conf *cf,
+                                      const char *path);
 enum sw_status sw_gateway_privs_drop(struct sw_gateway *g);
 
 /* logfiles.c: open the logs of g->cf (SW_OK or SW_ERROR, printed);

@@ -72,10 +72,12 @@ test_config(const char *path, bool dump)
         return 1;
     }
     fprintf(stderr, "shockwave: configuration file %s syntax is ok\n", path);
-    /* Certificates, keys and cipher lists are checked by building the TLS
-     * contexts, as a start or a reload would. */
-    struct sw_tls_ctx *t = sw_tls_ctx_new(cf, 1, err, sizeof(err));
-    if (t == NULL) {
+    /* The user must exist; certificates, keys and cipher lists are checked
+     * by building the TLS contexts, as a start or a reload would. */
+    struct sw_tls_ctx *t = NULL;
+    err[0] = '\0';
+    if (sw_gateway_privs_check(cf, path) != SW_OK ||
+        (t = sw_tls_ctx_new(cf, 1, err, sizeof(err))) == NULL) {
         sw_conf_unref(cf);
         fputs(err, stderr);
         fprintf(stderr, "shockwave: configuration file %s test failed\n", path);

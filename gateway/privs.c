@@ -58,6 +58,16 @@ lookup(struct sw_gateway *g, const struct sw_conf *cf)
 }
 
 enum sw_status
+sw_gateway_privs_check(const struct sw_conf *cf, const char *path)
+{
+    if (cf->user.len == 0) {
+        return SW_OK;
+    }
+    struct sw_gateway g = {.conf_path = path};
+    return lookup(&g, cf);
+}
+
+enum sw_status
 sw_gateway_privs_resolve(struct sw_gateway *g)
 {
     struct sw_gateway_privs *pv = &g->privs;
