@@ -38,7 +38,11 @@ log_access_json(const struct sw_session *p, uint64_t ms)
 void
 sw__proxy_log_access(struct sw_session *p)
 {
-    uint64_t ms = sw_now_ms() - p->started_ms;
+    /* started_ms is set once a request head parsed: a head refused with
+     * 400 has none (it was 0, or the previous request's). */
+    uint64_t ms = p->log_req[0] != '-' && p->started_ms != 0
+                      ? sw_now_ms() - p->started_ms
+                      : 0;
     if (sw_log_access_is_json()) {
         log_access_json(p, ms);
         return;
