@@ -26,6 +26,19 @@
 #include <pwd.h>
 #include <unistd.h>
 
+static enum sw_status
+not_found(const char *what, const char *name, const char *path)
+{
+    if (errno != 0) {
+        fprintf(stderr, "shockwave: %s \"%s\" (configuration %s): %s\n", what,
+                name, path, strerror(errno));
+    } else {
+        fprintf(stderr, "shockwave: %s \"%s\" (configuration %s): no such %s\n",
+                what, name, path, what);
+    }
+    return SW_ERROR;
+}
+
 /* Look NAME (and GROUP) up; on failure print why on stderr. */
 static enum sw_status
 lookup(struct sw_gateway *g, const struct sw_conf *cf)
@@ -34,10 +47,7 @@ lookup(struct sw_gateway *g, const struct sw_conf *cf)
     errno = 0;
     struct passwd *pw = getpwnam(cf->user.p);
     if (pw == NULL) {
-        fprintf(stderr, "shockwave: user \"%s\" (configuration %s): %s\n",
-                cf->user.p, g->conf_path,
-                errno != 0 ? strerror(errno) : "no such user");
-        return SW_ERROR;
+        return not_found("user", cf->user.p, g->conf_path);
     }
     pv->set = true;
     pv->uid = pw->pw_uid;
@@ -47,10 +57,7 @@ lookup(struct sw_gateway *g, const struct sw_conf *cf)
         errno = 0;
         struct group *gr = getgrnam(cf->group.p);
         if (gr == NULL) {
-            fprintf(stderr, "shockwave: group \"%s\" (configuration %s): %s\n",
-                    cf->group.p, g->conf_path,
-                    errno != 0 ? strerror(errno) : "no such group");
-            return SW_ERROR;
+            return not_found("group", cf->group.p, g->conf_path);
         }
         pv->gid = gr->gr_gid;
     }

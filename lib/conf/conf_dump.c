@@ -72,6 +72,20 @@ is_generic(const struct sw__conf_directive *d)
            d->set == sw__conf_set_path || d->set == sw__conf_set_string;
 }
 
+/* A quoted string: \" and \\ are the only escapes (conf_lex.c). */
+static void
+quoted(FILE *out, const char *p, size_t n)
+{
+    fputc('"', out);
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '"' || p[i] == '\\') {
+            fputc('\\', out);
+        }
+        fputc(p[i], out);
+    }
+    fputc('"', out);
+}
+
 /* A bare word when it reads back as one, else a quoted string. */
 static void
 word(FILE *out, const char *p, size_t n)
@@ -86,14 +100,7 @@ word(FILE *out, const char *p, size_t n)
         fwrite(p, 1, n, out);
         return;
     }
-    fputc('"', out);
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] == '"' || p[i] == '\\') {
-            fputc('\\', out);
-        }
-        fputc(p[i], out);
-    }
-    fputc('"', out);
+    quoted(out, p, n);
 }
 
 static void
@@ -113,6 +120,20 @@ path_word(FILE *out, struct sw_str s)
         return;
     }
     sword(out, s);
+}
+
+/* "INDENT NAME VALUE;" with one value (a path made absolute). */
+static void
+setting(FILE *out, const char *indent, const char *name, struct sw_str v,
+        bool path)
+{
+    fprintf(out, "%s%s ", indent, name);
+    if (path) {
+        path_word(out, v);
+    } else {
+        sword(out, v);
+    }
+    fputs(";\n", out);
 }
 
 /* v in the largest unit of `units` that divides it; `base` otherwise. */
@@ -203,9 +224,7 @@ main_settings(FILE *out, const struct sw_conf *cf)
         fprintf(out, " backlog=%d%s;\n", l->backlog, l->tls ? " tls" : "");
     }
     if (cf->admin != NULL) {
-        fputs("admin ", out);
-        sword(out, cf->admin->text);
-        fputs(";\n", out);
+        setting(out, "", "admin", cf->admin->text, false);
     }
     if (cf->log_level >= 0 && (size_t)cf->log_level < SW_NELEMS(levels)) {
         fprintf(out, "log_level %s;\n", levels[cf->log_level]);
@@ -226,15 +245,10 @@ main_settings(FILE *out, const struct sw_conf *cf)
     }
     for (size_t i = 0; i < cf->ntls_certs; i++) {
         const struct sw_conf_tls_cert *c = &cf->tls_certs[i];
-        fputs("tls_certificate ", out);
-        path_word(out, c->cert);
-        fputs(";\ntls_certificate_key ", out);
-        path_word(out, c->key);
-        fputs(";\n", out);
+        setting(out, "", "tls_certificate", c->cert, true);
+        setting(out, "", "tls_certificate_key", c->key, true);
         if (c->ocsp_response.len > 0) {
-            fputs("tls_ocsp_response ", out);
-            path_word(out, c->ocsp_response);
-            fputs(";\n", out);
+            setting(out, "", "tls_ocsp_response", c->ocsp_response, true);
         }
     }
 }
@@ -268,14 +282,10 @@ upstream_block(FILE *out, const struct sw_conf_upstream *u)
     }
     generics(out, SW__CONF_CTX_UPSTREAM, "    ", u);
     if (u->tls_ca.len > 0) {
-        fputs("    tls_ca ", out);
-        path_word(out, u->tls_ca);
-        fputs(";\n", out);
+        setting(out, "    ", "tls_ca", u->tls_ca, true);
     }
     if (u->tls_server_name.len > 0) {
-        fputs("    tls_server_name ", out);
-        sword(out, u->tls_server_name);
-        fputs(";\n", out);
+        setting(out, "    ", "tls_server_name", u->tls_server_name, false);
     }
     fputs("}\n", out);
 }
@@ -341,9 +351,7 @@ route_block(FILE *out, const struct sw_conf_route *r)
         }
         fputs(";\n", out);
     }
-    fputs("    path_prefix ", out);
-    sword(out, r->path_prefix);
-    fputs(";\n", out);
+    setting(out, "    ", "path_prefix", r->path_prefix, false);
     for (size_t i = 0; i < r->nheaders; i++) {
         fputs("    header ", out);
         sword(out, r->headers[i].name);
@@ -356,19 +364,10 @@ route_block(FILE *out, const struct sw_conf_route *r)
     if (r->return_status != 0) {
         fprintf(out, "    return %d ", r->return_status);
         /* Always quoted: a body of digits or "on" must stay a string. */
-        fputc('"', out);
-        for (size_t i = 0; i < r->return_body.len; i++) {
-            char ch = r->return_body.p[i];
-            if (ch == '"' || ch == '\\') {
-                fputc('\\', out);
-            }
-            fputc(ch, out);
-        }
-        fputs("\";\n", out);
-    } else if (r->upstream != NULL) {
-        fputs("    upstream ", out);
-        sword(out, r->upstream->name);
+        quoted(out, r->return_body.p, r->return_body.len);
         fputs(";\n", out);
+    } else if (r->upstream != NULL) {
+        setting(out, "    ", "upstream", r->upstream->name, false);
     }
     edits(out, "request_header", r->request_edits, r->nrequest_edits);
     edits(out, "response_header", r->response_edits, r->nresponse_edits);
