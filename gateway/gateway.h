@@ -11,11 +11,21 @@
 
 #include <event2/event.h>
 #include <pthread.h>
+#include <sys/un.h>
 
 struct sw_gateway_worker {
     struct sw_worker *w; /* owned */
     pthread_t thread;    /* running sw_worker_run */
     bool started;        /* thread was created */
+};
+
+/* The user and group of `user NAME [GROUP];`, resolved at start. */
+struct sw_gateway_privs {
+    bool set;      /* the configuration names a user */
+    bool drop;     /* running as root and the user is not root */
+    uid_t uid;     /* the user's uid */
+    gid_t gid;     /* its group, or GROUP's */
+    char name[64]; /* the user name, for initgroups and logs */
 };
 
 struct sw_gateway {
@@ -32,10 +42,24 @@ struct sw_gateway {
     uint64_t reloads;         /* successful reloads */
     uint64_t reload_failures; /* failed reloads */
     bool stopping;            /* SIGTERM seen */
+    /* Service manager notifications (notify.c). */
+    int notify_fd;                  /* owned: -1 without NOTIFY_SOCKET */
+    struct sockaddr_un notify_addr; /* $NOTIFY_SOCKET */
+    socklen_t notify_len;           /* bytes of notify_addr in use */
+    bool notify_warned;             /* a send failure was logged */
+    /* Privileges (privs.c). */
+    struct sw_gateway_privs privs; /* the `user` to run as, resolved */
+    bool allow_root;               /* -R: workers may run as root */
+    struct event *sigusr1;         /* owned: reopen the log files */
+    /* Log files (logfiles.c). */
+    int error_fd;           /* owned when a file (> 2); 2 = stderr */
+    int access_fd;          /* owned when a file (> 2); -1 = off */
+    char error_path[4096];  /* file opened for error_log, "" = stderr */
+    char access_path[4096]; /* file opened for access_log, "" = none */
 };
 
-/* worker.c: open one SO_REUSEPORT socket per listen per worker and start
- * the threads. SW_OK or SW_ERROR (logged). */
+/* worker.c: open one SO_REUSEPORT socket per listen per worker (threads
+ * start in sw_gateway_run_workers). SW_OK or SW_ERROR (logged). */
 enum sw_status sw_gateway_start_workers(struct sw_gateway *g);
 void sw_gateway_stop_workers(struct sw_gateway *g);
 
@@ -46,6 +70,34 @@ void sw_gateway_signals_stop(struct sw_gateway *g);
 /* admin.c */
 enum sw_status sw_gateway_admin_start(struct sw_gateway *g);
 void sw_gateway_admin_stop(struct sw_gateway *g);
+
+/* notify.c: $NOTIFY_SOCKET. open: SW_OK (also without one) or SW_ERROR
+ * (logged). notify: send one datagram of "KEY=VALUE\n" lines, printf-style;
+ * nothing without a socket. */
+enum sw_status sw_gateway_notify_open(struct sw_gateway *g);
+void sw_gateway_notify_close(struct sw_gateway *g);
+void sw_gateway_notify(struct sw_gateway *g, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+uint64_t sw_gateway_monotonic_usec(void);
+
+/* privs.c: resolve the `user` of cf (SW_OK or SW_ERROR, printed on
+ * stderr); refuse root without `user` or -R; drop to it once the
+ * listeners are bound (SW_OK, or SW_ERROR logged: the daemon must exit). */
+enum sw_status sw_gateway_privs_resolve(struct sw_gateway *g);
+/* -t: the `user` and group of cf exist (SW_OK, or SW_ERROR printed). */
+enum sw_status sw_gateway_privs_check(const struct sw_conf *cf,
+                                      const char *path);
+enum sw_status sw_gateway_privs_drop(struct sw_gateway *g);
+
+/* logfiles.c: open the logs of g->cf (SW_OK or SW_ERROR, printed);
+ * reopen them on the same fds (SIGUSR1); close the access log at exit. */
+enum sw_status sw_gateway_logs_open(struct sw_gateway *g);
+void sw_gateway_logs_reopen(struct sw_gateway *g);
+void sw_gateway_logs_close(struct sw_gateway *g);
+
+/* worker.c: sw_gateway_start_workers creates the workers and binds their
+ * listeners; sw_gateway_run_workers starts their threads. */
+enum sw_status sw_gateway_run_workers(struct sw_gateway *g);
 
 /* Open a listening socket for `l`; reuseport for one-per-worker sockets.
  * Returns the fd or -1 (logged). */

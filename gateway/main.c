@@ -1,39 +1,65 @@
 /*
- * main.c - shockwave's entry point: command line, configuration test,
- * logs, start-up and the main thread's loop (signals and admin).
+ * main.c - shockwave's entry point: command line, configuration test and
+ * dump, version, start-up and the main thread's loop (signals and admin).
  *
- *   shockwave [-c FILE] [-t] [-v] [-h]
+ *   shockwave [-c FILE] [-t | -T] [-R] [-v] [-h]
+ *
+ * Start-up order (docs/operations.md):
+ *   load and check the file -> resolve `user` (refuse root without it)
+ *   -> TLS contexts (keys read as root) -> log files (handed to the user)
+ *   -> workers and their listeners, admin listener (bound as root)
+ *   -> drop to `user` -> worker threads -> signals -> READY=1
  *
  * The main thread owns the current configuration snapshot. Workers run the
  * data path on their own threads (gateway/worker.c).
  */
 #include "gateway.h"
 
+#include "build_config.h"
+
 #include <shockwave/log.h>
 #include <shockwave/tls.h>
 
-#include <fcntl.h>
+#include <event2/event.h>
 #include <getopt.h>
+#include <openssl/crypto.h>
 #include <signal.h>
 #include <unistd.h>
-
-#define SW_VERSION "0.1.0"
 
 static void
 usage(FILE *out)
 {
-    fprintf(
-        out,
-        "usage: shockwave [-c FILE] [-t] [-v] [-h]\n"
-        "  -c FILE  configuration file (default: gateway.conf)\n"
-        "  -t       test the configuration and exit (0 ok, 1 errors)\n"
-        "  -v       print the version and exit\n"
-        "  -h       this help\n"
-        "signals: HUP reloads the configuration, TERM/INT drain and stop\n");
+    fprintf(out,
+            "usage: shockwave [-c FILE] [-t | -T] [-R] [-v] [-h]\n"
+            "  -c FILE  configuration file (default: gateway.conf)\n"
+            "  -t       test the configuration and exit (0 ok, 1 errors)\n"
+            "  -T       test it and print the effective configuration\n"
+            "  -R       allow running as root without a \"user\" directive\n"
+            "  -v       print the version and build options and exit\n"
+            "  -h       this help\n"
+            "signals: HUP reloads the configuration, TERM/INT drain and stop,"
+            " USR1 reopens the log files\n");
 }
 
+static void
+version(void)
+{
+    printf("shockwave %s\n", SW_VERSION);
+    printf("built with: %s, %s build", SW_BUILD_COMPILER, SW_BUILD_TYPE);
+    if (strcmp(SW_BUILD_SANITIZE, "none") != 0) {
+        printf(", sanitizers %s", SW_BUILD_SANITIZE);
+    }
+    printf("\nTLS: %s (built against %s)\n", OpenSSL_version(OPENSSL_VERSION),
+           OPENSSL_VERSION_TEXT);
+    printf("libevent: %s (built against %s)\n", event_get_version(),
+           LIBEVENT_VERSION);
+    printf("configuration: %s/shockwave/gateway.conf when installed\n",
+           SW_BUILD_SYSCONFDIR);
+}
+
+/* -t and -T: exit code 0 when the file (and its certificates) load. */
 static int
-test_config(const char *path)
+test_config(const char *path, bool dump)
 {
     static char err[16384];
     struct sw_conf *cf = sw_conf_load(path, err, sizeof(err));
@@ -46,11 +72,13 @@ test_config(const char *path)
         return 1;
     }
     fprintf(stderr, "shockwave: configuration file %s syntax is ok\n", path);
-    /* Certificates, keys and cipher lists are checked by building the TLS
-     * contexts, as a start or a reload would. */
-    struct sw_tls_ctx *t = sw_tls_ctx_new(cf, 1, err, sizeof(err));
-    sw_conf_unref(cf);
-    if (t == NULL) {
+    /* The user must exist; certificates, keys and cipher lists are checked
+     * by building the TLS contexts, as a start or a reload would. */
+    struct sw_tls_ctx *t = NULL;
+    err[0] = '\0';
+    if (sw_gateway_privs_check(cf, path) != SW_OK ||
+        (t = sw_tls_ctx_new(cf, 1, err, sizeof(err))) == NULL) {
+        sw_conf_unref(cf);
         fputs(err, stderr);
         fprintf(stderr, "shockwave: configuration file %s test failed\n", path);
         return 1;
@@ -58,57 +86,78 @@ test_config(const char *path)
     sw_tls_ctx_free(t);
     fprintf(stderr, "shockwave: configuration file %s test is successful\n",
             path);
+    if (dump) {
+        sw_conf_dump(cf, stdout);
+        fflush(stdout);
+    }
+    sw_conf_unref(cf);
     return 0;
 }
 
-/* Open the error and access logs named by the configuration. */
+/* Load the file and everything read as root: TLS keys, log files. */
 static enum sw_status
-open_logs(const struct sw_conf *cf)
+load(struct sw_gateway *g)
 {
-    int fd = 2;
-    if (cf->error_log.len > 0 && !sw_str_eq_ci(cf->error_log, "stderr")) {
-        fd = open(cf->error_log.p, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-                  0644);
-        if (fd < 0) {
-            fprintf(stderr, "shockwave: cannot open error_log %s: %s\n",
-                    cf->error_log.p, strerror(errno));
-            return SW_ERROR;
-        }
+    static char err[16384];
+    g->cf = sw_conf_load(g->conf_path, err, sizeof(err));
+    if (g->cf == NULL) {
+        fputs(err, stderr);
+        fprintf(stderr,
+                "shockwave: cannot start: configuration %s has "
+                "errors\n",
+                g->conf_path);
+        return SW_ERROR;
     }
-    sw_log_init(fd, (enum sw_log_level)cf->log_level);
-    if (cf->access_log.len == 0 || sw_str_eq_ci(cf->access_log, "off")) {
-        sw_log_set_access_fd(-1);
-    } else if (sw_str_eq_ci(cf->access_log, "stderr")) {
-        sw_log_set_access_fd(2);
-    } else {
-        int afd = open(cf->access_log.p,
-                       O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-        if (afd < 0) {
-            sw_log_error("cannot open access_log %s: %s", cf->access_log.p,
-                         strerror(errno));
-            return SW_ERROR;
-        }
-        sw_log_set_access_fd(afd);
+    g->cf->generation = 1;
+    if (sw_gateway_privs_resolve(g) != SW_OK) {
+        return SW_ERROR;
     }
-    return SW_OK;
+    /* The TLS contexts ride on the snapshot; one session cache per worker
+     * (the same count sw_gateway_start_workers uses). */
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned nw = g->cf->workers != 0 ? g->cf->workers
+                  : ncpu > 0          ? (unsigned)ncpu
+                                      : 1;
+    struct sw_tls_ctx *tls = sw_tls_ctx_new(g->cf, nw, err, sizeof(err));
+    if (tls == NULL) {
+        fputs(err, stderr);
+        fprintf(stderr,
+                "shockwave: cannot start: TLS configuration in %s has "
+                "errors\n",
+                g->conf_path);
+        return SW_ERROR;
+    }
+    g->cf->tls = tls;
+    g->cf->tls_free = sw_tls_ctx_free;
+    return sw_gateway_logs_open(g);
 }
 
 int
 main(int argc, char **argv)
 {
-    struct sw_gateway g = {.conf_path = "gateway.conf", .admin_fd = -1};
-    bool test_only = false;
+    struct sw_gateway g = {.conf_path = "gateway.conf",
+                           .admin_fd = -1,
+                           .notify_fd = -1,
+                           .error_fd = 2,
+                           .access_fd = -1};
+    int test_only = 0; /* 1: -t, 2: -T */
     int opt;
-    while ((opt = getopt(argc, argv, "c:tvh")) != -1) {
+    while ((opt = getopt(argc, argv, "c:tTRvh")) != -1) {
         switch (opt) {
         case 'c':
             g.conf_path = optarg;
             break;
         case 't':
-            test_only = true;
+            test_only = SW_MAX(test_only, 1);
+            break;
+        case 'T':
+            test_only = 2;
+            break;
+        case 'R':
+            g.allow_root = true;
             break;
         case 'v':
-            printf("shockwave %s\n", SW_VERSION);
+            version();
             return 0;
         case 'h':
             usage(stdout);
@@ -118,58 +167,42 @@ main(int argc, char **argv)
             return 2;
         }
     }
-    if (test_only) {
-        return test_config(g.conf_path);
+    if (optind < argc) {
+        fprintf(stderr, "shockwave: unexpected argument \"%s\"\n",
+                argv[optind]);
+        usage(stderr);
+        return 2;
     }
-
-    static char err[16384];
-    g.cf = sw_conf_load(g.conf_path, err, sizeof(err));
-    if (g.cf == NULL) {
-        fputs(err, stderr);
-        fprintf(stderr,
-                "shockwave: cannot start: configuration %s has "
-                "errors\n",
-                g.conf_path);
-        return 1;
+    if (test_only != 0) {
+        return test_config(g.conf_path, test_only == 2);
     }
-    g.cf->generation = 1;
-    /* The TLS contexts ride on the snapshot; one session cache per worker
-     * (the same count sw_gateway_start_workers uses). */
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    unsigned nw = g.cf->workers != 0 ? g.cf->workers
-                  : ncpu > 0         ? (unsigned)ncpu
-                                     : 1;
-    struct sw_tls_ctx *tls = sw_tls_ctx_new(g.cf, nw, err, sizeof(err));
-    if (tls == NULL) {
-        fputs(err, stderr);
-        fprintf(stderr,
-                "shockwave: cannot start: TLS configuration in %s has "
-                "errors\n",
-                g.conf_path);
-        sw_conf_unref(g.cf);
-        return 1;
-    }
-    g.cf->tls = tls;
-    g.cf->tls_free = sw_tls_ctx_free;
-    if (open_logs(g.cf) != SW_OK) {
-        sw_conf_unref(g.cf);
-        return 1;
-    }
-    signal(SIGPIPE, SIG_IGN);
 
     int rc = 1;
+    if (load(&g) != SW_OK) {
+        goto out;
+    }
+    signal(SIGPIPE, SIG_IGN);
     g.base = event_base_new();
     if (g.base == NULL) {
         sw_log_error("event_base_new failed");
         goto out;
     }
-    if (sw_gateway_start_workers(&g) != SW_OK ||
+    /* Every socket is bound before the drop; threads start after it. */
+    if (sw_gateway_notify_open(&g) != SW_OK ||
+        sw_gateway_start_workers(&g) != SW_OK ||
         sw_gateway_admin_start(&g) != SW_OK ||
+        sw_gateway_privs_drop(&g) != SW_OK ||
+        sw_gateway_run_workers(&g) != SW_OK ||
         sw_gateway_signals_start(&g) != SW_OK) {
         goto out;
     }
     sw_log_info("shockwave %s ready: %u workers, %zu listeners, pid %d",
                 SW_VERSION, g.nworkers, g.cf->nlistens, (int)getpid());
+    sw_gateway_notify(&g,
+                      "READY=1\nSTATUS=ready: %u workers, %zu listeners, "
+                      "configuration generation %llu\nMAINPID=%d",
+                      g.nworkers, g.cf->nlistens,
+                      (unsigned long long)g.cf->generation, (int)getpid());
     event_base_dispatch(g.base);
     rc = 0;
 out:
@@ -183,5 +216,7 @@ out:
     if (rc == 0) {
         sw_log_info("shockwave stopped");
     }
+    sw_gateway_notify_close(&g);
+    sw_gateway_logs_close(&g);
     return rc;
 }

@@ -81,6 +81,12 @@ sw_gateway_start_workers(struct sw_gateway *g)
             }
         }
     }
+    return SW_OK;
+}
+
+enum sw_status
+sw_gateway_run_workers(struct sw_gateway *g)
+{
     for (unsigned i = 0; i < g->nworkers; i++) {
         int err = pthread_create(&g->workers[i].thread, NULL, thread_main,
                                  g->workers[i].w);

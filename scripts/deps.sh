@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(build-essential pkg-config meson ninja-build libevent-dev libssl-dev
           libhttp-parser-dev check curl openssl python3-websockets wrk
           nginx-light haproxy nodejs npm clang libclang-rt-14-dev valgrind
-          chromium)
+          chromium groff-base)
 
 missing=()
 for p in "${packages[@]}"; do

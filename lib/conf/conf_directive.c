@@ -6,6 +6,7 @@
  *   sw__conf_lookup()             a name in one context's table
  *   sw__conf_unknown_directive()  "not allowed here" or "did you mean"
  *   sw__conf_nearest()            the closest of a list of names
+ *   sw__conf_table()              one context's table (conf_dump.c)
  *
  * An entry names its setter, its argument count and flags; an entry for a
  * generic setter (conf_directive_value.c) also names the field it writes
@@ -69,10 +70,11 @@ static const struct sw__conf_directive main_directives[] = {
      CF(error_log)},
     {.name = "log_level", .set = sw__conf_set_log_level, .min = 1, .max = 1},
     {.name = "access_log",
-     .set = sw__conf_set_path,
+     .set = sw__conf_set_access_log,
      .min = 1,
-     .max = 1,
+     .max = 2,
      CF(access_log)},
+    {.name = "user", .set = sw__conf_set_user, .min = 1, .max = 2},
     {.name = "buffer_size",
      VALUE(sw__conf_size, CF(buffer_size)),
      .lo = KB,
@@ -353,6 +355,13 @@ sw__conf_lookup(enum sw__conf_ctx ctx, struct sw_str name, size_t *idx)
         }
     }
     return NULL;
+}
+
+const struct sw__conf_directive *
+sw__conf_table(enum sw__conf_ctx ctx, size_t *n)
+{
+    *n = table_sizes[ctx];
+    return tables[ctx];
 }
 
 const char *

@@ -7,6 +7,8 @@
  *   sw__conf_set_listen()     listen ADDR [backlog=N] [tls], no duplicates
  *   sw__conf_set_admin()      admin ADDR
  *   sw__conf_set_log_level()  log_level error | warn | info | debug
+ *   sw__conf_set_access_log() access_log off | stderr | PATH [json]
+ *   sw__conf_set_user()       user NAME [GROUP]
  *
  * Sizes, timeouts and log paths go through the generic setters
  * (conf_directive_value.c); the TLS directives are in conf_directive_tls.c.
@@ -20,6 +22,7 @@
 
 #define BACKLOG_MAX 65535 /* largest backlog= accepted */
 #define LEVEL_NAME_MAX 16 /* bytes of a log level name, with its NUL */
+#define USER_NAME_MAX 63  /* bytes of a user or group name */
 
 /* A listen line without options. */
 static const struct sw_conf_listen listen_defaults = {
@@ -156,4 +159,75 @@ sw__conf_set_log_level(struct sw__conf_parser *ps, struct sw__conf_src *s,
                      "\"log_level\" expects error, warn, info or debug, "
                      "got \"%.*s\"",
                      SW__CONF_TOKF(t));
+}
+
+void
+sw__conf_set_access_log(struct sw__conf_parser *ps, struct sw__conf_src *s,
+                        struct sw__conf_block *b,
+                        const struct sw__conf_stmt *st,
+                        const struct sw__conf_directive *d)
+{
+    struct sw_conf *cf = b->obj;
+    sw__conf_set_path(ps, s, b, st, d);
+    if (st->nargs < 2) {
+        return;
+    }
+    const struct sw__conf_tok *t = &st->args[1];
+    if (!sw__conf_str_eq(t->text, "json")) {
+        sw__conf_err_tok(ps, s, t,
+                         "unknown format \"%.*s\" for \"access_log\": "
+                         "expected json (or nothing, for text lines)",
+                         SW__CONF_TOKF(t));
+        return;
+    }
+    if (sw__conf_str_eq(st->args[0].text, "off")) {
+        sw__conf_err_tok(ps, s, t, "\"access_log off\" takes no format");
+        return;
+    }
+    cf->access_log_json = true;
+}
+
+/* A user or group name as getpwnam(3) takes it: no NUL, no "/" or ":",
+ * not empty, not a number (uids are not accepted: names only). */
+static bool
+check_user_name(struct sw__conf_parser *ps, const struct sw__conf_src *s,
+                const struct sw__conf_tok *t, const char *what)
+{
+    struct sw_str n = t->text;
+    bool digits = n.len > 0;
+    for (size_t i = 0; i < n.len; i++) {
+        unsigned char ch = (unsigned char)n.p[i];
+        if (ch <= ' ' || ch == ':' || ch == '/' || ch == 0x7f) {
+            digits = false;
+            n.len = 0; /* reported below */
+            break;
+        }
+        digits = digits && ch >= '0' && ch <= '9';
+    }
+    if (n.len == 0 || n.len > USER_NAME_MAX || digits) {
+        sw__conf_err_tok(ps, s, t,
+                         "\"user\" expects a %s name (at most %d bytes, no "
+                         "spaces, \":\" or \"/\", not a number), got \"%.*s\"",
+                         what, USER_NAME_MAX, SW__CONF_TOKF(t));
+        return false;
+    }
+    return true;
+}
+
+void
+sw__conf_set_user(struct sw__conf_parser *ps, struct sw__conf_src *s,
+                  struct sw__conf_block *b, const struct sw__conf_stmt *st,
+                  const struct sw__conf_directive *d)
+{
+    SW_UNUSED(d);
+    struct sw_conf *cf = b->obj;
+    if (!check_user_name(ps, s, &st->args[0], "user") ||
+        (st->nargs > 1 && !check_user_name(ps, s, &st->args[1], "group"))) {
+        return;
+    }
+    cf->user = sw__conf_dup_str(ps, st->args[0].text.p, st->args[0].text.len);
+    if (st->nargs > 1) {
+        cf->group =
+            sw__conf_dup_str(ps, st->args[1].text.p, st->args[1].text.len);
+    }
 }

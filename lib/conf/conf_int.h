@@ -12,6 +12,7 @@
  *   conf_directive_tls.c       certificates, protocols, ciphers, upstream TLS
  *   conf_directive_upstream.c  upstream { }, server, balance
  *   conf_directive_route.c     route { }, matches, header edits, WebSocket
+ *   conf_dump.c                the snapshot printed back as a file (-T)
  *
  *   text --lexer--> tokens --parser--> directives --handlers--> sw_conf
  *                                  \--> include FILE: a nested lexer
@@ -351,6 +352,10 @@ const char *sw__conf_path(struct sw__conf_parser *ps,
 const struct sw__conf_directive *
 sw__conf_lookup(enum sw__conf_ctx ctx, struct sw_str name, size_t *idx);
 
+/* The table of a context and its n entries (for the dump). */
+const struct sw__conf_directive *sw__conf_table(enum sw__conf_ctx ctx,
+                                                size_t *n);
+
 /* Report an unknown name: "not allowed here" or "did you mean". */
 void sw__conf_unknown_directive(struct sw__conf_parser *ps,
                                 struct sw__conf_src *s,
@@ -402,6 +407,8 @@ sw__conf_set_cb sw__conf_set_workers;
 sw__conf_set_cb sw__conf_set_listen;
 sw__conf_set_cb sw__conf_set_admin;
 sw__conf_set_cb sw__conf_set_log_level;
+sw__conf_set_cb sw__conf_set_access_log; /* PATH [json] */
+sw__conf_set_cb sw__conf_set_user;       /* NAME [GROUP] */
 
 /* conf_directive_tls.c */
 sw__conf_set_cb sw__conf_set_tls_certificate;

@@ -594,6 +594,8 @@ sw__conf_parse(const char *text, size_t len, const char *name, const char *dir,
     cf->error_log = sw__conf_dup_str(&ps, "stderr", 6);
     cf->log_level = SW_LOG_INFO;
     cf->access_log = sw__conf_dup_str(&ps, "off", 3);
+    cf->user = sw__conf_dup_str(&ps, "", 0);
+    cf->group = sw__conf_dup_str(&ps, "", 0);
     cf->buffer_size = 16u << 10;
     cf->ws_pipe_size = 1u << 20;
     cf->max_header_bytes = 16u << 10;

@@ -14,10 +14,39 @@
 
 #include <shockwave/log.h>
 
+/* The JSON form (`access_log PATH json;`; fields in docs/operations.md). */
+static void
+log_access_json(const struct sw_session *p, uint64_t ms)
+{
+    struct sw_log_json j;
+    sw_log_json_begin(&j, "http");
+    sw_log_json_str(&j, "client", p->raddr, strlen(p->raddr));
+    sw_log_json_u64(&j, "client_port", strtoull(p->rport, NULL, 10));
+    sw_log_json_str(&j, "request", p->log_req, strlen(p->log_req));
+    sw_log_json_u64(&j, "status", p->status);
+    sw_log_json_u64(&j, "bytes_sent", p->bytes_out);
+    sw_log_json_u64(&j, "bytes_received", p->req_body_bytes);
+    if (p->peer != NULL) {
+        sw_log_json_str(&j, "upstream", p->peer->server->text.p,
+                        p->peer->server->text.len);
+    }
+    sw_log_json_u64(&j, "duration_ms", ms);
+    sw_log_json_str(&j, "request_id", p->request_id, strlen(p->request_id));
+    sw_log_json_write(&j);
+}
+
 void
 sw__proxy_log_access(struct sw_session *p)
 {
-    uint64_t ms = sw_now_ms() - p->started_ms;
+    /* started_ms is set once a request head parsed: a head refused with
+     * 400 has none (it was 0, or the previous request's). */
+    uint64_t ms = p->log_req[0] != '-' && p->started_ms != 0
+                      ? sw_now_ms() - p->started_ms
+                      : 0;
+    if (sw_log_access_is_json()) {
+        log_access_json(p, ms);
+        return;
+    }
     sw_log_access("%s \"%s\" %u %llu %.*s %llums %s", p->raddr, p->log_req,
                   p->status, (unsigned long long)p->bytes_out,
                   p->peer ? (int)p->peer->server->text.len : 1,

@@ -107,10 +107,33 @@ dir_release(struct sw_relay *r, struct dir *d)
     }
 }
 
+/* The JSON form (`access_log PATH json;`; fields in docs/operations.md). */
+static void
+log_session_json(const struct sw_relay *r, uint64_t ms)
+{
+    struct sw_log_json j;
+    sw_log_json_begin(&j, "websocket");
+    sw_log_json_str(&j, "client", r->caddr, strlen(r->caddr));
+    sw_log_json_str(&j, "upstream", r->uaddr, strlen(r->uaddr));
+    sw_log_json_u64(&j, "duration_ms", ms);
+    sw_log_json_u64(&j, "client_messages", r->up.messages);
+    sw_log_json_u64(&j, "client_bytes", r->up.bytes);
+    sw_log_json_u64(&j, "upstream_messages", r->down.messages);
+    sw_log_json_u64(&j, "upstream_bytes", r->down.bytes);
+    const char *by = r->closed_by != NULL ? r->closed_by : "none";
+    sw_log_json_str(&j, "closed_by", by, strlen(by));
+    sw_log_json_u64(&j, "close_code", r->close_code);
+    sw_log_json_write(&j);
+}
+
 static void
 log_session(struct sw_relay *r)
 {
     uint64_t ms = sw_now_ms() - r->started_ms;
+    if (sw_log_access_is_json()) {
+        log_session_json(r, ms);
+        return;
+    }
     sw_log_access(
         "ws %s -> %s %llums c2u_msgs=%llu c2u_bytes=%llu "
         "u2c_msgs=%llu u2c_bytes=%llu closed_by=%s code=%u",

@@ -613,7 +613,9 @@ sw_test_gw_start(struct sw_test_gw *g, const char *conf_name,
         if (!sw_test_gw_render(g, conf_name, kv)) {
             return false;
         }
-        char *argv[] = {(char *)sw_test_env("SW_SHOCKWAVE"), "-c",
+        /* -R: the suites run as root with configurations that name no
+         * `user` (privs_test covers the drop and the refusal). */
+        char *argv[] = {(char *)sw_test_env("SW_SHOCKWAVE"), "-R", "-c",
                         g->conf_path, NULL};
         if (!sw_test_proc_spawn(&g->proc, "shockwave", argv)) {
             return false;

@@ -28,6 +28,7 @@
 
 #include <netinet/in.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <sys/socket.h>
 
 /* Variables usable in header values ("$remote_addr"). */
@@ -194,6 +195,10 @@ struct sw_conf {
     struct sw_str error_log;      /* owned: "stderr" (default) or a path */
     int log_level;                /* enum sw_log_level, default info */
     struct sw_str access_log;     /* owned: "off" (default), "stderr" or path */
+    bool access_log_json;         /* `access_log PATH json;`: JSON lines */
+    struct sw_str user;           /* owned: `user NAME [GROUP];`, empty =
+                                     none (see docs/operations.md) */
+    struct sw_str group;          /* owned: GROUP, empty = NAME's group */
     /* Client side limits and timeouts (global). */
     size_t buffer_size;            /* pool buffer size, default 16k */
     size_t ws_pipe_size;           /* splice pipe capacity wanted, 1m */
@@ -259,6 +264,14 @@ enum sw_status sw_conf_parse_size(struct sw_str s, uint64_t *out);
 /* Parse "250ms", "30s", "5m", "1h", "1d" (a bare number is seconds) into
  * milliseconds. SW_OK or SW_EINVAL. */
 enum sw_status sw_conf_parse_duration(struct sw_str s, uint64_t *out_ms);
+
+/*
+ * Print the snapshot as a configuration file (`shockwave -T`): includes
+ * expanded, every setting written out with its effective value, defaults
+ * included, so that the output loads again as the same configuration. Paths
+ * are printed as resolved at load time.
+ */
+void sw_conf_dump(const struct sw_conf *cf, FILE *out);
 
 /* Find an upstream by name; NULL if none. */
 const struct sw_conf_upstream *sw_conf_find_upstream(const struct sw_conf *cf,
