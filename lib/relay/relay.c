@@ -449,6 +449,9 @@ sw__relay_update_interest(struct sw_relay *r)
         struct end *e = ends[i];
         struct dir *in = e->in_dir;
         struct dir *out = e->out_dir;
+        if (in->lowat > 1 && in->state != DIR_SPLICE) {
+            sw__relay_lowat(in, 1); /* headers again: every byte counts */
+        }
         bool read = in->state == DIR_SPLICE
                         ? in->remaining > 0 && in->in_pipe < in->pipe.cap
                         : sw_conn_in_has_room(e->conn);

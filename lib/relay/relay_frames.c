@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 static void
@@ -131,6 +132,20 @@ may_splice(const struct sw_relay *r, const struct dir *d)
            sw_conn_buffered(d->dst->conn->out) == 0 && d->hdr_len == 0;
 }
 
+void
+sw__relay_lowat(struct dir *d, uint64_t want)
+{
+    unsigned v = (unsigned)SW_MAX(SW_MIN(want, SW_RELAY_SPLICE_LOWAT), 1u);
+    if (v == SW_MAX(d->lowat, 1u) || d->src->conn->io.fd < 0) {
+        return;
+    }
+    int iv = (int)v;
+    if (setsockopt(d->src->conn->io.fd, SOL_SOCKET, SO_RCVLOWAT, &iv,
+                   sizeof(iv)) == 0) {
+        d->lowat = v;
+    }
+}
+
 /* Move payload through a pipe: src -> pipe -> dst, exactly d->remaining
  * bytes; resumes on EAGAIN on either side. */
 static bool
@@ -144,22 +159,32 @@ splice_step(struct sw_relay *r, struct dir *d)
         }
         d->have_pipe = true;
         d->in_pipe = 0;
+        sw__relay_lowat(d, d->remaining);
     }
     size_t cap = d->pipe.cap; /* pipes may differ: the kernel may grant less */
+    /* A splice that moved less than asked found its socket drained (or its
+     * send buffer full): the next readiness event says when to go on, so
+     * no call is spent finding EAGAIN. */
+    bool src_dry = false;
+    bool dst_full = false;
     for (int i = 0; i < SW_RELAY_SPLICE_STEPS; i++) {
         bool moved = false;
-        if (d->remaining > 0 && d->in_pipe < cap &&
+        if (!src_dry && d->remaining > 0 && d->in_pipe < cap &&
             !sw_conn_has(d->src->conn, SW_CONN_F_EOF)) {
             sw_metrics_inc(r->env.metrics, SW_METRIC_WS_SPLICE_CALLS);
-            ssize_t n = splice(
-                d->src->conn->io.fd, NULL, d->pipe.fd[1], NULL,
-                (size_t)SW_MIN(d->remaining, (uint64_t)(cap - d->in_pipe)),
-                SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+            size_t want =
+                (size_t)SW_MIN(d->remaining, (uint64_t)(cap - d->in_pipe));
+            ssize_t n = splice(d->src->conn->io.fd, NULL, d->pipe.fd[1], NULL,
+                               want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+            src_dry = n < (ssize_t)want;
             if (n > 0) {
                 d->in_pipe += (size_t)n;
                 d->remaining -= (uint64_t)n;
                 d->src->last_rx_ms = sw_now_ms();
                 moved = true;
+                if (d->remaining < d->lowat) {
+                    sw__relay_lowat(d, d->remaining); /* the rest, or 1 */
+                }
             } else if (n == 0) {
                 d->src->conn->flags |= SW_CONN_F_EOF;
             } else if (errno != EAGAIN && errno != EINTR) {
@@ -168,10 +193,12 @@ splice_step(struct sw_relay *r, struct dir *d)
                 d->src->conn->flags |= SW_CONN_F_EOF | SW_CONN_F_RESET;
             }
         }
-        if (d->in_pipe > 0 && !sw_conn_has(d->dst->conn, SW_CONN_F_DEAD)) {
+        if (!dst_full && d->in_pipe > 0 &&
+            !sw_conn_has(d->dst->conn, SW_CONN_F_DEAD)) {
             sw_metrics_inc(r->env.metrics, SW_METRIC_WS_SPLICE_CALLS);
             ssize_t m = splice(d->pipe.fd[0], NULL, d->dst->conn->io.fd, NULL,
                                d->in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+            dst_full = m < (ssize_t)d->in_pipe;
             if (m > 0) {
                 d->in_pipe -= (size_t)m;
                 d->bytes += (uint64_t)m;

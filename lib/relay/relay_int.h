@@ -24,6 +24,10 @@
 #define SW_RELAY_WALK_STEPS 256
 /* Splice pairs (in, out) per splice_step call. */
 #define SW_RELAY_SPLICE_STEPS 64
+/* While a payload is spliced, its source wakes the relay only once this
+ * much of it (or all that is left) has arrived (SO_RCVLOWAT): each splice
+ * then moves a large piece, not what one TCP segment brought. */
+#define SW_RELAY_SPLICE_LOWAT (256u * 1024u)
 /* Close handshake bound without ws_close_timeout, and the longest wait for
  * the peer's close before a violator gets its own code. */
 #define SW_RELAY_CLOSE_WAIT_MS 5000
@@ -89,6 +93,7 @@ struct dir {
     struct sw_pipe pipe;            /* owned (pool) while splicing */
     size_t in_pipe;                 /* bytes sitting in the pipe */
     bool have_pipe;                 /* pipe is valid */
+    unsigned lowat;                 /* SO_RCVLOWAT set on src (0: never) */
     bool close_seen;                /* src sent a close frame */
     uint16_t close_code;            /* the code it carried */
     uint64_t frames;                /* frames read */
@@ -158,5 +163,8 @@ struct sw_relay *sw__relay_create(const struct sw_relay_env *env,
 
 /* relay_frames.c */
 bool sw__relay_dir_process(struct sw_relay *r, struct dir *d);
+/* Set d's source low-water mark to min(want, SW_RELAY_SPLICE_LOWAT), at
+ * least 1 (the default), when it differs from what is set. */
+void sw__relay_lowat(struct dir *d, uint64_t want);
 
 #endif

@@ -124,7 +124,8 @@ static void
 expect_line(const char *dump, const char *line)
 {
     char want[1024];
-    snprintf(want, sizeof(want), "\n%s\n", line);
+    int n = snprintf(want, sizeof(want), "\n%s\n", line);
+    ck_assert(n > 0 && (size_t)n < sizeof(want));
     ck_assert_msg(strstr(dump, want) != NULL ||
                       strncmp(dump, want + 1, strlen(want) - 1) == 0,
                   "missing line \"%s\" in:\n%s", line, dump);
@@ -236,9 +237,10 @@ START_TEST(dump_shows_documented_defaults)
         "    ws_ping_interval 0;",
         "    ws_idle_timeout 0;",
         "    ws_close_timeout 5s;",
+        "    ws_park_after 500ms;",
         "    ws_max_message 16m;",
         "    ws_max_frame 16m;",
-        "    ws_max_buffer 64k;",
+        "    ws_max_buffer 256k;",
         "    ws_splice_threshold 16k;",
         "    ws_validate_utf8 off;",
         "    max_body_size 0;",
