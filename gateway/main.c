@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SW_VERSION "0.1.0"
@@ -133,6 +134,8 @@ main(int argc, char **argv)
         return 1;
     }
     g.cf->generation = 1;
+    g.start_unix = g.loaded_unix = (uint64_t)time(NULL);
+    g.last_reload_ok = true;
     /* The TLS contexts ride on the snapshot; one session cache per worker
      * (the same count sw_gateway_start_workers uses). */
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);

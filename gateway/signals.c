@@ -12,6 +12,7 @@
 #include <shockwave/tls.h>
 
 #include <signal.h>
+#include <time.h>
 
 static bool
 same_listens(const struct sw_conf *a, const struct sw_conf *b)
@@ -34,6 +35,7 @@ static void
 reload_failed(struct sw_gateway *g, char *err)
 {
     g->reload_failures++;
+    g->last_reload_ok = false;
     char *line = strtok(err, "\n");
     while (line != NULL) {
         sw_log_error("%s", line);
@@ -73,6 +75,8 @@ reload(struct sw_gateway *g)
     sw_conf_unref(g->cf);
     g->cf = cf;
     g->reloads++;
+    g->last_reload_ok = true;
+    g->loaded_unix = (uint64_t)time(NULL);
     sw_log_info("configuration reloaded (generation %llu)",
                 (unsigned long long)cf->generation);
 }

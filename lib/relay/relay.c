@@ -98,6 +98,7 @@ static void
 dir_release(struct sw_relay *r, struct dir *d)
 {
     if (d->have_pipe) {
+        sw_metrics_add(r->env.metrics, SW_METRIC_PIPES_IN_USE, -1);
         if (d->in_pipe == 0) {
             sw_pipe_put(r->env.pipes, &d->pipe);
         } else {
@@ -119,6 +120,23 @@ log_session(struct sw_relay *r)
         (unsigned long long)r->up.messages, (unsigned long long)r->up.bytes,
         (unsigned long long)r->down.messages, (unsigned long long)r->down.bytes,
         r->closed_by != NULL ? r->closed_by : "-", (unsigned)r->close_code);
+}
+
+/* The session's end in its route's series: one close by code and closer
+ * (a close frame without a code counts as 1005), and its lifetime. */
+static void
+count_end(struct sw_relay *r)
+{
+    const char *by = r->closed_by != NULL ? r->closed_by : "gateway";
+    unsigned who = strcmp(by, "client") == 0     ? 0
+                   : strcmp(by, "upstream") == 0 ? 1
+                                                 : 2;
+    uint16_t code = r->close_code != 0 ? r->close_code : SW_WS_CLOSE_NO_STATUS;
+    sw_metrics_store_add(&r->m->ws_closes[sw_metrics_close_index(code)][who],
+                         1);
+    sw_metrics_store_add(&r->m->ws_sessions_active, -1);
+    sw_metrics_observe(&r->m->ws_duration, SW_METRICS_H_WS_DURATION,
+                       sw_metrics_now_us() - r->started_us);
 }
 
 /*
@@ -151,7 +169,7 @@ finish_as(struct sw_relay *r, bool abort)
     sw_conn_close_gently(r->u.conn);
     dir_release(r, &r->up);
     dir_release(r, &r->down);
-    sw_metrics_add(r->env.metrics, SW_METRIC_WS_SESSIONS_ACTIVE, -1);
+    count_end(r);
     log_session(r);
     r->on_done(r->arg);
 }
@@ -678,6 +696,8 @@ sw_relay_new(const struct sw_relay_env *env, struct sw_relay_start *s)
     }
     r->env = *env;
     r->rt = s->route;
+    r->m = s->metrics;
+    r->started_us = sw_metrics_now_us();
     r->on_done = s->on_done;
     r->arg = s->arg;
     r->started_ms = sw_now_ms();
@@ -687,8 +707,8 @@ sw_relay_new(const struct sw_relay_env *env, struct sw_relay_start *s)
     end_init(r, &r->u, s->upstream, false, &r->down, &r->up);
     dir_init(r, &r->up, &r->c, &r->u, s->rsv_allowed);
     dir_init(r, &r->down, &r->u, &r->c, s->rsv_allowed);
-    sw_metrics_inc(env->metrics, SW_METRIC_WS_SESSIONS_TOTAL);
-    sw_metrics_inc(env->metrics, SW_METRIC_WS_SESSIONS_ACTIVE);
+    sw_metrics_store_add(&r->m->ws_sessions_total, 1);
+    sw_metrics_store_add(&r->m->ws_sessions_active, 1);
     arm_timer(r);
     relay_run(r);
     return r;

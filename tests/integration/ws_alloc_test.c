@@ -3,9 +3,9 @@
  *
  * The daemon (tests/conf/ws_alloc.conf, one worker) runs with
  * LD_PRELOAD=$SW_ALLOCCOUNT (tests/support/alloccount.c), whose counter
- * the admin listener exports as process_allocations_total. After a warm-up
- * on one connection, 10,000 echo messages (16 B, 4 KiB, 1 MiB) and pings
- * on the same connection must add exactly as many allocations as two
+ * the admin listener exports as shockwave_process_allocations_total. After
+ * a warm-up on one connection, 10,000 echo messages (16 B, 4 KiB, 1 MiB)
+ * and pings on the same connection must add exactly as many allocations as two
  * /metrics reads with no traffic at all (the admin's own cost).
  *
  *   m0 --(no traffic)--> m1 --(no traffic)--> m2 --(10,000 messages)--> m3
@@ -65,7 +65,7 @@ file_has(const char *path, const char *needle)
 static long long
 allocs(int admin_port)
 {
-    return sw_test_metric(admin_port, "process_allocations_total");
+    return sw_test_metric(admin_port, "shockwave_process_allocations_total");
 }
 
 /* One echo of n bytes of the pattern (one in flight: all fits buffers). */

@@ -14,9 +14,9 @@
 
 #include <check.h>
 
-#define SESSION_MAX 1760 /* struct sw_session, two sw_conn included */
+#define SESSION_MAX 1784 /* struct sw_session, two sw_conn included */
 #define CONN_MAX 480     /* struct sw_conn: io, three events, buffers */
-#define RELAY_MAX 1584   /* struct sw_relay: two ends, two directions */
+#define RELAY_MAX 1600   /* struct sw_relay: two ends, two directions */
 
 START_TEST(per_connection_sizes)
 {

@@ -50,7 +50,8 @@ struct sw_pipe {
 /* A worker's pool of pipes for splice(). */
 struct sw_pipe_pool {
     struct sw_pipe *idle; /* owned: idle pipes */
-    size_t n;             /* idle pipes */
+    size_t n;             /* idle pipes (relaxed atomic stores: the
+                             admin thread reads it) */
     size_t cap;           /* capacity of idle */
     size_t want_size;     /* capacity asked for (ws_pipe_size, capped) */
     bool warned;          /* the kernel granted less: logged once */
@@ -89,6 +90,9 @@ typedef void (*sw_relay_done_cb)(void *arg);
 struct sw_relay_start {
     const struct sw_conf_route *route; /* borrowed: ws_* settings; valid
                                           while the caller's snapshot ref */
+    struct sw_metrics_route *metrics;  /* borrowed (the worker's metrics,
+                                          outlive the relay): the route's
+                                          series */
     struct sw_conn *client;            /* borrowed: owned by the caller,
                                           valid until on_done; its `in`
                                           holds frames behind the request
