@@ -235,11 +235,74 @@ globals(const struct sw_metrics_view *v, struct sw_metrics_out *o)
     }
 }
 
-static bool
-has_ws(const struct sw_metrics_route *r)
+/* A family with one series per slot: a counter or gauge (a uint64_t) or
+ * a histogram, at `field` in the slot. */
+struct family {
+    const char *name;               /* without the prefix */
+    const char *type;               /* "counter", "gauge", "histogram" */
+    const char *help;               /* the # HELP text */
+    size_t field;                   /* offsetof in the slot */
+    enum sw_metrics_hist_kind kind; /* histograms: the buckets */
+    bool ws_only;                   /* only routes that carried WebSocket */
+};
+
+static void
+series(struct sw_metrics_out *o, const struct family *f, const struct labels *l,
+       const void *slot)
 {
-    return r->ws_sessions_total != 0;
+    const char *at = (const char *)slot + f->field;
+    if (strcmp(f->type, "histogram") == 0) {
+        hist(o, f->name, l, (const struct sw_metrics_hist *)(const void *)at,
+             f->kind);
+    } else {
+        uint64_t val;
+        memcpy(&val, at, sizeof(val));
+        sample(o, f->name, "", l, val);
+    }
 }
+
+#define ROUTE_FIELD(f) offsetof(struct sw_metrics_route, f)
+#define SERVER_FIELD(f) offsetof(struct sw_metrics_server, f)
+
+static const struct family route_families[] = {
+    {"http_requests_active", "gauge", "HTTP requests in flight, by route.",
+     ROUTE_FIELD(requests_active), 0, false},
+    {"http_request_duration_seconds", "histogram",
+     "From a request head read to its answer queued in full, by route.",
+     ROUTE_FIELD(http_duration), SW_METRICS_H_HTTP_DURATION, false},
+    {"ws_sessions_total", "counter", "WebSocket sessions relayed, by route.",
+     ROUTE_FIELD(ws_sessions_total), 0, false},
+    {"ws_sessions_active", "gauge", "WebSocket sessions open now, by route.",
+     ROUTE_FIELD(ws_sessions_active), 0, false},
+    {"ws_session_duration_seconds", "histogram",
+     "WebSocket session lifetimes, from the 101 to the end, by route.",
+     ROUTE_FIELD(ws_duration), SW_METRICS_H_WS_DURATION, true},
+};
+
+static const struct family server_families[] = {
+    {"upstream_requests_total", "counter",
+     "Requests sent to each upstream server (retries count again).",
+     SERVER_FIELD(requests), 0, false},
+    {"upstream_connects_total", "counter",
+     "New connections opened to each upstream server.", SERVER_FIELD(connects),
+     0, false},
+    {"upstream_failures_total", "counter",
+     "Failed connects and exchanges, as passive health counts them toward "
+     "max_fails.",
+     SERVER_FIELD(failures), 0, false},
+    {"upstream_reused_total", "counter",
+     "Requests sent on a kept-alive connection.", SERVER_FIELD(reused), 0,
+     false},
+    {"upstream_idle_connections", "gauge",
+     "Idle keep-alive connections pooled now.", SERVER_FIELD(idle), 0, false},
+    {"upstream_connect_duration_seconds", "histogram",
+     "TCP connect time to each upstream server.", SERVER_FIELD(connect),
+     SW_METRICS_H_CONNECT, false},
+    {"upstream_first_byte_seconds", "histogram",
+     "From the request head sent to the first response byte, per upstream "
+     "server.",
+     SERVER_FIELD(first_byte), SW_METRICS_H_FIRST_BYTE, false},
+};
 
 static void
 routes(const struct sw_metrics_view *v, struct sw_metrics_out *o)
@@ -255,54 +318,27 @@ routes(const struct sw_metrics_view *v, struct sw_metrics_out *o)
                    v->routes[i].sum.responses[c]);
         }
     }
-    sw_metrics_put_family(o, "http_requests_active", "gauge",
-                          "HTTP requests in flight, by route.");
-    for (size_t i = 0; i < v->nroutes; i++) {
-        struct labels l = {{"route"}, {v->routes[i].name}};
-        sample(o, "http_requests_active", "", &l,
-               v->routes[i].sum.requests_active);
-    }
-    sw_metrics_put_family(o, "http_request_duration_seconds", "histogram",
-                          "From a request head read to its answer queued "
-                          "in full, by route.");
-    for (size_t i = 0; i < v->nroutes; i++) {
-        struct labels l = {{"route"}, {v->routes[i].name}};
-        hist(o, "http_request_duration_seconds", &l,
-             &v->routes[i].sum.http_duration, SW_METRICS_H_HTTP_DURATION);
-    }
-    sw_metrics_put_family(o, "ws_sessions_total", "counter",
-                          "WebSocket sessions relayed, by route.");
-    for (size_t i = 0; i < v->nroutes; i++) {
-        struct labels l = {{"route"}, {v->routes[i].name}};
-        sample(o, "ws_sessions_total", "", &l,
-               v->routes[i].sum.ws_sessions_total);
-    }
-    sw_metrics_put_family(o, "ws_sessions_active", "gauge",
-                          "WebSocket sessions open now, by route.");
-    for (size_t i = 0; i < v->nroutes; i++) {
-        struct labels l = {{"route"}, {v->routes[i].name}};
-        sample(o, "ws_sessions_active", "", &l,
-               v->routes[i].sum.ws_sessions_active);
+    for (size_t k = 0; k < SW_NELEMS(route_families); k++) {
+        const struct family *f = &route_families[k];
+        sw_metrics_put_family(o, f->name, f->type, f->help);
+        for (size_t i = 0; i < v->nroutes; i++) {
+            if (!f->ws_only || v->routes[i].sum.ws_sessions_total != 0) {
+                struct labels l = {{"route"}, {v->routes[i].name}};
+                series(o, f, &l, &v->routes[i].sum);
+            }
+        }
     }
     sw_metrics_put_family(o, "ws_message_size_bytes", "histogram",
                           "WebSocket data message payload sizes, by route "
                           "and direction.");
     for (size_t i = 0; i < v->nroutes; i++) {
-        for (int d = 0; d < SW_METRICS_DIRS && has_ws(&v->routes[i].sum); d++) {
+        for (int d = 0;
+             d < SW_METRICS_DIRS && v->routes[i].sum.ws_sessions_total != 0;
+             d++) {
             struct labels l = {{"route", "direction"},
                                {v->routes[i].name, dir_labels[d]}};
             hist(o, "ws_message_size_bytes", &l, &v->routes[i].sum.ws_msg[d],
                  SW_METRICS_H_WS_MESSAGE);
-        }
-    }
-    sw_metrics_put_family(o, "ws_session_duration_seconds", "histogram",
-                          "WebSocket session lifetimes, from the 101 to the "
-                          "end, by route.");
-    for (size_t i = 0; i < v->nroutes; i++) {
-        if (has_ws(&v->routes[i].sum)) {
-            struct labels l = {{"route"}, {v->routes[i].name}};
-            hist(o, "ws_session_duration_seconds", &l,
-                 &v->routes[i].sum.ws_duration, SW_METRICS_H_WS_DURATION);
         }
     }
     sw_metrics_put_family(o, "ws_closes_total", "counter",
@@ -324,29 +360,9 @@ routes(const struct sw_metrics_view *v, struct sw_metrics_out *o)
     }
 }
 
-/* A counter or gauge family with one sample per upstream server. */
-static void
-server_family(const struct sw_metrics_view *v, struct sw_metrics_out *o,
-              const char *name, const char *type, const char *help,
-              size_t field)
-{
-    sw_metrics_put_family(o, name, type, help);
-    for (size_t i = 0; i < v->nservers; i++) {
-        const struct sw_metrics_view_server *s = &v->servers[i];
-        struct labels l = {{"upstream", "server"}, {s->upstream, s->server}};
-        uint64_t val;
-        memcpy(&val, (const char *)&s->sum + field, sizeof(val));
-        sample(o, name, "", &l, val);
-    }
-}
-
 static void
 servers(const struct sw_metrics_view *v, struct sw_metrics_out *o)
 {
-    server_family(v, o, "upstream_requests_total", "counter",
-                  "Requests sent to each upstream server (retries count "
-                  "again).",
-                  offsetof(struct sw_metrics_server, requests));
     sw_metrics_put_family(o, "upstream_responses_total", "counter",
                           "Response heads from each upstream server, by "
                           "status class.");
@@ -358,35 +374,15 @@ servers(const struct sw_metrics_view *v, struct sw_metrics_out *o)
             sample(o, "upstream_responses_total", "", &l, s->sum.responses[c]);
         }
     }
-    server_family(v, o, "upstream_connects_total", "counter",
-                  "New connections opened to each upstream server.",
-                  offsetof(struct sw_metrics_server, connects));
-    server_family(v, o, "upstream_failures_total", "counter",
-                  "Failed connects and exchanges, as passive health counts "
-                  "them toward max_fails.",
-                  offsetof(struct sw_metrics_server, failures));
-    server_family(v, o, "upstream_reused_total", "counter",
-                  "Requests sent on a kept-alive connection.",
-                  offsetof(struct sw_metrics_server, reused));
-    server_family(v, o, "upstream_idle_connections", "gauge",
-                  "Idle keep-alive connections pooled now.",
-                  offsetof(struct sw_metrics_server, idle));
-    sw_metrics_put_family(o, "upstream_connect_duration_seconds", "histogram",
-                          "TCP connect time to each upstream server.");
-    for (size_t i = 0; i < v->nservers; i++) {
-        const struct sw_metrics_view_server *s = &v->servers[i];
-        struct labels l = {{"upstream", "server"}, {s->upstream, s->server}};
-        hist(o, "upstream_connect_duration_seconds", &l, &s->sum.connect,
-             SW_METRICS_H_CONNECT);
-    }
-    sw_metrics_put_family(o, "upstream_first_byte_seconds", "histogram",
-                          "From the request head sent to the first response "
-                          "byte, per upstream server.");
-    for (size_t i = 0; i < v->nservers; i++) {
-        const struct sw_metrics_view_server *s = &v->servers[i];
-        struct labels l = {{"upstream", "server"}, {s->upstream, s->server}};
-        hist(o, "upstream_first_byte_seconds", &l, &s->sum.first_byte,
-             SW_METRICS_H_FIRST_BYTE);
+    for (size_t k = 0; k < SW_NELEMS(server_families); k++) {
+        const struct family *f = &server_families[k];
+        sw_metrics_put_family(o, f->name, f->type, f->help);
+        for (size_t i = 0; i < v->nservers; i++) {
+            const struct sw_metrics_view_server *s = &v->servers[i];
+            struct labels l = {{"upstream", "server"},
+                               {s->upstream, s->server}};
+            series(o, f, &l, &s->sum);
+        }
     }
 }
 
