@@ -14,7 +14,8 @@
  *     and the per-worker gauge adds up to the total);
  *   - each histogram's buckets never decrease, +Inf equals _count, and the
  *     message-size _sum is the bytes sent.
- * A reload that moves the "api" route and adds one keeps api's series.
+ * A reload that moves the "api" route and adds one keeps api's series, and
+ * a WebSocket session that spans it goes on counting into its route's.
  */
 #include "net.h"
 #include "proc.h"
@@ -38,8 +39,8 @@
 
 /* Message sizes of the one WebSocket session that carries data: small
  * (<= 64), medium (<= 1024) and spliced (over the 16k threshold). */
-static const size_t ws_sizes[] = {10, 10, 10, 10, 10, 1000, 1000, 1000,
-                                  100000, 100000};
+static const size_t ws_sizes[] = {10,   10,   10,   10,     10,
+                                  1000, 1000, 1000, 100000, 100000};
 #define N_MSGS (sizeof(ws_sizes) / sizeof(ws_sizes[0]))
 
 static struct sw_test_proc be;
@@ -85,9 +86,9 @@ struct sample {
 };
 
 struct scrape {
-    char *text;        /* owned: the body */
-    struct sample *s;  /* owned: samples in order */
-    size_t n;          /* entries in s */
+    char *text;          /* owned: the body */
+    struct sample *s;    /* owned: samples in order */
+    size_t n;            /* entries in s */
     char types[128][96]; /* families with a # TYPE, in order */
     char kinds[128][16]; /* their types */
     size_t ntypes;
@@ -135,9 +136,8 @@ parse(struct scrape *sc, char *text)
         if (strncmp(line, "# TYPE ", 7) == 0) {
             ck_assert_uint_lt(sc->ntypes, 128);
             char kind[16];
-            ck_assert_int_eq(sscanf(line + 7, "%95s %15s",
-                                    sc->types[sc->ntypes], kind),
-                             2);
+            ck_assert_int_eq(
+                sscanf(line + 7, "%95s %15s", sc->types[sc->ntypes], kind), 2);
             ck_assert_ptr_null(type_of(sc, sc->types[sc->ntypes]));
             snprintf(sc->kinds[sc->ntypes], 16, "%s", kind);
             sc->ntypes++;
@@ -261,8 +261,8 @@ check_histograms(const struct scrape *sc)
                      strncmp(sc->s[i - 1].labels, s->labels,
                              (size_t)(le - s->labels)) != 0;
         if (!first) {
-            ck_assert_msg(s->value >= sc->s[i - 1].value,
-                          "%s{%s} decreases", s->name, s->labels);
+            ck_assert_msg(s->value >= sc->s[i - 1].value, "%s{%s} decreases",
+                          s->name, s->labels);
             continue;
         }
         /* walk this series to its +Inf bucket, then _sum and _count */
@@ -284,8 +284,7 @@ check_histograms(const struct scrape *sc)
         snprintf(cname, sizeof(cname), "%s_count", base);
         snprintf(sname, sizeof(sname), "%s_sum", base);
         CK_VAL(sc, cname, want, sc->s[k].value);
-        ck_assert_msg(get(sc, sname, want) >= 0, "%s{%s} missing", sname,
-                      want);
+        ck_assert_msg(get(sc, sname, want) >= 0, "%s{%s} missing", sname, want);
         series++;
     }
     return series;
@@ -394,10 +393,10 @@ START_TEST(traffic_counted_exactly)
     struct scrape mid = scrape();
     CK_VAL(&mid, "shockwave_ws_sessions_active", "route=\"ws\"", N_WS);
     CK_VAL(&mid, "shockwave_client_connections_active", "", N_KEEP + N_WS);
-    double w0 = get(&mid, "shockwave_worker_connections_active",
-                    "worker=\"0\"");
-    double w1 = get(&mid, "shockwave_worker_connections_active",
-                    "worker=\"1\"");
+    double w0 =
+        get(&mid, "shockwave_worker_connections_active", "worker=\"0\"");
+    double w1 =
+        get(&mid, "shockwave_worker_connections_active", "worker=\"1\"");
     ck_assert_msg(w0 + w1 == N_KEEP + N_WS, "workers %g + %g", w0, w1);
     /* SO_REUSEPORT spreads 20 connections: both workers have some (all on
      * one has odds of 2^-19) */
@@ -433,9 +432,8 @@ START_TEST(traffic_counted_exactly)
     ck_assert_uint_eq(
         check_label_keys(&sc, "shockwave_ws_closes_total", close_keys, 3), 1);
     static const char *const srv_keys[] = {"upstream", "server"};
-    ck_assert_uint_eq(check_label_keys(&sc, "shockwave_upstream_server_up",
-                                       srv_keys, 2),
-                      2);
+    ck_assert_uint_eq(
+        check_label_keys(&sc, "shockwave_upstream_server_up", srv_keys, 2), 2);
     static const char *const code_keys[] = {"code"};
     ck_assert_uint_eq(check_label_keys(&sc,
                                        "shockwave_http_responses_by_code_total",
@@ -460,16 +458,14 @@ START_TEST(traffic_counted_exactly)
            N_FAIL);
     CK_VAL(&sc, "shockwave_http_responses_total",
            "route=\"_unmatched\",code=\"4xx\"", N_NOROUTE);
-    CK_VAL(&sc, "shockwave_http_responses_by_code_total", "code=\"200\"",
-           n_ok);
-    CK_VAL(&sc, "shockwave_http_responses_by_code_total", "code=\"101\"",
-           N_WS);
+    CK_VAL(&sc, "shockwave_http_responses_by_code_total", "code=\"200\"", n_ok);
+    CK_VAL(&sc, "shockwave_http_responses_by_code_total", "code=\"101\"", N_WS);
     CK_VAL(&sc, "shockwave_http_responses_by_code_total", "code=\"502\"",
            N_FAIL);
     CK_VAL(&sc, "shockwave_http_request_duration_seconds_count",
            "route=\"api\"", n_ok);
-    CK_VAL(&sc, "shockwave_http_request_duration_seconds_count",
-           "route=\"ws\"", N_WS);
+    CK_VAL(&sc, "shockwave_http_request_duration_seconds_count", "route=\"ws\"",
+           N_WS);
     CK_VAL(&sc, "shockwave_http_request_duration_seconds_count",
            "route=\"_unmatched\"", N_NOROUTE);
     CK_VAL(&sc, "shockwave_http_requests_active", "route=\"api\"", 0);
@@ -544,13 +540,19 @@ START_TEST(traffic_counted_exactly)
 END_TEST
 
 /* The series of a route follow its name across a reload, whatever its
- * position; a new name starts at zero. */
+ * position; a new name starts at zero; a removed route's stay, frozen; a
+ * session of the old configuration counts into the series it began with. */
 START_TEST(reload_keeps_series_by_name)
 {
     for (int i = 0; i < 3; i++) {
         get_status("app.example", 200);
     }
     get_status("tea.example", 418);
+    /* a session that starts before the reload and ends after it */
+    struct sw_test_ws ws;
+    ck_assert_int_eq(sw_test_ws_open(&ws, gw.port, "ws.example", "/ws", NULL),
+                     101);
+    ws_echo(&ws, 10);
     long mark = sw_test_proc_log_size(&gw.proc);
     ck_assert(sw_test_gw_render(&gw, "metrics_reload.conf", vars()));
     ck_assert(sw_test_proc_signal(&gw.proc, SIGHUP));
@@ -558,7 +560,16 @@ START_TEST(reload_keeps_series_by_name)
     get_status("app.example", 200);
     get_status("new.example", 200);
     get_status("tea.example", 404); /* its route is gone */
+    ws_echo(&ws, 10);
+    ck_assert_int_eq(sw_test_ws_close_handshake(&ws, 1000, WAIT_MS), 1000);
+    sw_test_ws_free(&ws);
+    wait_ws_idle();
     struct scrape sc = scrape();
+    CK_VAL(&sc, "shockwave_ws_sessions_total", "route=\"ws\"", 1);
+    CK_VAL(&sc, "shockwave_ws_closes_total",
+           "route=\"ws\",code=\"1000\",by=\"client\"", 1);
+    CK_VAL(&sc, "shockwave_ws_message_size_bytes_count",
+           "route=\"ws\",direction=\"upstream_to_client\"", 2);
     CK_VAL(&sc, "shockwave_http_responses_total", "route=\"api\",code=\"2xx\"",
            4);
     CK_VAL(&sc, "shockwave_http_responses_total",

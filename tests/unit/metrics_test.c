@@ -16,8 +16,7 @@
 #include <check.h>
 
 static struct sw_str
-S(const char *s)
-{
+S(const char *s) {
     return (struct sw_str){s, strlen(s)};
 }
 
@@ -81,8 +80,8 @@ START_TEST(test_slots)
         sw_metrics_server_slot(&m, S("other"), S("10.0.0.1:9000"));
     ck_assert_ptr_ne(s1, s2);
     ck_assert_ptr_ne(s1, s3);
-    ck_assert_ptr_eq(
-        sw_metrics_server_slot(&m, S("feed"), S("10.0.0.1:9000")), s1);
+    ck_assert_ptr_eq(sw_metrics_server_slot(&m, S("feed"), S("10.0.0.1:9000")),
+                     s1);
     ck_assert_str_eq(s3->upstream, "other");
     ck_assert_str_eq(s3->server, "10.0.0.1:9000");
     sw_metrics_fini(&m);
@@ -125,8 +124,8 @@ START_TEST(test_buckets)
         &sw_metrics_buckets[SW_METRICS_H_WS_MESSAGE];
     ck_assert_uint_eq(b->le[0], 64);
     sw_metrics_observe(&h, SW_METRICS_H_WS_MESSAGE, 0);
-    sw_metrics_observe(&h, SW_METRICS_H_WS_MESSAGE, 64);   /* le is <= */
-    sw_metrics_observe(&h, SW_METRICS_H_WS_MESSAGE, 65);   /* next one */
+    sw_metrics_observe(&h, SW_METRICS_H_WS_MESSAGE, 64);       /* le is <= */
+    sw_metrics_observe(&h, SW_METRICS_H_WS_MESSAGE, 65);       /* next one */
     sw_metrics_observe(&h, SW_METRICS_H_WS_MESSAGE, 1u << 30); /* +Inf */
     ck_assert_uint_eq(h.bucket[0], 2);
     ck_assert_uint_eq(h.bucket[1], 1);
@@ -190,8 +189,7 @@ START_TEST(test_merge_exact)
     sw_metrics_store_add(&n1->requests_active, 1);
     sw_metrics_store_add(&b0->ws_closes[0][0], 2);
     sw_metrics_store_add(&b1->ws_closes[0][0], 1);
-    sw_metrics_store_add(&b1->ws_closes[sw_metrics_close_index(4000)][2],
-                         1);
+    sw_metrics_store_add(&b1->ws_closes[sw_metrics_close_index(4000)][2], 1);
     for (int i = 0; i < 3; i++) {
         sw_metrics_observe(&a0->http_duration, SW_METRICS_H_HTTP_DURATION,
                            1500); /* 1.5 ms: the 0.0025 bucket */
