@@ -14,28 +14,68 @@
 
 #include <dlfcn.h>
 
+/* The merged series of one server of the configuration, or NULL when no
+ * worker has counted it yet. */
+static const struct sw_metrics_view_server *
+find_server(const struct sw_metrics_view *v, const struct sw_conf_upstream *u,
+            const struct sw_conf_server *s)
+{
+    for (size_t i = 0; i < v->nservers; i++) {
+        if (strcmp(v->servers[i].upstream, u->name.p) == 0 &&
+            strcmp(v->servers[i].server, s->text.p) == 0) {
+            return &v->servers[i];
+        }
+    }
+    return NULL;
+}
+
+/* Server k of u has the address of an earlier one (allowed: it weighs
+ * the address more), so its series is that one's. */
+static bool
+listed_before(const struct sw_conf_upstream *u, size_t k)
+{
+    for (size_t j = 0; j < k; j++) {
+        if (strcmp(u->servers[j].text.p, u->servers[k].text.p) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /*
  * shockwave_upstream_server_up{upstream,server}: 1 up, 0 down or
- * draining. What it prints today is the passive health state: 0 while any
- * worker has the server marked down after max_fails failures (until its
- * fail_timeout passes), else 1. This is the one place that decides what
- * "up" means for the metrics; a shared server state (active health
- * checks) answers here instead.
+ * draining, for every server of the configuration in use (servers a
+ * reload removed keep their counters but get no line here). What it
+ * prints today is the passive health state: 0 while any worker has the
+ * server marked down after max_fails failures (until its fail_timeout
+ * passes), else 1. This is the one place that decides what "up" means for
+ * the metrics; a shared server state (active health checks) answers here
+ * instead.
  */
 static void
-append_server_up(struct sw_metrics_out *o, const struct sw_metrics_view *v)
+append_server_up(struct sw_gateway *g, struct sw_metrics_out *o,
+                 const struct sw_metrics_view *v)
 {
     sw_metrics_put_family(o, "upstream_server_up", "gauge",
                           "1 if the server takes new requests, 0 if it is "
                           "down or draining.");
     uint64_t now = sw_now_ms();
-    for (size_t i = 0; i < v->nservers; i++) {
-        const struct sw_metrics_view_server *s = &v->servers[i];
-        sw_metrics_printf(o, "shockwave_upstream_server_up{upstream=\"");
-        sw_metrics_put_label(o, s->upstream);
-        sw_metrics_printf(o, "\",server=\"");
-        sw_metrics_put_label(o, s->server);
-        sw_metrics_printf(o, "\"} %d\n", s->sum.down_until_ms > now ? 0 : 1);
+    const struct sw_conf *cf = g->cf;
+    for (size_t i = 0; i < cf->nupstreams; i++) {
+        const struct sw_conf_upstream *u = &cf->upstreams[i];
+        for (size_t k = 0; k < u->nservers; k++) {
+            if (listed_before(u, k)) {
+                continue; /* the same address twice: one series */
+            }
+            const struct sw_metrics_view_server *s =
+                find_server(v, u, &u->servers[k]);
+            bool down = s != NULL && s->sum.down_until_ms > now;
+            sw_metrics_printf(o, "shockwave_upstream_server_up{upstream=\"");
+            sw_metrics_put_label(o, u->name.p);
+            sw_metrics_printf(o, "\",server=\"");
+            sw_metrics_put_label(o, u->servers[k].text.p);
+            sw_metrics_printf(o, "\"} %d\n", down ? 0 : 1);
+        }
     }
 }
 
@@ -79,7 +119,7 @@ sw_gateway_metrics_text(struct sw_gateway *g, struct sw_metrics_out *o)
     v.conf_loaded_unix = g->loaded_unix;
     v.start_unix = g->start_unix;
     if (st == SW_OK && sw_metrics_format(&v, o)) {
-        append_server_up(o, &v);
+        append_server_up(g, o, &v);
         append_allocations(o);
     }
     sw_metrics_view_fini(&v);
