@@ -149,14 +149,14 @@ START_TEST(zero_alloc_per_message)
     long long m0 = allocs(gw.admin_port);
     if (m0 < 0 && asan) {
         fprintf(stderr, "ws_alloc: SKIP: AddressSanitizer build: "
-                        "process_allocations_total is missing (ASan "
-                        "intercepts malloc)\n");
+                        "shockwave_process_allocations_total is missing "
+                        "(ASan intercepts malloc)\n");
         sw_test_gw_stop(&gw);
         sw_test_proc_stop(&be, 2000);
         return;
     }
-    ck_assert_msg(m0 >= 0, "process_allocations_total missing although "
-                           "the counter is preloaded");
+    ck_assert_msg(m0 >= 0, "shockwave_process_allocations_total missing "
+                           "although the counter is preloaded");
 
     struct sw_test_ws ws;
     int st = sw_test_ws_open(&ws, gw.port, "app.example", "/ws", NULL);
