@@ -41,6 +41,9 @@ struct sw_gateway {
     struct event *admin_ev;   /* owned */
     uint64_t reloads;         /* successful reloads */
     uint64_t reload_failures; /* failed reloads */
+    bool last_reload_ok;      /* the last load or reload succeeded */
+    uint64_t loaded_unix;     /* when g->cf was loaded (unix seconds) */
+    uint64_t start_unix;      /* when the process started */
     bool stopping;            /* SIGTERM seen */
     /* Service manager notifications (notify.c). */
     int notify_fd;                  /* owned: -1 without NOTIFY_SOCKET */
@@ -98,6 +101,12 @@ void sw_gateway_logs_close(struct sw_gateway *g);
 /* worker.c: sw_gateway_start_workers creates the workers and binds their
  * listeners; sw_gateway_run_workers starts their threads. */
 enum sw_status sw_gateway_run_workers(struct sw_gateway *g);
+
+/* admin_metrics.c: the /metrics body (Prometheus text 0.0.4) summed over
+ * the workers, into o (the caller frees o->p). SW_OK or SW_ENOMEM. */
+struct sw_metrics_out;
+enum sw_status sw_gateway_metrics_text(struct sw_gateway *g,
+                                       struct sw_metrics_out *o);
 
 /* Open a listening socket for `l`; reuseport for one-per-worker sockets.
  * Returns the fd or -1 (logged). */

@@ -24,6 +24,7 @@
 #include <getopt.h>
 #include <openssl/crypto.h>
 #include <signal.h>
+#include <time.h>
 #include <unistd.h>
 
 static void
@@ -181,6 +182,8 @@ main(int argc, char **argv)
     if (load(&g) != SW_OK) {
         goto out;
     }
+    g.start_unix = g.loaded_unix = (uint64_t)time(NULL);
+    g.last_reload_ok = true;
     signal(SIGPIPE, SIG_IGN);
     g.base = event_base_new();
     if (g.base == NULL) {

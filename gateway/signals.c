@@ -17,6 +17,7 @@
 #include <shockwave/tls.h>
 
 #include <signal.h>
+#include <time.h>
 
 static bool
 same_listens(const struct sw_conf *a, const struct sw_conf *b)
@@ -39,6 +40,7 @@ static void
 reload_failed(struct sw_gateway *g, char *err)
 {
     g->reload_failures++;
+    g->last_reload_ok = false;
     char first[256] = "";
     char *line = strtok(err, "\n");
     while (line != NULL) {
@@ -123,6 +125,8 @@ reload(struct sw_gateway *g)
     sw_conf_unref(g->cf);
     g->cf = cf;
     g->reloads++;
+    g->last_reload_ok = true;
+    g->loaded_unix = (uint64_t)time(NULL);
     sw_log_info("configuration reloaded (generation %llu)",
                 (unsigned long long)cf->generation);
     sw_gateway_notify(g, "READY=1\nSTATUS=configuration generation %llu",

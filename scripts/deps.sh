@@ -3,10 +3,11 @@
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 
+# prometheus: its promtool checks /metrics in tests/integration/metrics_test.c
 packages=(build-essential pkg-config meson ninja-build libevent-dev libssl-dev
           libhttp-parser-dev check curl openssl python3-websockets wrk
           nginx-light haproxy nodejs npm clang libclang-rt-14-dev valgrind
-          chromium groff-base)
+          chromium groff-base prometheus)
 
 missing=()
 for p in "${packages[@]}"; do

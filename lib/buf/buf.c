@@ -15,6 +15,14 @@
 #define TAIL_BYTES sizeof(uint32_t)
 #endif
 
+/* The pool's counts are read by the admin thread (metrics): stored with
+ * relaxed atomics, a plain move on x86. */
+static void
+count(size_t *field, size_t v)
+{
+    __atomic_store_n(field, v, __ATOMIC_RELAXED);
+}
+
 void
 sw_buf_pool_init(struct sw_buf_pool *pool, size_t size, size_t max_free)
 {
@@ -54,7 +62,7 @@ sw_buf_pool_decay(struct sw_buf_pool *pool, size_t floor)
     for (size_t i = 0; i < spare && pool->free != NULL; i++) {
         struct sw_buf *b = pool->free;
         pool->free = b->next;
-        pool->nfree--;
+        count(&pool->nfree, pool->nfree - 1);
         free(b);
     }
     pool->low_free = pool->nfree;
@@ -92,14 +100,14 @@ sw_buf_get(struct sw_buf_pool *pool)
     struct sw_buf *b = pool->free;
     if (b != NULL) {
         pool->free = b->next;
-        pool->nfree--;
+        count(&pool->nfree, pool->nfree - 1);
         pool->low_free = SW_MIN(pool->low_free, pool->nfree);
     } else {
         b = malloc(sizeof(*b) + pool->size + TAIL_BYTES);
         if (b == NULL) {
             return NULL;
         }
-        pool->nalloc++;
+        __atomic_store_n(&pool->nalloc, pool->nalloc + 1, __ATOMIC_RELAXED);
         b->start = (uint8_t *)(b + 1);
         b->end = b->start + pool->size;
         set_tail(b);
@@ -107,7 +115,7 @@ sw_buf_get(struct sw_buf_pool *pool)
     b->pos = b->last = b->start;
     b->next = NULL;
     b->magic = SW_BUF_MAGIC;
-    pool->nused++;
+    count(&pool->nused, pool->nused + 1);
     return b;
 }
 
@@ -133,14 +141,14 @@ sw_buf_put(struct sw_buf_pool *pool, struct sw_buf *b)
     SW_ASSERT(sw_buf_cap(b) == pool->size);
     sw__buf_validate(b);
     b->magic = 0;
-    pool->nused--;
+    count(&pool->nused, pool->nused - 1);
     if (pool->nfree >= pool->max_free) {
         free(b);
         return;
     }
     b->next = pool->free;
     pool->free = b;
-    pool->nfree++;
+    count(&pool->nfree, pool->nfree + 1);
 }
 
 void

@@ -228,6 +228,7 @@ static const struct sw__conf_directive upstream_directives[] = {
 };
 
 static const struct sw__conf_directive route_directives[] = {
+    {.name = "name", .set = sw__conf_set_route_name, .min = 1, .max = 1},
     {.name = "host",
      .set = sw__conf_set_host,
      .min = 1,

@@ -15,6 +15,8 @@
  *   sw__conf_set_edit()              request_header, response_header
  *                                    set | add | remove NAME [VALUE]
  *   sw__conf_set_ws_ping()           ws_ping local | forward
+ *   sw__conf_set_route_name()        name NAME (defaults and uniqueness in
+ *                                    conf_parse.c)
  *
  * Timeouts, body and message limits go through sw__conf_set_value, the
  * websocket and ws_validate_utf8 switches through sw__conf_set_flag.
@@ -199,6 +201,8 @@ sw__conf_set_route_block(struct sw__conf_parser *ps, struct sw__conf_src *s,
     r->path_prefix = sw__conf_dup_str(ps, "/", 1);
     r->index = cf->nroutes - 1;
     r->line = st->name.line;
+    ra->name_at =
+        (struct sw__conf_pos){s->lx.file, st->name.line, st->name.col};
     /* cf->routes and raux cannot move while the block is read: "route"
      * is not allowed inside a route. */
     struct sw__conf_block nb = {SW__CONF_CTX_ROUTE, r, 0};
@@ -436,4 +440,49 @@ sw__conf_set_ws_ping(struct sw__conf_parser *ps, struct sw__conf_src *s,
                          "got \"%.*s\"",
                          SW__CONF_TOKF(t));
     }
+}
+
+/* Route names are metric labels and log words: short, printable, no
+ * spaces or quotes; a leading "_" is kept for the gateway's own labels
+ * ("_unmatched", "_overflow"). */
+#define ROUTE_NAME_MAX 64
+
+static bool
+is_route_name_char(char ch)
+{
+    return is_name_char(ch) || ch == '-' || ch == '.' || ch == ':' || ch == '/';
+}
+
+void
+sw__conf_set_route_name(struct sw__conf_parser *ps, struct sw__conf_src *s,
+                        struct sw__conf_block *b,
+                        const struct sw__conf_stmt *st,
+                        const struct sw__conf_directive *d)
+{
+    SW_UNUSED(d);
+    struct sw_conf_route *r = b->obj;
+    const struct sw__conf_tok *t = &st->args[0];
+    if (t->text.len == 0 || t->text.len > ROUTE_NAME_MAX) {
+        sw__conf_err_tok(ps, s, t, "route name must be 1 to %d bytes long",
+                         ROUTE_NAME_MAX);
+        return;
+    }
+    if (t->text.p[0] == '_') {
+        sw__conf_err_tok(ps, s, t,
+                         "route name \"%.*s\" starts with \"_\": names "
+                         "starting with \"_\" are reserved",
+                         SW__CONF_TOKF(t));
+        return;
+    }
+    for (size_t i = 0; i < t->text.len; i++) {
+        if (!is_route_name_char(t->text.p[i])) {
+            sw__conf_err_off(ps, s, t, i,
+                             "invalid character in route name: use letters, "
+                             "digits and \"_-.:/\"");
+            return;
+        }
+    }
+    r->name = sw__conf_dup_str(ps, t->text.p, t->text.len);
+    struct sw__conf_route_aux *ra = &ps->raux[ps->nraux - 1];
+    ra->name_at = (struct sw__conf_pos){s->lx.file, t->line, t->col};
 }

@@ -206,8 +206,9 @@ struct sw__conf_pos {
 
 /* Parse-time data kept per route, parallel to cf->routes. */
 struct sw__conf_route_aux {
-    struct sw_str upstream; /* owned (arena): `upstream NAME;`, or empty */
-    struct sw__conf_pos at; /* of NAME */
+    struct sw_str upstream;      /* owned (arena): `upstream NAME;`, or empty */
+    struct sw__conf_pos at;      /* of NAME */
+    struct sw__conf_pos name_at; /* of `name`'s argument, else `route` */
 };
 
 struct sw__conf_parser {
@@ -431,6 +432,7 @@ sw__conf_set_cb sw__conf_set_route_upstream;
 sw__conf_set_cb sw__conf_set_return;
 sw__conf_set_cb sw__conf_set_edit; /* request_header, response_header */
 sw__conf_set_cb sw__conf_set_ws_ping;
+sw__conf_set_cb sw__conf_set_route_name;
 
 /* Build a snapshot from text (see sw_conf_load_string). `real` is the
  * canonical path of the file (for include cycles), or NULL. */

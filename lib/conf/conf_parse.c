@@ -496,6 +496,35 @@ main_pos(const struct sw__conf_parser *ps, const char *name, const char *other)
     return at;
 }
 
+/* A route without `name` is named by its position ("0", "1", ...); two
+ * routes may not share a name, whichever way they got it. */
+static void
+name_routes(struct sw__conf_parser *ps)
+{
+    struct sw_conf *cf = ps->cf;
+    for (size_t i = 0; i < cf->nroutes; i++) {
+        struct sw_conf_route *r = &cf->routes[i];
+        if (r->name.len == 0) {
+            char pos[24];
+            int n = snprintf(pos, sizeof(pos), "%zu", i);
+            r->name = sw__conf_dup_str(ps, pos, (size_t)n);
+        }
+    }
+    for (size_t i = 0; i < cf->nroutes && i < ps->nraux; i++) {
+        for (size_t k = 0; k < i; k++) {
+            if (sw__conf_str_eq(cf->routes[i].name, cf->routes[k].name.p)) {
+                sw__conf_err_pos(
+                    ps, &ps->raux[i].name_at,
+                    "route name \"%.*s\" is already used by the "
+                    "route at line %u",
+                    (int)SW_MIN(cf->routes[i].name.len, SW__CONF_SHOW),
+                    cf->routes[i].name.p, cf->routes[k].line);
+                break;
+            }
+        }
+    }
+}
+
 static void
 validate(struct sw__conf_parser *ps)
 {
@@ -538,6 +567,7 @@ validate(struct sw__conf_parser *ps)
                          "\"listen ... tls\" needs at least one "
                          "\"tls_certificate\" and \"tls_certificate_key\"");
     }
+    name_routes(ps);
     for (size_t i = 0; i < cf->nroutes && i < ps->nraux; i++) {
         struct sw__conf_route_aux *ra = &ps->raux[i];
         if (ra->upstream.len == 0) {

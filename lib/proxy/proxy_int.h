@@ -60,6 +60,10 @@ struct sw_wconf {
     struct sw_upstream *ups; /* owned: cf->nupstreams runtime pools */
     unsigned refs;           /* sessions using it + 1 while current */
     struct sw_worker *w;     /* borrowed: owner */
+
+    /* owned array of borrowed slots (w->metrics): for cf->routes[i], the
+     * series of its name */
+    struct sw_metrics_route **mroutes;
 };
 
 struct sw_listener {
@@ -200,6 +204,13 @@ struct sw_session {
     unsigned status;                     /* status sent (access log) */
     uint64_t bytes_out;                  /* body bytes to the client */
     uint64_t started_ms;                 /* request start, access log */
+    uint64_t t_start_us;                 /* request start (metrics); 0
+                                            once its duration is counted */
+    uint64_t t_upstream_us;              /* CONNECT: connect start; PROXY:
+                                            head sent (0 until then) */
+    struct sw_metrics_route *m_active;   /* borrowed (w->metrics): counted
+                                            in its requests_active until
+                                            the exchange ends; or NULL */
     char request_id[40];                 /* X-Request-Id sent upstream */
     char log_req[256];                   /* "GET /x HTTP/1.1" for logs */
     uint64_t linger_until_ms;            /* LINGER: hard deadline */
@@ -319,6 +330,17 @@ void sw__proxy_park_init(struct sw_worker *w);
 void sw__proxy_park_watch(struct sw_worker *w);
 void sw__proxy_unpark_all(struct sw_worker *w);
 void sw__proxy_park_fini(struct sw_worker *w);
+
+/* proxy_metrics.c: the session's labelled series */
+struct sw_metrics_route *sw__proxy_route_metrics(const struct sw_session *p);
+void sw__proxy_metrics_start(struct sw_session *p);
+void sw__proxy_metrics_answered(struct sw_session *p, unsigned status,
+                                bool from_upstream);
+void sw__proxy_metrics_done(struct sw_session *p, bool answered);
+void sw__proxy_metrics_peer(struct sw_session *p);
+void sw__proxy_metrics_connected(struct sw_session *p);
+void sw__proxy_metrics_head_sent(struct sw_session *p);
+void sw__proxy_metrics_first_byte(struct sw_session *p);
 
 /* proxy_local.c: answers the gateway writes itself, access log */
 void sw__proxy_respond_local(struct sw_session *p, unsigned status,

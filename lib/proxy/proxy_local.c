@@ -81,7 +81,7 @@ sw__proxy_respond_local(struct sw_session *p, unsigned status, const char *body,
     }
     set_flag(p, SW_SESS_F_CLOSE_AFTER, !keep);
     p->status = status;
-    sw_metrics_status(&p->w->metrics, status);
+    sw__proxy_metrics_answered(p, status, false);
     sw__proxy_set_state(p, SW_PROXY_LOCAL);
 
     char head[320];
@@ -99,6 +99,7 @@ sw__proxy_respond_local(struct sw_session *p, unsigned status, const char *body,
         return;
     }
     p->bytes_out = body_len;
+    sw__proxy_metrics_done(p, true);
     sw__proxy_log_access(p);
 }
 

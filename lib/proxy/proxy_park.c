@@ -134,7 +134,8 @@ drop(struct sw_parked *k)
     }
     k->w->nsessions--;
     sw_metrics_add(&k->w->metrics, SW_METRIC_CLIENT_CONNECTIONS_ACTIVE, -1);
-    sw_metrics_add(&k->w->metrics, SW_METRIC_WS_SESSIONS_ACTIVE, -1);
+    sw_metrics_store_add(&k->wc->mroutes[k->route->index]->ws_sessions_active,
+                         -1);
     sw__proxy_wconf_unref(k->wc);
 }
 
@@ -168,7 +169,8 @@ unpark(struct sw_parked *k)
     if (p == NULL) {
         drop(k);
     } else if (p->relay == NULL) {
-        sw_metrics_add(&w->metrics, SW_METRIC_WS_SESSIONS_ACTIVE, -1);
+        sw_metrics_store_add(&sw__proxy_route_metrics(p)->ws_sessions_active,
+                             -1);
         sw__proxy_close(p); /* closes both ends through their io ops */
         p = NULL;
     }

@@ -232,6 +232,7 @@ start_request(struct sw_session *p, const struct sw_http_request *r)
 
     sw_metrics_inc(&w->metrics, SW_METRIC_HTTP_REQUESTS_TOTAL);
     p->started_ms = sw_now_ms();
+    p->t_start_us = sw_metrics_now_us();
     p->method_id = r->method_id;
     p->version_minor = r->version_minor;
     set_flag(p, SW_SESS_F_IDEMPOTENT, is_idempotent(r->method));
@@ -267,6 +268,7 @@ start_request(struct sw_session *p, const struct sw_http_request *r)
     bool absolute = r->authority.len > 0;
     struct sw_str host = absolute ? r->authority : r->host;
     p->route = sw_route_match(cf, host, path, r->headers, r->nheaders);
+    sw__proxy_metrics_start(p);
     if (p->route == NULL) {
         static const char body[] = "404 Not Found: no route\n";
         sw__proxy_respond_local(p, 404, body, sizeof(body) - 1, true,

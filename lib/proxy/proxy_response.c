@@ -168,6 +168,7 @@ sw__proxy_relay_begin(struct sw_session *p, uint8_t rsv_allowed,
              p->peer->server->text.p);
     struct sw_relay_start s = {
         .route = p->route,
+        .metrics = sw__proxy_route_metrics(p),
         .client = &p->c,
         .upstream = &p->u,
         .rsv_allowed = rsv_allowed,
@@ -186,7 +187,8 @@ start_relay(struct sw_session *p, uint8_t rsv_allowed)
 {
     sw_upstream_report(p->peer, true);
     p->status = 101;
-    sw_metrics_status(&p->w->metrics, 101);
+    sw__proxy_metrics_answered(p, 101, true);
+    sw__proxy_metrics_done(p, true);
     sw__proxy_log_access(p);
     sw_conn_buf_release(&p->u, &p->u.out);
     sw_conn_buf_release(&p->u, &p->uhead);
@@ -283,7 +285,7 @@ pump_response_head(struct sw_session *p)
         sw_upstream_report(p->peer, true);
         set_flag(p, SW_SESS_F_RESP_HEAD_DONE, true);
         p->status = resp.status;
-        sw_metrics_status(&p->w->metrics, resp.status);
+        sw__proxy_metrics_answered(p, resp.status, true);
         p->resp_body = resp.body;
         p->resp_remaining = resp.content_length;
         set_flag(p, SW_SESS_F_RESP_KEEPALIVE, resp.keep_alive);
@@ -437,6 +439,7 @@ sw__proxy_request_done(struct sw_session *p)
                     (int)p->peer->server->text.len, p->peer->server->text.p,
                     sw_buf_len(p->u.in));
     }
+    sw__proxy_metrics_done(p, true);
     sw__proxy_log_access(p);
     bool keep = !has(p, SW_SESS_F_CLOSE_AFTER) &&
                 has(p, SW_SESS_F_CLIENT_KEEPALIVE) && !p->w->draining &&

@@ -50,7 +50,8 @@ reuse_kept(struct sw_session *p)
     p->kept_peer = NULL;
     p->peer->active++;
     set_flag(p, SW_SESS_F_REUSED, true);
-    sw_metrics_inc(&p->w->metrics, SW_METRIC_UPSTREAM_REUSED_TOTAL);
+    sw_metrics_store_add(&p->peer->m->reused, 1);
+    sw__proxy_metrics_peer(p);
     p->uhead->pos = p->uhead->start;
     set_flag(p, SW_SESS_F_HEAD_SENT, false);
     sw__proxy_set_state(p, SW_PROXY_PROXY);
@@ -90,6 +91,7 @@ sw__proxy_connect_next(struct sw_session *p)
         }
         p->peer = peer;
         peer->active++;
+        sw__proxy_metrics_peer(p);
         upstream_attach(p, &io);
         if (reused) {
             sw__proxy_set_state(p, SW_PROXY_PROXY);
@@ -156,6 +158,7 @@ sw__proxy_retry_stale(struct sw_session *p)
     sw_metrics_inc(&p->w->metrics, SW_METRIC_UPSTREAM_RETRIES_TOTAL);
     p->peer = peer;
     peer->active++;
+    sw__proxy_metrics_peer(p);
     set_flag(p, SW_SESS_F_REUSED, false);
     set_flag(p, SW_SESS_F_RETRIED, true);
     upstream_attach(p, &io);
@@ -239,6 +242,7 @@ sw__proxy_flush_upstream(struct sw_session *p)
         sent += n > 0 ? n : 0;
         if (n >= 0 && sw_buf_len(p->uhead) == 0) {
             set_flag(p, SW_SESS_F_HEAD_SENT, true);
+            sw__proxy_metrics_head_sent(p);
         }
     }
     if (n >= 0 && has(p, SW_SESS_F_HEAD_SENT) && sw_conn_buffered(u->out) > 0) {
@@ -303,6 +307,7 @@ connect_done(struct sw_session *p)
         sw__proxy_run(p);
         return;
     }
+    sw__proxy_metrics_connected(p);
     if (p->peer->server->tls && p->u.io.ops == &sw_io_plain &&
         sw_tls_client_attach(conf_of(p)->tls, p->up->cf, p->peer->server,
                              &p->u.io) != SW_OK) {
@@ -318,8 +323,9 @@ static bool
 upstream_read(struct sw_session *p)
 {
     ssize_t n = sw__proxy_read(p, &p->u);
-    if (n > 0) {
+    if (n > 0 && !has(p, SW_SESS_F_RESP_STARTED)) {
         set_flag(p, SW_SESS_F_RESP_STARTED, true);
+        sw__proxy_metrics_first_byte(p);
     }
     return n != SW_ENOMEM;
 }

@@ -34,8 +34,17 @@ wconf_new(struct sw_worker *w, struct sw_conf *cf)
     wc->refs = 1;
     wc->cf = sw_conf_ref(cf);
     wc->ups = calloc(cf->nupstreams ? cf->nupstreams : 1, sizeof(*wc->ups));
-    if (wc->ups == NULL) {
+    wc->mroutes = calloc(cf->nroutes ? cf->nroutes : 1, sizeof(*wc->mroutes));
+    if (wc->ups == NULL || wc->mroutes == NULL) {
         goto fail;
+    }
+    /* Series are keyed by route name: a route that keeps its name across
+     * a reload keeps counting into the same slot (metrics.h). */
+    for (size_t i = 0; i < cf->nroutes; i++) {
+        wc->mroutes[i] = sw_metrics_route_slot(&w->metrics, cf->routes[i].name);
+        if (wc->mroutes[i] == NULL) {
+            goto fail;
+        }
     }
     for (size_t i = 0; i < cf->nupstreams; i++) {
         if (sw_upstream_init(&wc->ups[i], &cf->upstreams[i], w->base,
@@ -61,6 +70,7 @@ sw__proxy_wconf_unref(struct sw_wconf *wc)
         }
         free(wc->ups);
     }
+    free(wc->mroutes);
     sw_conf_unref(wc->cf);
     free(wc);
 }
@@ -87,6 +97,10 @@ sw_worker_new(unsigned id, struct sw_conf *cf)
     w->post_fd = -1;
     w->id = id;
     pthread_mutex_init(&w->post_lock, NULL);
+    if (sw_metrics_init(&w->metrics) != SW_OK) {
+        sw_log_error("worker %u: out of memory for metrics", id);
+        goto fail;
+    }
     /* The main thread wakes the loop through an eventfd: libevent then
      * needs no locks of its own, and no event op on the data path pays
      * for a mutex. */
@@ -201,6 +215,7 @@ sw_worker_free(struct sw_worker *w)
         close(w->post_fd);
     }
     pthread_mutex_destroy(&w->post_lock);
+    sw_metrics_fini(&w->metrics);
     free(w);
 }
 
@@ -429,4 +444,15 @@ const struct sw_metrics *
 sw_worker_metrics(const struct sw_worker *w)
 {
     return &w->metrics;
+}
+
+void
+sw_worker_pools(const struct sw_worker *w, struct sw_worker_pool_stats *out)
+{
+    /* the pools store these with relaxed atomics (buf.c, pipe.c) */
+    out->buffers_in_use = __atomic_load_n(&w->bufs.nused, __ATOMIC_RELAXED);
+    out->buffers_idle = __atomic_load_n(&w->bufs.nfree, __ATOMIC_RELAXED);
+    out->buffer_allocations =
+        __atomic_load_n(&w->bufs.nalloc, __ATOMIC_RELAXED);
+    out->pipes_idle = __atomic_load_n(&w->pipes.n, __ATOMIC_RELAXED);
 }

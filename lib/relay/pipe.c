@@ -79,7 +79,9 @@ enum sw_status
 sw_pipe_get(struct sw_pipe_pool *pp, struct sw_pipe *p)
 {
     if (pp->n > 0) {
-        *p = pp->idle[--pp->n];
+        /* relaxed store: the admin thread reads n (metrics) */
+        __atomic_store_n(&pp->n, pp->n - 1, __ATOMIC_RELAXED);
+        *p = pp->idle[pp->n];
         return SW_OK;
     }
     if (pipe2(p->fd, O_NONBLOCK | O_CLOEXEC) != 0) {
@@ -101,5 +103,6 @@ sw_pipe_put(struct sw_pipe_pool *pp, const struct sw_pipe *p)
         close(p->fd[1]);
         return;
     }
-    pp->idle[pp->n++] = *p;
+    pp->idle[pp->n] = *p;
+    __atomic_store_n(&pp->n, pp->n + 1, __ATOMIC_RELAXED);
 }

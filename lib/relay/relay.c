@@ -97,6 +97,7 @@ static void
 dir_release(struct sw_relay *r, struct dir *d)
 {
     if (d->have_pipe) {
+        sw_metrics_add(r->env.metrics, SW_METRIC_PIPES_IN_USE, -1);
         if (d->in_pipe == 0) {
             sw_pipe_put(r->env.pipes, &d->pipe);
         } else {
@@ -143,6 +144,23 @@ log_session(struct sw_relay *r)
         r->closed_by != NULL ? r->closed_by : "-", (unsigned)r->close_code);
 }
 
+/* The session's end in its route's series: one close by code and closer
+ * (a close frame without a code counts as 1005), and its lifetime. */
+static void
+count_end(struct sw_relay *r)
+{
+    /* closed_by is "client", "upstream" or "gateway" (an end's name or
+     * the literal): the first letter tells them apart */
+    char by = r->closed_by != NULL ? r->closed_by[0] : 'g';
+    unsigned who = by == 'c' ? 0 : by == 'u' ? 1 : 2;
+    uint16_t code = r->close_code != 0 ? r->close_code : SW_WS_CLOSE_NO_STATUS;
+    sw_metrics_store_add(&r->m->ws_closes[sw_metrics_close_index(code)][who],
+                         1);
+    sw_metrics_store_add(&r->m->ws_sessions_active, -1);
+    sw_metrics_observe(&r->m->ws_duration, SW_METRICS_H_WS_DURATION,
+                       sw_metrics_now_us() - r->started_us);
+}
+
 /*
  * End the relay. The upstream end is closed here. The client end, unless it
  * already closed or `abort`, is left open with its events stopped: the
@@ -173,7 +191,7 @@ finish_as(struct sw_relay *r, bool abort)
     sw_conn_close_gently(r->u.conn);
     dir_release(r, &r->up);
     dir_release(r, &r->down);
-    sw_metrics_add(r->env.metrics, SW_METRIC_WS_SESSIONS_ACTIVE, -1);
+    count_end(r);
     log_session(r);
     r->on_done(r->arg);
 }
@@ -710,6 +728,8 @@ sw__relay_create(const struct sw_relay_env *env, struct sw_relay_start *s)
     }
     r->env = *env;
     r->rt = s->route;
+    r->m = s->metrics;
+    r->started_us = sw_metrics_now_us();
     r->on_done = s->on_done;
     r->arg = s->arg;
     r->started_ms = sw_now_ms();
@@ -732,8 +752,8 @@ sw_relay_new(const struct sw_relay_env *env, struct sw_relay_start *s)
     if (r == NULL) {
         return NULL;
     }
-    sw_metrics_inc(env->metrics, SW_METRIC_WS_SESSIONS_TOTAL);
-    sw_metrics_inc(env->metrics, SW_METRIC_WS_SESSIONS_ACTIVE);
+    sw_metrics_store_add(&r->m->ws_sessions_total, 1);
+    sw_metrics_store_add(&r->m->ws_sessions_active, 1);
     sw__relay_arm_timer(r);
     relay_run(r);
     return r;

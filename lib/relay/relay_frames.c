@@ -30,6 +30,8 @@ frame_done(struct sw_relay *r, struct dir *d)
     if (!sw_ws_is_control(d->f.opcode) && d->f.fin) {
         d->messages++;
         sw_metrics_inc(r->env.metrics, SW_METRIC_WS_MESSAGES_TOTAL);
+        sw_metrics_observe(dir_msg_hist(r, d), SW_METRICS_H_WS_MESSAGE,
+                           d->msg.size);
         if (d->validate) {
             d->validate = false;
             if (sw_ws_utf8_finish(&d->utf8) != SW_OK) {
@@ -159,6 +161,7 @@ splice_step(struct sw_relay *r, struct dir *d)
         }
         d->have_pipe = true;
         d->in_pipe = 0;
+        sw_metrics_inc(r->env.metrics, SW_METRIC_PIPES_IN_USE);
         sw__relay_lowat(d, d->remaining);
     }
     size_t cap = d->pipe.cap; /* pipes may differ: the kernel may grant less */
@@ -219,6 +222,7 @@ splice_step(struct sw_relay *r, struct dir *d)
     if (d->remaining == 0 && d->in_pipe == 0) {
         sw_pipe_put(r->env.pipes, &d->pipe);
         d->have_pipe = false;
+        sw_metrics_add(r->env.metrics, SW_METRIC_PIPES_IN_USE, -1);
         frame_done(r, d);
         progress = true;
     }
@@ -348,7 +352,11 @@ pass_whole_frame(struct sw_relay *r, struct dir *d, size_t hlen)
     d->run_len += total;
     d->run_frames++;
     d->run_payload += f->payload_len;
-    d->run_messages += f->fin ? 1 : 0;
+    if (f->fin) {
+        d->run_messages++;
+        sw_metrics_observe(dir_msg_hist(r, d), SW_METRICS_H_WS_MESSAGE,
+                           d->msg.size);
+    }
     d->src->conn->in->pos += f->payload_len;
     return true;
 }

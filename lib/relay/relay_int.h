@@ -111,6 +111,7 @@ struct dir {
 struct sw_relay {
     struct sw_relay_env env;        /* borrowed pieces of the worker */
     const struct sw_conf_route *rt; /* borrowed: ws_* settings */
+    struct sw_metrics_route *m;     /* borrowed: the route's series */
     struct end c;                   /* the client */
     struct end u;                   /* the upstream */
     struct dir up;                  /* client -> upstream */
@@ -122,6 +123,7 @@ struct sw_relay {
     bool finishing;                 /* close both once flushed */
     bool done;                      /* sockets closed, on_done ran */
     uint64_t started_ms;            /* for the access log */
+    uint64_t started_us;            /* for the duration histogram */
     const char *closed_by;          /* "client", "upstream", "gateway" */
     uint16_t close_code;            /* code of the first close */
     char caddr[64];                 /* client address, logs */
@@ -160,6 +162,13 @@ void sw__relay_arm_timer(struct sw_relay *r);
 /* A relay over s's two ends with nothing started: no counters, no timer. */
 struct sw_relay *sw__relay_create(const struct sw_relay_env *env,
                                   struct sw_relay_start *s);
+
+/* The message-size histogram of direction d. */
+static inline struct sw_metrics_hist *
+dir_msg_hist(struct sw_relay *r, const struct dir *d)
+{
+    return &r->m->ws_msg[d == &r->up ? 0 : 1];
+}
 
 /* relay_frames.c */
 bool sw__relay_dir_process(struct sw_relay *r, struct dir *d);

@@ -30,6 +30,11 @@ sw_upstream_init(struct sw_upstream *u, const struct sw_conf_upstream *ucf,
         u->peers[i].server = &ucf->servers[i];
         u->peers[i].up = u;
         u->peers[i].index = i;
+        u->peers[i].m =
+            sw_metrics_server_slot(metrics, ucf->name, ucf->servers[i].text);
+        if (u->peers[i].m == NULL) {
+            return SW_ENOMEM;
+        }
     }
     return SW_OK;
 }
@@ -46,6 +51,7 @@ idle_unlink(struct sw_upstream *u, struct sw_upstream_idle *ic)
         ic->next->prev = ic->prev;
     }
     u->nidle--;
+    sw_metrics_store_add(&ic->peer->m->idle, -1);
 }
 
 static void
@@ -215,7 +221,7 @@ sw_upstream_keepalive_get(struct sw_upstream_peer *peer, struct sw_io *io)
             idle_unlink(u, ic);
             event_del(&ic->ev);
             free(ic);
-            sw_metrics_inc(u->metrics, SW_METRIC_UPSTREAM_REUSED_TOTAL);
+            sw_metrics_store_add(&peer->m->reused, 1);
             return true;
         }
     }
@@ -264,6 +270,7 @@ sw_upstream_keepalive_put(struct sw_upstream_peer *peer, const struct sw_io *io)
     }
     u->idle = ic;
     u->nidle++;
+    sw_metrics_store_add(&peer->m->idle, 1);
 }
 
 int
@@ -281,7 +288,7 @@ sw_upstream_connect(struct sw_upstream_peer *peer)
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    sw_metrics_inc(peer->up->metrics, SW_METRIC_UPSTREAM_CONNECTS_TOTAL);
+    sw_metrics_store_add(&peer->m->connects, 1);
     if (connect(fd, (const struct sockaddr *)&s->addr, s->addrlen) != 0 &&
         errno != EINPROGRESS) {
         int err = errno;
@@ -302,13 +309,16 @@ sw_upstream_report(struct sw_upstream_peer *peer, bool ok)
         peer->fails = 0;
         return;
     }
-    sw_metrics_inc(peer->up->metrics, SW_METRIC_UPSTREAM_CONNECT_FAILURES);
+    sw_metrics_store_add(&peer->m->failures, 1);
     if (s->max_fails == 0) {
         return;
     }
     if (++peer->fails >= s->max_fails) {
         peer->down_until_ms = sw_now_ms() + s->fail_timeout_ms;
         peer->fails = 0;
+        /* the passive state, for shockwave_upstream_server_up */
+        __atomic_store_n(&peer->m->down_until_ms, peer->down_until_ms,
+                         __ATOMIC_RELAXED);
         sw_log_warn("upstream %.*s: marked down for %llu ms", (int)s->text.len,
                     s->text.p, (unsigned long long)s->fail_timeout_ms);
     }

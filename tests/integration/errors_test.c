@@ -65,7 +65,8 @@ log_lines(int port, int status)
 }
 
 /* Status `want` with Connection: close, then a closed connection, one log
- * line and one more count in http_status_<want>_total. `c` has sent the
+ * line and one more count in
+ * shockwave_http_responses_by_code_total{code="<want>"}. `c` has sent the
  * request already; `before` is the counter read before it. */
 static void
 expect_error(struct sw_test_conn *c, int want, long long before)
@@ -90,7 +91,8 @@ expect_error(struct sw_test_conn *c, int want, long long before)
     ck_assert_int_eq(log_lines(port, want), 1);
 
     char metric[64];
-    snprintf(metric, sizeof(metric), "http_status_%d_total", want);
+    snprintf(metric, sizeof(metric),
+             "shockwave_http_responses_by_code_total{code=\"%d\"}", want);
     ck_assert_int_eq(sw_test_metric(gw.admin_port, metric),
                      (before < 0 ? 0 : before) + 1);
 }
@@ -185,7 +187,8 @@ START_TEST(error_status)
     int want = 0;
     char *req = build(_i, &want);
     char metric[64];
-    snprintf(metric, sizeof(metric), "http_status_%d_total", want);
+    snprintf(metric, sizeof(metric),
+             "shockwave_http_responses_by_code_total{code=\"%d\"}", want);
     long long before = sw_test_metric(gw.admin_port, metric);
     struct sw_test_conn c;
     ck_assert(sw_test_conn_open(&c, gw.port));
@@ -198,7 +201,8 @@ END_TEST
 
 START_TEST(header_timeout_408)
 {
-    long long before = sw_test_metric(gw.admin_port, "http_status_408_total");
+    long long before = sw_test_metric(
+        gw.admin_port, "shockwave_http_responses_by_code_total{code=\"408\"}");
     struct sw_test_conn c;
     ck_assert(sw_test_conn_open(&c, gw.port));
     ck_assert(sw_test_conn_sendf(&c, "GET /slow HTTP/1.1\r\nHost: x\r\n"));
@@ -210,7 +214,8 @@ END_TEST
 
 START_TEST(chunked_body_413)
 {
-    long long before = sw_test_metric(gw.admin_port, "http_status_413_total");
+    long long before = sw_test_metric(
+        gw.admin_port, "shockwave_http_responses_by_code_total{code=\"413\"}");
     struct sw_test_conn c;
     ck_assert(sw_test_conn_open(&c, gw.port));
     /* /sink answers only after the whole body: /echo would start its
@@ -238,7 +243,8 @@ END_TEST
 
 START_TEST(upstream_timeout_504)
 {
-    long long before = sw_test_metric(gw.admin_port, "http_status_504_total");
+    long long before = sw_test_metric(
+        gw.admin_port, "shockwave_http_responses_by_code_total{code=\"504\"}");
     struct sw_test_conn c;
     ck_assert(sw_test_conn_open(&c, gw.port));
     ck_assert(sw_test_conn_sendf(&c, "GET /stall HTTP/1.1\r\nHost: x\r\n\r\n"));
@@ -329,7 +335,9 @@ START_TEST(connection_cap)
     ck_assert(sw_test_proc_wait_log(&gw.proc, "max_client_connections", 0,
                                     3000) >= 0);
     ck_assert_int_eq(
-        sw_test_metric(gw.admin_port, "client_connections_refused_total"), 1);
+        sw_test_metric(gw.admin_port,
+                       "shockwave_client_connections_refused_total"),
+        1);
 
     /* the held connections still work */
     ck_assert_int_eq(sw_test_conn_request(

@@ -214,8 +214,10 @@ keepalive_reset(const struct ka_case *k)
     }
 
     char *m0 = sw_test_metrics_fetch(gw.admin_port);
-    long long reused0 = sw_test_metric_in(m0, "upstream_reused_total");
-    long long s504_0 = sw_test_metric_in(m0, "http_status_504_total");
+    long long reused0 =
+        sw_test_metric_in(m0, "shockwave_upstream_reused_total");
+    long long s504_0 = sw_test_metric_in(
+        m0, "shockwave_http_responses_by_code_total{code=\"504\"}");
     free(m0);
 
     /* The second request goes on the kept connection, which the fake
@@ -250,8 +252,12 @@ keepalive_reset(const struct ka_case *k)
     /* The fault really happened on a reused connection. */
     ck_assert_int_eq(atomic_load(&fake.resets), 1);
     char *m1 = sw_test_metrics_fetch(gw.admin_port);
-    ck_assert_int_gt(sw_test_metric_in(m1, "upstream_reused_total"), reused0);
-    ck_assert_int_eq(sw_test_metric_in(m1, "http_status_504_total"), s504_0);
+    ck_assert_int_gt(sw_test_metric_in(m1, "shockwave_upstream_reused_total"),
+                     reused0);
+    ck_assert_int_eq(
+        sw_test_metric_in(
+            m1, "shockwave_http_responses_by_code_total{code=\"504\"}"),
+        s504_0);
     free(m1);
     size_t rx_len;
     char *rx = sw_test_fake_rx(&fake, &rx_len);
@@ -303,7 +309,8 @@ upstream_vanishes(const char *how)
     ws_open(&ws);
     int cport = sw_test_conn_local_port(&ws.conn);
     long mark = sw_test_proc_log_size(&gw.proc);
-    long long closes0 = sw_test_metric(gw.admin_port, "ws_close_sent_total");
+    long long closes0 =
+        sw_test_metric(gw.admin_port, "shockwave_ws_close_frames_sent_total");
     ws_text(&ws, how);
     int code = sw_test_ws_expect_close(&ws, QUICK_MS);
     ck_assert_msg(code == SW_WS_CLOSE_INTERNAL,
@@ -314,9 +321,11 @@ upstream_vanishes(const char *how)
 
     sw_test_sleep_ms(200); /* the session's log line is written as it ends */
     ck_assert_int_eq(log_lines_naming(mark, cport, wsf.port), 1);
-    ck_assert_int_gt(sw_test_metric(gw.admin_port, "ws_close_sent_total"),
-                     closes0);
-    ck_assert_int_eq(sw_test_metric(gw.admin_port, "ws_sessions_active"), 0);
+    ck_assert_int_gt(
+        sw_test_metric(gw.admin_port, "shockwave_ws_close_frames_sent_total"),
+        closes0);
+    ck_assert_int_eq(
+        sw_test_metric(gw.admin_port, "shockwave_ws_sessions_active"), 0);
 }
 
 START_TEST(ws_upstream_reset)
@@ -383,7 +392,8 @@ START_TEST(ws_upstream_reset_mid_frame)
     ck_assert_int_eq(atomic_load(&wsf.commands), 2);
     sw_test_sleep_ms(200);
     ck_assert_int_eq(log_lines_naming(mark, cport, wsf.port), 1);
-    ck_assert_int_eq(sw_test_metric(gw.admin_port, "ws_sessions_active"), 0);
+    ck_assert_int_eq(
+        sw_test_metric(gw.admin_port, "shockwave_ws_sessions_active"), 0);
 }
 END_TEST
 

@@ -65,8 +65,10 @@ START_TEST(upstream_reuse_one_client)
     struct sw_test_conn c;
     struct sw_test_resp r;
     char *m0 = sw_test_metrics_fetch(gw.admin_port);
-    long long reused0 = sw_test_metric_in(m0, "upstream_reused_total");
-    long long conn0 = sw_test_metric_in(m0, "upstream_connects_total");
+    long long reused0 =
+        sw_test_metric_in(m0, "shockwave_upstream_reused_total");
+    long long conn0 =
+        sw_test_metric_in(m0, "shockwave_upstream_connects_total");
     free(m0);
     ck_assert_int_ge(reused0, 0);
     ck_assert_int_ge(conn0, 0);
@@ -89,9 +91,9 @@ START_TEST(upstream_reuse_one_client)
     sw_test_conn_close(&c);
 
     char *m1 = sw_test_metrics_fetch(gw.admin_port);
-    ck_assert_int_eq(sw_test_metric_in(m1, "upstream_connects_total"),
+    ck_assert_int_eq(sw_test_metric_in(m1, "shockwave_upstream_connects_total"),
                      conn0 + 1);
-    ck_assert_int_ge(sw_test_metric_in(m1, "upstream_reused_total"),
+    ck_assert_int_ge(sw_test_metric_in(m1, "shockwave_upstream_reused_total"),
                      reused0 + 4);
     free(m1);
 }

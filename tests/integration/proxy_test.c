@@ -497,8 +497,9 @@ START_TEST(metrics_and_healthz)
     ck_assert_msg(strstr(r.body, "ok") != NULL, "healthz: %s", r.body);
     sw_test_resp_free(&r);
     char *m0 = sw_test_metrics_fetch(gw.admin_port);
-    long long before = sw_test_metric_in(m0, "http_requests_total");
-    long long s200 = sw_test_metric_in(m0, "http_status_200_total");
+    long long before = sw_test_metric_in(m0, "shockwave_http_requests_total");
+    long long s200 = sw_test_metric_in(
+        m0, "shockwave_http_responses_by_code_total{code=\"200\"}");
     free(m0);
     ck_assert_int_ge(before, 0);
     for (int i = 0; i < 3; i++) {
@@ -510,19 +511,22 @@ START_TEST(metrics_and_healthz)
                      1);
     sw_test_resp_free(&r);
     char *m1 = sw_test_metrics_fetch(gw.admin_port);
-    ck_assert_int_eq(sw_test_metric_in(m1, "http_requests_total"),
+    ck_assert_int_eq(sw_test_metric_in(m1, "shockwave_http_requests_total"),
                      before + 4);
-    ck_assert_int_eq(sw_test_metric_in(m1, "http_status_200_total"),
-                     (s200 < 0 ? 0 : s200) + 3);
+    ck_assert_int_eq(
+        sw_test_metric_in(
+            m1, "shockwave_http_responses_by_code_total{code=\"200\"}"),
+        (s200 < 0 ? 0 : s200) + 3);
     free(m1);
-    ck_assert_int_ge(sw_test_metric(gw.admin_port, "http_status_404_total"),
-                     1);
-    ck_assert_int_ge(sw_test_metric(gw.admin_port,
-                                    "client_connections_total"),
-                     4);
-    ck_assert_int_ge(sw_test_metric(gw.admin_port,
-                                    "client_connections_active"),
-                     0);
+    ck_assert_int_ge(
+        sw_test_metric(gw.admin_port,
+                       "shockwave_http_responses_by_code_total{code=\"404\"}"),
+        1);
+    ck_assert_int_ge(
+        sw_test_metric(gw.admin_port, "shockwave_client_connections_total"), 4);
+    ck_assert_int_ge(
+        sw_test_metric(gw.admin_port, "shockwave_client_connections_active"),
+        0);
 }
 END_TEST
 

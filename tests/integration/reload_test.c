@@ -81,8 +81,8 @@ START_TEST(reload_switches_backend)
     ck_assert_str_eq(backend_of(&r), "one");
     sw_test_resp_free(&r);
     char *m0 = sw_test_metrics_fetch(gw.admin_port);
-    long long gen0 = sw_test_metric_in(m0, "conf_generation");
-    long long rel0 = sw_test_metric_in(m0, "conf_reloads_total");
+    long long gen0 = sw_test_metric_in(m0, "shockwave_conf_generation");
+    long long rel0 = sw_test_metric_in(m0, "shockwave_conf_reloads_total");
     free(m0);
     ck_assert_int_ge(gen0, 1);
 
@@ -94,8 +94,9 @@ START_TEST(reload_switches_backend)
         sw_test_resp_free(&r);
     }
     char *m1 = sw_test_metrics_fetch(gw.admin_port);
-    ck_assert_int_eq(sw_test_metric_in(m1, "conf_generation"), gen0 + 1);
-    ck_assert_int_eq(sw_test_metric_in(m1, "conf_reloads_total"),
+    ck_assert_int_eq(sw_test_metric_in(m1, "shockwave_conf_generation"),
+                     gen0 + 1);
+    ck_assert_int_eq(sw_test_metric_in(m1, "shockwave_conf_reloads_total"),
                      (rel0 < 0 ? 0 : rel0) + 1);
     free(m1);
     /* The log names the new generation. */
@@ -141,8 +142,9 @@ START_TEST(invalid_file_keeps_old)
 {
     struct sw_test_resp r;
     char *m0 = sw_test_metrics_fetch(gw.admin_port);
-    long long gen0 = sw_test_metric_in(m0, "conf_generation");
-    long long fail0 = sw_test_metric_in(m0, "conf_reload_failures_total");
+    long long gen0 = sw_test_metric_in(m0, "shockwave_conf_generation");
+    long long fail0 =
+        sw_test_metric_in(m0, "shockwave_conf_reload_failures_total");
     free(m0);
 
     long mark = sw_test_proc_log_size(&gw.proc);
@@ -160,9 +162,10 @@ START_TEST(invalid_file_keeps_old)
     ck_assert_str_eq(backend_of(&r), "one");
     sw_test_resp_free(&r);
     char *m1 = sw_test_metrics_fetch(gw.admin_port);
-    ck_assert_int_eq(sw_test_metric_in(m1, "conf_generation"), gen0);
-    ck_assert_int_eq(sw_test_metric_in(m1, "conf_reload_failures_total"),
-                     (fail0 < 0 ? 0 : fail0) + 1);
+    ck_assert_int_eq(sw_test_metric_in(m1, "shockwave_conf_generation"), gen0);
+    ck_assert_int_eq(
+        sw_test_metric_in(m1, "shockwave_conf_reload_failures_total"),
+        (fail0 < 0 ? 0 : fail0) + 1);
     free(m1);
 
     /* A good file afterwards is taken. */
@@ -237,7 +240,8 @@ START_TEST(reload_under_load)
     ck_assert_int_eq(l.done, 2000);
     ck_assert_int_eq(sw_test_proc_log_count(&gw.proc, 0, "reloaded", NULL),
                      10);
-    ck_assert_int_eq(sw_test_metric(gw.admin_port, "conf_reloads_total"), 10);
+    ck_assert_int_eq(
+        sw_test_metric(gw.admin_port, "shockwave_conf_reloads_total"), 10);
 }
 END_TEST
 

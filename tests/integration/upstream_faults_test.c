@@ -129,7 +129,8 @@ START_TEST(fault_answered)
     start(f->mode, f->reply, strlen(f->reply), f->no_wait, f->listening);
     long long before = -1;
     char metric[64];
-    snprintf(metric, sizeof(metric), "http_status_%d_total", f->want);
+    snprintf(metric, sizeof(metric),
+             "shockwave_http_responses_by_code_total{code=\"%d\"}", f->want);
     before = sw_test_metric(gw.admin_port, metric);
 
     struct sw_test_conn c;

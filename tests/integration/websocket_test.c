@@ -403,16 +403,20 @@ END_TEST
 START_TEST(splice_and_copy)
 {
     /* default route: large payloads are spliced */
-    long long sp0 = sw_test_metric(gw.admin_port, "ws_bytes_spliced_total");
-    long long cp0 = sw_test_metric(gw.admin_port, "ws_bytes_copied_total");
+    long long sp0 =
+        sw_test_metric(gw.admin_port, "shockwave_ws_spliced_bytes_total");
+    long long cp0 =
+        sw_test_metric(gw.admin_port, "shockwave_ws_copied_bytes_total");
     ck_assert_msg(sp0 >= 0 && cp0 >= 0, "ws byte counters missing");
     struct sw_test_ws ws;
     ws_open(&ws, "/splice");
     echo_pattern(&ws, SW_WS_OP_BINARY, MIB, 0, 4);
     ck_assert_int_eq(sw_test_ws_close_handshake(&ws, 1000, WAIT_MS), 1000);
     sw_test_ws_free(&ws);
-    long long sp1 = sw_test_metric(gw.admin_port, "ws_bytes_spliced_total");
-    long long cp1 = sw_test_metric(gw.admin_port, "ws_bytes_copied_total");
+    long long sp1 =
+        sw_test_metric(gw.admin_port, "shockwave_ws_spliced_bytes_total");
+    long long cp1 =
+        sw_test_metric(gw.admin_port, "shockwave_ws_copied_bytes_total");
     /* 4 MiB each way; whatever arrived with a header is copied first */
     ck_assert_msg(sp1 - sp0 >= 4LL * MIB,
                   "spliced %lld bytes of 8 MiB (copied %lld)", sp1 - sp0,
@@ -424,8 +428,10 @@ START_TEST(splice_and_copy)
     echo_pattern(&ws, SW_WS_OP_BINARY, MIB, 0, 4);
     ck_assert_int_eq(sw_test_ws_close_handshake(&ws, 1000, WAIT_MS), 1000);
     sw_test_ws_free(&ws);
-    long long sp2 = sw_test_metric(gw.admin_port, "ws_bytes_spliced_total");
-    long long cp2 = sw_test_metric(gw.admin_port, "ws_bytes_copied_total");
+    long long sp2 =
+        sw_test_metric(gw.admin_port, "shockwave_ws_spliced_bytes_total");
+    long long cp2 =
+        sw_test_metric(gw.admin_port, "shockwave_ws_copied_bytes_total");
     ck_assert_int_eq(sp2, sp1);
     ck_assert_int_eq(cp2 - cp1, 8LL * MIB);
 }
@@ -434,7 +440,7 @@ END_TEST
 START_TEST(ping_local_and_forward)
 {
     long long answered0 =
-        sw_test_metric(gw.admin_port, "ws_pings_answered_total");
+        sw_test_metric(gw.admin_port, "shockwave_ws_pings_answered_total");
     struct sw_test_ws ws;
     ws_open(&ws, "/ping");
     ck_assert(sw_test_ws_send(&ws, true, SW_WS_OP_PING, "abc123", 6));
@@ -453,8 +459,9 @@ START_TEST(ping_local_and_forward)
     ck_assert_int_eq(frames, 0);
     ck_assert_int_eq(sw_test_ws_close_handshake(&ws, 1000, WAIT_MS), 1000);
     sw_test_ws_free(&ws);
-    ck_assert_int_ge(sw_test_metric(gw.admin_port, "ws_pings_answered_total"),
-                     answered0 + 1);
+    ck_assert_int_ge(
+        sw_test_metric(gw.admin_port, "shockwave_ws_pings_answered_total"),
+        answered0 + 1);
 
     /* ws_ping forward: the backend answers, and counts it */
     ws_open(&ws, "/fwd/ping");
@@ -474,7 +481,8 @@ END_TEST
 
 START_TEST(keepalive_ping)
 {
-    long long sent0 = sw_test_metric(gw.admin_port, "ws_pings_sent_total");
+    long long sent0 =
+        sw_test_metric(gw.admin_port, "shockwave_ws_pings_sent_total");
     struct sw_test_ws ws;
     ws_open(&ws, "/keepalive/a");
     /* idle: within a few intervals the gateway pings us */
@@ -485,8 +493,9 @@ START_TEST(keepalive_ping)
     ck_assert(sw_test_ws_send(&ws, true, SW_WS_OP_PONG, f.payload,
                               (size_t)f.len));
     sw_test_ws_frame_free(&f);
-    ck_assert_int_ge(sw_test_metric(gw.admin_port, "ws_pings_sent_total"),
-                     sent0 + 1);
+    ck_assert_int_ge(
+        sw_test_metric(gw.admin_port, "shockwave_ws_pings_sent_total"),
+        sent0 + 1);
     /* the session still relays, and the backend saw none of it */
     echo_once(&ws, SW_WS_OP_TEXT, "still here", 10);
     long pings = -1, pongs = -1, frames = -1;
@@ -520,7 +529,8 @@ END_TEST
 
 START_TEST(close_both_ways)
 {
-    long long active0 = sw_test_metric(gw.admin_port, "ws_sessions_active");
+    long long active0 =
+        sw_test_metric(gw.admin_port, "shockwave_ws_sessions_active");
     struct sw_test_ws ws;
     ws_open(&ws, "/close");
     echo_once(&ws, SW_WS_OP_TEXT, "x", 1);
@@ -553,7 +563,7 @@ START_TEST(close_both_ways)
     /* every session ended */
     long long active = -1;
     for (int i = 0; i < 50; i++) {
-        active = sw_test_metric(gw.admin_port, "ws_sessions_active");
+        active = sw_test_metric(gw.admin_port, "shockwave_ws_sessions_active");
         if (active == active0) {
             break;
         }
@@ -594,7 +604,7 @@ refused(const char *req, int status)
 START_TEST(handshake_refused)
 {
     long long rej0 =
-        sw_test_metric(gw.admin_port, "ws_handshake_rejected_total");
+        sw_test_metric(gw.admin_port, "shockwave_ws_handshake_rejected_total");
     const char *up = "Upgrade: websocket\r\nConnection: Upgrade\r\n";
     char req[1024];
     struct {
@@ -633,7 +643,7 @@ START_TEST(handshake_refused)
         refused(req, cases[i].status);
     }
     long long rej1 =
-        sw_test_metric(gw.admin_port, "ws_handshake_rejected_total");
+        sw_test_metric(gw.admin_port, "shockwave_ws_handshake_rejected_total");
     ck_assert_int_ge(rej1 - rej0, (long long)SW_NELEMS(cases));
 
     /* bytes pipelined behind a refused upgrade are never relayed: one

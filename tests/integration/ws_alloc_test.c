@@ -3,9 +3,9 @@
  *
  * The daemon (tests/conf/ws_alloc.conf, one worker) runs with
  * LD_PRELOAD=$SW_ALLOCCOUNT (tests/support/alloccount.c), whose counter
- * the admin listener exports as process_allocations_total. After a warm-up
- * on one connection, 10,000 echo messages (16 B, 4 KiB, 1 MiB) and pings
- * on the same connection must add exactly as many allocations as two
+ * the admin listener exports as shockwave_process_allocations_total. After
+ * a warm-up on one connection, 10,000 echo messages (16 B, 4 KiB, 1 MiB)
+ * and pings on the same connection must add exactly as many allocations as two
  * /metrics reads with no traffic at all (the admin's own cost).
  *
  *   m0 --(no traffic)--> m1 --(no traffic)--> m2 --(10,000 messages)--> m3
@@ -65,7 +65,7 @@ file_has(const char *path, const char *needle)
 static long long
 allocs(int admin_port)
 {
-    return sw_test_metric(admin_port, "process_allocations_total");
+    return sw_test_metric(admin_port, "shockwave_process_allocations_total");
 }
 
 /* One echo of n bytes of the pattern (one in flight: all fits buffers). */
@@ -149,14 +149,14 @@ START_TEST(zero_alloc_per_message)
     long long m0 = allocs(gw.admin_port);
     if (m0 < 0 && asan) {
         fprintf(stderr, "ws_alloc: SKIP: AddressSanitizer build: "
-                        "process_allocations_total is missing (ASan "
-                        "intercepts malloc)\n");
+                        "shockwave_process_allocations_total is missing "
+                        "(ASan intercepts malloc)\n");
         sw_test_gw_stop(&gw);
         sw_test_proc_stop(&be, 2000);
         return;
     }
-    ck_assert_msg(m0 >= 0, "process_allocations_total missing although "
-                           "the counter is preloaded");
+    ck_assert_msg(m0 >= 0, "shockwave_process_allocations_total missing "
+                           "although the counter is preloaded");
 
     struct sw_test_ws ws;
     int st = sw_test_ws_open(&ws, gw.port, "app.example", "/ws", NULL);

@@ -15,7 +15,7 @@
  * the frame), on the splice and the copy path, and also while the client
  * is not reading (so the gateway does not read the upstream either). Each
  * loss is logged once with both addresses and counted in
- * ws_peer_lost_total.
+ * shockwave_ws_peer_lost_total.
  *
  * The scripted upstream checks what reaches it itself and reports the
  * first failed check, which the test asserts after the script ended.
@@ -610,7 +610,7 @@ loss_logged(int client_port, const char *how)
 
 START_TEST(pong_for_every_ping)
 {
-    long long answered0 = metric("ws_pings_answered_total");
+    long long answered0 = metric("shockwave_ws_pings_answered_total");
     struct sw_test_ws ws;
     session_open(&ws, ping_three, "/copy/pings");
     uint8_t w[64];
@@ -625,7 +625,8 @@ START_TEST(pong_for_every_ping)
     ck_assert(sw_test_ws_send(&ws, true, SW_WS_OP_PING, "next", 4));
     client_expect(&ws, SW_WS_OP_PONG, "next");
     script_wait(&up, 1);
-    ck_assert_int_eq(metric("ws_pings_answered_total"), answered0 + 7);
+    ck_assert_int_eq(metric("shockwave_ws_pings_answered_total"),
+                     answered0 + 7);
     session_close(&ws);
 }
 END_TEST
@@ -639,7 +640,7 @@ START_TEST(pongs_wait_for_frame_to_client)
     while (ws.conn.len < 10 + PART) {
         ck_assert(sw_test_conn_fill(&ws.conn, WAIT_MS) > 0);
     }
-    long long frames0 = metric("ws_frames_total");
+    long long frames0 = metric("shockwave_ws_frames_total");
     for (int i = 0; i < PINGS; i++) {
         char text[8];
         snprintf(text, sizeof(text), "p%d", i);
@@ -647,7 +648,7 @@ START_TEST(pongs_wait_for_frame_to_client)
             sw_test_ws_send(&ws, true, SW_WS_OP_PING, text, strlen(text)));
     }
     /* every ping was read (and its pong queued) before the frame ends */
-    ck_assert_int_ge(metric_wait("ws_frames_total", frames0 + PINGS),
+    ck_assert_int_ge(metric_wait("shockwave_ws_frames_total", frames0 + PINGS),
                      frames0 + PINGS);
     script_cue(&up);
     struct sw_test_ws_frame f;
@@ -678,11 +679,12 @@ START_TEST(pongs_wait_for_frame_to_upstream)
     size_t n =
         sw_test_ws_build(&ws, frame, true, SW_WS_OP_BINARY, payload, BIG);
     ck_assert_uint_eq(n, BIG + SW_WS_MAX_HEADER);
-    long long frames0 = metric("ws_frames_total");
+    long long frames0 = metric("shockwave_ws_frames_total");
     ck_assert(sw_test_ws_send_raw(&ws, frame, SW_WS_MAX_HEADER + PART));
     script_wait(&up, 1); /* the frame began upstream, the pings are sent */
-    ck_assert_int_ge(metric_wait("ws_frames_total", frames0 + 1 + PINGS),
-                     frames0 + 1 + PINGS);
+    ck_assert_int_ge(
+        metric_wait("shockwave_ws_frames_total", frames0 + 1 + PINGS),
+        frames0 + 1 + PINGS);
     uint8_t end[16];
     size_t el = sw_test_ws_build(&ws, end, true, SW_WS_OP_TEXT, "end", 3);
     ck_assert(sw_test_ws_send_raw(&ws, frame + SW_WS_MAX_HEADER + PART,
@@ -704,7 +706,7 @@ START_TEST(upstream_lost_idle)
         const char *how;
     } cases[] = {{reset_on_cue, "was reset"}, {fin_on_cue, "closed"}};
     for (size_t i = 0; i < SW_NELEMS(cases); i++) {
-        long long lost0 = metric("ws_peer_lost_total");
+        long long lost0 = metric("shockwave_ws_peer_lost_total");
         struct sw_test_ws ws;
         session_open(&ws, cases[i].fn, "/idle");
         int port = sw_test_conn_local_port(&ws.conn);
@@ -715,7 +717,7 @@ START_TEST(upstream_lost_idle)
                       cases[i].how, code, ws.why != NULL ? ws.why : "-");
         sw_test_ws_free(&ws);
         script_join(&up);
-        ck_assert_int_eq(metric_wait("ws_peer_lost_total", lost0 + 1),
+        ck_assert_int_eq(metric_wait("shockwave_ws_peer_lost_total", lost0 + 1),
                          lost0 + 1);
         loss_logged(port, cases[i].how);
     }
@@ -729,7 +731,7 @@ START_TEST(upstream_reset_inside_frame)
 {
     const char *paths[] = {"/splice", "/copy/x"};
     for (size_t i = 0; i < SW_NELEMS(paths); i++) {
-        long long lost0 = metric("ws_peer_lost_total");
+        long long lost0 = metric("shockwave_ws_peer_lost_total");
         struct sw_test_ws ws;
         session_open(&ws, reset_in_frame, paths[i]);
         int port = sw_test_conn_local_port(&ws.conn);
@@ -745,7 +747,7 @@ START_TEST(upstream_reset_inside_frame)
                       paths[i], ws.conn.len - (10 + PART));
         sw_test_ws_free(&ws);
         script_join(&up);
-        ck_assert_int_eq(metric_wait("ws_peer_lost_total", lost0 + 1),
+        ck_assert_int_eq(metric_wait("shockwave_ws_peer_lost_total", lost0 + 1),
                          lost0 + 1);
         loss_logged(port, "was reset");
     }
@@ -757,13 +759,13 @@ END_TEST
  * connection ends after the part of the frame it was sent. */
 START_TEST(upstream_reset_while_unread)
 {
-    long long lost0 = metric("ws_peer_lost_total");
+    long long lost0 = metric("shockwave_ws_peer_lost_total");
     struct sw_test_ws ws;
     session_open(&ws, flood_then_reset, "/flood");
     int port = sw_test_conn_local_port(&ws.conn);
     script_wait(&up, 1);
     script_cue(&up);
-    ck_assert_int_eq(metric_wait("ws_peer_lost_total", lost0 + 1),
+    ck_assert_int_eq(metric_wait("shockwave_ws_peer_lost_total", lost0 + 1),
                      lost0 + 1);
     loss_logged(port, "was reset");
     ck_assert_msg(sw_test_conn_read_all(&ws.conn, WAIT_MS),

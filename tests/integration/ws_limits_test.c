@@ -169,7 +169,7 @@ violation(const char *name, const uint8_t *pre, size_t pre_len,
           const uint8_t *badf, size_t bad_len, int code, int up_code)
 {
     long long err0 =
-        sw_test_metric(gw.admin_port, "ws_protocol_errors_total");
+        sw_test_metric(gw.admin_port, "shockwave_ws_protocol_errors_total");
     size_t mark = rx_mark(&rec);
     struct sw_test_ws ws;
     int st = sw_test_ws_open_key(&ws, gw.port, "app.example", "/rec/x", NULL,
@@ -190,7 +190,7 @@ violation(const char *name, const uint8_t *pre, size_t pre_len,
                   "unparseable frames)",
                   name, up, up_code);
     long long err1 =
-        sw_test_metric(gw.admin_port, "ws_protocol_errors_total");
+        sw_test_metric(gw.admin_port, "shockwave_ws_protocol_errors_total");
     ck_assert_msg(err1 == err0 + 1, "%s: ws_protocol_errors_total %lld -> %lld",
                   name, err0, err1);
     other_client_ok();
@@ -322,7 +322,7 @@ END_TEST
 START_TEST(upstream_violation)
 {
     long long err0 =
-        sw_test_metric(gw.admin_port, "ws_protocol_errors_total");
+        sw_test_metric(gw.admin_port, "shockwave_ws_protocol_errors_total");
     size_t mark = rx_mark(&bad);
     struct sw_test_ws ws;
     int st = sw_test_ws_open_key(&ws, gw.port, "app.example", "/bad/x", NULL,
@@ -334,8 +334,9 @@ START_TEST(upstream_violation)
     sw_test_ws_free(&ws);
     int up = upstream_close(&bad, mark);
     ck_assert_msg(up == 1002, "upstream got close %d, want 1002", up);
-    ck_assert_int_eq(sw_test_metric(gw.admin_port, "ws_protocol_errors_total"),
-                     err0 + 1);
+    ck_assert_int_eq(
+        sw_test_metric(gw.admin_port, "shockwave_ws_protocol_errors_total"),
+        err0 + 1);
     other_client_ok();
 }
 END_TEST

@@ -67,7 +67,7 @@ static bool
 wait_parked(long long n)
 {
     for (int i = 0; i < WAIT_MS / 20; i++) {
-        if (metric("ws_sessions_parked") == n) {
+        if (metric("shockwave_ws_sessions_parked") == n) {
             return true;
         }
         sw_test_sleep_ms(20);
@@ -104,13 +104,13 @@ START_TEST(woken_by_the_client)
     ws_open(&ws, "/");
     echo_once(&ws, "before");
     ck_assert_msg(wait_parked(1), "not parked: ws_sessions_parked %lld",
-                  metric("ws_sessions_parked"));
-    ck_assert_int_ge(metric("ws_parks_total"), 1);
-    ck_assert_int_eq(metric("ws_sessions_active"), 1);
+                  metric("shockwave_ws_sessions_parked"));
+    ck_assert_int_ge(metric("shockwave_ws_parks_total"), 1);
+    ck_assert_int_eq(metric("shockwave_ws_sessions_active"), 1);
     echo_once(&ws, "after");
     /* quiet again: parked again */
     ck_assert(wait_parked(1));
-    ck_assert_int_ge(metric("ws_parks_total"), 2);
+    ck_assert_int_ge(metric("shockwave_ws_parks_total"), 2);
     echo_once(&ws, "again");
     ck_assert_int_eq(sw_test_ws_close_handshake(&ws, 1000, WAIT_MS), 1000);
     sw_test_ws_free(&ws);
@@ -161,7 +161,7 @@ START_TEST(keepalive_pings_while_parked)
     struct sw_test_ws ws;
     ws_open(&ws, "/keepalive/");
     ck_assert(wait_parked(1));
-    long long parks = metric("ws_parks_total");
+    long long parks = metric("shockwave_ws_parks_total");
     /* two pings, 700 ms apart, each from a parked session */
     for (int i = 0; i < 2; i++) {
         struct sw_test_ws_frame f;
@@ -170,8 +170,8 @@ START_TEST(keepalive_pings_while_parked)
         sw_test_ws_frame_free(&f);
         ck_assert(wait_parked(1));
     }
-    ck_assert_int_gt(metric("ws_parks_total"), parks);
-    ck_assert_int_ge(metric("ws_pings_sent_total"), 2);
+    ck_assert_int_gt(metric("shockwave_ws_parks_total"), parks);
+    ck_assert_int_ge(metric("shockwave_ws_pings_sent_total"), 2);
     sw_test_ws_free(&ws);
 }
 END_TEST
@@ -210,13 +210,13 @@ START_TEST(many_parked_each_come_back)
         ws_open(&ws[i], "/");
     }
     ck_assert_msg(wait_parked(MANY), "parked %lld of %d",
-                  metric("ws_sessions_parked"), MANY);
+                  metric("shockwave_ws_sessions_parked"), MANY);
     for (int i = MANY - 1; i >= 0; i--) {
         char text[32];
         snprintf(text, sizeof(text), "conn %d", i);
         echo_once(&ws[i], text);
     }
-    ck_assert_int_eq(metric("ws_sessions_active"), MANY);
+    ck_assert_int_eq(metric("shockwave_ws_sessions_active"), MANY);
     for (int i = 0; i < MANY; i++) {
         ck_assert_int_eq(sw_test_ws_close_handshake(&ws[i], 1000, WAIT_MS),
                          1000);
@@ -231,8 +231,8 @@ START_TEST(park_after_zero_never_parks)
     ws_open(&ws, "/never/");
     echo_once(&ws, "x");
     sw_test_sleep_ms(800);
-    ck_assert_int_eq(metric("ws_sessions_parked"), 0);
-    ck_assert_int_eq(metric("ws_parks_total"), 0);
+    ck_assert_int_eq(metric("shockwave_ws_sessions_parked"), 0);
+    ck_assert_int_eq(metric("shockwave_ws_parks_total"), 0);
     echo_once(&ws, "y");
     sw_test_ws_free(&ws);
 }

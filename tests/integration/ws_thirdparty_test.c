@@ -146,8 +146,8 @@ START_TEST(node_client_to_swload)
     free(out);
     free(u);
     /* the gateway answered the ping itself: pings answered counted */
-    ck_assert_int_ge(sw_test_metric(gw.admin_port, "ws_pings_answered_total"),
-                     1);
+    ck_assert_int_ge(
+        sw_test_metric(gw.admin_port, "shockwave_ws_pings_answered_total"), 1);
 }
 END_TEST
 
@@ -260,7 +260,7 @@ START_TEST(many_clients_peak_rss)
     char *u = url("/many");
     char *argv[] = {node_bin, script, u, "100", "3", NULL};
     char *out = NULL;
-    long long s0 = sw_test_metric(gw.admin_port, "ws_sessions_total");
+    long long s0 = sw_test_metric(gw.admin_port, "shockwave_ws_sessions_total");
     int rc = sw_test_run(argv, 90000, &out);
     long hwm = sw_test_proc_hwm_kb(gw.proc.pid);
     fprintf(stderr,
@@ -269,8 +269,8 @@ START_TEST(many_clients_peak_rss)
             hwm);
     ck_assert_msg(rc == 0 && strstr(out, "ok 100 3") != NULL,
                   "many.js exit %d:\n%s", rc, out);
-    ck_assert_int_eq(sw_test_metric(gw.admin_port, "ws_sessions_total"),
-                     s0 + 100);
+    ck_assert_int_eq(
+        sw_test_metric(gw.admin_port, "shockwave_ws_sessions_total"), s0 + 100);
     ck_assert_msg(hwm > 0 && hwm < 128 * 1024,
                   "gateway VmHWM %ld KiB (bound 128 MiB)", hwm);
     free(out);

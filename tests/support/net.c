@@ -671,17 +671,31 @@ long long
 sw_test_metric_in(const char *text, const char *name)
 {
     size_t nlen = strlen(name);
+    bool labelled = strchr(name, '{') != NULL;
+    long long sum = -1;
     const char *line = text;
     while (line != NULL && *line != '\0') {
-        if (strncmp(line, name, nlen) == 0 && line[nlen] == ' ') {
-            return strtoll(line + nlen + 1, NULL, 10);
+        if (line[0] != '#' && strncmp(line, name, nlen) == 0 &&
+            (line[nlen] == ' ' || (!labelled && line[nlen] == '{'))) {
+            /* the value follows the last space of the sample line */
+            const char *end = strchr(line, '\n');
+            const char *v = line + nlen;
+            for (const char *q = v; *q != '\0' && q != end; q++) {
+                if (*q == ' ') {
+                    v = q;
+                }
+            }
+            sum = (sum < 0 ? 0 : sum) + strtoll(v + 1, NULL, 10);
+            if (labelled) {
+                return sum;
+            }
         }
         line = strchr(line, '\n');
         if (line != NULL) {
             line++;
         }
     }
-    return -1;
+    return sum;
 }
 
 long long

@@ -155,7 +155,13 @@ char *sw_test_echo_header(const char *body, const char *name);
 /* How many headers named `name` the echo body lists. */
 int sw_test_echo_count(const char *body, const char *name);
 
-/* Value of `name` in an admin /metrics answer, or -1 when absent. */
+/*
+ * Value of `name` in an admin /metrics answer (Prometheus text), or -1
+ * when absent. A bare family name ("shockwave_upstream_connects_total")
+ * gives the sum of all its samples, whatever their labels; a name with
+ * labels ("shockwave_http_responses_by_code_total{code=\"404\"}") the
+ * sample with exactly that label set as printed.
+ */
 long long sw_test_metric(int admin_port, const char *name);
 
 /* The whole /metrics body (malloc'd; "" on failure), and a value from such

@@ -17,7 +17,9 @@
  * carries a magic value before and after its data, checked on put, to catch
  * overruns (after twemproxy's nc_mbuf).
  *
- * Threading: a pool belongs to one worker thread; no locks.
+ * Threading: a pool belongs to one worker thread; no locks. Its counts
+ * (nfree, nused, nalloc) are stored with relaxed atomics so that the
+ * admin thread may read them for the metrics.
  */
 #ifndef SHOCKWAVE_BUF_H
 #define SHOCKWAVE_BUF_H

@@ -133,6 +133,9 @@ enum sw_conf_ws_ping {
 };
 
 struct sw_conf_route {
+    struct sw_str name;                      /* owned: `name NAME;`, default
+                                                its position ("0", "1", ...);
+                                                unique; the metrics label */
     struct sw_str *hosts;                    /* owned: nhosts names, lower case:
                                                 "a.example.com", "*.example.com" */
     size_t nhosts;                           /* 0 = any host */

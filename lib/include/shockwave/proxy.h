@@ -49,4 +49,17 @@ void sw_worker_free(struct sw_worker *w);
 /* The worker's counters (read them from any thread, see metrics.h). */
 const struct sw_metrics *sw_worker_metrics(const struct sw_worker *w);
 
+/* What a worker's pools hold now. */
+struct sw_worker_pool_stats {
+    uint64_t buffers_in_use;     /* buffers handed out */
+    uint64_t buffers_idle;       /* buffers on the free list */
+    uint64_t buffer_allocations; /* mallocs over the pool's life */
+    uint64_t pipes_idle;         /* splice pipes kept for reuse */
+};
+
+/* Read the pools' counts (any thread; each is one relaxed load, so the
+ * numbers may be a moment apart). */
+void sw_worker_pools(const struct sw_worker *w,
+                     struct sw_worker_pool_stats *out);
+
 #endif

@@ -51,7 +51,8 @@ struct sw_pipe {
 /* A worker's pool of pipes for splice(). */
 struct sw_pipe_pool {
     struct sw_pipe *idle; /* owned: idle pipes */
-    size_t n;             /* idle pipes */
+    size_t n;             /* idle pipes (relaxed atomic stores: the
+                             admin thread reads it) */
     size_t cap;           /* capacity of idle */
     size_t want_size;     /* capacity asked for (ws_pipe_size, capped) */
     bool warned;          /* the kernel granted less: logged once */
@@ -91,6 +92,9 @@ typedef void (*sw_relay_done_cb)(void *arg);
 struct sw_relay_start {
     const struct sw_conf_route *route; /* borrowed: ws_* settings; valid
                                           while the caller's snapshot ref */
+    struct sw_metrics_route *metrics;  /* borrowed (the worker's metrics,
+                                          outlive the relay): the route's
+                                          series */
     struct sw_conn *client;            /* borrowed: owned by the caller,
                                           valid until on_done; its `in`
                                           holds frames behind the request
@@ -136,6 +140,7 @@ struct sw_relay_parked {
     uint64_t last_rx_ms[2];            /* [0] client, [1] upstream */
     uint64_t last_ping_ms[2];          /* keepalive pings */
     uint64_t started_ms;               /* the relay's start */
+    uint64_t started_us;               /* the same, for the histogram */
     uint64_t wake_at_ms; /* its next deadline (ping, idle); 0 none */
     uint8_t rsv_allowed; /* RSV bits the extensions allow */
 };

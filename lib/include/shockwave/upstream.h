@@ -39,6 +39,10 @@ struct sw_upstream_peer {
     unsigned fails;                      /* failures in the current window */
     uint64_t down_until_ms;              /* skip until then (sw_now_ms) */
     size_t index;                        /* position in up->peers */
+    struct sw_metrics_server *m;         /* borrowed (the worker's metrics
+                                            table, outlives every
+                                            snapshot): this server's
+                                            labelled series */
 };
 
 struct sw_upstream_idle {
@@ -60,7 +64,9 @@ struct sw_upstream {
     size_t nidle;                  /* entries in idle */
 };
 
-/* Set up the runtime state for `ucf`. SW_OK or SW_ENOMEM. */
+/* Set up the runtime state for `ucf`; each peer's series are the slot of
+ * (upstream name, server text) in `metrics` (created on first use).
+ * SW_OK or SW_ENOMEM. */
 enum sw_status sw_upstream_init(struct sw_upstream *u,
                                 const struct sw_conf_upstream *ucf,
                                 struct event_base *base,
