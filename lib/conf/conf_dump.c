@@ -43,7 +43,7 @@ static const char *const upstream_custom[] = {
 };
 static const char *const route_custom[] = {
     "host",           "path_prefix",     "header",  "upstream", "return",
-    "request_header", "response_header", "ws_ping", "include",
+    "request_header", "response_header", "ws_ping", "include",  "name",
 };
 
 static bool
@@ -343,6 +343,7 @@ static void
 route_block(FILE *out, const struct sw_conf_route *r)
 {
     fputs("\nroute {\n", out);
+    setting(out, "    ", "name", r->name, false);
     if (r->nhosts > 0) {
         fputs("    host", out);
         for (size_t i = 0; i < r->nhosts; i++) {

@@ -468,7 +468,7 @@ sw__relay_update_interest(struct sw_relay *r)
         struct dir *in = e->in_dir;
         struct dir *out = e->out_dir;
         if (in->lowat > 1 && in->state != DIR_SPLICE) {
-            sw__relay_lowat(in, 1); /* headers again: every byte counts */
+            sw__relay_lowat(r, in, 1); /* headers again: every byte counts */
         }
         bool read = in->state == DIR_SPLICE
                         ? in->remaining > 0 && in->in_pipe < in->pipe.cap
@@ -556,6 +556,9 @@ sw__relay_next_deadline(const struct sw_relay *r)
     if (r->probe_at_ms != 0) {
         next = SW_MIN(next, r->probe_at_ms);
     }
+    if (r->lowat_until_ms != 0) {
+        next = SW_MIN(next, r->lowat_until_ms);
+    }
     const struct end *ends[2] = {&r->c, &r->u};
     for (int i = 0; i < 2 && !r->finishing; i++) {
         uint64_t rx = ends[i]->last_rx_ms;
@@ -586,6 +589,12 @@ on_timer(struct sw_conn *c, void *arg)
     struct sw_relay *r = sw_container_of((struct end *)arg, struct sw_relay, c);
     SW_UNUSED(c);
     uint64_t now = sw_now_ms();
+    if (r->lowat_until_ms != 0 && now >= r->lowat_until_ms) {
+        /* a slow sender: forward what came (the mark is set again after) */
+        r->lowat_until_ms = 0;
+        sw__relay_lowat(r, &r->up, 1);
+        sw__relay_lowat(r, &r->down, 1);
+    }
     if (r->probe_at_ms != 0 && now >= r->probe_at_ms) {
         r->probe_at_ms = 0;
         probe_unread(r);

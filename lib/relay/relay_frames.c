@@ -135,7 +135,7 @@ may_splice(const struct sw_relay *r, const struct dir *d)
 }
 
 void
-sw__relay_lowat(struct dir *d, uint64_t want)
+sw__relay_lowat(struct sw_relay *r, struct dir *d, uint64_t want)
 {
     unsigned v = (unsigned)SW_MAX(SW_MIN(want, SW_RELAY_SPLICE_LOWAT), 1u);
     if (v == SW_MAX(d->lowat, 1u) || d->src->conn->io.fd < 0) {
@@ -145,6 +145,10 @@ sw__relay_lowat(struct dir *d, uint64_t want)
     if (setsockopt(d->src->conn->io.fd, SOL_SOCKET, SO_RCVLOWAT, &iv,
                    sizeof(iv)) == 0) {
         d->lowat = v;
+    }
+    if (v > 1) {
+        r->lowat_until_ms = sw_now_ms() + SW_RELAY_LOWAT_WAIT_MS;
+        sw__relay_arm_timer(r);
     }
 }
 
@@ -162,7 +166,7 @@ splice_step(struct sw_relay *r, struct dir *d)
         d->have_pipe = true;
         d->in_pipe = 0;
         sw_metrics_inc(r->env.metrics, SW_METRIC_PIPES_IN_USE);
-        sw__relay_lowat(d, d->remaining);
+        sw__relay_lowat(r, d, d->remaining);
     }
     size_t cap = d->pipe.cap; /* pipes may differ: the kernel may grant less */
     /* A splice that moved less than asked found its socket drained (or its
@@ -185,9 +189,8 @@ splice_step(struct sw_relay *r, struct dir *d)
                 d->remaining -= (uint64_t)n;
                 d->src->last_rx_ms = sw_now_ms();
                 moved = true;
-                if (d->remaining < d->lowat) {
-                    sw__relay_lowat(d, d->remaining); /* the rest, or 1 */
-                }
+                /* the rest, at most the mark (after the wait dropped it) */
+                sw__relay_lowat(r, d, d->remaining);
             } else if (n == 0) {
                 d->src->conn->flags |= SW_CONN_F_EOF;
             } else if (errno != EAGAIN && errno != EINTR) {

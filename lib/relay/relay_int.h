@@ -28,6 +28,9 @@
  * much of it (or all that is left) has arrived (SO_RCVLOWAT): each splice
  * then moves a large piece, not what one TCP segment brought. */
 #define SW_RELAY_SPLICE_LOWAT (256u * 1024u)
+/* ... but a sender slower than that is not held back longer than this: the
+ * mark drops to 1 byte, what came is spliced, and the mark is set again. */
+#define SW_RELAY_LOWAT_WAIT_MS 5
 /* Close handshake bound without ws_close_timeout, and the longest wait for
  * the peer's close before a violator gets its own code. */
 #define SW_RELAY_CLOSE_WAIT_MS 5000
@@ -119,6 +122,7 @@ struct sw_relay {
     uint64_t defer_deadline_ms;     /* send owed closes by then; 0 none */
     uint64_t close_deadline_ms;     /* 0 = none */
     uint64_t probe_at_ms;           /* ask unread ends then; 0 = none */
+    uint64_t lowat_until_ms;        /* drop splice low-water marks then */
     uint64_t drain_at_ms;           /* drain: start closing then; 0 none */
     bool finishing;                 /* close both once flushed */
     bool done;                      /* sockets closed, on_done ran */
@@ -173,7 +177,8 @@ dir_msg_hist(struct sw_relay *r, const struct dir *d)
 /* relay_frames.c */
 bool sw__relay_dir_process(struct sw_relay *r, struct dir *d);
 /* Set d's source low-water mark to min(want, SW_RELAY_SPLICE_LOWAT), at
- * least 1 (the default), when it differs from what is set. */
-void sw__relay_lowat(struct dir *d, uint64_t want);
+ * least 1 (the default), when it differs from what is set; a mark above 1
+ * arms r's lowat deadline (SW_RELAY_LOWAT_WAIT_MS). */
+void sw__relay_lowat(struct sw_relay *r, struct dir *d, uint64_t want);
 
 #endif

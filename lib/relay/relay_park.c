@@ -50,6 +50,7 @@ sw_relay_parkable(const struct sw_relay *r, uint64_t now)
     return r->rt->ws_park_after_ms != 0 && !r->done && !r->finishing &&
            r->close_deadline_ms == 0 && r->defer_deadline_ms == 0 &&
            r->drain_at_ms == 0 && r->probe_at_ms == 0 &&
+           r->lowat_until_ms == 0 &&
            sw__relay_next_deadline(r) > now && /* its timer runs first */
            end_quiet(r, &r->c, now) && end_quiet(r, &r->u, now) &&
            dir_quiet(&r->up) && dir_quiet(&r->down);
