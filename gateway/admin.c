@@ -1,8 +1,9 @@
 /*
  * admin.c - the admin listener (`admin 127.0.0.1:9901;`), on the main
- * thread: GET /metrics (text, "name value" per line, summed over workers)
- * and GET /healthz. One short request per connection; the answer closes it.
- * Meant for loopback or a management network only: it has no auth.
+ * thread: GET /metrics (text, "name value" per line, summed over workers),
+ * GET /healthz, and GET /status and /status.json (admin_status.c). One short
+ * request per connection; the answer closes it. Meant for loopback or a
+ * management network only: it has no auth.
  */
 #include "gateway.h"
 
@@ -52,17 +53,25 @@ send_all(int fd, const char *p, size_t n)
     }
 }
 
+void
+sw_gateway_admin_answer(int fd, unsigned status, const char *reason,
+                        const char *type, const char *body, size_t len)
+{
+    char head[256];
+    int n = snprintf(head, sizeof(head),
+                     "HTTP/1.1 %u %s\r\nContent-Type: %s\r\n"
+                     "Content-Length: %zu\r\nCache-Control: no-store\r\n"
+                     "Connection: close\r\n\r\n",
+                     status, reason, type, len);
+    send_all(fd, head, (size_t)n);
+    send_all(fd, body, len);
+}
+
 static void
 answer(int fd, unsigned status, const char *reason, const char *body,
        size_t len)
 {
-    char head[160];
-    int n = snprintf(head, sizeof(head),
-                     "HTTP/1.1 %u %s\r\nContent-Type: text/plain\r\n"
-                     "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-                     status, reason, len);
-    send_all(fd, head, (size_t)n);
-    send_all(fd, body, len);
+    sw_gateway_admin_answer(fd, status, reason, "text/plain", body, len);
 }
 
 static void
@@ -91,6 +100,7 @@ serve_metrics(struct sw_gateway *g, int fd)
                               "process_allocations_total %llu\n",
                               (unsigned long long)count());
     }
+    sw_gateway_metrics_servers(g, body, sizeof(body), &n);
     answer(fd, 200, "OK", body, SW_MIN(n, sizeof(body) - 1));
 }
 
@@ -121,6 +131,10 @@ on_admin_read(evutil_socket_t fd, short what, void *arg)
     }
     if (strncmp(a->req, "GET /metrics ", 13) == 0) {
         serve_metrics(a->g, fd);
+    } else if (strncmp(a->req, "GET /status ", 12) == 0) {
+        sw_gateway_status_page(a->g, fd);
+    } else if (strncmp(a->req, "GET /status.json ", 17) == 0) {
+        sw_gateway_status_json(a->g, fd);
     } else if (strncmp(a->req, "GET /healthz ", 13) == 0) {
         answer(fd, 200, "OK", "ok\n", 3);
     } else {

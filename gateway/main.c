@@ -17,8 +17,6 @@
 #include <signal.h>
 #include <unistd.h>
 
-#define SW_VERSION "0.1.0"
-
 static void
 usage(FILE *out)
 {
@@ -163,6 +161,14 @@ main(int argc, char **argv)
         sw_log_error("event_base_new failed");
         goto out;
     }
+    g.started_ms = sw_gateway_wall_ms();
+    /* Active health checks run here, on the main thread's loop: one probe
+     * per server whatever the number of workers (docs/architecture.md). */
+    g.health = sw_health_new(g.base);
+    if (g.health == NULL) {
+        goto out;
+    }
+    sw_health_apply(g.health, g.cf);
     if (sw_gateway_start_workers(&g) != SW_OK ||
         sw_gateway_admin_start(&g) != SW_OK ||
         sw_gateway_signals_start(&g) != SW_OK) {
@@ -176,6 +182,7 @@ out:
     sw_gateway_stop_workers(&g);
     sw_gateway_admin_stop(&g);
     sw_gateway_signals_stop(&g);
+    sw_health_free(g.health);
     if (g.base != NULL) {
         event_base_free(g.base);
     }

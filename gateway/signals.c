@@ -34,6 +34,8 @@ static void
 reload_failed(struct sw_gateway *g, char *err)
 {
     g->reload_failures++;
+    g->last_reload_ms = sw_gateway_wall_ms();
+    g->last_reload_ok = false;
     char *line = strtok(err, "\n");
     while (line != NULL) {
         sw_log_error("%s", line);
@@ -67,12 +69,16 @@ reload(struct sw_gateway *g)
                     "the next restart");
     }
     cf->generation = g->cf->generation + 1;
+    /* Before any worker sees it: the servers' shared states (health). */
+    sw_health_apply(g->health, cf);
     for (unsigned i = 0; i < g->nworkers; i++) {
         sw_worker_post_conf(g->workers[i].w, cf);
     }
     sw_conf_unref(g->cf);
     g->cf = cf;
     g->reloads++;
+    g->last_reload_ms = sw_gateway_wall_ms();
+    g->last_reload_ok = true;
     sw_log_info("configuration reloaded (generation %llu)",
                 (unsigned long long)cf->generation);
 }
