@@ -132,7 +132,8 @@ probe_done(struct hc_entry *e, bool ok, const char *fmt, ...)
                 "row)",
                 e->ucf->name.p, e->scf->text.p, up ? "up" : "down",
                 ok ? "up" : "down", e->result, run,
-                ok ? "successes" : "failures");
+                ok ? (run == 1 ? "success" : "successes")
+                   : (run == 1 ? "failure" : "failures"));
 }
 
 /* Arm the probe socket for the direction the phase (or TLS) waits on. */
