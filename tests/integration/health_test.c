@@ -16,7 +16,12 @@
  *   - type=tcp follows a port that starts listening; type=websocket needs a
  *     real 101 (and sends a close frame after it);
  *   - a reload keeps a down server down (state carried by name+address);
- *   - /status.json holds the same states, checked with python3's json.
+ *   - /status.json holds the same states, checked with python3's json;
+ *   - tcase "tls" (tests/conf/health_tls.conf): probes over TLS to node's
+ *     https server (tests/tls/https_server.js, the PKI of
+ *     tests/tls/gen-certs.sh): verified against the right CA it stays up
+ *     and answers clients, against another CA the handshake fails and the
+ *     server is marked down; when the server goes away, down too.
  *
  * Waits are bounded polls; nothing asserts on durations.
  */
@@ -394,6 +399,70 @@ START_TEST(hc_status_json)
 }
 END_TEST
 
+/* ---- over TLS ---------------------------------------------------------- */
+
+static struct sw_test_proc https; /* tests/tls/https_server.js */
+
+static void
+run_sh(const char *cmd)
+{
+    char *argv[] = {"/bin/sh", "-c", (char *)cmd, NULL};
+    char *out = NULL;
+    int rc = sw_test_run(argv, 60000, &out);
+    ck_assert_msg(rc == 0, "%s: %s", cmd, out);
+    free(out);
+}
+
+START_TEST(hc_over_tls)
+{
+    const char *src = sw_test_env("SW_SOURCE_ROOT");
+    char certs[600];
+    snprintf(certs, sizeof(certs), "%s/health-certs", sw_test_tmpdir());
+    char cmd[2000];
+    snprintf(cmd, sizeof(cmd), "sh '%s/tests/tls/gen-certs.sh' '%s'", src,
+             certs);
+    run_sh(cmd);
+    char script[700], cert[700], key[700];
+    snprintf(script, sizeof(script), "%s/tests/tls/https_server.js", src);
+    snprintf(cert, sizeof(cert), "%s/a.pem", certs);
+    snprintf(key, sizeof(key), "%s/a.key", certs);
+    snprintf(cmd, sizeof(cmd), "command -v node");
+    char *wargv[] = {"/bin/sh", "-c", cmd, NULL};
+    char *node = NULL;
+    ck_assert_msg(sw_test_run(wargv, 10000, &node) == 0 && node[0] == '/',
+                  "node is not on PATH");
+    node[strcspn(node, "\n")] = '\0';
+    char *argv[] = {node, script, cert, key, "0", NULL};
+    ck_assert(sw_test_proc_spawn(&https, "https", argv));
+    free(node);
+    const char *mark = "listening on 127.0.0.1:";
+    long at = sw_test_proc_wait_log(&https, mark, 0, 20000);
+    ck_assert(at >= 0);
+    char *log = sw_test_proc_log(&https);
+    int port = atoi(log + at); /* at: just past the needle */
+    free(log);
+    ck_assert_int_gt(port, 0);
+
+    const char *kv[] = {"S", sw_test_itoa(port), "CERTS", certs, NULL};
+    ck_assert(sw_test_gw_start(&gw, "health_tls.conf", kv));
+    ck_assert_msg(wait_up("bad", port, 0), "wrong CA, still up");
+    ck_assert_int_eq(changes(0, "bad", port,
+                             "up -> down (tls: handshake failed, 2 failures"),
+                     1);
+    /* same server, right CA: up, with no change logged, and serving */
+    ck_assert_int_eq(server_up("good", port), 1);
+    ck_assert_int_eq(changes(0, "good", port, "up -> down"), 0);
+    ck_assert_int_eq(get("x.test", NULL, 0), 200);
+    /* the server goes away: down */
+    sw_test_proc_stop(&https, 5000);
+    ck_assert_msg(wait_up("good", port, 0), "server gone, still up");
+    int st = sw_test_gw_stop(&gw);
+    ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", certs);
+    run_sh(cmd);
+}
+END_TEST
+
 static Suite *
 health_suite(void)
 {
@@ -408,6 +477,10 @@ health_suite(void)
     tcase_add_test(tc, hc_reload_keeps_state);
     tcase_add_test(tc, hc_status_json);
     suite_add_tcase(s, tc);
+    TCase *tls = tcase_create("tls");
+    tcase_set_timeout(tls, 120);
+    tcase_add_test(tls, hc_over_tls);
+    suite_add_tcase(s, tls);
     return s;
 }
 
