@@ -17,6 +17,8 @@
 #include <stdarg.h>
 #include <event2/event_struct.h>
 #include <netinet/tcp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -272,7 +274,12 @@ probe_step(struct hc_entry *e)
                 return;
             }
             if (rc != SW_OK) {
-                probe_done(e, false, "tls: handshake failed");
+                /* the verification's reason, when that is what failed */
+                long v = SSL_get_verify_result(e->io.tls);
+                probe_done(e, false, "tls: handshake failed%s%s",
+                           v != X509_V_OK ? ": " : "",
+                           v != X509_V_OK ? X509_verify_cert_error_string(v)
+                                          : "");
                 return;
             }
             e->phase = PROBE_SEND;

@@ -446,9 +446,10 @@ START_TEST(hc_over_tls)
     const char *kv[] = {"S", sw_test_itoa(port), "CERTS", certs, NULL};
     ck_assert(sw_test_gw_start(&gw, "health_tls.conf", kv));
     ck_assert_msg(wait_up("bad", port, 0), "wrong CA, still up");
-    ck_assert_int_eq(changes(0, "bad", port,
-                             "up -> down (tls: handshake failed, 2 failures"),
-                     1);
+    if (changes(0, "bad", port, "up -> down (tls: handshake failed: ") != 1) {
+        sw_test_proc_dump(&gw.proc);
+        ck_abort_msg("no single \"up -> down\" for the wrong CA");
+    }
     /* same server, right CA: up, with no change logged, and serving */
     ck_assert_int_eq(server_up("good", port), 1);
     ck_assert_int_eq(changes(0, "good", port, "up -> down"), 0);
