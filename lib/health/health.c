@@ -25,6 +25,7 @@
 #define PROBE_BUF 2048    /* request out, answer head in */
 #define PROBE_RESULT 96   /* bytes of a result text */
 #define HTTP_METHOD_GET 1 /* http-parser's HTTP_GET: the probe's method */
+#define SWEEP_MS 100      /* how often passive failures are looked at */
 
 enum probe_phase {
     PROBE_IDLE = 0,  /* waiting for the interval timer */
@@ -57,6 +58,8 @@ struct hc_entry {
     uint64_t checks_failed;             /* probes failed */
     uint64_t last_check_ms;             /* wall clock of the last result */
     uint64_t last_change_ms;            /* wall clock of the last change */
+    uint64_t passive_seen;              /* st->passive_fails folded in */
+    unsigned run_passive;               /* of fail_run: client failures */
 };
 
 struct sw_health {
@@ -65,6 +68,8 @@ struct sw_health {
     struct hc_entry **entries; /* owned: one per server of cf */
     size_t nentries;           /* entries in entries */
     struct sw_ws_rng rng;      /* WebSocket keys and masks */
+    struct event sweep;        /* every SWEEP_MS: passive failures */
+    bool sweeping;             /* sweep added */
 };
 
 static uint64_t
@@ -97,8 +102,54 @@ probe_close(struct hc_entry *e)
     e->phase = PROBE_IDLE;
 }
 
-/* Count a result; after fall failures or rise successes in a row the
- * shared state flips, logged once. */
+/* Flip the shared state when the run in progress reached fall (down) or
+ * rise (up); logged once per change with the reason. */
+static void
+judge(struct hc_entry *e, bool ok, const char *reason)
+{
+    const struct sw_conf_health_check *hc = &e->ucf->hc;
+    bool up = atomic_load_explicit(&e->st->up, memory_order_relaxed);
+    unsigned run = ok ? e->ok_run : e->fail_run;
+    if (ok == up || run < (ok ? hc->rise : hc->fall)) {
+        return;
+    }
+    atomic_store_explicit(&e->st->up, ok, memory_order_relaxed);
+    e->last_change_ms = wall_ms();
+    char passive[48] = "";
+    if (!ok && e->run_passive > 0 && e->run_passive < run) {
+        snprintf(passive, sizeof(passive), ", %u of them client requests",
+                 e->run_passive);
+    }
+    sw_log_warn("health: upstream %s server %s: %s -> %s (%s, %u %s in a "
+                "row%s)",
+                e->ucf->name.p, e->scf->text.p, up ? "up" : "down",
+                ok ? "up" : "down", reason, run,
+                ok ? (run == 1 ? "success" : "successes")
+                   : (run == 1 ? "failure" : "failures"),
+                passive);
+}
+
+/* Passive failures reported by the workers since the last look count as
+ * failures in the run (a good probe ends the run, as it would a run of
+ * failed probes). */
+static void
+fold_passive(struct hc_entry *e)
+{
+    uint64_t n =
+        atomic_load_explicit(&e->st->passive_fails, memory_order_relaxed);
+    uint64_t d = n - e->passive_seen;
+    e->passive_seen = n;
+    if (d == 0 || !e->checked) {
+        return;
+    }
+    unsigned add = d > 1000 ? 1000u : (unsigned)d;
+    e->ok_run = 0;
+    e->fail_run += add;
+    e->run_passive += add;
+    judge(e, false, "client requests failing");
+}
+
+/* Count a probe's result toward fall or rise. */
 static void probe_done(struct hc_entry *e, bool ok, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -111,31 +162,20 @@ probe_done(struct hc_entry *e, bool ok, const char *fmt, ...)
     vsnprintf(e->result, sizeof(e->result), fmt, ap);
     va_end(ap);
     e->last_check_ms = wall_ms();
-    const struct sw_conf_health_check *hc = &e->ucf->hc;
-    bool up = atomic_load_explicit(&e->st->up, memory_order_relaxed);
-    unsigned run;
+    fold_passive(e);
     if (ok) {
         e->checks_ok++;
         e->fail_run = 0;
-        run = ++e->ok_run;
+        e->run_passive = 0;
+        e->ok_run++;
     } else {
         e->checks_failed++;
         e->ok_run = 0;
-        run = ++e->fail_run;
+        e->fail_run++;
     }
     sw_log_debug("health: upstream %s server %s: %s (%s)", e->ucf->name.p,
                  e->scf->text.p, ok ? "ok" : "failed", e->result);
-    if (ok == up || run < (ok ? hc->rise : hc->fall)) {
-        return;
-    }
-    atomic_store_explicit(&e->st->up, ok, memory_order_relaxed);
-    e->last_change_ms = e->last_check_ms;
-    sw_log_warn("health: upstream %s server %s: %s -> %s (%s, %u %s in a "
-                "row)",
-                e->ucf->name.p, e->scf->text.p, up ? "up" : "down",
-                ok ? "up" : "down", e->result, run,
-                ok ? (run == 1 ? "success" : "successes")
-                   : (run == 1 ? "failure" : "failures"));
+    judge(e, ok, e->result);
 }
 
 /* Arm the probe socket for the direction the phase (or TLS) waits on. */
@@ -381,6 +421,7 @@ on_interval(evutil_socket_t fd, short what, void *arg)
     struct hc_entry *e = arg;
     SW_UNUSED(fd);
     SW_UNUSED(what);
+    fold_passive(e);
     /* A probe still running when the next is due runs on: its own
      * deadline ends it. */
     if (e->phase == PROBE_IDLE) {
@@ -415,6 +456,19 @@ conf_states_free(struct sw_conf *cf)
     }
 }
 
+static void
+on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+    struct sw_health *h = arg;
+    SW_UNUSED(fd);
+    SW_UNUSED(what);
+    for (size_t i = 0; i < h->nentries; i++) {
+        if (h->entries[i]->checked) {
+            fold_passive(h->entries[i]);
+        }
+    }
+}
+
 struct sw_health *
 sw_health_new(struct event_base *base)
 {
@@ -425,6 +479,7 @@ sw_health_new(struct event_base *base)
         return NULL;
     }
     h->base = base;
+    event_assign(&h->sweep, base, -1, EV_PERSIST, on_sweep, h);
     return h;
 }
 
@@ -442,6 +497,9 @@ sw_health_free(struct sw_health *h)
 {
     if (h == NULL) {
         return;
+    }
+    if (h->sweeping) {
+        event_del(&h->sweep);
     }
     entries_free(h->entries, h->nentries);
     sw_conf_unref(h->cf);
@@ -490,6 +548,8 @@ entry_new(struct sw_health *h, const struct sw_conf_upstream *u,
         e->checks_failed = o->checks_failed;
         e->last_check_ms = o->last_check_ms;
         e->last_change_ms = o->last_change_ms;
+        e->passive_seen = o->passive_seen;
+        e->run_passive = o->run_passive;
         memcpy(e->result, o->result, sizeof(e->result));
     } else {
         e->st = sw_upstream_state_new();
@@ -497,6 +557,11 @@ entry_new(struct sw_health *h, const struct sw_conf_upstream *u,
             free(e);
             return NULL;
         }
+    }
+    if (!e->checked || o == NULL || !o->checked) {
+        /* only failures while checked count toward fall */
+        e->passive_seen =
+            atomic_load_explicit(&e->st->passive_fails, memory_order_relaxed);
     }
     return e;
 }
@@ -558,9 +623,18 @@ sw_health_apply(struct sw_health *h, struct sw_conf *cf)
     h->cf = sw_conf_ref(cf);
     h->entries = v;
     h->nentries = n;
+    bool any = false;
     for (size_t i = 0; i < n; i++) {
         entry_start(v[i]);
+        any = any || v[i]->checked;
     }
+    if (any && !h->sweeping) {
+        struct timeval tv = tv_ms(SWEEP_MS);
+        event_add(&h->sweep, &tv);
+    } else if (!any && h->sweeping) {
+        event_del(&h->sweep);
+    }
+    h->sweeping = any;
     return SW_OK;
 enomem:
     sw_log_error("health: out of memory applying the configuration; "

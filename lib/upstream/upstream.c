@@ -24,6 +24,7 @@ sw_upstream_state_new(void)
     atomic_init(&st->refs, 1);
     atomic_init(&st->up, true);
     atomic_init(&st->passive_downs, 0);
+    atomic_init(&st->passive_fails, 0);
     return st;
 }
 
@@ -356,6 +357,11 @@ sw_upstream_report(struct sw_upstream_peer *peer, bool ok)
     sw_metrics_inc(peer->up->metrics, SW_METRIC_UPSTREAM_CONNECT_FAILURES);
     if (s->max_fails == 0) {
         return;
+    }
+    if (s->state != NULL) {
+        /* toward the active checks' fall (failure path only) */
+        atomic_fetch_add_explicit(&s->state->passive_fails, 1,
+                                  memory_order_relaxed);
     }
     if (++peer->fails >= s->max_fails) {
         peer->down_until_ms = sw_now_ms() + s->fail_timeout_ms;

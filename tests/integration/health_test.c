@@ -45,6 +45,7 @@
 #define WAIT_MS 8000 /* generous bound for any state change */
 
 static struct sw_test_hcback a, b, bk, w; /* web primaries, backup, ws */
+static struct sw_test_hcback pb;          /* upstream "passive" */
 static int tcp_port;                      /* nobody listens at first */
 static struct sw_test_gw gw;
 
@@ -55,11 +56,13 @@ start(void)
     ck_assert(sw_test_hcback_start(&b, "b"));
     ck_assert(sw_test_hcback_start(&bk, "bk"));
     ck_assert(sw_test_hcback_start(&w, "w"));
+    ck_assert(sw_test_hcback_start(&pb, "p"));
     tcp_port = sw_test_free_port();
     const char *kv[] = {
         "A",  sw_test_itoa(a.fake.port),  "B", sw_test_itoa(b.fake.port),
         "BK", sw_test_itoa(bk.fake.port), "T", sw_test_itoa(tcp_port),
-        "W",  sw_test_itoa(w.fake.port),  NULL};
+        "W",  sw_test_itoa(w.fake.port),  "P", sw_test_itoa(pb.fake.port),
+        NULL};
     ck_assert(sw_test_gw_start(&gw, "health.conf", kv));
 }
 
@@ -73,6 +76,7 @@ stop(void)
     sw_test_hcback_stop(&b);
     sw_test_hcback_stop(&bk);
     sw_test_hcback_stop(&w);
+    sw_test_hcback_stop(&pb);
 }
 
 /* The gauge of upstream `up`, server 127.0.0.1:port; -1 if absent. */
@@ -274,6 +278,43 @@ START_TEST(hc_one_prober_for_all_workers)
 }
 END_TEST
 
+START_TEST(hc_passive_failures_count_toward_fall)
+{
+    start();
+    /* its only probe (at start) passed; clients now get resets */
+    for (int t = 0; t < WAIT_MS && atomic_load(&pb.health_hits) < 1; t += 25) {
+        sw_test_sleep_ms(25);
+    }
+    ck_assert_int_eq(atomic_load(&pb.health_hits), 1);
+    atomic_store(&pb.reset_clients, true);
+    long mark = sw_test_proc_log_size(&gw.proc);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(get("passive.test", NULL, 0), 502);
+    }
+    sw_test_sleep_ms(300); /* the checker looks every 100 ms */
+    ck_assert_int_eq(server_up("passive", pb.fake.port), 1);
+    /* the third failure in a row makes fall (3) */
+    ck_assert_int_eq(get("passive.test", NULL, 0), 502);
+    ck_assert_msg(wait_up("passive", pb.fake.port, 0),
+                  "3 failed client requests did not make fall");
+    ck_assert_int_eq(changes(mark, "passive", pb.fake.port,
+                             "up -> down (client requests failing, 3 "
+                             "failures in a row)"),
+                     1);
+    /* down by the checker now: 502 at once, the backend not reached */
+    int hits = atomic_load(&pb.other_hits);
+    ck_assert_int_eq(get("passive.test", NULL, 0), 502);
+    ck_assert_int_eq(atomic_load(&pb.other_hits), hits);
+    /* only probes bring it back: a reload probes at once (rise 1) */
+    ck_assert(sw_test_proc_signal(&gw.proc, SIGHUP));
+    ck_assert_msg(wait_up("passive", pb.fake.port, 1), "no probe after reload");
+    ck_assert_int_eq(changes(mark, "passive", pb.fake.port,
+                             "down -> up (HTTP 200, 1 success in a row)"),
+                     1);
+    stop();
+}
+END_TEST
+
 /* A listener on 127.0.0.1:port that never accepts (the kernel completes
  * connects from its backlog). */
 static int
@@ -382,8 +423,8 @@ START_TEST(hc_status_json)
              "assert s['workers']==2 and s['config']['generation']==1\n"
              "assert s['config']['last_reload_result']=='none'\n"
              "assert [r['upstream'] for r in s['routes']]=="
-             "['tcp','ws','web']\n"
-             "assert s['routes'][0]['hosts']==['tcp.test']\n"
+             "['passive','tcp','ws','web']\n"
+             "assert s['routes'][1]['hosts']==['tcp.test']\n"
              "for k in ('connections_active','ws_sessions_active',"
              "'requests_total','ws_messages_total'):\n"
              "    assert isinstance(s['totals'][k],int), k\n"
@@ -474,6 +515,7 @@ health_suite(void)
     tcase_add_test(tc, hc_slow_probe_times_out);
     tcase_add_test(tc, hc_backup_then_502);
     tcase_add_test(tc, hc_one_prober_for_all_workers);
+    tcase_add_test(tc, hc_passive_failures_count_toward_fall);
     tcase_add_test(tc, hc_tcp_and_websocket);
     tcase_add_test(tc, hc_reload_keeps_state);
     tcase_add_test(tc, hc_status_json);

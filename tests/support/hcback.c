@@ -75,6 +75,10 @@ answer(void *arg, const char *head, size_t len, char *reply, size_t cap,
                            "Content-Length: 0\r\nConnection: close\r\n\r\n");
     } else {
         atomic_fetch_add(&b->other_hits, 1);
+        if (atomic_load(&b->reset_clients)) {
+            *n = 0;
+            return SW_TEST_FAKE_RESET;
+        }
         w = snprintf(reply, cap,
                      "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n"
                      "Connection: close\r\n\r\n%s",

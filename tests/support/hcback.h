@@ -10,7 +10,8 @@
  *                                          503; STALL: no answer
  *   anything else                          200 with the backend's name as
  *                                          body (counted apart, so a test
- *                                          sees whether clients reached it)
+ *                                          sees whether clients reached it),
+ *                                          or a reset with reset_clients
  * Every answer but the 101 closes the connection.
  */
 #ifndef SW_TEST_HCBACK_H
@@ -25,12 +26,13 @@ enum sw_test_hc_mode {
 };
 
 struct sw_test_hcback {
-    struct sw_test_fake fake; /* the listener and its thread */
-    char name[32];            /* body of ordinary answers */
-    atomic_int mode;          /* enum sw_test_hc_mode */
-    atomic_int health_hits;   /* /healthz requests */
-    atomic_int ws_hits;       /* upgrade requests */
-    atomic_int other_hits;    /* any other request (clients) */
+    struct sw_test_fake fake;  /* the listener and its thread */
+    char name[32];             /* body of ordinary answers */
+    atomic_int mode;           /* enum sw_test_hc_mode */
+    atomic_int health_hits;    /* /healthz requests */
+    atomic_int ws_hits;        /* upgrade requests */
+    atomic_int other_hits;     /* any other request (clients) */
+    atomic_bool reset_clients; /* other requests: reset, no answer */
 };
 
 /* Start on a free loopback port (b->fake.port). */

@@ -11,7 +11,9 @@
  *                           checks learnt), else a new one (up)
  *     interval timer -> probe: connect [TLS handshake] [request] [answer]
  *                     -> ok / failed (deadline: timeout)
- *     fall failures in a row: up -> down; rise successes: down -> up
+ *     fall failures in a row (failed probes, and failed client requests
+ *     the workers count in st->passive_fails, looked at every 100 ms and
+ *     at each probe): up -> down; rise good probes in a row: down -> up
  *     each change: one log line (server, old -> new, reason)
  *
  * Probe state machine (per server, one probe in flight at most):

@@ -45,8 +45,8 @@ struct sw_upstream;
 
 /*
  * What every worker shares about one server: the active checks' verdict
- * and a count of the passive marks. Reference counted: each snapshot
- * naming the server holds one (through sw_conf_server.state) and the
+ * and counts of the passive failures and marks. Reference counted: each
+ * snapshot naming the server holds one (through sw_conf_server.state) and the
  * health checker holds one while it probes the server, so the state
  * outlives reloads that keep the server (same upstream name and address).
  */
@@ -55,7 +55,10 @@ struct sw_upstream_state {
     atomic_bool up;                     /* active checks: true = up (also
                                            true without health_check) */
     atomic_uint_fast64_t passive_downs; /* times a worker marked it down
-                                          after max_fails */
+                                           after max_fails */
+    atomic_uint_fast64_t passive_fails; /* failed client exchanges (with
+                                           max_fails > 0): the checker
+                                           counts them toward fall */
 };
 
 /* A new state, up, refs 1. NULL on ENOMEM. */
@@ -154,7 +157,9 @@ void sw_upstream_keepalive_put(struct sw_upstream_peer *peer,
 int sw_upstream_connect(struct sw_upstream_peer *peer);
 
 /* Passive health: a failed connect/exchange counts toward max_fails, after
- * which the peer is skipped for fail_timeout; a success clears the count. */
+ * which the peer is skipped for fail_timeout; a success clears the count.
+ * With max_fails > 0 a failure is also counted in the shared state, where
+ * the active checks (if any) count it toward fall. */
 void sw_upstream_report(struct sw_upstream_peer *peer, bool ok);
 
 #endif
