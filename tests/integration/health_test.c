@@ -151,7 +151,10 @@ START_TEST(hc_down_and_back_without_clients)
     long mark = sw_test_proc_log_size(&gw.proc);
 
     sw_test_hcback_set(&a, SW_TEST_HC_FAIL);
+    uint64_t t0 = sw_now_ms();
     ck_assert_msg(wait_up("web", a.fake.port, 0), "a never went down");
+    /* for the test log only (fall 3 x interval 100 ms): no assertion */
+    printf("down after %llu ms\n", (unsigned long long)(sw_now_ms() - t0));
     ck_assert_int_eq(client_hits(), 0); /* found with no client request */
     ck_assert_int_eq(changes(mark, "web", a.fake.port,
                              "up -> down (HTTP 500, 3 failures in a row)"),
@@ -168,7 +171,9 @@ START_TEST(hc_down_and_back_without_clients)
     ck_assert_int_eq(atomic_load(&bk.other_hits), 0);
 
     sw_test_hcback_set(&a, SW_TEST_HC_OK);
+    t0 = sw_now_ms();
     ck_assert_msg(wait_up("web", a.fake.port, 1), "a never came back");
+    printf("up after %llu ms\n", (unsigned long long)(sw_now_ms() - t0));
     ck_assert_int_eq(changes(mark, "web", a.fake.port,
                              "down -> up (HTTP 200, 2 successes in a row)"),
                      1);
@@ -270,6 +275,8 @@ START_TEST(hc_one_prober_for_all_workers)
     sw_test_sleep_ms(1500);
     int h1 = atomic_load(&b.health_hits);
     uint64_t elapsed = sw_now_ms() - t0;
+    printf("%d probes of one server in %llu ms\n", h1 - h0,
+           (unsigned long long)elapsed);
     ck_assert_int_gt(h1 - h0, 0);
     ck_assert_msg((uint64_t)(h1 - h0) <= elapsed / 100 + 2,
                   "%d probes in %llu ms: more than one prober", h1 - h0,
