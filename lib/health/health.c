@@ -238,11 +238,47 @@ send_ws_close(struct hc_entry *e)
     (void)e->io.ops->send(&e->io, f, sizeof(f));
 }
 
-/* The answer head so far in buf: a verdict, or false to read on. */
+/* An http check needs the status line only (RFC 9112 4: "HTTP/1.x NNN"
+ * then a space or the line's end), so large heads never fail it. A
+ * verdict, or false to read on. */
+static bool
+judge_status_line(struct hc_entry *e, bool eof)
+{
+    const struct sw_conf_health_check *hc = &e->ucf->hc;
+    const char *eol = memchr(e->buf, '\n', e->len);
+    if (eol == NULL && !eof && e->len < sizeof(e->buf) - 1) {
+        return false;
+    }
+    const char *p = e->buf;
+    size_t n = eol != NULL ? (size_t)(eol - e->buf) : e->len;
+    bool shape = n >= 12 && memcmp(p, "HTTP/1.", 7) == 0 &&
+                 (p[7] == '0' || p[7] == '1') && p[8] == ' ' && p[9] >= '1' &&
+                 p[9] <= '5' && p[10] >= '0' && p[10] <= '9' && p[11] >= '0' &&
+                 p[11] <= '9' && (n == 12 || p[12] == ' ' || p[12] == '\r');
+    if (!shape || eol == NULL) {
+        probe_done(e, false, "bad answer: %s",
+                   e->len == 0           ? "closed without an answer"
+                   : eol == NULL && !eof ? "status line too long"
+                   : !shape              ? "not an HTTP/1.x status line"
+                                         : "closed within the status line");
+        return true;
+    }
+    unsigned status =
+        (unsigned)((p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0'));
+    bool ok = status >= hc->expect_lo && status <= hc->expect_hi;
+    probe_done(e, ok, "HTTP %u", status);
+    return true;
+}
+
+/* The answer head so far in buf (a websocket check): a verdict, or false
+ * to read on. */
 static bool
 judge_answer(struct hc_entry *e, bool eof)
 {
     const struct sw_conf_health_check *hc = &e->ucf->hc;
+    if (hc->type == SW_CONF_CHECK_HTTP) {
+        return judge_status_line(e, eof);
+    }
     struct sw_http_header hdrs[32];
     struct sw_http_response resp = {.headers = hdrs,
                                     .headers_cap = SW_NELEMS(hdrs)};
@@ -260,19 +296,15 @@ judge_answer(struct hc_entry *e, bool eof)
                        : (why != NULL ? why : "not HTTP"));
         return true;
     }
-    if (hc->type == SW_CONF_CHECK_WEBSOCKET) {
-        struct sw_str key = {e->key, SW_WS_KEY_LEN};
-        if (sw_ws_handshake_check_response(&resp, key, &why) != SW_OK) {
-            probe_done(e, false, "websocket: HTTP %u: %s", resp.status,
-                       why != NULL ? why : "bad handshake");
-            return true;
-        }
-        send_ws_close(e);
-        probe_done(e, true, "websocket: HTTP 101");
+    /* a websocket check (RFC 6455 4.1: 101 and the right accept key) */
+    struct sw_str key = {e->key, SW_WS_KEY_LEN};
+    if (sw_ws_handshake_check_response(&resp, key, &why) != SW_OK) {
+        probe_done(e, false, "websocket: HTTP %u: %s", resp.status,
+                   why != NULL ? why : "bad handshake");
         return true;
     }
-    bool ok = resp.status >= hc->expect_lo && resp.status <= hc->expect_hi;
-    probe_done(e, ok, "HTTP %u", resp.status);
+    send_ws_close(e);
+    probe_done(e, true, "websocket: HTTP 101");
     return true;
 }
 

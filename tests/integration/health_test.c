@@ -203,6 +203,32 @@ START_TEST(hc_slow_probe_times_out)
 }
 END_TEST
 
+START_TEST(hc_answer_shapes)
+{
+    start();
+    ck_assert(wait_up("web", a.fake.port, 1));
+    long mark = sw_test_proc_log_size(&gw.proc);
+    /* only the status line counts: a 12 KiB head of fields passes */
+    sw_test_hcback_set(&a, SW_TEST_HC_BIGHEAD);
+    int h0 = atomic_load(&a.health_hits);
+    for (int t = 0; t < WAIT_MS && atomic_load(&a.health_hits) < h0 + 5;
+         t += 25) {
+        sw_test_sleep_ms(25);
+    }
+    ck_assert_int_ge(atomic_load(&a.health_hits), h0 + 5);
+    ck_assert_int_eq(server_up("web", a.fake.port), 1);
+    ck_assert_int_eq(changes(mark, "web", a.fake.port, "up -> down"), 0);
+    /* not HTTP at all: down, saying why */
+    sw_test_hcback_set(&a, SW_TEST_HC_GARBAGE);
+    ck_assert(wait_up("web", a.fake.port, 0));
+    ck_assert_int_eq(changes(mark, "web", a.fake.port,
+                             "up -> down (bad answer: not an HTTP/1.x status "
+                             "line, 3 failures in a row)"),
+                     1);
+    stop();
+}
+END_TEST
+
 START_TEST(hc_backup_then_502)
 {
     start();
@@ -520,6 +546,7 @@ health_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, hc_down_and_back_without_clients);
     tcase_add_test(tc, hc_slow_probe_times_out);
+    tcase_add_test(tc, hc_answer_shapes);
     tcase_add_test(tc, hc_backup_then_502);
     tcase_add_test(tc, hc_one_prober_for_all_workers);
     tcase_add_test(tc, hc_passive_failures_count_toward_fall);

@@ -67,6 +67,22 @@ answer(void *arg, const char *head, size_t len, char *reply, size_t cap,
             *n = 0;
             return SW_TEST_FAKE_STALL;
         }
+        if (mode == SW_TEST_HC_GARBAGE) {
+            w = snprintf(reply, cap, "SSH-2.0-x\r\n");
+            *n = w > 0 ? (size_t)w : 0;
+            return SW_TEST_FAKE_CLOSE;
+        }
+        if (mode == SW_TEST_HC_BIGHEAD) {
+            size_t at =
+                (size_t)snprintf(reply, cap, "HTTP/1.1 204 No Content\r\n");
+            for (int i = 0; i < 240 && at + 64 < cap; i++) {
+                at += (size_t)snprintf(reply + at, cap - at,
+                                       "X-Filler-%03d: %040d\r\n", i, i);
+            }
+            at += (size_t)snprintf(reply + at, cap - at, "\r\n");
+            *n = at;
+            return SW_TEST_FAKE_CLOSE;
+        }
         w = snprintf(reply, cap,
                      mode == SW_TEST_HC_OK
                          ? "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"

@@ -3,7 +3,9 @@
  * test switches at run time (a SCRIPT-mode fake of net.h, in-process).
  *
  *   GET /healthz (any path starting so)    OK: 200 "ok"; FAIL: 500;
- *                                          STALL: read, never answer
+ *                                          STALL: read, never answer;
+ *                                          GARBAGE: "SSH-2.0-x"; BIGHEAD:
+ *                                          200 with 12 KiB of fields
  *   a WebSocket upgrade (Upgrade header)   OK: 101 with the right
  *                                          Sec-WebSocket-Accept, then held
  *                                          until the client closes; FAIL:
@@ -20,9 +22,11 @@
 #include "net.h"
 
 enum sw_test_hc_mode {
-    SW_TEST_HC_OK = 0, /* healthy */
-    SW_TEST_HC_FAIL,   /* 500 / 503 */
-    SW_TEST_HC_STALL,  /* accept, read, never answer */
+    SW_TEST_HC_OK = 0,  /* healthy */
+    SW_TEST_HC_FAIL,    /* 500 / 503 */
+    SW_TEST_HC_STALL,   /* accept, read, never answer */
+    SW_TEST_HC_GARBAGE, /* health path: a line that is not HTTP */
+    SW_TEST_HC_BIGHEAD, /* health path: 200 with a 12 KiB head */
 };
 
 struct sw_test_hcback {

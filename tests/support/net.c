@@ -849,7 +849,7 @@ fake_scripted(struct sw_test_fake *f, struct fake_conn *fc)
     if (fc->replied || memmem(fc->buf, fc->len, "\r\n\r\n", 4) == NULL) {
         return;
     }
-    char reply[2048];
+    char reply[16384];
     size_t n = 0;
     enum sw_test_fake_mode after =
         f->script(f->script_arg, fc->buf, fc->len, reply, sizeof(reply), &n);
