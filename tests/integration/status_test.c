@@ -137,12 +137,18 @@ START_TEST(status_page_in_chromium)
     ck_assert(sw_test_proc_spawn(&js, "status-browser", argv));
     long at = sw_test_proc_wait_log(&js, "rendered\n", 0, 40000);
     if (at < 0) {
+        /* SIGTERM: the script still kills the browser before it exits */
+        sw_test_proc_stop(&js, 10000);
         sw_test_proc_dump(&js);
     }
     ck_assert(at >= 0);
     /* the page is up: now the backend fails its health checks */
     sw_test_hcback_set(&a, SW_TEST_HC_FAIL);
-    ck_assert(sw_test_proc_wait_log(&js, "leftover ", at, 45000) >= 0);
+    if (sw_test_proc_wait_log(&js, "leftover ", at, 45000) < 0) {
+        sw_test_proc_stop(&js, 10000);
+        sw_test_proc_dump(&js);
+        ck_abort_msg("the browser script did not finish");
+    }
     int st = 0;
     ck_assert(sw_test_proc_wait(&js, 10000, &st));
     char *log = sw_test_proc_log(&js);

@@ -19,7 +19,8 @@
 // "stray N": browser processes outside the group (crash handlers) killed by
 // pid, then "leftover N": browser processes still alive after the clean-up.
 // The process exits with finish()'s code, or 1 when anything was left over.
-// After TIMEOUT_MS, finish('TIMEOUT', 1) is called.
+// After TIMEOUT_MS, finish('TIMEOUT', 1) is called; on SIGTERM,
+// finish('FAIL: terminated', 1).
 //
 // Clean-up, on every way out (after Browser.close had a chance): SIGKILL to
 // the browser's process group (browser, zygotes, renderers, utilities), and
@@ -122,6 +123,8 @@ function launch(chromium, workArg, timeoutMs) {
   }
 
   deadline = setTimeout(() => finish('TIMEOUT', 1), timeoutMs);
+  // A caller giving up (SIGTERM) still gets the browser cleaned up.
+  process.on('SIGTERM', () => finish('FAIL: terminated', 1));
   child.on('exit', (code, sig) => {
     if (!finished) {
       finish(`FAIL: chromium exited (${code === null ? sig : code})`, 1);
