@@ -92,34 +92,17 @@ line_with(const char *text, const char *prefix, char *out, size_t cap)
     return false;
 }
 
-/* The path of program `name` by the shell's `command -v`; false if none. */
-static bool
-which(const char *name, char *path, size_t cap)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "command -v %s", name);
-    char *argv[] = {"/bin/sh", "-c", cmd, NULL};
-    char *out = NULL;
-    int rc = sw_test_run(argv, 10000, &out);
-    path[0] = '\0';
-    if (rc == 0 && out != NULL && out[0] == '/') {
-        snprintf(path, cap, "%.*s", (int)strcspn(out, "\n"), out);
-    }
-    free(out);
-    return path[0] != '\0';
-}
-
 START_TEST(status_page_in_chromium)
 {
     char chromium[512];
-    if (!which("chromium", chromium, sizeof(chromium))) {
+    if (!sw_test_which("chromium", chromium, sizeof(chromium))) {
         printf("SKIP status_page_in_chromium: no chromium on PATH (Debian "
                "package chromium; scripts/deps.sh installs it)\n");
         fflush(stdout);
         return;
     }
     char node[512];
-    ck_assert_msg(which("node", node, sizeof(node)),
+    ck_assert_msg(sw_test_which("node", node, sizeof(node)),
                   "node is not on PATH (Node 20 is required)");
     start();
     char work[600];
