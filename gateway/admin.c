@@ -1,9 +1,9 @@
 /*
  * admin.c - the admin listener (`admin 127.0.0.1:9901;`), on the main
  * thread: GET /metrics (Prometheus text format 0.0.4, summed over workers:
- * admin_metrics.c) and GET /healthz. One short request per connection; the
- * answer closes it. Meant for loopback or a management network only: it
- * has no auth.
+ * admin_metrics.c), GET /healthz, and GET /status and /status.json
+ * (admin_status.c). One short request per connection; the answer closes
+ * it. Meant for loopback or a management network only: it has no auth.
  */
 #include "gateway.h"
 
@@ -52,17 +52,25 @@ send_all(int fd, const char *p, size_t n)
     }
 }
 
+void
+sw_gateway_admin_answer(int fd, unsigned status, const char *reason,
+                        const char *type, const char *body, size_t len)
+{
+    char head[256];
+    int n = snprintf(head, sizeof(head),
+                     "HTTP/1.1 %u %s\r\nContent-Type: %s\r\n"
+                     "Content-Length: %zu\r\nCache-Control: no-store\r\n"
+                     "Connection: close\r\n\r\n",
+                     status, reason, type, len);
+    send_all(fd, head, (size_t)n);
+    send_all(fd, body, len);
+}
+
 static void
 answer_as(int fd, unsigned status, const char *reason, const char *type,
           const char *body, size_t len)
 {
-    char head[200];
-    int n = snprintf(head, sizeof(head),
-                     "HTTP/1.1 %u %s\r\nContent-Type: %s\r\n"
-                     "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-                     status, reason, type, len);
-    send_all(fd, head, (size_t)n);
-    send_all(fd, body, len);
+    sw_gateway_admin_answer(fd, status, reason, type, body, len);
 }
 
 static void
@@ -113,6 +121,10 @@ on_admin_read(evutil_socket_t fd, short what, void *arg)
     }
     if (strncmp(a->req, "GET /metrics ", 13) == 0) {
         serve_metrics(a->g, fd);
+    } else if (strncmp(a->req, "GET /status ", 12) == 0) {
+        sw_gateway_status_page(a->g, fd);
+    } else if (strncmp(a->req, "GET /status.json ", 17) == 0) {
+        sw_gateway_status_json(a->g, fd);
     } else if (strncmp(a->req, "GET /healthz ", 13) == 0) {
         answer(fd, 200, "OK", "ok\n", 3);
     } else {

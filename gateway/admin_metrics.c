@@ -11,6 +11,7 @@
 #include "gateway.h"
 
 #include <shockwave/metrics.h>
+#include <shockwave/upstream.h>
 
 #include <dlfcn.h>
 
@@ -45,12 +46,11 @@ listed_before(const struct sw_conf_upstream *u, size_t k)
 /*
  * shockwave_upstream_server_up{upstream,server}: 1 up, 0 down or
  * draining, for every server of the configuration in use (servers a
- * reload removed keep their counters but get no line here). What it
- * prints today is the passive health state: 0 while any worker has the
- * server marked down after max_fails failures (until its fail_timeout
- * passes), else 1. This is the one place that decides what "up" means for
- * the metrics; a shared server state (active health checks) answers here
- * instead.
+ * reload removed keep their counters but get no line here). 0 while the
+ * active health checks hold the server down (lib/health), or while any
+ * worker has it marked down after max_fails failures (until its
+ * fail_timeout passes), else 1. This is the one place that decides what
+ * "up" means for the metrics.
  */
 static void
 append_server_up(struct sw_gateway *g, struct sw_metrics_out *o,
@@ -69,7 +69,10 @@ append_server_up(struct sw_gateway *g, struct sw_metrics_out *o,
             }
             const struct sw_metrics_view_server *s =
                 find_server(v, u, &u->servers[k]);
-            bool down = s != NULL && s->sum.down_until_ms > now;
+            /* down: the active checks say so (every worker), or a worker
+             * marked it after max_fails failed requests */
+            bool down = !sw_upstream_server_is_up(&u->servers[k]) ||
+                        (s != NULL && s->sum.down_until_ms > now);
             sw_metrics_printf(o, "shockwave_upstream_server_up{upstream=\"");
             sw_metrics_put_label(o, u->name.p);
             sw_metrics_printf(o, "\",server=\"");

@@ -7,11 +7,14 @@
 #define SW_GATEWAY_H
 
 #include <shockwave/conf.h>
+#include <shockwave/health.h>
 #include <shockwave/proxy.h>
 
 #include <event2/event.h>
 #include <pthread.h>
 #include <sys/un.h>
+
+#define SW_VERSION "0.1.0"
 
 struct sw_gateway_worker {
     struct sw_worker *w; /* owned */
@@ -44,6 +47,9 @@ struct sw_gateway {
     bool last_reload_ok;      /* the last load or reload succeeded */
     uint64_t loaded_unix;     /* when g->cf was loaded (unix seconds) */
     uint64_t start_unix;      /* when the process started */
+    uint64_t last_reload_ms;  /* wall clock of the last reload, 0 = none */
+    uint64_t started_ms;      /* wall clock of the start */
+    struct sw_health *health; /* owned: active health checks */
     bool stopping;            /* SIGTERM seen */
     /* Service manager notifications (notify.c). */
     int notify_fd;                  /* owned: -1 without NOTIFY_SOCKET */
@@ -107,6 +113,17 @@ enum sw_status sw_gateway_run_workers(struct sw_gateway *g);
 struct sw_metrics_out;
 enum sw_status sw_gateway_metrics_text(struct sw_gateway *g,
                                        struct sw_metrics_out *o);
+
+/* admin_status.c: GET /status (the page) and GET /status.json. */
+void sw_gateway_status_page(struct sw_gateway *g, int fd);
+void sw_gateway_status_json(struct sw_gateway *g, int fd);
+
+/* admin.c: an answer with its head; the connection closes after it. */
+void sw_gateway_admin_answer(int fd, unsigned status, const char *reason,
+                             const char *type, const char *body, size_t len);
+
+/* Wall clock in milliseconds since 1970 (for the status page). */
+uint64_t sw_gateway_wall_ms(void);
 
 /* Open a listening socket for `l`; reuseport for one-per-worker sockets.
  * Returns the fd or -1 (logged). */

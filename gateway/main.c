@@ -190,6 +190,14 @@ main(int argc, char **argv)
         sw_log_error("event_base_new failed");
         goto out;
     }
+    g.started_ms = sw_gateway_wall_ms();
+    /* Active health checks run here, on the main thread's loop: one probe
+     * per server whatever the number of workers (docs/architecture.md). */
+    g.health = sw_health_new(g.base);
+    if (g.health == NULL) {
+        goto out;
+    }
+    sw_health_apply(g.health, g.cf);
     /* Every socket is bound before the drop; threads start after it. */
     if (sw_gateway_notify_open(&g) != SW_OK ||
         sw_gateway_start_workers(&g) != SW_OK ||
@@ -212,6 +220,7 @@ out:
     sw_gateway_stop_workers(&g);
     sw_gateway_admin_stop(&g);
     sw_gateway_signals_stop(&g);
+    sw_health_free(g.health);
     if (g.base != NULL) {
         event_base_free(g.base);
     }

@@ -40,6 +40,7 @@ static void
 reload_failed(struct sw_gateway *g, char *err)
 {
     g->reload_failures++;
+    g->last_reload_ms = sw_gateway_wall_ms();
     g->last_reload_ok = false;
     char first[256] = "";
     char *line = strtok(err, "\n");
@@ -119,12 +120,15 @@ reload(struct sw_gateway *g)
     cf->tls_free = sw_tls_ctx_free;
     warn_fixed(g, cf);
     cf->generation = g->cf->generation + 1;
+    /* Before any worker sees it: the servers' shared states (health). */
+    sw_health_apply(g->health, cf);
     for (unsigned i = 0; i < g->nworkers; i++) {
         sw_worker_post_conf(g->workers[i].w, cf);
     }
     sw_conf_unref(g->cf);
     g->cf = cf;
     g->reloads++;
+    g->last_reload_ms = sw_gateway_wall_ms();
     g->last_reload_ok = true;
     g->loaded_unix = (uint64_t)time(NULL);
     sw_log_info("configuration reloaded (generation %llu)",

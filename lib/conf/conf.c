@@ -86,6 +86,9 @@ sw_conf_unref(struct sw_conf *cf)
         if (cf->tls_free != NULL) {
             cf->tls_free(cf->tls);
         }
+        if (cf->health_free != NULL) {
+            cf->health_free(cf);
+        }
         sw__conf_arena_free(cf->arena);
     }
 }

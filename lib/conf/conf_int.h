@@ -422,6 +422,7 @@ sw__conf_set_cb sw__conf_set_upstream_tls; /* tls_ca, tls_server_name */
 sw__conf_set_cb sw__conf_set_upstream_block;
 sw__conf_set_cb sw__conf_set_server;
 sw__conf_set_cb sw__conf_set_balance;
+sw__conf_set_cb sw__conf_set_health_check;
 
 /* conf_directive_route.c */
 sw__conf_set_cb sw__conf_set_route_block;

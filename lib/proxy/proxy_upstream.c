@@ -64,10 +64,17 @@ sw__proxy_connect_next(struct sw_session *p)
         struct sw_str key = {p->hash_key, p->hash_key_len};
         struct sw_upstream_peer *peer = sw_upstream_pick(p->up, key, p->tried);
         if (peer == NULL) {
-            /* p->peer is already released: report without it */
+            /* p->peer is already released: report without it. Nothing
+             * tried means the health checks hold every server down. */
+            char why[160];
+            snprintf(why, sizeof(why),
+                     "upstream %s: every server is down (health checks)",
+                     p->up->cf->name.p);
             sw__proxy_respond_error(p, p->status == 504 ? 504 : 502,
-                                    p->status == 504
-                                        ? "upstream connect timed out"
+                                    p->status == 504 ? "upstream connect "
+                                                       "timed out"
+                                    : p->tried == 0
+                                        ? why
                                         : "no upstream server reachable");
             return;
         }

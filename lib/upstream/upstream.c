@@ -3,7 +3,8 @@
  * one upstream in one worker (see upstream.h).
  *
  * Owns the peers array and the idle connections; borrows the snapshot's
- * upstream config, the worker's event_base and metrics. One thread.
+ * upstream config, the worker's event_base and metrics. One thread, except
+ * for struct sw_upstream_state (atomics, any thread).
  */
 #include <shockwave/log.h>
 #include <shockwave/upstream.h>
@@ -12,6 +13,37 @@
 #include <fcntl.h>
 #include <netinet/tcp.h>
 #include <unistd.h>
+
+struct sw_upstream_state *
+sw_upstream_state_new(void)
+{
+    struct sw_upstream_state *st = calloc(1, sizeof(*st));
+    if (st == NULL) {
+        return NULL;
+    }
+    atomic_init(&st->refs, 1);
+    atomic_init(&st->up, true);
+    atomic_init(&st->passive_downs, 0);
+    atomic_init(&st->passive_fails, 0);
+    return st;
+}
+
+struct sw_upstream_state *
+sw_upstream_state_ref(struct sw_upstream_state *st)
+{
+    atomic_fetch_add_explicit(&st->refs, 1, memory_order_relaxed);
+    return st;
+}
+
+void
+sw_upstream_state_unref(struct sw_upstream_state *st)
+{
+    /* acq_rel: the last reader's loads happen before the free */
+    if (st != NULL &&
+        atomic_fetch_sub_explicit(&st->refs, 1, memory_order_acq_rel) == 1) {
+        free(st);
+    }
+}
 
 enum sw_status
 sw_upstream_init(struct sw_upstream *u, const struct sw_conf_upstream *ucf,
@@ -77,27 +109,37 @@ sw_upstream_fini(struct sw_upstream *u)
     u->peers = NULL;
 }
 
+/* What a pick pass accepts. */
+struct pick_pass {
+    uint64_t tried;      /* bits of peers already tried */
+    uint64_t now;        /* sw_now_ms() of this pick */
+    bool backup;         /* this pass picks among backup servers */
+    bool ignore_passive; /* passive marks do not exclude */
+};
+
 static bool
-peer_usable(const struct sw_upstream_peer *p, uint64_t tried, uint64_t now,
-            bool ignore_down)
+peer_usable(const struct sw_upstream_peer *p, const struct pick_pass *pp)
 {
-    if (p->index < SW_UPSTREAM_MAX_TRIED && (tried & (1ull << p->index))) {
+    if (p->index < SW_UPSTREAM_MAX_TRIED && (pp->tried & (1ull << p->index))) {
         return false;
     }
-    return ignore_down || p->down_until_ms <= now;
+    if (p->server->backup != pp->backup ||
+        !sw_upstream_server_is_up(p->server)) {
+        return false;
+    }
+    return pp->ignore_passive || p->down_until_ms <= pp->now;
 }
 
 /* Smooth weighted round robin (nginx's): every usable peer gains its weight,
  * the richest is chosen and pays the total. Spreads weights evenly. */
 static struct sw_upstream_peer *
-pick_round_robin(struct sw_upstream *u, uint64_t tried, uint64_t now,
-                 bool ignore_down)
+pick_round_robin(struct sw_upstream *u, const struct pick_pass *pp)
 {
     struct sw_upstream_peer *best = NULL;
     int64_t total = 0;
     for (size_t i = 0; i < u->npeers; i++) {
         struct sw_upstream_peer *p = &u->peers[i];
-        if (!peer_usable(p, tried, now, ignore_down)) {
+        if (!peer_usable(p, pp)) {
             continue;
         }
         p->current_weight += p->server->weight;
@@ -115,13 +157,12 @@ pick_round_robin(struct sw_upstream *u, uint64_t tried, uint64_t now,
 /* Fewest requests in flight relative to weight; ties go round robin-ish by
  * starting after the last choice's index. */
 static struct sw_upstream_peer *
-pick_least_conn(struct sw_upstream *u, uint64_t tried, uint64_t now,
-                bool ignore_down)
+pick_least_conn(struct sw_upstream *u, const struct pick_pass *pp)
 {
     struct sw_upstream_peer *best = NULL;
     for (size_t i = 0; i < u->npeers; i++) {
         struct sw_upstream_peer *p = &u->peers[i];
-        if (!peer_usable(p, tried, now, ignore_down)) {
+        if (!peer_usable(p, pp)) {
             continue;
         }
         /* compare active/weight without division */
@@ -151,14 +192,13 @@ hash64(const char *p, size_t n, uint64_t seed)
 /* Rendezvous hashing: each key goes to the peer with the highest score, so
  * losing a peer only moves that peer's keys. Weight scales the score. */
 static struct sw_upstream_peer *
-pick_hash(struct sw_upstream *u, struct sw_str key, uint64_t tried,
-          uint64_t now, bool ignore_down)
+pick_hash(struct sw_upstream *u, struct sw_str key, const struct pick_pass *pp)
 {
     struct sw_upstream_peer *best = NULL;
     double best_score = -1.0;
     for (size_t i = 0; i < u->npeers; i++) {
         struct sw_upstream_peer *p = &u->peers[i];
-        if (!peer_usable(p, tried, now, ignore_down)) {
+        if (!peer_usable(p, pp)) {
             continue;
         }
         uint64_t h = hash64(key.p, key.len, 0x9e3779b97f4a7c15ull * (i + 1));
@@ -172,30 +212,42 @@ pick_hash(struct sw_upstream *u, struct sw_str key, uint64_t tried,
 }
 
 static struct sw_upstream_peer *
-pick_once(struct sw_upstream *u, struct sw_str key, uint64_t tried,
-          uint64_t now, bool ignore_down)
+pick_once(struct sw_upstream *u, struct sw_str key, const struct pick_pass *pp)
 {
     switch (u->cf->balance) {
     case SW_CONF_BALANCE_LEAST_CONN:
-        return pick_least_conn(u, tried, now, ignore_down);
+        return pick_least_conn(u, pp);
     case SW_CONF_BALANCE_HASH:
-        return pick_hash(u, key, tried, now, ignore_down);
+        return pick_hash(u, key, pp);
     case SW_CONF_BALANCE_ROUND_ROBIN:
     default:
-        return pick_round_robin(u, tried, now, ignore_down);
+        return pick_round_robin(u, pp);
     }
 }
 
 struct sw_upstream_peer *
 sw_upstream_pick(struct sw_upstream *u, struct sw_str key, uint64_t tried)
 {
-    uint64_t now = sw_now_ms();
-    struct sw_upstream_peer *p = pick_once(u, key, tried, now, false);
-    if (p == NULL) {
-        /* Every untried peer is marked down: trying one beats failing. */
-        p = pick_once(u, key, tried, now, true);
+    /* Primaries, then backups; each first without the passively marked
+     * ones, and only then, as a last resort, with them (trying one beats
+     * failing). Servers the active checks hold down are never taken. */
+    static const struct {
+        bool backup;
+        bool ignore_passive;
+    } passes[] = {{false, false}, {true, false}, {false, true}, {true, true}};
+    struct pick_pass pp = {.tried = tried, .now = sw_now_ms()};
+    for (size_t i = 0; i < SW_NELEMS(passes); i++) {
+        if (passes[i].backup && u->cf->nbackups == 0) {
+            continue;
+        }
+        pp.backup = passes[i].backup;
+        pp.ignore_passive = passes[i].ignore_passive;
+        struct sw_upstream_peer *p = pick_once(u, key, &pp);
+        if (p != NULL) {
+            return p;
+        }
     }
-    return p;
+    return NULL;
 }
 
 static void
@@ -313,12 +365,21 @@ sw_upstream_report(struct sw_upstream_peer *peer, bool ok)
     if (s->max_fails == 0) {
         return;
     }
+    if (s->state != NULL) {
+        /* toward the active checks' fall (failure path only) */
+        atomic_fetch_add_explicit(&s->state->passive_fails, 1,
+                                  memory_order_relaxed);
+    }
     if (++peer->fails >= s->max_fails) {
         peer->down_until_ms = sw_now_ms() + s->fail_timeout_ms;
         peer->fails = 0;
         /* the passive state, for shockwave_upstream_server_up */
         __atomic_store_n(&peer->m->down_until_ms, peer->down_until_ms,
                          __ATOMIC_RELAXED);
+        if (s->state != NULL) {
+            atomic_fetch_add_explicit(&s->state->passive_downs, 1,
+                                      memory_order_relaxed);
+        }
         sw_log_warn("upstream %.*s: marked down for %llu ms", (int)s->text.len,
                     s->text.p, (unsigned long long)s->fail_timeout_ms);
     }

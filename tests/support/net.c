@@ -840,19 +840,44 @@ request_len(const char *p, size_t n)
 }
 
 static void
-fake_after_reply(struct sw_test_fake *f, struct fake_conn *fc)
+fake_after(enum sw_test_fake_mode mode, struct fake_conn *fc)
 {
     fc->replied = true;
-    if (f->mode == SW_TEST_FAKE_CLOSE) {
+    if (mode == SW_TEST_FAKE_CLOSE) {
         fake_drop(fc, false);
-    } else if (f->mode == SW_TEST_FAKE_RESET) {
+    } else if (mode == SW_TEST_FAKE_RESET) {
         fake_drop(fc, true);
     }
 }
 
 static void
+fake_after_reply(struct sw_test_fake *f, struct fake_conn *fc)
+{
+    fake_after(f->mode, fc);
+}
+
+/* SCRIPT: the script answers the first request head of a connection. */
+static void
+fake_scripted(struct sw_test_fake *f, struct fake_conn *fc)
+{
+    if (fc->replied || memmem(fc->buf, fc->len, "\r\n\r\n", 4) == NULL) {
+        return;
+    }
+    char reply[16384];
+    size_t n = 0;
+    enum sw_test_fake_mode after =
+        f->script(f->script_arg, fc->buf, fc->len, reply, sizeof(reply), &n);
+    fake_send(fc->fd, reply, n);
+    fake_after(after, fc);
+}
+
+static void
 fake_on_data(struct sw_test_fake *f, struct fake_conn *fc)
 {
+    if (f->mode == SW_TEST_FAKE_SCRIPT) {
+        fake_scripted(f, fc);
+        return;
+    }
     if (f->mode == SW_TEST_FAKE_KEEP || f->mode == SW_TEST_FAKE_RESET_REUSED) {
         size_t rl;
         while ((rl = request_len(fc->buf, fc->len)) > 0) {
@@ -983,8 +1008,12 @@ sw_test_fake_start(struct sw_test_fake *f, enum sw_test_fake_mode mode,
                    const char *reply, size_t reply_len)
 {
     bool no_wait = f->no_wait;
+    sw_test_fake_script_cb script = f->script;
+    void *script_arg = f->script_arg;
     memset(f, 0, sizeof(*f));
     f->no_wait = no_wait;
+    f->script = script;
+    f->script_arg = script_arg;
     f->mode = mode;
     f->reply = reply;
     f->reply_len = reply_len;

@@ -181,7 +181,17 @@ enum sw_test_fake_mode {
     SW_TEST_FAKE_RESET_REUSED, /* keep-alive for the first request on a
                                   connection, then reset (RST) once a
                                   further request on it is complete */
+    SW_TEST_FAKE_SCRIPT,       /* f->script answers each connection's
+                                  first request head and says what to do
+                                  after it (CLOSE, RESET or STALL) */
 };
+
+/* SCRIPT mode: write the answer to the request head `head` (len bytes: the
+ * connection's bytes so far) into reply (cap bytes) and its length into *n
+ * (0 = no answer); return what to do next. Runs on the fake's thread. */
+typedef enum sw_test_fake_mode (*sw_test_fake_script_cb)(
+    void *arg, const char *head, size_t len, char *reply, size_t cap,
+    size_t *n);
 
 struct sw_test_fake {
     int lfd;                    /* listening socket */
@@ -200,6 +210,8 @@ struct sw_test_fake {
     atomic_int accepts;         /* connections accepted */
     atomic_int resets;          /* RESET_REUSED: connections reset on a
                                    reused request */
+    sw_test_fake_script_cb script; /* SCRIPT mode: set before start */
+    void *script_arg;              /* its argument */
 };
 
 /* A listening socket on 127.0.0.1 at a free port (*port), or -1. */

@@ -426,6 +426,22 @@ sw_test_run(char *const argv[], int timeout_ms, char **out)
     return WEXITSTATUS(st);
 }
 
+bool
+sw_test_which(const char *name, char *path, size_t cap)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof(cmd), "command -v '%s'", name);
+    char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+    char *out = NULL;
+    int rc = sw_test_run(argv, 10000, &out);
+    path[0] = '\0';
+    if (rc == 0 && out != NULL && out[0] == '/') {
+        snprintf(path, cap, "%.*s", (int)strcspn(out, "\n"), out);
+    }
+    free(out);
+    return path[0] != '\0';
+}
+
 long
 sw_test_proc_hwm_kb(pid_t pid)
 {

@@ -94,6 +94,10 @@ int sw_test_proc_stop(struct sw_test_proc *p, int timeout_ms);
  */
 int sw_test_run(char *const argv[], int timeout_ms, char **out);
 
+/* The path of program `name` on PATH (the shell's `command -v`) into
+ * path[cap]; false when there is none. */
+bool sw_test_which(const char *name, char *path, size_t cap);
+
 /* Peak resident set (VmHWM) of a process in KiB, or -1. */
 long sw_test_proc_hwm_kb(pid_t pid);
 

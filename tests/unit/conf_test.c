@@ -618,7 +618,7 @@ static const struct {
      "t.conf:1:43: invalid number \"heavy\" for \"weight\": expected digits"},
     {"upstream b { server 127.0.0.1:9001 wieght=2; }\n" BASE,
      "t.conf:1:36: unknown option \"wieght=2\" for \"server\": expected "
-     "weight=N, max_fails=N, fail_timeout=TIME or tls"},
+     "weight=N, max_fails=N, fail_timeout=TIME, tls or backup"},
     {"upstream b { server 127.0.0.1:9001 fail_timeout=soon; }\n" BASE,
      "t.conf:1:49: invalid duration \"soon\" for \"fail_timeout\": expected "
      "a number with a ms, s, m, h or d suffix"},

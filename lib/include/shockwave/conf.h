@@ -31,6 +31,8 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+struct sw_upstream_state;
+
 /* Variables usable in header values ("$remote_addr"). */
 enum sw_conf_var {
     SW_CONF_VAR_NONE = 0, /* literal text */
@@ -85,6 +87,34 @@ struct sw_conf_server {
     bool tls;                     /* `server HOST:PORT tls;`: connect
                                      with TLS (see the upstream's
                                      tls_verify, tls_ca) */
+
+    bool backup;                     /* `server HOST:PORT backup;`: used only
+                                        while every other server is down */
+    struct sw_upstream_state *state; /* ref: up/down state shared by every
+                                        worker, set by the daemon before the
+                                        snapshot is shared (released by
+                                        sw_conf.health_free); NULL = up */
+};
+
+enum sw_conf_check_type {
+    SW_CONF_CHECK_HTTP = 0,  /* GET path, status within expect */
+    SW_CONF_CHECK_TCP,       /* the connect alone */
+    SW_CONF_CHECK_WEBSOCKET, /* an upgrade answered 101, then close */
+};
+
+/* `health_check interval=2s timeout=1s path=/healthz ...;` */
+struct sw_conf_health_check {
+    bool enabled;                 /* the directive is present */
+    enum sw_conf_check_type type; /* type=http|tcp|websocket, default http */
+    uint64_t interval_ms;         /* between two probes, default 2s */
+    uint64_t timeout_ms;          /* a probe's deadline, default 1s */
+    struct sw_str path;           /* owned: request target, "/healthz" */
+    struct sw_str host;           /* owned: Host header; empty = the
+                                     server's "host:port" as written */
+    unsigned expect_lo;           /* expect=200-399: lowest good status */
+    unsigned expect_hi;           /* highest good status */
+    unsigned fall;                /* failures in a row to go down, 3 */
+    unsigned rise;                /* successes in a row to go up, 2 */
 };
 
 enum sw_conf_balance {
@@ -119,6 +149,9 @@ struct sw_conf_upstream {
                                       the system's default CA store */
     struct sw_str tls_server_name; /* owned: SNI and name to verify; empty
                                       = the host part of each server */
+
+    struct sw_conf_health_check hc; /* active health check (hc.enabled) */
+    size_t nbackups;                /* servers flagged backup */
 };
 
 /* Header match in a route: `header X-Canary 1;` (value empty = presence). */
@@ -236,6 +269,9 @@ struct sw_conf {
      * above conf, so conf only carries them): freed with the snapshot. */
     void *tls;                   /* owned: struct sw_tls_ctx or NULL */
     void (*tls_free)(void *tls); /* frees tls; NULL when none */
+    /* Releases every server's state reference (the daemon's health
+     * checker sets it with the states); NULL when none were set. */
+    void (*health_free)(struct sw_conf *cf);
 };
 
 /*

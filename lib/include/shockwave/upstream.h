@@ -13,11 +13,21 @@
  *   ... request / response ...
  *     -> keepalive_put(peer, fd) or close
  *
+ * Health: a peer is chosen only when its shared state (`server->state`,
+ * written by the daemon's active health checks on the main thread, read
+ * here with a relaxed atomic load) says up AND this worker's passive
+ * marks (max_fails within fail_timeout) do not hold it down. Backup
+ * servers are chosen only while no primary is usable. Without active
+ * checks, a pool whose every server is passively down still tries one
+ * (trying beats failing); with them, servers the checks found down are
+ * never tried and the pick returns NULL (the caller answers 502).
+ *
  * Idle keep-alive connections are watched for readability: an upstream that
  * closes (or sends unsolicited bytes) while idle gets its connection closed
  * at once, so a reused connection is rarely stale.
  *
- * Threading: one worker thread; no locks.
+ * Threading: one worker thread; no locks. A struct sw_upstream_state is
+ * shared by every thread: its fields are atomics.
  */
 #ifndef SHOCKWAVE_UPSTREAM_H
 #define SHOCKWAVE_UPSTREAM_H
@@ -29,7 +39,44 @@
 #include <event2/event.h>
 #include <event2/event_struct.h>
 
+#include <stdatomic.h>
+
 struct sw_upstream;
+
+/*
+ * What every worker shares about one server: the active checks' verdict
+ * and counts of the passive failures and marks. Reference counted: each
+ * snapshot naming the server holds one (through sw_conf_server.state) and the
+ * health checker holds one while it probes the server, so the state
+ * outlives reloads that keep the server (same upstream name and address).
+ */
+struct sw_upstream_state {
+    atomic_int refs;                    /* see _ref/_unref */
+    atomic_bool up;                     /* active checks: true = up (also
+                                           true without health_check) */
+    atomic_uint_fast64_t passive_downs; /* times a worker marked it down
+                                           after max_fails */
+    atomic_uint_fast64_t passive_fails; /* failed client exchanges (with
+                                           max_fails > 0): the checker
+                                           counts them toward fall */
+};
+
+/* A new state, up, refs 1. NULL on ENOMEM. */
+struct sw_upstream_state *sw_upstream_state_new(void);
+
+/* Take a reference; returns st. */
+struct sw_upstream_state *sw_upstream_state_ref(struct sw_upstream_state *st);
+
+/* Drop a reference (any thread); the last frees it. Accepts NULL. */
+void sw_upstream_state_unref(struct sw_upstream_state *st);
+
+/* The active verdict for `s` (up when no state is attached). */
+static inline bool
+sw_upstream_server_is_up(const struct sw_conf_server *s)
+{
+    return s->state == NULL ||
+           atomic_load_explicit(&s->state->up, memory_order_relaxed);
+}
 
 struct sw_upstream_peer {
     const struct sw_conf_server *server; /* borrowed (from the snapshot) */
@@ -90,10 +137,13 @@ sw_upstream_tried_add(uint64_t *tried, size_t index)
 
 /*
  * Choose a peer by the configured balance, skipping peers whose bit is set
- * in `tried` (bit i = peer i; at most SW_UPSTREAM_MAX_TRIED are tracked) and
- * peers marked down (unless every untried peer is down). `key` is the hash key
- * for `balance hash` (ignored otherwise). Returns NULL when every peer was
- * tried.
+ * in `tried` (bit i = peer i; at most SW_UPSTREAM_MAX_TRIED are tracked),
+ * peers the active checks hold down, and peers passively marked down
+ * (unless every untried peer left is passively down: then one of those).
+ * Primary servers first; backup servers only when no primary is left.
+ * `key` is the hash key for `balance hash` (ignored otherwise). Returns
+ * NULL when every peer was tried or every untried one is down by the
+ * active checks.
  */
 struct sw_upstream_peer *sw_upstream_pick(struct sw_upstream *u,
                                           struct sw_str key, uint64_t tried);
@@ -113,7 +163,9 @@ void sw_upstream_keepalive_put(struct sw_upstream_peer *peer,
 int sw_upstream_connect(struct sw_upstream_peer *peer);
 
 /* Passive health: a failed connect/exchange counts toward max_fails, after
- * which the peer is skipped for fail_timeout; a success clears the count. */
+ * which the peer is skipped for fail_timeout; a success clears the count.
+ * With max_fails > 0 a failure is also counted in the shared state, where
+ * the active checks (if any) count it toward fall. */
 void sw_upstream_report(struct sw_upstream_peer *peer, bool ok);
 
 #endif
