@@ -39,7 +39,7 @@ static const char *const main_custom[] = {
     "tls_session_cache",
 };
 static const char *const upstream_custom[] = {
-    "server", "balance", "tls_ca", "tls_server_name", "include",
+    "server", "balance", "tls_ca", "tls_server_name", "include", "health_check",
 };
 static const char *const route_custom[] = {
     "host",           "path_prefix",     "header",  "upstream", "return",
@@ -253,6 +253,40 @@ main_settings(FILE *out, const struct sw_conf *cf)
     }
 }
 
+/* One KEY=VALUE option as a single word (quoted when it must be). */
+static void
+option(FILE *out, const char *key, struct sw_str v)
+{
+    char buf[512];
+    int n = snprintf(buf, sizeof(buf), "%s=%.*s", key, (int)v.len, v.p);
+    fputc(' ', out);
+    sword(out, (struct sw_str){buf, (size_t)SW_MIN(n, (int)sizeof(buf) - 1)});
+}
+
+static void
+health_check(FILE *out, const struct sw_conf_health_check *hc)
+{
+    static const char *const types[] = {
+        [SW_CONF_CHECK_HTTP] = "http",
+        [SW_CONF_CHECK_TCP] = "tcp",
+        [SW_CONF_CHECK_WEBSOCKET] = "websocket",
+    };
+    fprintf(out, "    health_check type=%s interval=", types[hc->type]);
+    duration(out, hc->interval_ms);
+    fputs(" timeout=", out);
+    duration(out, hc->timeout_ms);
+    if (hc->type != SW_CONF_CHECK_TCP) {
+        option(out, "path", hc->path);
+        if (hc->host.len > 0) {
+            option(out, "host", hc->host);
+        }
+    }
+    if (hc->type == SW_CONF_CHECK_HTTP) {
+        fprintf(out, " expect=%u-%u", hc->expect_lo, hc->expect_hi);
+    }
+    fprintf(out, " fall=%u rise=%u;\n", hc->fall, hc->rise);
+}
+
 static void
 upstream_block(FILE *out, const struct sw_conf_upstream *u)
 {
@@ -266,7 +300,11 @@ upstream_block(FILE *out, const struct sw_conf_upstream *u)
         fprintf(out, " weight=%u max_fails=%u fail_timeout=", sv->weight,
                 sv->max_fails);
         duration(out, sv->fail_timeout_ms);
-        fputs(sv->tls ? " tls;\n" : ";\n", out);
+        fputs(sv->tls ? " tls" : "", out);
+        fputs(sv->backup ? " backup;\n" : ";\n", out);
+    }
+    if (u->hc.enabled) {
+        health_check(out, &u->hc);
     }
     if (u->balance == SW_CONF_BALANCE_LEAST_CONN) {
         fputs("    balance least_conn;\n", out);

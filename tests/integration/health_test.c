@@ -330,6 +330,10 @@ START_TEST(hc_passive_failures_count_toward_fall)
     ck_assert_int_eq(get("passive.test", NULL, 0), 502);
     ck_assert_msg(wait_up("passive", pb.fake.port, 0),
                   "3 failed client requests did not make fall");
+    /* the gauge also reads 0 for a worker's passive mark: the checker's
+     * own change (every 100 ms) is what the log says */
+    ck_assert(sw_test_proc_wait_log(&gw.proc, "client requests failing", mark,
+                                    WAIT_MS) > 0);
     ck_assert_int_eq(changes(mark, "passive", pb.fake.port,
                              "up -> down (client requests failing, 3 "
                              "failures in a row)"),
