@@ -52,7 +52,7 @@
       "Bytes sent to clients (HTTP and WebSocket).")                           \
     X(OUT_OF_MEMORY, "out_of_memory_total", COUNTER,                           \
       "Connections closed because memory ran out.")                            \
-    X(WS_SESSIONS_PARKED, "ws_sessions_parked", GAUGE,                       \
+    X(WS_SESSIONS_PARKED, "ws_sessions_parked", GAUGE,                         \
       "WebSocket sessions parked now (idle, reduced to their sockets).")       \
     X(WS_PARKS_TOTAL, "ws_parks_total", COUNTER,                               \
       "Times an idle WebSocket session was parked.")                           \
