@@ -1,0 +1,52 @@
+"""compare_conf.py - what loadtest/compare runs: its targets, their labels and
+settings, and its scenarios. Shared by the runner (compare) and the report
+(compare_report.py)."""
+
+import os
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+TARGETS = ["direct", "nginx", "nginx-64k", "haproxy", "haproxy-splice",
+           "shockwave"]
+PROXIES = TARGETS[1:]
+# The peers Shockwave is measured against: each at its defaults and at its
+# best settings for this traffic. A row's best peer is chosen among these.
+PEERS = ["nginx", "nginx-64k", "haproxy", "haproxy-splice"]
+# Peer target -> the line that fills its template's placeholder
+# (@PROXY_BUFFERS@ in each proxied location of nginx.conf.in, @SPLICE@ in
+# the defaults section of haproxy.cfg.in); nothing else differs.
+NGINX_BUFFERS = {
+    "nginx": "# proxy_buffer_size, proxy_buffers: nginx's defaults",
+    "nginx-64k": "proxy_buffer_size 64k; proxy_buffers 8 64k;",
+}
+HAPROXY_SPLICE = {
+    "haproxy": "# no option splice-auto: HAProxy's default",
+    "haproxy-splice": "option splice-auto",
+}
+# With --baseline: another shockwave binary, same config, same rounds.
+BASELINE = "shockwave-before"
+LABEL = {"direct": "direct", "nginx": "nginx", "nginx-64k": "nginx 64k",
+         "haproxy": "HAProxy", "haproxy-splice": "HAProxy splice",
+         "shockwave": "Shockwave", BASELINE: "Shockwave (before)"}
+
+# Scenario name -> (swload scenario, path, extra client arguments).
+# "http" is wrk; "idle" is handled on its own (RSS while holding).
+WS_SCENARIOS = {
+    "echo": ("echo", "/ws", []),
+    "concurrent": ("concurrent", "/ws", ["--connections", "100"]),
+    "throughput-64": ("throughput", "/sink", ["--size", "64"]),
+    "throughput-4k": ("throughput", "/sink", ["--size", "4096"]),
+    "large-1m": ("large", "/ws", ["--size", str(1 << 20)]),
+    "ping": ("ping", "/ws", []),
+}
+SCENARIO_ORDER = ["echo", "concurrent", "throughput-64", "throughput-4k",
+                  "large-1m", "ping", "http", "idle"]
+
+# System calls counted in the syscall pass, by kind (tracepoint names).
+SYSCALL_GROUPS = [
+    ("epoll_wait", ["epoll_wait", "epoll_pwait", "epoll_pwait2"]),
+    ("recv", ["read", "readv", "recvfrom", "recvmsg"]),
+    ("send", ["write", "writev", "sendto", "sendmsg"]),
+    ("splice", ["splice"]),
+    ("epoll_ctl", ["epoll_ctl"]),
+]
