@@ -152,6 +152,7 @@ fixture_init(struct fixture *f, const char *body, bool states)
     for (size_t i = 0; states && i < u->nservers; i++) {
         u->servers[i].state = sw_upstream_state_new();
     }
+    ck_assert_int_eq(sw_metrics_init(&f->m), SW_OK);
     ck_assert_int_eq(sw_upstream_init(&f->up, u, NULL, &f->m), SW_OK);
 }
 
@@ -159,6 +160,7 @@ static void
 fixture_fini(struct fixture *f)
 {
     sw_upstream_fini(&f->up);
+    sw_metrics_fini(&f->m);
     struct sw_conf_upstream *u = &f->cf->upstreams[0];
     for (size_t i = 0; i < u->nservers; i++) {
         sw_upstream_state_unref(u->servers[i].state);
