@@ -490,8 +490,8 @@ def write_report(path, args, info, results, micro, anomalies, started,
     w("- Shockwave parses every frame header; nginx and HAProxy relay the "
       "upgraded connection as an opaque byte stream. The per-frame rows "
       "(small frames) show the price of being frame-aware; the 1 MiB and "
-      "4 KiB rows show what splice() (16 KiB threshold, woken per 256 KiB "
-      "by SO_RCVLOWAT) and reads that grow to 256 KiB give back. nginx "
+      "4 KiB rows show what splice() (16 KiB threshold, woken per 512 KiB "
+      "or the rest of the payload by SO_RCVLOWAT) and reads that grow to 256 KiB give back. nginx "
       "64k still copies, through 64 KiB buffers.")
     w("- HAProxy splice leaves splicing to HAProxy's heuristics, which its "
       "manual calls \"not much aggressive\": a run may be spliced in part "

@@ -137,7 +137,11 @@ may_splice(const struct sw_relay *r, const struct dir *d)
 void
 sw__relay_lowat(struct sw_relay *r, struct dir *d, uint64_t want)
 {
-    unsigned v = (unsigned)SW_MAX(SW_MIN(want, SW_RELAY_SPLICE_LOWAT), 1u);
+    uint64_t most = SW_RELAY_SPLICE_LOWAT;
+    if (d->have_pipe) {
+        most = SW_MIN(most, (uint64_t)d->pipe.cap); /* one splice's worth */
+    }
+    unsigned v = (unsigned)SW_MAX(SW_MIN(want, most), 1u);
     if (v == SW_MAX(d->lowat, 1u) || d->src->conn->io.fd < 0) {
         return;
     }

@@ -25,9 +25,10 @@
 /* Splice pairs (in, out) per splice_step call. */
 #define SW_RELAY_SPLICE_STEPS 64
 /* While a payload is spliced, its source wakes the relay only once this
- * much of it (or all that is left) has arrived (SO_RCVLOWAT): each splice
- * then moves a large piece, not what one TCP segment brought. */
-#define SW_RELAY_SPLICE_LOWAT (256u * 1024u)
+ * much of it (or all that is left, or what the pipe holds) has arrived
+ * (SO_RCVLOWAT): each splice then moves a large piece, not what one TCP
+ * segment brought. */
+#define SW_RELAY_SPLICE_LOWAT (512u * 1024u)
 /* ... but a sender slower than that is not held back longer than this: the
  * mark drops to 1 byte, what came is spliced, and the mark is set again. */
 #define SW_RELAY_LOWAT_WAIT_MS 5
@@ -176,9 +177,9 @@ dir_msg_hist(struct sw_relay *r, const struct dir *d)
 
 /* relay_frames.c */
 bool sw__relay_dir_process(struct sw_relay *r, struct dir *d);
-/* Set d's source low-water mark to min(want, SW_RELAY_SPLICE_LOWAT), at
- * least 1 (the default), when it differs from what is set; a mark above 1
- * arms r's lowat deadline (SW_RELAY_LOWAT_WAIT_MS). */
+/* Set d's source low-water mark to min(want, SW_RELAY_SPLICE_LOWAT, the
+ * pipe's capacity), at least 1 (the default), when it differs from what is
+ * set; a mark above 1 arms r's lowat deadline (SW_RELAY_LOWAT_WAIT_MS). */
 void sw__relay_lowat(struct sw_relay *r, struct dir *d, uint64_t want);
 
 #endif
