@@ -21,7 +21,7 @@
 /* Turns of relay_run, and of one direction's frame walk, per event: with
  * work left the relay yields to other connections and resumes at once. */
 #define SW_RELAY_RUN_TURNS 256
-#define SW_RELAY_WALK_STEPS 256
+#define SW_RELAY_WALK_STEPS 4096
 /* Splice pairs (in, out) per splice_step call. */
 #define SW_RELAY_SPLICE_STEPS 64
 /* While a payload is spliced, its source wakes the relay only once this

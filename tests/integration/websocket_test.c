@@ -91,19 +91,10 @@ ws_open(struct sw_test_ws *ws, const char *path)
                   ws->head != NULL ? ws->head : "");
 }
 
-/* Send one message and expect it back unchanged, same type. */
 static void
 echo_once(struct sw_test_ws *ws, uint8_t opcode, const void *p, size_t n)
 {
-    ck_assert(sw_test_ws_send(ws, true, opcode, p, n));
-    struct sw_test_ws_msg m;
-    int rc = sw_test_ws_recv_msg(ws, &m, WAIT_MS);
-    ck_assert_msg(rc == 1, "echo of %zu bytes: rc %d (%s)", n, rc,
-                  ws->why != NULL ? ws->why : "-");
-    ck_assert_uint_eq(m.opcode, opcode);
-    ck_assert_uint_eq(m.len, n);
-    ck_assert(n == 0 || memcmp(m.payload, p, n) == 0);
-    sw_test_ws_msg_free(&m);
+    sw_test_ws_echo(ws, opcode, p, n, WAIT_MS);
 }
 
 /* `__stats` of the backend for this connection. */

@@ -86,16 +86,7 @@ ws_open(struct sw_test_ws *ws, const char *path)
 static void
 echo_once(struct sw_test_ws *ws, const char *text)
 {
-    size_t n = strlen(text);
-    ck_assert(sw_test_ws_send(ws, true, SW_WS_OP_TEXT, text, n));
-    struct sw_test_ws_msg m;
-    int rc = sw_test_ws_recv_msg(ws, &m, WAIT_MS);
-    ck_assert_msg(rc == 1, "echo of \"%s\": rc %d (%s)", text, rc,
-                  ws->why != NULL ? ws->why : "-");
-    ck_assert_uint_eq(m.opcode, SW_WS_OP_TEXT);
-    ck_assert_uint_eq(m.len, n);
-    ck_assert(memcmp(m.payload, text, n) == 0);
-    sw_test_ws_msg_free(&m);
+    sw_test_ws_echo(ws, SW_WS_OP_TEXT, text, strlen(text), WAIT_MS);
 }
 
 START_TEST(woken_by_the_client)

@@ -16,6 +16,7 @@
 
 #include <shockwave/core.h>
 
+#include <check.h>
 #include <errno.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -554,4 +555,20 @@ sw_test_sha256_pattern(uint64_t n, char out[65])
     }
     sw_test_sha256_final(&h, out);
     free(scratch);
+}
+
+/* Send one message and expect it back unchanged, same type. */
+void
+sw_test_ws_echo(struct sw_test_ws *ws, uint8_t opcode, const void *p, size_t n,
+                int timeout_ms)
+{
+    ck_assert(sw_test_ws_send(ws, true, opcode, p, n));
+    struct sw_test_ws_msg m;
+    int rc = sw_test_ws_recv_msg(ws, &m, timeout_ms);
+    ck_assert_msg(rc == 1, "echo of %zu bytes: rc %d (%s)", n, rc,
+                  ws->why != NULL ? ws->why : "-");
+    ck_assert_uint_eq(m.opcode, opcode);
+    ck_assert_uint_eq(m.len, n);
+    ck_assert(n == 0 || memcmp(m.payload, p, n) == 0);
+    sw_test_ws_msg_free(&m);
 }

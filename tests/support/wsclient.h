@@ -154,6 +154,11 @@ int sw_test_ws_recv_msg(struct sw_test_ws *ws, struct sw_test_ws_msg *m,
                         int timeout_ms);
 void sw_test_ws_msg_free(struct sw_test_ws_msg *m);
 
+/* Send one data message and assert (Check) that it comes back whole, same
+ * opcode, within timeout_ms per read: for echo backends. */
+void sw_test_ws_echo(struct sw_test_ws *ws, uint8_t opcode, const void *p,
+                     size_t n, int timeout_ms);
+
 /* Send a close with `code` (and no reason) without waiting. */
 bool sw_test_ws_send_close(struct sw_test_ws *ws, uint16_t code);
 
