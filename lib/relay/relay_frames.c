@@ -145,6 +145,16 @@ sw__relay_lowat(struct sw_relay *r, struct dir *d, uint64_t want)
     if (v == SW_MAX(d->lowat, 1u) || d->src->conn->io.fd < 0) {
         return;
     }
+    if (v > 1 && !d->src->rcvbuf_fixed) {
+        /* A low-water mark lets the kernel grow the receive buffer toward
+         * tcp_rmem's maximum (32 MiB here) while the relay waits: fixed at
+         * twice the mark instead, what a source whose peer does not read
+         * can leave in the kernel stays bounded. */
+        int buf = (int)(2 * SW_RELAY_SPLICE_LOWAT);
+        setsockopt(d->src->conn->io.fd, SOL_SOCKET, SO_RCVBUF, &buf,
+                   sizeof(buf));
+        d->src->rcvbuf_fixed = true;
+    }
     int iv = (int)v;
     if (setsockopt(d->src->conn->io.fd, SOL_SOCKET, SO_RCVLOWAT, &iv,
                    sizeof(iv)) == 0) {

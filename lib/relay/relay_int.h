@@ -67,6 +67,7 @@ struct end {
     uint8_t close[SW_WS_MAX_HEADER + SW_WS_MAX_CONTROL]; /* pending close */
     size_t close_len;                                    /* 0 = none pending */
     bool close_sent;         /* a close frame was queued to this end */
+    bool rcvbuf_fixed;       /* SO_RCVBUF set for splicing from it */
     bool cut;                /* a frame toward it cannot be finished: only
                                 the TCP close, no close frame */
     uint16_t close_deferred; /* close code owed to this end (it broke the
