@@ -426,6 +426,14 @@ START_TEST(tls_reload_certificates)
     ck_assert(sw_test_proc_spawn(&js, "wss-hold-node", jargv));
     ck_assert_msg(sw_test_proc_wait_log(&js, "open 5", 0, 20000) >= 0,
                   "node wss connections did not open");
+    /* Quiet now: all 13 are parked (ws_park_after 500ms) with their TLS
+     * state, and must wake to echo after the reloads. */
+    long long parked = 0;
+    for (int i = 0; i < 250 && parked != 13; i++) {
+        sw_test_sleep_ms(20);
+        parked = sw_test_metric(gw.admin_port, "shockwave_ws_sessions_parked");
+    }
+    ck_assert_msg(parked == 13, "wss sessions parked: %lld of 13", parked);
 
     /* A bad certificate: the reload fails, the old one serves. */
     long mark = sw_test_proc_log_size(&gw.proc);
