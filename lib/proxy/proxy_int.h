@@ -276,6 +276,9 @@ route_or(uint64_t route_ms, uint64_t upstream_ms)
 /* worker.c */
 void sw__proxy_wconf_unref(struct sw_wconf *wc);
 void sw__proxy_session_closed(struct sw_session *p);
+/* Give back memory the worker no longer needs (see worker.c); called by
+ * the park sweep with the sessions it just parked. */
+void sw__proxy_worker_tidy(struct sw_worker *w, uint64_t now, size_t parks);
 
 /* proxy_session.c: lifecycle, events, the phase loop */
 void sw__proxy_session_start(struct sw_worker *w, struct sw_listener *l, int fd,

@@ -13,8 +13,9 @@
  *   parked --drain, worker exit------------------------> session + relay
  *
  * One timer per worker (the sweep, every SW_PARK_SWEEP_MS while the worker
- * has sessions) finds the idle relays and wakes the parked ones whose ping
- * or idle deadline came: a parked WebSocket holds no timer, so its pings
+ * has sessions) finds the idle relays, wakes the parked ones whose ping
+ * or idle deadline came and lets the worker give back idle memory
+ * (sw__proxy_worker_tidy): a parked WebSocket holds no timer, so its pings
  * and idle timeout run up to one sweep late.
  *
  * Moving a socket between the session's events and the parked ones costs
@@ -29,24 +30,8 @@
 #include <shockwave/log.h>
 
 #include <unistd.h>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 
 #define SW_PARK_SWEEP_MS 250
-/* Freed sessions and relays leave holes in the heap that malloc keeps
- * resident, and a burst of connections leaves the buffer pool full: at most
- * this often, the buffers no connection needed since the last time are
- * freed, and after that or after parking, the heap's free pages go back to
- * the kernel (malloc_trim). */
-#define SW_PARK_TRIM_MS 1000
-/* ... or at once after a sweep that parked this many. */
-#define SW_PARK_TRIM_BATCH 64
-/* Idle buffers each size class always keeps (the first: as many as it is
- * prefilled with). */
-#define SW_PARK_POOL_FLOOR 64
-#define SW_PARK_POOL_FLOOR_X4 16
-#define SW_PARK_POOL_FLOOR_X16 8
 
 static void on_parked_ready(evutil_socket_t fd, short what, void *arg);
 
@@ -205,33 +190,18 @@ on_sweep(evutil_socket_t fd, short what, void *arg)
         }
         k = next;
     }
+    size_t parks = 0;
     struct sw_session *p = w->sessions;
     while (p != NULL && !w->draining) {
         struct sw_session *next = p->next;
         if (p->state == SW_PROXY_UPGRADED && p->relay != NULL &&
             sw_relay_parkable(p->relay, now)) {
             park(p);
-            w->parked_since_trim++;
+            parks++;
         }
         p = next;
     }
-    bool due = now >= w->trimmed_ms + SW_PARK_TRIM_MS;
-    size_t freed = 0;
-    if (due) {
-        freed += sw_buf_pool_decay(&w->bufs, SW_PARK_POOL_FLOOR);
-        freed += sw_buf_pool_decay(&w->bufs_x4, SW_PARK_POOL_FLOOR_X4);
-        freed += sw_buf_pool_decay(&w->bufs_x16, SW_PARK_POOL_FLOOR_X16);
-    }
-    if (freed > 0 || w->parked_since_trim >= SW_PARK_TRIM_BATCH ||
-        (due && w->parked_since_trim > 0)) {
-#ifdef __GLIBC__
-        malloc_trim(0);
-#endif
-        w->trimmed_ms = now;
-        w->parked_since_trim = 0;
-    } else if (due) {
-        w->trimmed_ms = now;
-    }
+    sw__proxy_worker_tidy(w, now, parks);
     if (w->nsessions > 0) {
         sweep_arm(w);
     }

@@ -14,6 +14,9 @@
 #include <openssl/rand.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 /* Idle splice pipes a worker keeps for reuse. An empty pipe holds no data
  * pages, so idle pipes cost file descriptors, not memory. */
@@ -22,6 +25,20 @@
  * least the floors in proxy_park.c). */
 #define SW_WORKER_IDLE_X4 64
 #define SW_WORKER_IDLE_X16 16
+
+/* Freed sessions and relays leave holes in the heap that malloc keeps
+ * resident, and a burst of connections leaves the buffer pools full: at
+ * most this often, the buffers no connection needed since the last time
+ * are freed (down to the floors), and after that or after parking, the
+ * heap's free pages go back to the kernel (malloc_trim)... */
+#define SW_WORKER_TIDY_MS 1000
+/* ... or at once after a sweep that parked this many. */
+#define SW_WORKER_TRIM_BATCH 64
+/* Idle buffers each size class always keeps (the first: as many as it is
+ * prefilled with). */
+#define SW_WORKER_FLOOR 64
+#define SW_WORKER_FLOOR_X4 16
+#define SW_WORKER_FLOOR_X16 8
 
 static struct sw_wconf *
 wconf_new(struct sw_worker *w, struct sw_conf *cf)
@@ -455,4 +472,26 @@ sw_worker_pools(const struct sw_worker *w, struct sw_worker_pool_stats *out)
     out->buffer_allocations =
         __atomic_load_n(&w->bufs.nalloc, __ATOMIC_RELAXED);
     out->pipes_idle = __atomic_load_n(&w->pipes.n, __ATOMIC_RELAXED);
+}
+
+void
+sw__proxy_worker_tidy(struct sw_worker *w, uint64_t now, size_t parks)
+{
+    w->parked_since_trim += parks;
+    bool due = now >= w->trimmed_ms + SW_WORKER_TIDY_MS;
+    size_t freed = 0;
+    if (due) {
+        freed += sw_buf_pool_decay(&w->bufs, SW_WORKER_FLOOR);
+        freed += sw_buf_pool_decay(&w->bufs_x4, SW_WORKER_FLOOR_X4);
+        freed += sw_buf_pool_decay(&w->bufs_x16, SW_WORKER_FLOOR_X16);
+        w->trimmed_ms = now;
+    }
+    if (freed > 0 || w->parked_since_trim >= SW_WORKER_TRIM_BATCH ||
+        (due && w->parked_since_trim > 0)) {
+#ifdef __GLIBC__
+        malloc_trim(0);
+#endif
+        w->trimmed_ms = now;
+        w->parked_since_trim = 0;
+    }
 }
