@@ -59,6 +59,15 @@ assign_io_events(struct sw_conn *c)
                  c);
 }
 
+/* No socket (any more): what belonged to one is cleared. */
+static void
+forget_socket(struct sw_conn *c)
+{
+    c->io = (struct sw_io){.fd = -1, .ops = &sw_io_plain};
+    c->flags = 0;
+    c->in_class = c->grow_class = 0;
+}
+
 void
 sw_conn_init(struct sw_conn *c, const char *role, struct event_base *base,
              struct sw_buf_pool *bufs, const struct sw_conn_handlers *on,
@@ -81,9 +90,8 @@ sw_conn_attach(struct sw_conn *c, const struct sw_io *io)
 {
     SW_ASSERT(c->io.fd < 0 && !sw_conn_has(c, SW_CONN_F_READING) &&
               !sw_conn_has(c, SW_CONN_F_WRITING));
+    forget_socket(c);
     c->io = *io;
-    c->flags = 0;
-    c->in_class = c->grow_class = 0;
     assign_io_events(c);
 }
 
@@ -102,9 +110,7 @@ sw_conn_detach(struct sw_conn *c, struct sw_io *io)
     sw_conn_watch(c, false, false);
     event_del(&c->timer);
     *io = c->io;
-    c->io = (struct sw_io){.fd = -1, .ops = &sw_io_plain};
-    c->flags = 0;
-    c->in_class = c->grow_class = 0;
+    forget_socket(c);
 }
 
 void
@@ -116,9 +122,7 @@ sw_conn_close(struct sw_conn *c)
         c->io.ops->close(&c->io);
         close(c->io.fd);
     }
-    c->io = (struct sw_io){.fd = -1, .ops = &sw_io_plain};
-    c->flags = 0;
-    c->in_class = c->grow_class = 0;
+    forget_socket(c);
     sw_conn_buf_release(c, &c->in);
     sw_conn_buf_release(c, &c->out);
 }
