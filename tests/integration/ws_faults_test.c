@@ -536,9 +536,7 @@ teardown(void)
 static void
 ws_open(struct sw_test_ws *ws, const char *path)
 {
-    int st = sw_test_ws_open(ws, gw.port, "app.example", path, NULL);
-    ck_assert_msg(st == 101, "upgrade to %s: status %d (%s)", path, st,
-                  ws->why != NULL ? ws->why : "-");
+    sw_test_ws_open_ok(ws, gw.port, "app.example", path);
 }
 
 /* Start the script `fn`, then open a WebSocket on `path` through to it. */

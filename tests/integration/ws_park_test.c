@@ -78,9 +78,7 @@ wait_parked(long long n)
 static void
 ws_open(struct sw_test_ws *ws, const char *path)
 {
-    int st = sw_test_ws_open(ws, gw.port, "app.example", path, NULL);
-    ck_assert_msg(st == 101, "upgrade to %s: status %d (%s)", path, st,
-                  ws->why != NULL ? ws->why : "-");
+    sw_test_ws_open_ok(ws, gw.port, "app.example", path);
 }
 
 static void

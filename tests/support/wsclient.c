@@ -572,3 +572,13 @@ sw_test_ws_echo(struct sw_test_ws *ws, uint8_t opcode, const void *p, size_t n,
     ck_assert(n == 0 || memcmp(m.payload, p, n) == 0);
     sw_test_ws_msg_free(&m);
 }
+
+void
+sw_test_ws_open_ok(struct sw_test_ws *ws, int port, const char *host,
+                   const char *path)
+{
+    int st = sw_test_ws_open(ws, port, host, path, NULL);
+    ck_assert_msg(st == 101, "upgrade to %s: status %d (%s)\n%s", path, st,
+                  ws->why != NULL ? ws->why : "-",
+                  ws->head != NULL ? ws->head : "");
+}

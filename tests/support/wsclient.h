@@ -154,6 +154,10 @@ int sw_test_ws_recv_msg(struct sw_test_ws *ws, struct sw_test_ws_msg *m,
                         int timeout_ms);
 void sw_test_ws_msg_free(struct sw_test_ws_msg *m);
 
+/* sw_test_ws_open without extra headers, asserting (Check) the 101. */
+void sw_test_ws_open_ok(struct sw_test_ws *ws, int port, const char *host,
+                        const char *path);
+
 /* Send one data message and assert (Check) that it comes back whole, same
  * opcode, within timeout_ms per read: for echo backends. */
 void sw_test_ws_echo(struct sw_test_ws *ws, uint8_t opcode, const void *p,
