@@ -303,8 +303,11 @@ buf_move_up(struct sw_conn *c, struct sw_buf **bp, unsigned k)
 static void
 in_sized(struct sw_conn *c)
 {
+    if (c->in_class == 0) {
+        return; /* the pool's own size: any buffer will do */
+    }
     size_t want = sw_buf_pool_class(c->bufs, c->in_class)->size;
-    if (c->in_class > 0 && (c->in == NULL || sw_buf_cap(c->in) < want)) {
+    if (c->in == NULL || sw_buf_cap(c->in) < want) {
         buf_move_up(c, &c->in, c->in_class); /* else: read into what is */
     }
 }
