@@ -107,6 +107,8 @@ void sw_gateway_logs_close(struct sw_gateway *g);
 /* worker.c: sw_gateway_start_workers creates the workers and binds their
  * listeners; sw_gateway_run_workers starts their threads. */
 enum sw_status sw_gateway_run_workers(struct sw_gateway *g);
+/* `workers N`, or one per online CPU when it is 0 (auto). */
+unsigned sw_gateway_worker_count(const struct sw_conf *cf);
 
 /* admin_metrics.c: the /metrics body (Prometheus text 0.0.4) summed over
  * the workers, into o (the caller frees o->p). SW_OK or SW_ENOMEM. */

@@ -115,11 +115,8 @@ load(struct sw_gateway *g)
     }
     /* The TLS contexts ride on the snapshot; one session cache per worker
      * (the same count sw_gateway_start_workers uses). */
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    unsigned nw = g->cf->workers != 0 ? g->cf->workers
-                  : ncpu > 0          ? (unsigned)ncpu
-                                      : 1;
-    struct sw_tls_ctx *tls = sw_tls_ctx_new(g->cf, nw, err, sizeof(err));
+    struct sw_tls_ctx *tls =
+        sw_tls_ctx_new(g->cf, sw_gateway_worker_count(g->cf), err, sizeof(err));
     if (tls == NULL) {
         fputs(err, stderr);
         fprintf(stderr,
