@@ -136,19 +136,18 @@ setting(FILE *out, const char *indent, const char *name, struct sw_str v,
     fputs(";\n", out);
 }
 
-/* v in the largest unit of `units` that divides it; `base` otherwise. */
+/* As an error message shows a bound (sw__conf_value_show), except that 0
+ * is written bare. */
 static void
 scaled(FILE *out, uint64_t v, const struct sw__conf_value *k)
 {
-    for (size_t i = 0; i < k->nunits && v != 0; i++) {
-        if (v % k->units[i].scale == 0) {
-            fprintf(out, "%llu%s", (unsigned long long)(v / k->units[i].scale),
-                    k->units[i].suffix);
-            return;
-        }
+    char text[SW__CONF_SHOW_MAX];
+    if (v == 0) {
+        fputc('0', out);
+        return;
     }
-    fprintf(out, "%llu%s", (unsigned long long)v,
-            v != 0 && k->base != NULL ? k->base : "");
+    sw__conf_value_show(k, text, sizeof(text), v);
+    fputs(text, out);
 }
 
 static void
