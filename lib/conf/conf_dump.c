@@ -18,6 +18,8 @@
  */
 #include "conf_int.h"
 
+#include <shockwave/log.h>
+
 #include <limits.h>
 #include <stdlib.h>
 
@@ -201,7 +203,6 @@ generics(FILE *out, enum sw__conf_ctx ctx, const char *indent, const void *obj)
 static void
 main_settings(FILE *out, const struct sw_conf *cf)
 {
-    static const char *const levels[] = {"error", "warn", "info", "debug"};
     if (cf->user.len > 0) {
         fputs("user ", out);
         sword(out, cf->user);
@@ -225,8 +226,9 @@ main_settings(FILE *out, const struct sw_conf *cf)
     if (cf->admin != NULL) {
         setting(out, "", "admin", cf->admin->text, false);
     }
-    if (cf->log_level >= 0 && (size_t)cf->log_level < SW_NELEMS(levels)) {
-        fprintf(out, "log_level %s;\n", levels[cf->log_level]);
+    const char *level = sw_log_level_name(cf->log_level);
+    if (level != NULL) {
+        fprintf(out, "log_level %s;\n", level);
     }
     fputs("access_log ", out);
     sword(out, cf->access_log);

@@ -49,6 +49,14 @@ sw_log_level_parse(const char *name, enum sw_log_level *out)
     return SW_EINVAL;
 }
 
+const char *
+sw_log_level_name(int level)
+{
+    return level >= 0 && (size_t)level < SW_NELEMS(level_names)
+               ? level_names[level]
+               : NULL;
+}
+
 bool
 sw_log_enabled(enum sw_log_level level)
 {
