@@ -144,9 +144,11 @@ on_admin_accept(evutil_socket_t lfd, short what, void *arg)
     a->fd = fd;
     a->ev = event_new(g->base, fd, EV_READ | EV_PERSIST, on_admin_read, a);
     struct timeval tv = {5, 0};
-    if (a->ev == NULL || event_add(a->ev, &tv) != 0) {
+    if (a->ev == NULL) {
         close(fd);
         free(a);
+    } else if (event_add(a->ev, &tv) != 0) {
+        admin_conn_free(a);
     }
 }
 
