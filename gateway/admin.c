@@ -36,9 +36,8 @@ static void
 send_all(int fd, const char *p, size_t n)
 {
     /* Small answers to a local client: a blocking send is fine here. */
-    int flags = 0;
     while (n > 0) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL | flags);
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
         if (w <= 0) {
             if (w < 0 && errno == EAGAIN) {
                 struct timeval tv = {0, 1000};
@@ -67,17 +66,10 @@ sw_gateway_admin_answer(int fd, unsigned status, const char *reason,
 }
 
 static void
-answer_as(int fd, unsigned status, const char *reason, const char *type,
-          const char *body, size_t len)
-{
-    sw_gateway_admin_answer(fd, status, reason, type, body, len);
-}
-
-static void
 answer(int fd, unsigned status, const char *reason, const char *body,
        size_t len)
 {
-    answer_as(fd, status, reason, "text/plain", body, len);
+    sw_gateway_admin_answer(fd, status, reason, "text/plain", body, len);
 }
 
 static void
@@ -88,8 +80,9 @@ serve_metrics(struct sw_gateway *g, int fd)
         sw_log_error("admin: out of memory for /metrics");
         answer(fd, 503, "Service Unavailable", "out of memory\n", 14);
     } else {
-        answer_as(fd, 200, "OK", "text/plain; version=0.0.4; charset=utf-8",
-                  o.p, o.len);
+        sw_gateway_admin_answer(fd, 200, "OK",
+                                "text/plain; version=0.0.4; charset=utf-8", o.p,
+                                o.len);
     }
     free(o.p);
 }
@@ -151,9 +144,11 @@ on_admin_accept(evutil_socket_t lfd, short what, void *arg)
     a->fd = fd;
     a->ev = event_new(g->base, fd, EV_READ | EV_PERSIST, on_admin_read, a);
     struct timeval tv = {5, 0};
-    if (a->ev == NULL || event_add(a->ev, &tv) != 0) {
+    if (a->ev == NULL) {
         close(fd);
         free(a);
+    } else if (event_add(a->ev, &tv) != 0) {
+        admin_conn_free(a);
     }
 }
 

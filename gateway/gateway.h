@@ -98,6 +98,12 @@ enum sw_status sw_gateway_privs_check(const struct sw_conf *cf,
                                       const char *path);
 enum sw_status sw_gateway_privs_drop(struct sw_gateway *g);
 
+/* main.c: build cf's TLS contexts (one session cache per worker) and hand
+ * them to the snapshot, which frees them with itself. SW_OK, or SW_ERROR
+ * with the errors in err. Start-up, reload and -t all load through it. */
+enum sw_status sw_gateway_tls_attach(struct sw_conf *cf, unsigned nworkers,
+                                     char *err, size_t errlen);
+
 /* logfiles.c: open the logs of g->cf (SW_OK or SW_ERROR, printed);
  * reopen them on the same fds (SIGUSR1); close the access log at exit. */
 enum sw_status sw_gateway_logs_open(struct sw_gateway *g);
@@ -107,6 +113,8 @@ void sw_gateway_logs_close(struct sw_gateway *g);
 /* worker.c: sw_gateway_start_workers creates the workers and binds their
  * listeners; sw_gateway_run_workers starts their threads. */
 enum sw_status sw_gateway_run_workers(struct sw_gateway *g);
+/* `workers N`, or one per online CPU when it is 0 (auto). */
+unsigned sw_gateway_worker_count(const struct sw_conf *cf);
 
 /* admin_metrics.c: the /metrics body (Prometheus text 0.0.4) summed over
  * the workers, into o (the caller frees o->p). SW_OK or SW_ENOMEM. */

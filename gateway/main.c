@@ -58,6 +58,19 @@ version(void)
            SW_BUILD_SYSCONFDIR);
 }
 
+enum sw_status
+sw_gateway_tls_attach(struct sw_conf *cf, unsigned nworkers, char *err,
+                      size_t errlen)
+{
+    struct sw_tls_ctx *tls = sw_tls_ctx_new(cf, nworkers, err, errlen);
+    if (tls == NULL) {
+        return SW_ERROR;
+    }
+    cf->tls = tls;
+    cf->tls_free = sw_tls_ctx_free;
+    return SW_OK;
+}
+
 /* -t and -T: exit code 0 when the file (and its certificates) load. */
 static int
 test_config(const char *path, bool dump)
@@ -75,16 +88,14 @@ test_config(const char *path, bool dump)
     fprintf(stderr, "shockwave: configuration file %s syntax is ok\n", path);
     /* The user must exist; certificates, keys and cipher lists are checked
      * by building the TLS contexts, as a start or a reload would. */
-    struct sw_tls_ctx *t = NULL;
     err[0] = '\0';
     if (sw_gateway_privs_check(cf, path) != SW_OK ||
-        (t = sw_tls_ctx_new(cf, 1, err, sizeof(err))) == NULL) {
+        sw_gateway_tls_attach(cf, 1, err, sizeof(err)) != SW_OK) {
         sw_conf_unref(cf);
         fputs(err, stderr);
         fprintf(stderr, "shockwave: configuration file %s test failed\n", path);
         return 1;
     }
-    sw_tls_ctx_free(t);
     fprintf(stderr, "shockwave: configuration file %s test is successful\n",
             path);
     if (dump) {
@@ -113,14 +124,10 @@ load(struct sw_gateway *g)
     if (sw_gateway_privs_resolve(g) != SW_OK) {
         return SW_ERROR;
     }
-    /* The TLS contexts ride on the snapshot; one session cache per worker
-     * (the same count sw_gateway_start_workers uses). */
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    unsigned nw = g->cf->workers != 0 ? g->cf->workers
-                  : ncpu > 0          ? (unsigned)ncpu
-                                      : 1;
-    struct sw_tls_ctx *tls = sw_tls_ctx_new(g->cf, nw, err, sizeof(err));
-    if (tls == NULL) {
+    /* One session cache per worker (the count sw_gateway_start_workers
+     * uses). */
+    if (sw_gateway_tls_attach(g->cf, sw_gateway_worker_count(g->cf), err,
+                              sizeof(err)) != SW_OK) {
         fputs(err, stderr);
         fprintf(stderr,
                 "shockwave: cannot start: TLS configuration in %s has "
@@ -128,8 +135,6 @@ load(struct sw_gateway *g)
                 g->conf_path);
         return SW_ERROR;
     }
-    g->cf->tls = tls;
-    g->cf->tls_free = sw_tls_ctx_free;
     return sw_gateway_logs_open(g);
 }
 

@@ -14,7 +14,6 @@
 #include "gateway.h"
 
 #include <shockwave/log.h>
-#include <shockwave/tls.h>
 
 #include <signal.h>
 #include <time.h>
@@ -110,14 +109,11 @@ reload(struct sw_gateway *g)
     }
     /* Certificates are re-read now: a bad one keeps the old snapshot (and
      * its certificates) serving. */
-    struct sw_tls_ctx *tls = sw_tls_ctx_new(cf, g->nworkers, err, sizeof(err));
-    if (tls == NULL) {
+    if (sw_gateway_tls_attach(cf, g->nworkers, err, sizeof(err)) != SW_OK) {
         reload_failed(g, err);
         sw_conf_unref(cf);
         return;
     }
-    cf->tls = tls;
-    cf->tls_free = sw_tls_ctx_free;
     warn_fixed(g, cf);
     cf->generation = g->cf->generation + 1;
     /* Before any worker sees it: the servers' shared states (health). */

@@ -41,8 +41,8 @@ sw_gateway_listen_socket(const struct sw_conf_listen *l, bool reuseport)
     return fd;
 }
 
-static unsigned
-worker_count(const struct sw_conf *cf)
+unsigned
+sw_gateway_worker_count(const struct sw_conf *cf)
 {
     if (cf->workers != 0) {
         return cf->workers;
@@ -61,7 +61,7 @@ thread_main(void *arg)
 enum sw_status
 sw_gateway_start_workers(struct sw_gateway *g)
 {
-    g->nworkers = worker_count(g->cf);
+    g->nworkers = sw_gateway_worker_count(g->cf);
     g->workers = calloc(g->nworkers, sizeof(*g->workers));
     if (g->workers == NULL) {
         sw_log_error("out of memory");

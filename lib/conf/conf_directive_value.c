@@ -4,7 +4,7 @@
  *
  *   sw__conf_number, sw__conf_size, sw__conf_duration
  *                              the three kinds of number: parser, messages
- *   show()                     a bound as written: "64k", "7d", "511"
+ *   sw__conf_value_show()      a value as written: "64k", "7d", "511"
  *   sw__conf_get_value()       a number of one kind within a range
  *   sw__conf_option()          "key=value" arguments (backlog=, weight=)
  *   sw__conf_resolve()         HOST:PORT, [V6]:PORT, *:PORT
@@ -27,7 +27,6 @@
 #include <netdb.h>
 
 #define PORT_MAX 65535 /* largest TCP port */
-#define SHOW_MAX 32    /* bytes of a bound as shown in a message */
 
 static const struct sw__conf_unit size_units[] = {
     {SW__CONF_GB, "g"},
@@ -73,9 +72,9 @@ const struct sw__conf_value sw__conf_duration = {
     .base = "ms",
 };
 
-/* v in the largest unit that divides it exactly: "64k" for 65536. */
-static void
-show(const struct sw__conf_value *k, char *out, size_t n, uint64_t v)
+void
+sw__conf_value_show(const struct sw__conf_value *k, char *out, size_t n,
+                    uint64_t v)
 {
     for (size_t i = 0; i < k->nunits; i++) {
         if (v != 0 && v % k->units[i].scale == 0) {
@@ -102,10 +101,10 @@ sw__conf_get_value(struct sw__conf_parser *ps, const struct sw__conf_src *s,
         return false;
     }
     if (v < lo || v > hi) {
-        char a[SHOW_MAX];
-        char z[SHOW_MAX];
-        show(k, a, sizeof(a), lo);
-        show(k, z, sizeof(z), hi);
+        char a[SW__CONF_SHOW_MAX];
+        char z[SW__CONF_SHOW_MAX];
+        sw__conf_value_show(k, a, sizeof(a), lo);
+        sw__conf_value_show(k, z, sizeof(z), hi);
         sw__conf_err_tok(ps, s, t, "\"%s\" must be from %s to %s, got \"%.*s\"",
                          what, a, z, SW__CONF_TOKF(t));
         return false;

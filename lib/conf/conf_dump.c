@@ -18,6 +18,8 @@
  */
 #include "conf_int.h"
 
+#include <shockwave/log.h>
+
 #include <limits.h>
 #include <stdlib.h>
 
@@ -136,19 +138,18 @@ setting(FILE *out, const char *indent, const char *name, struct sw_str v,
     fputs(";\n", out);
 }
 
-/* v in the largest unit of `units` that divides it; `base` otherwise. */
+/* As an error message shows a bound (sw__conf_value_show), except that 0
+ * is written bare. */
 static void
 scaled(FILE *out, uint64_t v, const struct sw__conf_value *k)
 {
-    for (size_t i = 0; i < k->nunits && v != 0; i++) {
-        if (v % k->units[i].scale == 0) {
-            fprintf(out, "%llu%s", (unsigned long long)(v / k->units[i].scale),
-                    k->units[i].suffix);
-            return;
-        }
+    char text[SW__CONF_SHOW_MAX];
+    if (v == 0) {
+        fputc('0', out);
+        return;
     }
-    fprintf(out, "%llu%s", (unsigned long long)v,
-            v != 0 && k->base != NULL ? k->base : "");
+    sw__conf_value_show(k, text, sizeof(text), v);
+    fputs(text, out);
 }
 
 static void
@@ -202,7 +203,6 @@ generics(FILE *out, enum sw__conf_ctx ctx, const char *indent, const void *obj)
 static void
 main_settings(FILE *out, const struct sw_conf *cf)
 {
-    static const char *const levels[] = {"error", "warn", "info", "debug"};
     if (cf->user.len > 0) {
         fputs("user ", out);
         sword(out, cf->user);
@@ -226,8 +226,9 @@ main_settings(FILE *out, const struct sw_conf *cf)
     if (cf->admin != NULL) {
         setting(out, "", "admin", cf->admin->text, false);
     }
-    if (cf->log_level >= 0 && (size_t)cf->log_level < SW_NELEMS(levels)) {
-        fprintf(out, "log_level %s;\n", levels[cf->log_level]);
+    const char *level = sw_log_level_name(cf->log_level);
+    if (level != NULL) {
+        fprintf(out, "log_level %s;\n", level);
     }
     fputs("access_log ", out);
     sword(out, cf->access_log);

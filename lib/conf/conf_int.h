@@ -266,6 +266,13 @@ extern const struct sw__conf_value sw__conf_number;   /* digits: 1024 */
 extern const struct sw__conf_value sw__conf_size;     /* bytes: 64k */
 extern const struct sw__conf_value sw__conf_duration; /* milliseconds: 5s */
 
+#define SW__CONF_SHOW_MAX 32 /* room for a value as shown: 20 digits, unit */
+
+/* v in the largest unit of k that divides it exactly ("64k" for 65536),
+ * else in k's base unit ("0ms", "1500ms"); cut to fit n bytes. */
+void sw__conf_value_show(const struct sw__conf_value *k, char *out, size_t n,
+                         uint64_t v);
+
 struct sw__conf_directive {
     const char *name;     /* as written in the file */
     sw__conf_set_cb *set; /* parses and stores the arguments */

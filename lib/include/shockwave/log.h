@@ -36,6 +36,8 @@ void sw_log_set_access_fd(int fd);
 
 /* Parse "error|warn|info|debug"; returns SW_OK or SW_EINVAL. */
 enum sw_status sw_log_level_parse(const char *name, enum sw_log_level *out);
+/* The name sw_log_level_parse reads back; NULL for a value out of range. */
+const char *sw_log_level_name(int level);
 
 bool sw_log_enabled(enum sw_log_level level);
 
