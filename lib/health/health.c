@@ -231,11 +231,15 @@ build_request(struct hc_entry *e)
 static void
 send_ws_close(struct hc_entry *e)
 {
-    uint8_t f[8] = {0x88, 0x82};
-    sw_ws_rng_key(&e->h->rng, f + 2);
-    f[6] = (uint8_t)(0x03 ^ f[2]);
-    f[7] = (uint8_t)(0xe8 ^ f[3]);
-    (void)e->io.ops->send(&e->io, f, sizeof(f));
+    uint8_t payload[SW_WS_MAX_CONTROL];
+    uint8_t f[SW_WS_MAX_HEADER + SW_WS_MAX_CONTROL];
+    uint8_t key[4];
+    size_t n = sw_ws_close_encode(payload, SW_WS_CLOSE_NORMAL, NULL, 0);
+    sw_ws_rng_key(&e->h->rng, key);
+    size_t h = sw_ws_frame_encode(f, true, SW_WS_OP_CLOSE, key, n);
+    memcpy(f + h, payload, n);
+    sw_ws_mask(f + h, n, key, 0);
+    (void)e->io.ops->send(&e->io, f, h + n);
 }
 
 /* An http check needs the status line only (RFC 9112 4: "HTTP/1.x NNN"
