@@ -22,10 +22,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PROBE_BUF 2048    /* request out, answer head in */
-#define PROBE_RESULT 96   /* bytes of a result text */
-#define HTTP_METHOD_GET 1 /* http-parser's HTTP_GET: the probe's method */
-#define SWEEP_MS 100      /* how often passive failures are looked at */
+#define PROBE_BUF 2048  /* request out, answer head in */
+#define PROBE_RESULT 96 /* bytes of a result text */
+#define SWEEP_MS 100    /* how often passive failures are looked at */
 
 enum probe_phase {
     PROBE_IDLE = 0,  /* waiting for the interval timer */
@@ -289,7 +288,7 @@ judge_answer(struct hc_entry *e, bool eof)
     struct sw_http_limits lim = {sizeof(e->buf), sizeof(e->buf), 32};
     const char *why = NULL;
     enum sw_status rc = sw_http_response_decode(&resp, e->buf, e->len, &lim,
-                                                HTTP_METHOD_GET, &why);
+                                                sw_http_method_get(), &why);
     if (rc == SW_AGAIN && !eof && e->len < sizeof(e->buf) - 1) {
         return false;
     }
