@@ -39,7 +39,6 @@ struct hc_entry {
     struct sw_upstream_state *st;       /* ref: the shared state */
     const struct sw_conf_upstream *ucf; /* borrowed (h->cf) */
     const struct sw_conf_server *scf;   /* borrowed (h->cf) */
-    bool checked;                       /* ucf->hc.enabled */
     struct event timer;                 /* every hc.interval_ms */
     struct event ioev;                  /* the probe socket */
     struct event deadline;              /* hc.timeout_ms after start */
@@ -138,7 +137,7 @@ fold_passive(struct hc_entry *e)
         atomic_load_explicit(&e->st->passive_fails, memory_order_relaxed);
     uint64_t d = n - e->passive_seen;
     e->passive_seen = n;
-    if (d == 0 || !e->checked) {
+    if (d == 0 || !e->ucf->hc.enabled) {
         return;
     }
     unsigned add = d > 1000 ? 1000u : (unsigned)d;
@@ -498,9 +497,7 @@ on_sweep(evutil_socket_t fd, short what, void *arg)
     SW_UNUSED(fd);
     SW_UNUSED(what);
     for (size_t i = 0; i < h->nentries; i++) {
-        if (h->entries[i]->checked) {
-            fold_passive(h->entries[i]);
-        }
+        fold_passive(h->entries[i]);
     }
 }
 
@@ -573,7 +570,6 @@ entry_new(struct sw_health *h, const struct sw_conf_upstream *u,
     e->ucf = u;
     e->scf = s;
     e->io.fd = -1;
-    e->checked = u->hc.enabled;
     struct hc_entry *o = find_old(h, u, s);
     if (o != NULL) {
         e->st = sw_upstream_state_ref(o->st);
@@ -593,7 +589,7 @@ entry_new(struct sw_health *h, const struct sw_conf_upstream *u,
             return NULL;
         }
     }
-    if (!e->checked || o == NULL || !o->checked) {
+    if (!e->ucf->hc.enabled || o == NULL || !o->ucf->hc.enabled) {
         /* only failures while checked count toward fall */
         e->passive_seen =
             atomic_load_explicit(&e->st->passive_fails, memory_order_relaxed);
@@ -608,7 +604,7 @@ entry_start(struct hc_entry *e)
     event_assign(&e->timer, e->h->base, -1, EV_PERSIST, on_interval, e);
     evtimer_assign(&e->deadline, e->h->base, on_probe_deadline, e);
     event_assign(&e->ioev, e->h->base, -1, 0, on_probe_io, e);
-    if (!e->checked) {
+    if (!e->ucf->hc.enabled) {
         /* no checks: nothing holds it down */
         atomic_store_explicit(&e->st->up, true, memory_order_relaxed);
         e->ok_run = e->fail_run = 0;
@@ -661,7 +657,7 @@ sw_health_apply(struct sw_health *h, struct sw_conf *cf)
     bool any = false;
     for (size_t i = 0; i < n; i++) {
         entry_start(v[i]);
-        any = any || v[i]->checked;
+        any = any || v[i]->ucf->hc.enabled;
     }
     if (any && !h->sweeping) {
         struct timeval tv = tv_ms(SWEEP_MS);
@@ -687,7 +683,7 @@ sw_health_server_view(const struct sw_health *h, const struct sw_conf_server *s,
         if (e->scf != s) {
             continue;
         }
-        v->checked = e->checked;
+        v->checked = e->ucf->hc.enabled;
         v->up = atomic_load_explicit(&e->st->up, memory_order_relaxed);
         v->last_result = e->result;
         v->last_check_ms = e->last_check_ms;
