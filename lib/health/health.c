@@ -90,9 +90,7 @@ probe_close(struct hc_entry *e)
 {
     if (e->io.fd >= 0) {
         event_del(&e->ioev);
-        if (e->io.ops != NULL) {
-            e->io.ops->close(&e->io);
-        }
+        e->io.ops->close(&e->io);
         close(e->io.fd);
         e->io.fd = -1;
     }
@@ -176,11 +174,9 @@ probe_done(struct hc_entry *e, bool ok, const char *fmt, ...)
     judge(e, ok, e->result);
 }
 
-/* Arm the probe socket for the direction the phase (or TLS) waits on. */
-static void probe_wait(struct hc_entry *e, bool write);
-
 static void on_probe_io(evutil_socket_t fd, short what, void *arg);
 
+/* Arm the probe socket for the direction the phase (or TLS) waits on. */
 static void
 probe_wait(struct hc_entry *e, bool write)
 {
