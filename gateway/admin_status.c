@@ -12,8 +12,6 @@
  *                     last reload; rates are computed by the page from two
  *                     samples (time_ms is in every answer)
  *
- * Also the shockwave_upstream_server_up gauges for /metrics.
- *
  * Borrows the gateway (current snapshot, workers' counters, checker).
  * Counter names never appear here: totals are read by SW_METRIC_* id.
  */

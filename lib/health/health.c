@@ -22,10 +22,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PROBE_BUF 2048    /* request out, answer head in */
-#define PROBE_RESULT 96   /* bytes of a result text */
-#define HTTP_METHOD_GET 1 /* http-parser's HTTP_GET: the probe's method */
-#define SWEEP_MS 100      /* how often passive failures are looked at */
+#define PROBE_BUF 2048  /* request out, answer head in */
+#define PROBE_RESULT 96 /* bytes of a result text */
+#define SWEEP_MS 100    /* how often passive failures are looked at */
 
 enum probe_phase {
     PROBE_IDLE = 0,  /* waiting for the interval timer */
@@ -40,7 +39,6 @@ struct hc_entry {
     struct sw_upstream_state *st;       /* ref: the shared state */
     const struct sw_conf_upstream *ucf; /* borrowed (h->cf) */
     const struct sw_conf_server *scf;   /* borrowed (h->cf) */
-    bool checked;                       /* ucf->hc.enabled */
     struct event timer;                 /* every hc.interval_ms */
     struct event ioev;                  /* the probe socket */
     struct event deadline;              /* hc.timeout_ms after start */
@@ -92,9 +90,7 @@ probe_close(struct hc_entry *e)
 {
     if (e->io.fd >= 0) {
         event_del(&e->ioev);
-        if (e->io.ops != NULL) {
-            e->io.ops->close(&e->io);
-        }
+        e->io.ops->close(&e->io);
         close(e->io.fd);
         e->io.fd = -1;
     }
@@ -139,7 +135,7 @@ fold_passive(struct hc_entry *e)
         atomic_load_explicit(&e->st->passive_fails, memory_order_relaxed);
     uint64_t d = n - e->passive_seen;
     e->passive_seen = n;
-    if (d == 0 || !e->checked) {
+    if (d == 0 || !e->ucf->hc.enabled) {
         return;
     }
     unsigned add = d > 1000 ? 1000u : (unsigned)d;
@@ -178,11 +174,9 @@ probe_done(struct hc_entry *e, bool ok, const char *fmt, ...)
     judge(e, ok, e->result);
 }
 
-/* Arm the probe socket for the direction the phase (or TLS) waits on. */
-static void probe_wait(struct hc_entry *e, bool write);
-
 static void on_probe_io(evutil_socket_t fd, short what, void *arg);
 
+/* Arm the probe socket for the direction the phase (or TLS) waits on. */
 static void
 probe_wait(struct hc_entry *e, bool write)
 {
@@ -231,11 +225,15 @@ build_request(struct hc_entry *e)
 static void
 send_ws_close(struct hc_entry *e)
 {
-    uint8_t f[8] = {0x88, 0x82};
-    sw_ws_rng_key(&e->h->rng, f + 2);
-    f[6] = (uint8_t)(0x03 ^ f[2]);
-    f[7] = (uint8_t)(0xe8 ^ f[3]);
-    (void)e->io.ops->send(&e->io, f, sizeof(f));
+    uint8_t payload[SW_WS_MAX_CONTROL];
+    uint8_t f[SW_WS_MAX_HEADER + SW_WS_MAX_CONTROL];
+    uint8_t key[4];
+    size_t n = sw_ws_close_encode(payload, SW_WS_CLOSE_NORMAL, NULL, 0);
+    sw_ws_rng_key(&e->h->rng, key);
+    size_t h = sw_ws_frame_encode(f, true, SW_WS_OP_CLOSE, key, n);
+    memcpy(f + h, payload, n);
+    sw_ws_mask(f + h, n, key, 0);
+    (void)e->io.ops->send(&e->io, f, h + n);
 }
 
 /* An http check needs the status line only (RFC 9112 4: "HTTP/1.x NNN"
@@ -285,7 +283,7 @@ judge_answer(struct hc_entry *e, bool eof)
     struct sw_http_limits lim = {sizeof(e->buf), sizeof(e->buf), 32};
     const char *why = NULL;
     enum sw_status rc = sw_http_response_decode(&resp, e->buf, e->len, &lim,
-                                                HTTP_METHOD_GET, &why);
+                                                sw_http_method_get(), &why);
     if (rc == SW_AGAIN && !eof && e->len < sizeof(e->buf) - 1) {
         return false;
     }
@@ -495,9 +493,7 @@ on_sweep(evutil_socket_t fd, short what, void *arg)
     SW_UNUSED(fd);
     SW_UNUSED(what);
     for (size_t i = 0; i < h->nentries; i++) {
-        if (h->entries[i]->checked) {
-            fold_passive(h->entries[i]);
-        }
+        fold_passive(h->entries[i]);
     }
 }
 
@@ -570,7 +566,6 @@ entry_new(struct sw_health *h, const struct sw_conf_upstream *u,
     e->ucf = u;
     e->scf = s;
     e->io.fd = -1;
-    e->checked = u->hc.enabled;
     struct hc_entry *o = find_old(h, u, s);
     if (o != NULL) {
         e->st = sw_upstream_state_ref(o->st);
@@ -590,7 +585,7 @@ entry_new(struct sw_health *h, const struct sw_conf_upstream *u,
             return NULL;
         }
     }
-    if (!e->checked || o == NULL || !o->checked) {
+    if (!e->ucf->hc.enabled || o == NULL || !o->ucf->hc.enabled) {
         /* only failures while checked count toward fall */
         e->passive_seen =
             atomic_load_explicit(&e->st->passive_fails, memory_order_relaxed);
@@ -605,7 +600,7 @@ entry_start(struct hc_entry *e)
     event_assign(&e->timer, e->h->base, -1, EV_PERSIST, on_interval, e);
     evtimer_assign(&e->deadline, e->h->base, on_probe_deadline, e);
     event_assign(&e->ioev, e->h->base, -1, 0, on_probe_io, e);
-    if (!e->checked) {
+    if (!e->ucf->hc.enabled) {
         /* no checks: nothing holds it down */
         atomic_store_explicit(&e->st->up, true, memory_order_relaxed);
         e->ok_run = e->fail_run = 0;
@@ -658,7 +653,7 @@ sw_health_apply(struct sw_health *h, struct sw_conf *cf)
     bool any = false;
     for (size_t i = 0; i < n; i++) {
         entry_start(v[i]);
-        any = any || v[i]->checked;
+        any = any || v[i]->ucf->hc.enabled;
     }
     if (any && !h->sweeping) {
         struct timeval tv = tv_ms(SWEEP_MS);
@@ -684,7 +679,7 @@ sw_health_server_view(const struct sw_health *h, const struct sw_conf_server *s,
         if (e->scf != s) {
             continue;
         }
-        v->checked = e->checked;
+        v->checked = e->ucf->hc.enabled;
         v->up = atomic_load_explicit(&e->st->up, memory_order_relaxed);
         v->last_result = e->result;
         v->last_check_ms = e->last_check_ms;
