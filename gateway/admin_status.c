@@ -26,14 +26,6 @@
 extern const char sw_gateway_status_html[];
 extern const size_t sw_gateway_status_html_len;
 
-uint64_t
-sw_gateway_wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* Every worker's counters merged: globals, routes by name, servers. The
  * names stay borrowed from the workers (alive while g runs). */
 static enum sw_status
@@ -274,7 +266,7 @@ json_build(struct sw_json *j, const struct sw_gateway *g)
     if (view_workers(g, &v) != SW_OK) {
         j->failed = true;
     }
-    uint64_t now = sw_gateway_wall_ms();
+    uint64_t now = sw_wall_ms();
     sw_json_obj_open(j, NULL);
     sw_json_cstr(j, "version", SW_VERSION);
     sw_json_u64(j, "time_ms", now);

@@ -130,9 +130,6 @@ void sw_gateway_status_json(struct sw_gateway *g, int fd);
 void sw_gateway_admin_answer(int fd, unsigned status, const char *reason,
                              const char *type, const char *body, size_t len);
 
-/* Wall clock in milliseconds since 1970 (for the status page). */
-uint64_t sw_gateway_wall_ms(void);
-
 /* Open a listening socket for `l`; reuseport for one-per-worker sockets.
  * Returns the fd or -1 (logged). */
 int sw_gateway_listen_socket(const struct sw_conf_listen *l, bool reuseport);

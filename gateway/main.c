@@ -195,7 +195,7 @@ main(int argc, char **argv)
         sw_log_error("event_base_new failed");
         goto out;
     }
-    g.started_ms = sw_gateway_wall_ms();
+    g.started_ms = sw_wall_ms();
     /* Active health checks run here, on the main thread's loop: one probe
      * per server whatever the number of workers (docs/architecture.md). */
     g.health = sw_health_new(g.base);

@@ -39,7 +39,7 @@ static void
 reload_failed(struct sw_gateway *g, char *err)
 {
     g->reload_failures++;
-    g->last_reload_ms = sw_gateway_wall_ms();
+    g->last_reload_ms = sw_wall_ms();
     g->last_reload_ok = false;
     char first[256] = "";
     char *line = strtok(err, "\n");
@@ -124,7 +124,7 @@ reload(struct sw_gateway *g)
     sw_conf_unref(g->cf);
     g->cf = cf;
     g->reloads++;
-    g->last_reload_ms = sw_gateway_wall_ms();
+    g->last_reload_ms = sw_wall_ms();
     g->last_reload_ok = true;
     g->loaded_unix = (uint64_t)time(NULL);
     sw_log_info("configuration reloaded (generation %llu)",

@@ -70,14 +70,6 @@ struct sw_health {
     bool sweeping;             /* sweep added */
 };
 
-static uint64_t
-wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static struct timeval
 tv_ms(uint64_t ms)
 {
@@ -110,7 +102,7 @@ judge(struct hc_entry *e, bool ok, const char *reason)
         return;
     }
     atomic_store_explicit(&e->st->up, ok, memory_order_relaxed);
-    e->last_change_ms = wall_ms();
+    e->last_change_ms = sw_wall_ms();
     char passive[48] = "";
     if (!ok && e->run_passive > 0 && e->run_passive < run) {
         snprintf(passive, sizeof(passive), ", %u of them client requests",
@@ -157,7 +149,7 @@ probe_done(struct hc_entry *e, bool ok, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(e->result, sizeof(e->result), fmt, ap);
     va_end(ap);
-    e->last_check_ms = wall_ms();
+    e->last_check_ms = sw_wall_ms();
     fold_passive(e);
     if (ok) {
         e->checks_ok++;

@@ -95,4 +95,8 @@ const char *sw_flags_show(unsigned flags, const struct sw_flag_name *names,
 /* Monotonic clock in milliseconds. */
 uint64_t sw_now_ms(void);
 
+/* Wall clock in milliseconds since 1970 (for what people read: status
+ * pages, last-change times). */
+uint64_t sw_wall_ms(void);
+
 #endif
