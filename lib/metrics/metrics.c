@@ -63,12 +63,6 @@ static const char *const close_labels[SW_METRICS_CLOSE_CODES] = {
     "1009", "1010", "1011", "1012", "1013", "1014", "1015", "other",
 };
 
-static const char *const names[] = {
-#define SW_METRIC_NAME(id, name, type, help) name,
-    SW_METRICS(SW_METRIC_NAME)
-#undef SW_METRIC_NAME
-};
-
 uint64_t
 sw_metrics_now_us(void)
 {
@@ -92,12 +86,6 @@ const char *
 sw_metrics_close_label(unsigned index)
 {
     return index < SW_METRICS_CLOSE_CODES ? close_labels[index] : "other";
-}
-
-const char *
-sw_metrics_name(enum sw_metric id)
-{
-    return (unsigned)id < SW_METRIC_COUNT ? names[id] : "unknown";
 }
 
 /* ---- the worker's tables ------------------------------------------------ */
