@@ -63,12 +63,6 @@ static const char *const close_labels[SW_METRICS_CLOSE_CODES] = {
     "1009", "1010", "1011", "1012", "1013", "1014", "1015", "other",
 };
 
-static const char *const names[] = {
-#define SW_METRIC_NAME(id, name, type, help) name,
-    SW_METRICS(SW_METRIC_NAME)
-#undef SW_METRIC_NAME
-};
-
 uint64_t
 sw_metrics_now_us(void)
 {
@@ -94,24 +88,7 @@ sw_metrics_close_label(unsigned index)
     return index < SW_METRICS_CLOSE_CODES ? close_labels[index] : "other";
 }
 
-const char *
-sw_metrics_name(enum sw_metric id)
-{
-    return (unsigned)id < SW_METRIC_COUNT ? names[id] : "unknown";
-}
-
 /* ---- the worker's tables ------------------------------------------------ */
-
-static char *
-dup_str(struct sw_str s)
-{
-    char *p = malloc(s.len + 1);
-    if (p != NULL) {
-        memcpy(p, s.p, s.len);
-        p[s.len] = '\0';
-    }
-    return p;
-}
 
 static bool
 str_is(const char *a, struct sw_str b)
@@ -172,7 +149,7 @@ static struct sw_metrics_route *
 route_add(struct sw_metrics *m, struct sw_str name)
 {
     struct sw_metrics_route *r = calloc(1, sizeof(*r));
-    if (r == NULL || (r->name = dup_str(name)) == NULL) {
+    if (r == NULL || (r->name = strndup(name.p, name.len)) == NULL) {
         route_free(r);
         return NULL;
     }
@@ -217,8 +194,9 @@ static struct sw_metrics_server *
 server_add(struct sw_metrics *m, struct sw_str upstream, struct sw_str server)
 {
     struct sw_metrics_server *s = calloc(1, sizeof(*s));
-    if (s == NULL || (s->upstream = dup_str(upstream)) == NULL ||
-        (s->server = dup_str(server)) == NULL) {
+    if (s == NULL ||
+        (s->upstream = strndup(upstream.p, upstream.len)) == NULL ||
+        (s->server = strndup(server.p, server.len)) == NULL) {
         server_free(s);
         return NULL;
     }

@@ -387,13 +387,6 @@ servers(const struct sw_metrics_view *v, struct sw_metrics_out *o)
 }
 
 static void
-gauge(struct sw_metrics_out *o, const char *name, const char *help, uint64_t v)
-{
-    sw_metrics_put_family(o, name, "gauge", help);
-    sample(o, name, "", NULL, v);
-}
-
-static void
 process(const struct sw_metrics_view *v, struct sw_metrics_out *o)
 {
     sw_metrics_put_family(o, "worker_connections_active", "gauge",
@@ -405,35 +398,43 @@ process(const struct sw_metrics_view *v, struct sw_metrics_out *o)
         sample(o, "worker_connections_active", "", &l,
                v->worker_connections[i]);
     }
-    gauge(o, "buffers_in_use", "Pool buffers held by connections now.",
-          v->buffers_in_use);
-    gauge(o, "buffers_idle", "Pool buffers on the free lists now.",
-          v->buffers_idle);
-    sw_metrics_put_family(o, "buffer_allocations_total", "counter",
-                          "Pool buffers allocated since start.");
-    sample(o, "buffer_allocations_total", "", NULL, v->buffer_allocations);
-    gauge(o, "pipes_idle", "splice() pipes pooled for reuse now.",
-          v->pipes_idle);
-    gauge(o, "workers", "Worker threads.", v->nworkers);
-    gauge(o, "conf_generation",
-          "Configuration generation in use for new connections (1 at "
-          "start, +1 per successful reload).",
-          v->conf_generation);
-    sw_metrics_put_family(o, "conf_reloads_total", "counter",
-                          "Successful configuration reloads.");
-    sample(o, "conf_reloads_total", "", NULL, v->conf_reloads);
-    sw_metrics_put_family(o, "conf_reload_failures_total", "counter",
-                          "Failed configuration reloads (the running "
-                          "configuration stayed).");
-    sample(o, "conf_reload_failures_total", "", NULL, v->conf_reload_failures);
-    gauge(o, "conf_last_reload_success",
-          "1 if the last load or reload succeeded, else 0.",
-          v->conf_last_reload_ok ? 1 : 0);
-    gauge(o, "conf_last_reload_timestamp_seconds",
-          "Unix time the configuration in use was loaded.",
-          v->conf_loaded_unix);
-    gauge(o, "start_time_seconds", "Unix time the process started.",
-          v->start_unix);
+    /* the unlabelled process series, one sample each */
+    const struct {
+        const char *name;
+        const char *type;
+        const char *help;
+        uint64_t value;
+    } rows[] = {
+        {"buffers_in_use", "gauge", "Pool buffers held by connections now.",
+         v->buffers_in_use},
+        {"buffers_idle", "gauge", "Pool buffers on the free lists now.",
+         v->buffers_idle},
+        {"buffer_allocations_total", "counter",
+         "Pool buffers allocated since start.", v->buffer_allocations},
+        {"pipes_idle", "gauge", "splice() pipes pooled for reuse now.",
+         v->pipes_idle},
+        {"workers", "gauge", "Worker threads.", v->nworkers},
+        {"conf_generation", "gauge",
+         "Configuration generation in use for new connections (1 at "
+         "start, +1 per successful reload).",
+         v->conf_generation},
+        {"conf_reloads_total", "counter", "Successful configuration reloads.",
+         v->conf_reloads},
+        {"conf_reload_failures_total", "counter",
+         "Failed configuration reloads (the running configuration stayed).",
+         v->conf_reload_failures},
+        {"conf_last_reload_success", "gauge",
+         "1 if the last load or reload succeeded, else 0.",
+         v->conf_last_reload_ok ? 1 : 0},
+        {"conf_last_reload_timestamp_seconds", "gauge",
+         "Unix time the configuration in use was loaded.", v->conf_loaded_unix},
+        {"start_time_seconds", "gauge", "Unix time the process started.",
+         v->start_unix},
+    };
+    for (size_t i = 0; i < SW_NELEMS(rows); i++) {
+        sw_metrics_put_family(o, rows[i].name, rows[i].type, rows[i].help);
+        sample(o, rows[i].name, "", NULL, rows[i].value);
+    }
 }
 
 bool

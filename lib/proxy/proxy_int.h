@@ -339,7 +339,8 @@ struct sw_metrics_route *sw__proxy_route_metrics(const struct sw_session *p);
 void sw__proxy_metrics_start(struct sw_session *p);
 void sw__proxy_metrics_answered(struct sw_session *p, unsigned status,
                                 bool from_upstream);
-void sw__proxy_metrics_done(struct sw_session *p, bool answered);
+void sw__proxy_metrics_done(struct sw_session *p, bool answered,
+                            uint64_t now_us);
 void sw__proxy_metrics_peer(struct sw_session *p);
 void sw__proxy_metrics_connected(struct sw_session *p);
 void sw__proxy_metrics_head_sent(struct sw_session *p);
@@ -355,6 +356,8 @@ void sw__proxy_upstream_failed(struct sw_session *p, unsigned status,
                                const char *why);
 void sw__proxy_request_body_failed(struct sw_session *p, unsigned status,
                                    const char *why);
-void sw__proxy_log_access(struct sw_session *p);
+/* The exchange is over and answered: its duration counted and its
+ * access-log line written, from one clock read. */
+void sw__proxy_exchange_done(struct sw_session *p);
 
 #endif

@@ -4,7 +4,7 @@
  * Owns nothing; works on the session it is given (worker thread only).
  *
  * Contents:
- *   sw__proxy_log_access           one access-log line per request
+ *   sw__proxy_exchange_done        a request's duration, access-log line
  *   sw__proxy_respond_local        status + body of our own (404, return)
  *   sw__proxy_respond_error        an error status with a short body
  *   sw__proxy_upstream_failed      502/504 before the response, else cut
@@ -35,13 +35,13 @@ log_access_json(const struct sw_session *p, uint64_t ms)
     sw_log_json_write(&j);
 }
 
-void
-sw__proxy_log_access(struct sw_session *p)
+static void
+log_access(struct sw_session *p, uint64_t now_us)
 {
     /* started_ms is set once a request head parsed: a head refused with
      * 400 has none (it was 0, or the previous request's). */
     uint64_t ms = p->log_req[0] != '-' && p->started_ms != 0
-                      ? sw_now_ms() - p->started_ms
+                      ? now_us / 1000 - p->started_ms
                       : 0;
     if (sw_log_access_is_json()) {
         log_access_json(p, ms);
@@ -52,6 +52,14 @@ sw__proxy_log_access(struct sw_session *p)
                   p->peer ? (int)p->peer->server->text.len : 1,
                   p->peer ? p->peer->server->text.p : "-",
                   (unsigned long long)ms, p->request_id);
+}
+
+void
+sw__proxy_exchange_done(struct sw_session *p)
+{
+    uint64_t now_us = sw_metrics_now_us();
+    sw__proxy_metrics_done(p, true, now_us);
+    log_access(p, now_us);
 }
 
 /*
@@ -99,8 +107,7 @@ sw__proxy_respond_local(struct sw_session *p, unsigned status, const char *body,
         return;
     }
     p->bytes_out = body_len;
-    sw__proxy_metrics_done(p, true);
-    sw__proxy_log_access(p);
+    sw__proxy_exchange_done(p);
 }
 
 void

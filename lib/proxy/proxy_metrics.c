@@ -13,6 +13,7 @@
  *   first byte    --> metrics_first_byte   first byte time (server)
  *   answer queued --> metrics_answered     by code and class
  *   exchange over --> metrics_done         duration, requests_active--
+ *                     (sw__proxy_exchange_done, with the access log)
  *   session freed --> metrics_done(false)  requests_active-- if cut
  */
 #include "proxy_int.h"
@@ -50,15 +51,15 @@ sw__proxy_metrics_answered(struct sw_session *p, unsigned status,
 }
 
 /* The exchange is over: answered (answer queued in full, or upgraded:
- * `answered`, its duration is counted once if its head was read) or cut
- * (the session is going away). Either way it leaves the in-flight gauge. */
+ * `answered`, its duration up to now_us is counted once if its head was
+ * read) or cut (the session is going away; now_us unused). Either way it
+ * leaves the in-flight gauge. */
 void
-sw__proxy_metrics_done(struct sw_session *p, bool answered)
+sw__proxy_metrics_done(struct sw_session *p, bool answered, uint64_t now_us)
 {
     if (p->t_start_us != 0 && answered) {
         sw_metrics_observe(&sw__proxy_route_metrics(p)->http_duration,
-                           SW_METRICS_H_HTTP_DURATION,
-                           sw_metrics_now_us() - p->t_start_us);
+                           SW_METRICS_H_HTTP_DURATION, now_us - p->t_start_us);
         p->t_start_us = 0;
     }
     if (p->m_active != NULL) {

@@ -231,8 +231,10 @@ start_request(struct sw_session *p, const struct sw_http_request *r)
     struct sw_worker *w = p->w;
 
     sw_metrics_inc(&w->metrics, SW_METRIC_HTTP_REQUESTS_TOTAL);
-    p->started_ms = sw_now_ms();
+    /* one clock read: the access log's milliseconds are the same
+     * monotonic instant as the metrics' microseconds */
     p->t_start_us = sw_metrics_now_us();
+    p->started_ms = p->t_start_us / 1000;
     p->method_id = r->method_id;
     p->version_minor = r->version_minor;
     set_flag(p, SW_SESS_F_IDEMPOTENT, is_idempotent(r->method));

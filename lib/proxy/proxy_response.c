@@ -188,8 +188,7 @@ start_relay(struct sw_session *p, uint8_t rsv_allowed)
     sw_upstream_report(p->peer, true);
     p->status = 101;
     sw__proxy_metrics_answered(p, 101, true);
-    sw__proxy_metrics_done(p, true);
-    sw__proxy_log_access(p);
+    sw__proxy_exchange_done(p);
     sw_conn_buf_release(&p->u, &p->u.out);
     sw_conn_buf_release(&p->u, &p->uhead);
     sw__proxy_set_state(p, SW_PROXY_UPGRADED);
@@ -439,8 +438,7 @@ sw__proxy_request_done(struct sw_session *p)
                     (int)p->peer->server->text.len, p->peer->server->text.p,
                     sw_buf_len(p->u.in));
     }
-    sw__proxy_metrics_done(p, true);
-    sw__proxy_log_access(p);
+    sw__proxy_exchange_done(p);
     bool keep = !has(p, SW_SESS_F_CLOSE_AFTER) &&
                 has(p, SW_SESS_F_CLIENT_KEEPALIVE) && !p->w->draining &&
                 has(p, SW_SESS_F_REQ_DONE) &&

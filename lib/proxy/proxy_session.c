@@ -660,7 +660,7 @@ sw__proxy_session_free(struct sw_session *p)
     sw__proxy_session_unlink(p);
     w->nsessions--;
     sw_metrics_add(&w->metrics, SW_METRIC_CLIENT_CONNECTIONS_ACTIVE, -1);
-    sw__proxy_metrics_done(p, false); /* an exchange cut short */
+    sw__proxy_metrics_done(p, false, 0); /* an exchange cut short */
     sw_relay_free(p->relay);
     sw__proxy_wconf_unref(p->wc);
     sw_slab_free(&w->session_slab, p);

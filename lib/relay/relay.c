@@ -128,9 +128,9 @@ log_session_json(const struct sw_relay *r, uint64_t ms)
 }
 
 static void
-log_session(struct sw_relay *r)
+log_session(struct sw_relay *r, uint64_t now_us)
 {
-    uint64_t ms = sw_now_ms() - r->started_ms;
+    uint64_t ms = now_us / 1000 - r->started_us / 1000;
     if (sw_log_access_is_json()) {
         log_session_json(r, ms);
         return;
@@ -147,7 +147,7 @@ log_session(struct sw_relay *r)
 /* The session's end in its route's series: one close by code and closer
  * (a close frame without a code counts as 1005), and its lifetime. */
 static void
-count_end(struct sw_relay *r)
+count_end(struct sw_relay *r, uint64_t now_us)
 {
     /* closed_by is "client", "upstream" or "gateway" (an end's name or
      * the literal): the first letter tells them apart */
@@ -158,7 +158,7 @@ count_end(struct sw_relay *r)
                          1);
     sw_metrics_store_add(&r->m->ws_sessions_active, -1);
     sw_metrics_observe(&r->m->ws_duration, SW_METRICS_H_WS_DURATION,
-                       sw_metrics_now_us() - r->started_us);
+                       now_us - r->started_us);
 }
 
 /*
@@ -191,8 +191,9 @@ finish_as(struct sw_relay *r, bool abort)
     sw_conn_close_gently(r->u.conn);
     dir_release(r, &r->up);
     dir_release(r, &r->down);
-    count_end(r);
-    log_session(r);
+    uint64_t now_us = sw_metrics_now_us(); /* one read for both */
+    count_end(r, now_us);
+    log_session(r, now_us);
     r->on_done(r->arg);
 }
 
@@ -709,7 +710,7 @@ end_init(struct sw_relay *r, struct end *e, struct sw_conn *conn,
     e->name = is_client ? "client" : "upstream";
     e->in_dir = in_dir;
     e->out_dir = out_dir;
-    e->last_rx_ms = r->started_ms;
+    e->last_rx_ms = r->started_us / 1000;
     sw_conn_rebind(
         conn, is_client ? &client_end_handlers : &upstream_end_handlers, e);
 }
@@ -741,7 +742,6 @@ sw__relay_create(const struct sw_relay_env *env, struct sw_relay_start *s)
     r->started_us = sw_metrics_now_us();
     r->on_done = s->on_done;
     r->arg = s->arg;
-    r->started_ms = sw_now_ms();
     snprintf(r->caddr, sizeof(r->caddr), "%s", s->client_addr);
     snprintf(r->uaddr, sizeof(r->uaddr), "%s", s->upstream_addr);
     /* reads grow toward ws_max_buffer while a side streams */

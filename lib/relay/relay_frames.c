@@ -26,7 +26,6 @@
 static void
 frame_done(struct sw_relay *r, struct dir *d)
 {
-    SW_UNUSED(r);
     if (!sw_ws_is_control(d->f.opcode) && d->f.fin) {
         d->messages++;
         sw_metrics_inc(r->env.metrics, SW_METRIC_WS_MESSAGES_TOTAL);

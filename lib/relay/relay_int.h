@@ -128,8 +128,8 @@ struct sw_relay {
     uint64_t drain_at_ms;           /* drain: start closing then; 0 none */
     bool finishing;                 /* close both once flushed */
     bool done;                      /* sockets closed, on_done ran */
-    uint64_t started_ms;            /* for the access log */
-    uint64_t started_us;            /* for the duration histogram */
+    uint64_t started_us;            /* monotonic start: the duration
+                                       histogram and the access log */
     const char *closed_by;          /* "client", "upstream", "gateway" */
     uint16_t close_code;            /* code of the first close */
     char caddr[64];                 /* client address, logs */

@@ -63,7 +63,6 @@ sw_relay_park(struct sw_relay *r, struct sw_relay_parked *out)
     const struct end *ends[2] = {&r->c, &r->u};
     *out = (struct sw_relay_parked){
         .rsv_allowed = r->up.dec.rsv_allowed,
-        .started_ms = r->started_ms,
         .started_us = r->started_us,
     };
     for (int i = 0; i < 2; i++) {
@@ -102,7 +101,6 @@ sw_relay_unpark(const struct sw_relay_env *env, struct sw_relay_start *s,
     }
     struct dir *dirs[2] = {&r->up, &r->down};
     struct end *ends[2] = {&r->c, &r->u};
-    r->started_ms = saved->started_ms;
     r->started_us = saved->started_us;
     for (int i = 0; i < 2; i++) {
         struct dir *d = dirs[i];

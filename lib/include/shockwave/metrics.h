@@ -260,10 +260,6 @@ struct sw_metrics_server *sw_metrics_server_slot(struct sw_metrics *m,
 
 /* ---- reader side (any thread) ------------------------------------------- */
 
-/* The exported name of a global series ("http_requests_total", without the
- * "shockwave_" prefix). */
-const char *sw_metrics_name(enum sw_metric id);
-
 /* Add every global counter of src into dst (dst's slots are untouched). */
 void sw_metrics_sum(struct sw_metrics *dst, const struct sw_metrics *src);
 

@@ -139,8 +139,7 @@ struct sw_relay_parked {
     struct sw_relay_parked_dir dir[2]; /* [0] client -> upstream, [1] back */
     uint64_t last_rx_ms[2];            /* [0] client, [1] upstream */
     uint64_t last_ping_ms[2];          /* keepalive pings */
-    uint64_t started_ms;               /* the relay's start */
-    uint64_t started_us;               /* the same, for the histogram */
+    uint64_t started_us;               /* the relay's start */
     uint64_t wake_at_ms; /* its next deadline (ping, idle); 0 none */
     uint8_t rsv_allowed; /* RSV bits the extensions allow */
 };
