@@ -17,8 +17,8 @@
 
 #define SESSION_MAX 1784 /* struct sw_session, two sw_conn included */
 #define CONN_MAX 480     /* struct sw_conn: io, three events, buffers */
-#define RELAY_MAX 1632   /* struct sw_relay: two ends, two directions */
-#define PARKED_MAX 616   /* struct sw_parked: an idle WebSocket, whole */
+#define RELAY_MAX 1624   /* struct sw_relay: two ends, two directions */
+#define PARKED_MAX 608   /* struct sw_parked: an idle WebSocket, whole */
 
 START_TEST(per_connection_sizes)
 {
