@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #define CTL_MS 30000 /* a command's answer: "send" of a flood can take long */
 #define POLL_MS 20   /* pause between two polls of a wait */
@@ -248,4 +249,41 @@ sw_test_fan_join(struct sw_test_ws *ws, int port, const char *path,
     int st = sw_test_ws_open(ws, port, "app.example", path, extra);
     ck_assert_msg(st == 101, "join %s: status %d (%s)\n%s", path, st,
                   ws->why ? ws->why : "-", ws->head ? ws->head : "");
+}
+
+void
+sw_test_fan_rig_start(struct sw_test_fan_rig *r, const char *conf_name,
+                      const char *const *kv)
+{
+    memset(r, 0, sizeof(*r));
+    ck_assert_msg(sw_test_fanback_start(&r->feed, NULL),
+                  "fanback (feed) did not start");
+    ck_assert_msg(sw_test_fanback_start(&r->chat, "chat"),
+                  "fanback (chat) did not start");
+    const char *all[32];
+    size_t n = 0;
+    all[n++] = "FEED";
+    all[n++] = sw_test_itoa(r->feed.port);
+    all[n++] = "CHAT";
+    all[n++] = sw_test_itoa(r->chat.port);
+    all[n++] = "DEAD";
+    all[n++] = sw_test_itoa(sw_test_free_port());
+    for (size_t i = 0; kv != NULL && kv[i] != NULL && n + 2 < 32; i += 2) {
+        all[n++] = kv[i];
+        all[n++] = kv[i + 1];
+    }
+    all[n] = NULL;
+    ck_assert_msg(sw_test_gw_start(&r->gw, conf_name, all),
+                  "shockwave did not start with %s", conf_name);
+}
+
+void
+sw_test_fan_rig_stop(struct sw_test_fan_rig *r)
+{
+    int st = 0;
+    bool clean = sw_test_gw_stop_clean(&r->gw, &st);
+    sw_test_fanback_stop(&r->feed);
+    sw_test_fanback_stop(&r->chat);
+    ck_assert_msg(clean, "shockwave did not exit 0 on SIGTERM (status 0x%x)",
+                  st);
 }

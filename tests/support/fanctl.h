@@ -98,4 +98,26 @@ long long sw_test_fan_metric_wait_ge(int admin_port, const char *name,
 void sw_test_fan_join(struct sw_test_ws *ws, int port, const char *path,
                       const char *extra);
 
+/*
+ * The rig most fan-out suites use: two backends and the daemon.
+ *   feed  fanback without a subprotocol         (@FEED@)
+ *   chat  fanback --protocol chat               (@CHAT@)
+ *   dead  a free port nothing listens on        (@DEAD@)
+ * plus @PORT@ and @ADMIN@ (proc.h) and the caller's kv pairs.
+ */
+struct sw_test_fan_rig {
+    struct sw_test_fanback feed; /* the main backend */
+    struct sw_test_fanback chat; /* the backend that speaks "chat" */
+    struct sw_test_gw gw;        /* the daemon */
+};
+
+/* Start the backends, then the daemon with tests/conf/<conf_name>;
+ * asserts (Check) that everything came up. */
+void sw_test_fan_rig_start(struct sw_test_fan_rig *r, const char *conf_name,
+                           const char *const *kv);
+
+/* Stop the daemon (asserting exit status 0 on SIGTERM, log copied to
+ * stderr otherwise) and the backends. */
+void sw_test_fan_rig_stop(struct sw_test_fan_rig *r);
+
 #endif
