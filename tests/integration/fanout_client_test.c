@@ -26,35 +26,7 @@
 
 #define WAIT_MS 10000
 
-static struct sw_test_fan_rig rig;
-
-static void
-setup(void)
-{
-    sw_test_fan_rig_start(&rig, "fanout.conf", NULL);
-}
-
-static void
-teardown(void)
-{
-    sw_test_fan_rig_stop(&rig);
-}
-
-static void
-metric_is(const char *name, long long want)
-{
-    long long v =
-        sw_test_fan_metric_wait(rig.gw.admin_port, name, want, WAIT_MS);
-    ck_assert_msg(v == want, "%s is %lld, expected %lld", name, v, want);
-}
-
-static void
-leave(struct sw_test_ws *ws)
-{
-    int code = sw_test_ws_close_handshake(ws, 1000, WAIT_MS);
-    ck_assert_msg(code == 1000, "close handshake: %d", code);
-    sw_test_ws_free(ws);
-}
+static struct sw_test_fan_rig *rig; /* the fixture's (fanctl.h) */
 
 /* n bytes of the letter ch, as a data frame */
 static void
@@ -67,26 +39,13 @@ send_run(struct sw_test_ws *ws, bool fin, uint8_t op, char ch, size_t n)
     free(p);
 }
 
-/* The next frame must be a pong carrying `payload`. */
-static void
-expect_pong(struct sw_test_ws *ws, const char *payload)
-{
-    struct sw_test_ws_frame f;
-    int rc = sw_test_ws_recv(ws, &f, WAIT_MS);
-    ck_assert_msg(rc == 1, "pong: rc %d (%s)", rc, ws->why ? ws->why : "-");
-    ck_assert_msg(f.opcode == SW_WS_OP_PONG, "opcode %u, expected a pong",
-                  f.opcode);
-    ck_assert_str_eq((const char *)f.payload, payload);
-    sw_test_ws_frame_free(&f);
-}
-
 /* Find the backend's record of a message whose first byte is ch: its
  * length and frames are checked, and that it holds only ch. */
 static void
 expect_record(int nrecs, char ch, unsigned op, size_t len)
 {
     for (int i = 1; i <= nrecs; i++) {
-        char *r = sw_test_fanback_cmd(&rig.feed, "msg %d", i);
+        char *r = sw_test_fanback_cmd(&rig->feed, "msg %d", i);
         ck_assert_ptr_nonnull(r);
         char *text = strstr(r, " text ");
         if (text == NULL || text[6] != ch) {
@@ -118,8 +77,8 @@ expect_record(int nrecs, char ch, unsigned op, size_t len)
 START_TEST(client_messages_forwarded_whole)
 {
     struct sw_test_ws a, b;
-    sw_test_fan_join(&a, rig.gw.port, "/live/fw", NULL);
-    sw_test_fan_join(&b, rig.gw.port, "/live/fw", NULL);
+    sw_test_fan_join(&a, rig->gw.port, "/live/fw", NULL);
+    sw_test_fan_join(&b, rig->gw.port, "/live/fw", NULL);
     /* two fragmented messages at the same time, a ping inside one */
     send_run(&a, false, SW_WS_OP_TEXT, 'a', 1000);
     send_run(&b, false, SW_WS_OP_TEXT, 'b', 1000);
@@ -127,7 +86,7 @@ START_TEST(client_messages_forwarded_whole)
     send_run(&a, false, SW_WS_OP_CONT, 'a', 1000);
     send_run(&b, false, SW_WS_OP_CONT, 'b', 1000);
     send_run(&a, true, SW_WS_OP_CONT, 'a', 1000);
-    expect_pong(&a, "mid");
+    sw_test_fan_expect_pong(&a, "mid");
     /* b's tail a little after a's message is whole, so that the gateway
      * most likely holds an unfinished message of b's while a's is
      * complete (a pause to shape the traffic, not a timing check) */
@@ -137,82 +96,83 @@ START_TEST(client_messages_forwarded_whole)
     send_run(&b, false, SW_WS_OP_BINARY, 'c', 100000);
     send_run(&b, true, SW_WS_OP_CONT, 'c', 200000);
     send_run(&a, true, SW_WS_OP_TEXT, 'd', 7);
-    long long got = sw_test_fanback_wait(&rig.feed, "msgs", 4, WAIT_MS);
+    long long got = sw_test_fanback_wait(&rig->feed, "msgs", 4, WAIT_MS);
     ck_assert_msg(got == 4, "the upstream received %lld messages, expected 4",
                   got);
-    ck_assert_int_eq(sw_test_fanback_stat(&rig.feed, "errors"), 0);
+    ck_assert_int_eq(sw_test_fanback_stat(&rig->feed, "errors"), 0);
     expect_record(4, 'a', SW_WS_OP_TEXT, 3000);
     expect_record(4, 'b', SW_WS_OP_TEXT, 3000);
     expect_record(4, 'c', SW_WS_OP_BINARY, 300000);
     expect_record(4, 'd', SW_WS_OP_TEXT, 7);
-    metric_is("shockwave_fanout_client_messages_total{action=\"forwarded\"}",
-              4);
-    ck_assert_int_eq(sw_test_fanback_stat(&rig.feed, "upgraded"), 1);
+    sw_test_fan_metric_is(
+        rig, "shockwave_fanout_client_messages_total{action=\"forwarded\"}", 4);
+    ck_assert_int_eq(sw_test_fanback_stat(&rig->feed, "upgraded"), 1);
     /* the broadcast direction still works for both */
-    unsigned long long s = sw_test_fanback_send(&rig.feed, 3, 20, false);
+    unsigned long long s = sw_test_fanback_send(&rig->feed, 3, 20, false);
     sw_test_fan_expect(&a, "a", s, 3, "/live/fw", 20, WAIT_MS);
     sw_test_fan_expect(&b, "b", s, 3, "/live/fw", 20, WAIT_MS);
-    leave(&a);
-    leave(&b);
+    sw_test_fan_leave(&a);
+    sw_test_fan_leave(&b);
 }
 END_TEST
 
 START_TEST(client_messages_dropped)
 {
     struct sw_test_ws a;
-    sw_test_fan_join(&a, rig.gw.port, "/quiet/d", NULL);
+    sw_test_fan_join(&a, rig->gw.port, "/quiet/d", NULL);
     ck_assert(sw_test_ws_send(&a, true, SW_WS_OP_TEXT, "one", 3));
     send_run(&a, false, SW_WS_OP_TEXT, 't', 500);
     send_run(&a, true, SW_WS_OP_CONT, 't', 500);
     send_run(&a, true, SW_WS_OP_BINARY, 'z', 70000);
     ck_assert(sw_test_ws_send(&a, true, SW_WS_OP_PING, "after", 5));
-    expect_pong(&a, "after");
-    metric_is("shockwave_fanout_client_messages_total{action=\"dropped\"}", 3);
+    sw_test_fan_expect_pong(&a, "after");
+    sw_test_fan_metric_is(
+        rig, "shockwave_fanout_client_messages_total{action=\"dropped\"}", 3);
     ck_assert_int_eq(
         sw_test_metric(
-            rig.gw.admin_port,
+            rig->gw.admin_port,
             "shockwave_fanout_client_messages_total{action=\"forwarded\"}"),
         0);
-    ck_assert_int_eq(sw_test_fanback_stat(&rig.feed, "msgs"), 0);
-    unsigned long long s = sw_test_fanback_send(&rig.feed, 2, 20, false);
+    ck_assert_int_eq(sw_test_fanback_stat(&rig->feed, "msgs"), 0);
+    unsigned long long s = sw_test_fanback_send(&rig->feed, 2, 20, false);
     sw_test_fan_expect(&a, "a", s, 2, "/quiet/d", 20, WAIT_MS);
-    ck_assert_int_eq(sw_test_fanback_stat(&rig.feed, "msgs"), 0);
-    leave(&a);
+    ck_assert_int_eq(sw_test_fanback_stat(&rig->feed, "msgs"), 0);
+    sw_test_fan_leave(&a);
 }
 END_TEST
 
 START_TEST(pings_answered_both_sides)
 {
     struct sw_test_ws a, b;
-    sw_test_fan_join(&a, rig.gw.port, "/live/ping", NULL);
-    sw_test_fan_join(&b, rig.gw.port, "/live/ping", NULL);
+    sw_test_fan_join(&a, rig->gw.port, "/live/ping", NULL);
+    sw_test_fan_join(&b, rig->gw.port, "/live/ping", NULL);
     ck_assert(sw_test_ws_send(&a, true, SW_WS_OP_PING, "cping", 5));
-    expect_pong(&a, "cping");
+    sw_test_fan_expect_pong(&a, "cping");
     char big[SW_WS_MAX_CONTROL + 1];
     memset(big, 'p', SW_WS_MAX_CONTROL);
     big[SW_WS_MAX_CONTROL] = '\0';
     ck_assert(sw_test_ws_send(&b, true, SW_WS_OP_PING, big, SW_WS_MAX_CONTROL));
-    expect_pong(&b, big);
+    sw_test_fan_expect_pong(&b, big);
     /* the upstream's ping is answered by the gateway, and reaches no
      * client */
-    sw_test_fanback_ok(&rig.feed, "ping up1", "ok 1");
-    long long pongs = sw_test_fanback_wait(&rig.feed, "pongs", 1, WAIT_MS);
+    sw_test_fanback_ok(&rig->feed, "ping up1", "ok 1");
+    long long pongs = sw_test_fanback_wait(&rig->feed, "pongs", 1, WAIT_MS);
     ck_assert_msg(pongs == 1, "upstream ping: %lld pongs, expected 1", pongs);
-    unsigned long long s = sw_test_fanback_send(&rig.feed, 2, 20, false);
+    unsigned long long s = sw_test_fanback_send(&rig->feed, 2, 20, false);
     sw_test_fan_expect(&a, "a", s, 2, "/live/ping", 20, WAIT_MS);
     sw_test_fan_expect(&b, "b", s, 2, "/live/ping", 20, WAIT_MS);
     ck_assert_msg(a.pings == 0 && b.pings == 0,
                   "the upstream's ping reached the clients (%llu, %llu)",
                   (unsigned long long)a.pings, (unsigned long long)b.pings);
-    leave(&a);
-    leave(&b);
+    sw_test_fan_leave(&a);
+    sw_test_fan_leave(&b);
 }
 END_TEST
 
 START_TEST(idle_clients_pinged)
 {
     struct sw_test_ws a;
-    sw_test_fan_join(&a, rig.gw.port, "/idle/x", NULL);
+    sw_test_fan_join(&a, rig->gw.port, "/idle/x", NULL);
     struct sw_test_ws_frame f;
     int rc = sw_test_ws_recv(&a, &f, WAIT_MS);
     ck_assert_msg(rc == 1 && f.opcode == SW_WS_OP_PING,
@@ -221,7 +181,7 @@ START_TEST(idle_clients_pinged)
     ck_assert(
         sw_test_ws_send(&a, true, SW_WS_OP_PONG, f.payload, (size_t)f.len));
     sw_test_ws_frame_free(&f);
-    leave(&a);
+    sw_test_fan_leave(&a);
 }
 END_TEST
 
@@ -233,7 +193,7 @@ bad_frame(const char *why, bool fin, uint8_t opcode, uint8_t first_or,
           bool unmasked)
 {
     struct sw_test_ws c;
-    sw_test_fan_join(&c, rig.gw.port, "/live/bad", NULL);
+    sw_test_fan_join(&c, rig->gw.port, "/live/bad", NULL);
     uint8_t out[64];
     size_t n = sw_test_ws_build(&c, out, fin, opcode, "x", 1);
     out[0] |= first_or;
@@ -251,8 +211,8 @@ bad_frame(const char *why, bool fin, uint8_t opcode, uint8_t first_or,
 START_TEST(malformed_frame_closed_1002)
 {
     struct sw_test_ws a, b;
-    sw_test_fan_join(&a, rig.gw.port, "/live/bad", NULL);
-    sw_test_fan_join(&b, rig.gw.port, "/live/bad", NULL);
+    sw_test_fan_join(&a, rig->gw.port, "/live/bad", NULL);
+    sw_test_fan_join(&b, rig->gw.port, "/live/bad", NULL);
     /* RFC 6455 5.1: unmasked; 5.2: reserved opcode, RSV1 with nothing
      * negotiated; 5.4: continuation without a message, 5.5: fragmented
      * control frame */
@@ -262,29 +222,30 @@ START_TEST(malformed_frame_closed_1002)
     bad_frame("continuation first", true, SW_WS_OP_CONT, 0, false);
     bad_frame("fragmented ping", false, SW_WS_OP_PING, 0, false);
     /* the channel and its other clients are untouched */
-    metric_is("shockwave_fanout_clients", 2);
-    ck_assert_int_eq(sw_test_fanback_stat(&rig.feed, "accepted"), 1);
-    ck_assert_int_eq(sw_test_fanback_stat(&rig.feed, "live"), 1);
-    ck_assert_int_eq(sw_test_fanback_stat(&rig.feed, "msgs"), 0);
-    unsigned long long s = sw_test_fanback_send(&rig.feed, 5, 20, false);
+    sw_test_fan_metric_is(rig, "shockwave_fanout_clients", 2);
+    ck_assert_int_eq(sw_test_fanback_stat(&rig->feed, "accepted"), 1);
+    ck_assert_int_eq(sw_test_fanback_stat(&rig->feed, "live"), 1);
+    ck_assert_int_eq(sw_test_fanback_stat(&rig->feed, "msgs"), 0);
+    unsigned long long s = sw_test_fanback_send(&rig->feed, 5, 20, false);
     sw_test_fan_expect(&a, "a", s, 5, "/live/bad", 20, WAIT_MS);
     sw_test_fan_expect(&b, "b", s, 5, "/live/bad", 20, WAIT_MS);
     ck_assert(sw_test_ws_send(&a, true, SW_WS_OP_TEXT, "still", 5));
-    ck_assert_int_eq(sw_test_fanback_wait(&rig.feed, "msgs", 1, WAIT_MS), 1);
-    ck_assert(sw_test_proc_alive(&rig.gw.proc));
-    leave(&a);
-    leave(&b);
+    ck_assert_int_eq(sw_test_fanback_wait(&rig->feed, "msgs", 1, WAIT_MS), 1);
+    ck_assert(sw_test_proc_alive(&rig->gw.proc));
+    sw_test_fan_leave(&a);
+    sw_test_fan_leave(&b);
 }
 END_TEST
 
 START_TEST(access_log_names_channel)
 {
     struct sw_test_ws a;
-    sw_test_fan_join(&a, rig.gw.port, "/room/log?room=7", NULL);
-    leave(&a);
-    long at = sw_test_proc_wait_log(&rig.gw.proc, "channel=room-7", 0, WAIT_MS);
+    sw_test_fan_join(&a, rig->gw.port, "/room/log?room=7", NULL);
+    sw_test_fan_leave(&a);
+    long at =
+        sw_test_proc_wait_log(&rig->gw.proc, "channel=room-7", 0, WAIT_MS);
     if (at < 0) {
-        sw_test_proc_dump(&rig.gw.proc);
+        sw_test_proc_dump(&rig->gw.proc);
     }
     ck_assert_msg(at >= 0, "no access log line with channel=room-7");
 }
@@ -295,7 +256,7 @@ fanout_client_suite(void)
 {
     Suite *s = suite_create("fanout_client");
     TCase *tc = tcase_create("fanout_client");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    rig = sw_test_fan_fixture(tc, "fanout.conf", NULL);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, client_messages_forwarded_whole);
     tcase_add_test(tc, client_messages_dropped);

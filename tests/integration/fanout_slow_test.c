@@ -31,48 +31,14 @@
 #define MSG_SIZE 4096   /* bytes per message */
 #define MAX_ROUNDS 1000 /* 128 MiB at most before giving up */
 
-static struct sw_test_fan_rig rig;
-
-static void
-setup(void)
-{
-    sw_test_fan_rig_start(&rig, "fanout_slow.conf", NULL);
-}
-
-static void
-teardown(void)
-{
-    sw_test_fan_rig_stop(&rig);
-}
-
-static long long
-metric(const char *name)
-{
-    return sw_test_metric(rig.gw.admin_port, name);
-}
-
-static void
-metric_is(const char *name, long long want)
-{
-    long long v =
-        sw_test_fan_metric_wait(rig.gw.admin_port, name, want, WAIT_MS);
-    ck_assert_msg(v == want, "%s is %lld, expected %lld", name, v, want);
-}
-
-static void
-leave(struct sw_test_ws *ws)
-{
-    int code = sw_test_ws_close_handshake(ws, 1000, WAIT_MS);
-    ck_assert_msg(code == 1000, "close handshake: %d", code);
-    sw_test_ws_free(ws);
-}
+static struct sw_test_fan_rig *rig; /* the fixture's (fanctl.h) */
 
 /* Join `path` as the slow client: a receive buffer as small as the kernel
  * allows, and no reads until the test says so. */
 static void
 join_slow(struct sw_test_ws *s, const char *path)
 {
-    sw_test_fan_join(s, rig.gw.port, path, NULL);
+    sw_test_fan_join(s, rig->gw.port, path, NULL);
     int small = 4096;
     ck_assert_int_eq(
         setsockopt(s->conn.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)),
@@ -91,11 +57,11 @@ flood_until(struct sw_test_ws *a, struct sw_test_ws *b, const char *path,
     int rounds = 0;
     for (; rounds < MAX_ROUNDS; rounds++) {
         unsigned long long s =
-            sw_test_fanback_send(&rig.feed, ROUND, MSG_SIZE, false);
+            sw_test_fanback_send(&rig->feed, ROUND, MSG_SIZE, false);
         sw_test_fan_expect(a, "a", s, ROUND, path, MSG_SIZE, WAIT_MS);
         sw_test_fan_expect(b, "b", s, ROUND, path, MSG_SIZE, WAIT_MS);
         last = s + ROUND - 1;
-        if (metric(counter) >= 1) {
+        if (sw_test_fan_metric(rig, counter) >= 1) {
             break;
         }
     }
@@ -110,15 +76,16 @@ flood_until(struct sw_test_ws *a, struct sw_test_ws *b, const char *path,
 START_TEST(slow_client_drop)
 {
     struct sw_test_ws a, b, s;
-    sw_test_fan_join(&a, rig.gw.port, "/drop/s", NULL);
-    sw_test_fan_join(&b, rig.gw.port, "/drop/s", NULL);
+    sw_test_fan_join(&a, rig->gw.port, "/drop/s", NULL);
+    sw_test_fan_join(&b, rig->gw.port, "/drop/s", NULL);
     join_slow(&s, "/drop/s");
     unsigned long long last =
         flood_until(&a, &b, "/drop/s", "shockwave_fanout_dropped_total");
-    ck_assert_int_eq(metric("shockwave_fanout_slow_closes_total"), 0);
+    ck_assert_int_eq(
+        sw_test_fan_metric(rig, "shockwave_fanout_slow_closes_total"), 0);
     /* one more message after the flood: s, reading again, gets an
      * increasing run of SEQs with gaps, ending with that one */
-    unsigned long long mark = sw_test_fanback_send(&rig.feed, 1, 16, false);
+    unsigned long long mark = sw_test_fanback_send(&rig->feed, 1, 16, false);
     ck_assert_uint_eq(mark, last + 1);
     sw_test_fan_expect(&a, "a", mark, 1, "/drop/s", 16, WAIT_MS);
     sw_test_fan_expect(&b, "b", mark, 1, "/drop/s", 16, WAIT_MS);
@@ -138,42 +105,41 @@ START_TEST(slow_client_drop)
                   "the slow client missed nothing (%llu of %llu) "
                   "although drops were counted",
                   got, mark);
-    long long dropped = metric("shockwave_fanout_dropped_total");
+    long long dropped =
+        sw_test_fan_metric(rig, "shockwave_fanout_dropped_total");
     ck_assert_msg(got + (unsigned long long)dropped == mark,
                   "slow client: %llu received + %lld dropped != %llu sent", got,
                   dropped, mark);
     /* it is still connected, and so are the others */
     ck_assert(sw_test_ws_send(&s, true, SW_WS_OP_PING, "alive", 5));
-    struct sw_test_ws_frame f;
-    ck_assert_int_eq(sw_test_ws_recv(&s, &f, WAIT_MS), 1);
-    ck_assert_uint_eq(f.opcode, SW_WS_OP_PONG);
-    sw_test_ws_frame_free(&f);
-    metric_is("shockwave_fanout_clients", 3);
-    leave(&s);
-    leave(&a);
-    leave(&b);
+    sw_test_fan_expect_pong(&s, "alive");
+    sw_test_fan_metric_is(rig, "shockwave_fanout_clients", 3);
+    sw_test_fan_leave(&s);
+    sw_test_fan_leave(&a);
+    sw_test_fan_leave(&b);
 }
 END_TEST
 
 START_TEST(slow_client_close)
 {
     struct sw_test_ws a, b, s;
-    sw_test_fan_join(&a, rig.gw.port, "/close/s", NULL);
-    sw_test_fan_join(&b, rig.gw.port, "/close/s", NULL);
+    sw_test_fan_join(&a, rig->gw.port, "/close/s", NULL);
+    sw_test_fan_join(&b, rig->gw.port, "/close/s", NULL);
     join_slow(&s, "/close/s");
     flood_until(&a, &b, "/close/s", "shockwave_fanout_slow_closes_total");
-    ck_assert_int_eq(metric("shockwave_fanout_slow_closes_total"), 1);
+    ck_assert_int_eq(
+        sw_test_fan_metric(rig, "shockwave_fanout_slow_closes_total"), 1);
     int code = sw_test_ws_expect_close(&s, WAIT_MS);
     ck_assert_msg(code == 1008, "slow client: close %d, expected 1008", code);
     sw_test_ws_free(&s);
-    metric_is("shockwave_fanout_clients", 2);
+    sw_test_fan_metric_is(rig, "shockwave_fanout_clients", 2);
     /* the others carry on */
-    unsigned long long m = sw_test_fanback_send(&rig.feed, 5, 64, false);
+    unsigned long long m = sw_test_fanback_send(&rig->feed, 5, 64, false);
     sw_test_fan_expect(&a, "a", m, 5, "/close/s", 64, WAIT_MS);
     sw_test_fan_expect(&b, "b", m, 5, "/close/s", 64, WAIT_MS);
-    ck_assert_int_eq(sw_test_fanback_stat(&rig.feed, "accepted"), 1);
-    leave(&a);
-    leave(&b);
+    ck_assert_int_eq(sw_test_fanback_stat(&rig->feed, "accepted"), 1);
+    sw_test_fan_leave(&a);
+    sw_test_fan_leave(&b);
 }
 END_TEST
 
@@ -183,32 +149,27 @@ static void
 lose_and_reconnect(struct sw_test_ws *a, struct sw_test_ws *b, const char *how,
                    const char *again, int n)
 {
-    sw_test_fanback_ok(&rig.feed, how, "ok");
-    metric_is("shockwave_fanout_upstream_losses_total", n - 1);
+    sw_test_fanback_ok(&rig->feed, how, "ok");
+    sw_test_fan_metric_is(rig, "shockwave_fanout_upstream_losses_total", n - 1);
     /* the clients are still there: the gateway answers their pings */
     ck_assert(sw_test_ws_send(a, true, SW_WS_OP_PING, "gap", 3));
-    struct sw_test_ws_frame f;
-    int rc = sw_test_ws_recv(a, &f, WAIT_MS);
-    ck_assert_msg(rc == 1 && f.opcode == SW_WS_OP_PONG,
-                  "after %s: rc %d opcode %u, expected a pong", how, rc,
-                  rc == 1 ? f.opcode : 0);
-    sw_test_ws_frame_free(&f);
+    sw_test_fan_expect_pong(a, "gap");
     if (again != NULL) {
-        sw_test_fanback_ok(&rig.feed, again, "ok");
+        sw_test_fanback_ok(&rig->feed, again, "ok");
     }
-    long long up = sw_test_fanback_wait(&rig.feed, "upgraded", n, 3 * WAIT_MS);
+    long long up = sw_test_fanback_wait(&rig->feed, "upgraded", n, 3 * WAIT_MS);
     ck_assert_msg(up == n,
                   "after %s: no reconnect (%lld upgrades, expected "
                   "%d)",
                   how, up, n);
     /* the old connection may still be closing after "close CODE" */
-    ck_assert_int_eq(sw_test_fanback_wait(&rig.feed, "live", 1, WAIT_MS), 1);
-    metric_is("shockwave_fanout_upstream_connects_total", n);
-    char *head = sw_test_fanback_cmd(&rig.feed, "head %d", n);
+    ck_assert_int_eq(sw_test_fanback_wait(&rig->feed, "live", 1, WAIT_MS), 1);
+    sw_test_fan_metric_is(rig, "shockwave_fanout_upstream_connects_total", n);
+    char *head = sw_test_fanback_cmd(&rig->feed, "head %d", n);
     ck_assert_msg(head != NULL && strncmp(head, "GET /re/x ", 10) == 0,
                   "reconnect request: %s", head != NULL ? head : "-");
     free(head);
-    unsigned long long s = sw_test_fanback_send(&rig.feed, 5, 32, false);
+    unsigned long long s = sw_test_fanback_send(&rig->feed, 5, 32, false);
     sw_test_fan_expect(a, "a", s, 5, "/re/x", 32, WAIT_MS);
     sw_test_fan_expect(b, "b", s, 5, "/re/x", 32, WAIT_MS);
 }
@@ -216,29 +177,29 @@ lose_and_reconnect(struct sw_test_ws *a, struct sw_test_ws *b, const char *how,
 START_TEST(upstream_restart_reconnect)
 {
     struct sw_test_ws a, b;
-    sw_test_fan_join(&a, rig.gw.port, "/re/x", NULL);
-    sw_test_fan_join(&b, rig.gw.port, "/re/x", NULL);
-    unsigned long long s = sw_test_fanback_send(&rig.feed, 3, 32, false);
+    sw_test_fan_join(&a, rig->gw.port, "/re/x", NULL);
+    sw_test_fan_join(&b, rig->gw.port, "/re/x", NULL);
+    unsigned long long s = sw_test_fanback_send(&rig->feed, 3, 32, false);
     sw_test_fan_expect(&a, "a", s, 3, "/re/x", 32, WAIT_MS);
     sw_test_fan_expect(&b, "b", s, 3, "/re/x", 32, WAIT_MS);
-    metric_is("shockwave_fanout_upstream_connects_total", 1);
+    sw_test_fan_metric_is(rig, "shockwave_fanout_upstream_connects_total", 1);
     /* a restart: reset, refused connects for a while, then back */
     lose_and_reconnect(&a, &b, "down", "up", 2);
     /* a close frame, then a FIN without one */
     lose_and_reconnect(&a, &b, "close 1001", NULL, 3);
     lose_and_reconnect(&a, &b, "fin", NULL, 4);
-    metric_is("shockwave_fanout_clients", 2);
-    leave(&a);
-    leave(&b);
+    sw_test_fan_metric_is(rig, "shockwave_fanout_clients", 2);
+    sw_test_fan_leave(&a);
+    sw_test_fan_leave(&b);
 }
 END_TEST
 
 START_TEST(upstream_lost_no_reconnect)
 {
     struct sw_test_ws a, b, c;
-    sw_test_fan_join(&a, rig.gw.port, "/nore/x", NULL);
-    sw_test_fan_join(&b, rig.gw.port, "/nore/x", NULL);
-    sw_test_fanback_ok(&rig.feed, "reset", "ok 1");
+    sw_test_fan_join(&a, rig->gw.port, "/nore/x", NULL);
+    sw_test_fan_join(&b, rig->gw.port, "/nore/x", NULL);
+    sw_test_fanback_ok(&rig->feed, "reset", "ok 1");
     int ca = sw_test_ws_expect_close(&a, WAIT_MS);
     int cb = sw_test_ws_expect_close(&b, WAIT_MS);
     ck_assert_msg(ca == 1011 && cb == 1011,
@@ -247,16 +208,16 @@ START_TEST(upstream_lost_no_reconnect)
                   ca, cb);
     sw_test_ws_free(&a);
     sw_test_ws_free(&b);
-    metric_is("shockwave_fanout_upstream_losses_total", 1);
-    metric_is("shockwave_fanout_channels", 0);
-    metric_is("shockwave_fanout_clients", 0);
-    ck_assert_int_eq(sw_test_fanback_stat(&rig.feed, "upgraded"), 1);
+    sw_test_fan_metric_is(rig, "shockwave_fanout_upstream_losses_total", 1);
+    sw_test_fan_metric_is(rig, "shockwave_fanout_channels", 0);
+    sw_test_fan_metric_is(rig, "shockwave_fanout_clients", 0);
+    ck_assert_int_eq(sw_test_fanback_stat(&rig->feed, "upgraded"), 1);
     /* a new client opens a new channel */
-    sw_test_fan_join(&c, rig.gw.port, "/nore/x", NULL);
-    ck_assert_int_eq(sw_test_fanback_stat(&rig.feed, "upgraded"), 2);
-    unsigned long long s = sw_test_fanback_send(&rig.feed, 2, 32, false);
+    sw_test_fan_join(&c, rig->gw.port, "/nore/x", NULL);
+    ck_assert_int_eq(sw_test_fanback_stat(&rig->feed, "upgraded"), 2);
+    unsigned long long s = sw_test_fanback_send(&rig->feed, 2, 32, false);
     sw_test_fan_expect(&c, "c", s, 2, "/nore/x", 32, WAIT_MS);
-    leave(&c);
+    sw_test_fan_leave(&c);
 }
 END_TEST
 
@@ -265,7 +226,7 @@ fanout_slow_suite(void)
 {
     Suite *s = suite_create("fanout_slow");
     TCase *tc = tcase_create("fanout_slow");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    rig = sw_test_fan_fixture(tc, "fanout_slow.conf", NULL);
     tcase_set_timeout(tc, 180);
     tcase_add_test(tc, slow_client_drop);
     tcase_add_test(tc, slow_client_close);

@@ -27,62 +27,29 @@
 #define WAIT_MS 10000
 #define NCLIENTS 5
 
-static struct sw_test_fan_rig rig;
-
-static void
-setup(void)
-{
-    sw_test_fan_rig_start(&rig, "fanout.conf", NULL);
-}
-
-static void
-teardown(void)
-{
-    sw_test_fan_rig_stop(&rig);
-}
-
-static long long
-metric(const char *name)
-{
-    return sw_test_metric(rig.gw.admin_port, name);
-}
-
-/* Poll a gauge or counter until it equals want, then assert it does. */
-static void
-metric_is(const char *name, long long want)
-{
-    long long v =
-        sw_test_fan_metric_wait(rig.gw.admin_port, name, want, WAIT_MS);
-    ck_assert_msg(v == want, "%s is %lld, expected %lld", name, v, want);
-}
-
-static void
-leave(struct sw_test_ws *ws)
-{
-    int code = sw_test_ws_close_handshake(ws, 1000, WAIT_MS);
-    ck_assert_msg(code == 1000, "close handshake: %d", code);
-    sw_test_ws_free(ws);
-}
+static struct sw_test_fan_rig *rig; /* the fixture's (fanctl.h) */
 
 START_TEST(one_upstream_per_channel)
 {
     struct sw_test_ws ws[NCLIENTS];
     /* the first client offers an extension: the upstream must not see it */
-    sw_test_fan_join(&ws[0], rig.gw.port, "/live/one",
+    sw_test_fan_join(&ws[0], rig->gw.port, "/live/one",
                      "Sec-WebSocket-Extensions: permessage-deflate\r\n");
     for (int i = 1; i < NCLIENTS; i++) {
-        sw_test_fan_join(&ws[i], rig.gw.port, "/live/one", NULL);
+        sw_test_fan_join(&ws[i], rig->gw.port, "/live/one", NULL);
     }
-    ck_assert_int_eq(sw_test_fanback_stat(&rig.feed, "accepted"), 1);
-    ck_assert_int_eq(sw_test_fanback_stat(&rig.feed, "upgraded"), 1);
-    metric_is("shockwave_fanout_channels", 1);
-    metric_is("shockwave_fanout_clients", NCLIENTS);
-    metric_is("shockwave_fanout_channel_clients_max", NCLIENTS);
-    ck_assert_int_eq(metric("shockwave_fanout_upstream_connects_total"), 1);
+    ck_assert_int_eq(sw_test_fanback_stat(&rig->feed, "accepted"), 1);
+    ck_assert_int_eq(sw_test_fanback_stat(&rig->feed, "upgraded"), 1);
+    sw_test_fan_metric_is(rig, "shockwave_fanout_channels", 1);
+    sw_test_fan_metric_is(rig, "shockwave_fanout_clients", NCLIENTS);
+    sw_test_fan_metric_is(rig, "shockwave_fanout_channel_clients_max",
+                          NCLIENTS);
+    ck_assert_int_eq(
+        sw_test_fan_metric(rig, "shockwave_fanout_upstream_connects_total"), 1);
 
     /* the upstream request: the first client's, with the route's edit, no
      * extension offer, and a key of the gateway's own */
-    char *head = sw_test_fanback_cmd(&rig.feed, "head 1");
+    char *head = sw_test_fanback_cmd(&rig->feed, "head 1");
     ck_assert_ptr_nonnull(head);
     ck_assert_msg(strncmp(head, "GET /live/one HTTP/1.1", 22) == 0, "%s", head);
     ck_assert_msg(strcasestr(head, "X-Fanout-Edit: yes") != NULL,
@@ -96,8 +63,8 @@ START_TEST(one_upstream_per_channel)
 
     /* 50 messages, then 10 sent in three fragments each: every client gets
      * all 60 in order, each as one frame */
-    unsigned long long first = sw_test_fanback_send(&rig.feed, 50, 200, false);
-    sw_test_fanback_send(&rig.feed, 10, 3000, true);
+    unsigned long long first = sw_test_fanback_send(&rig->feed, 50, 200, false);
+    sw_test_fanback_send(&rig->feed, 10, 3000, true);
     for (int i = 0; i < NCLIENTS; i++) {
         char who[32];
         snprintf(who, sizeof(who), "client %d", i);
@@ -107,15 +74,17 @@ START_TEST(one_upstream_per_channel)
         sw_test_fan_expect(&ws[i], who, first + 50, 10, "/live/one", 3000,
                            WAIT_MS);
     }
-    metric_is("shockwave_fanout_messages_total", 60);
-    metric_is("shockwave_fanout_deliveries_total", 60 * NCLIENTS);
-    ck_assert_int_eq(metric("shockwave_fanout_dropped_total"), 0);
-    ck_assert_int_eq(sw_test_fanback_stat(&rig.feed, "accepted"), 1);
-    ck_assert_int_eq(sw_test_fanback_stat(&rig.feed, "errors"), 0);
+    sw_test_fan_metric_is(rig, "shockwave_fanout_messages_total", 60);
+    sw_test_fan_metric_is(rig, "shockwave_fanout_deliveries_total",
+                          60 * NCLIENTS);
+    ck_assert_int_eq(sw_test_fan_metric(rig, "shockwave_fanout_dropped_total"),
+                     0);
+    ck_assert_int_eq(sw_test_fanback_stat(&rig->feed, "accepted"), 1);
+    ck_assert_int_eq(sw_test_fanback_stat(&rig->feed, "errors"), 0);
     for (int i = 0; i < NCLIENTS; i++) {
-        leave(&ws[i]);
+        sw_test_fan_leave(&ws[i]);
     }
-    metric_is("shockwave_fanout_clients", 0);
+    sw_test_fan_metric_is(rig, "shockwave_fanout_clients", 0);
 }
 END_TEST
 
@@ -137,39 +106,39 @@ catch_up(struct sw_test_ws *ws, const char *who, unsigned long long last)
 START_TEST(join_and_leave_during_traffic)
 {
     struct sw_test_ws a, b, c, d;
-    sw_test_fan_join(&a, rig.gw.port, "/live/jl", NULL);
-    sw_test_fan_join(&b, rig.gw.port, "/live/jl", NULL);
-    unsigned long long s1 = sw_test_fanback_send(&rig.feed, 10, 100, false);
+    sw_test_fan_join(&a, rig->gw.port, "/live/jl", NULL);
+    sw_test_fan_join(&b, rig->gw.port, "/live/jl", NULL);
+    unsigned long long s1 = sw_test_fanback_send(&rig->feed, 10, 100, false);
     sw_test_fan_expect(&a, "a", s1, 10, "/live/jl", 100, WAIT_MS);
     sw_test_fan_expect(&b, "b", s1, 10, "/live/jl", 100, WAIT_MS);
 
     /* c joins between two batches: it gets the second batch, from its
      * first message */
-    sw_test_fan_join(&c, rig.gw.port, "/live/jl", NULL);
-    unsigned long long s2 = sw_test_fanback_send(&rig.feed, 10, 100, false);
+    sw_test_fan_join(&c, rig->gw.port, "/live/jl", NULL);
+    unsigned long long s2 = sw_test_fanback_send(&rig->feed, 10, 100, false);
     sw_test_fan_expect(&c, "c", s2, 10, "/live/jl", 100, WAIT_MS);
 
     /* d joins while 300 messages are on their way, b leaves in the middle
      * of them: a and c get every one, d a tail of them in order */
-    unsigned long long s3 = sw_test_fanback_send(&rig.feed, 300, 100, false);
-    sw_test_fan_join(&d, rig.gw.port, "/live/jl", NULL);
+    unsigned long long s3 = sw_test_fanback_send(&rig->feed, 300, 100, false);
+    sw_test_fan_join(&d, rig->gw.port, "/live/jl", NULL);
     ck_assert_int_eq(sw_test_ws_close_handshake(&b, 1000, WAIT_MS), 1000);
     sw_test_ws_free(&b);
-    unsigned long long s4 = sw_test_fanback_send(&rig.feed, 10, 100, false);
+    unsigned long long s4 = sw_test_fanback_send(&rig->feed, 10, 100, false);
     sw_test_fan_expect(&a, "a", s2, 320, "/live/jl", 100, WAIT_MS);
     sw_test_fan_expect(&c, "c", s3, 310, "/live/jl", 100, WAIT_MS);
     catch_up(&d, "d", s4 + 9);
-    metric_is("shockwave_fanout_clients", 3);
+    sw_test_fan_metric_is(rig, "shockwave_fanout_clients", 3);
 
     /* a leaves: c and d carry on */
-    leave(&a);
-    unsigned long long s5 = sw_test_fanback_send(&rig.feed, 5, 100, false);
+    sw_test_fan_leave(&a);
+    unsigned long long s5 = sw_test_fanback_send(&rig->feed, 5, 100, false);
     sw_test_fan_expect(&c, "c", s5, 5, "/live/jl", 100, WAIT_MS);
     sw_test_fan_expect(&d, "d", s5, 5, "/live/jl", 100, WAIT_MS);
-    ck_assert_int_eq(sw_test_fanback_stat(&rig.feed, "accepted"), 1);
-    metric_is("shockwave_fanout_clients", 2);
-    leave(&c);
-    leave(&d);
+    ck_assert_int_eq(sw_test_fanback_stat(&rig->feed, "accepted"), 1);
+    sw_test_fan_metric_is(rig, "shockwave_fanout_clients", 2);
+    sw_test_fan_leave(&c);
+    sw_test_fan_leave(&d);
 }
 END_TEST
 
@@ -183,21 +152,22 @@ apart(const char *const *paths, const char *const *extra,
     struct sw_test_ws ws[8];
     int n = 0;
     for (; paths[n] != NULL; n++) {
-        sw_test_fan_join(&ws[n], rig.gw.port, paths[n], extra[n]);
+        sw_test_fan_join(&ws[n], rig->gw.port, paths[n], extra[n]);
     }
-    ck_assert_int_eq(sw_test_fanback_stat(&rig.feed, "upgraded"), channels);
-    metric_is("shockwave_fanout_channels", channels);
-    metric_is("shockwave_fanout_clients", n);
-    metric_is("shockwave_fanout_channel_clients_max", largest);
-    unsigned long long s = sw_test_fanback_send(&rig.feed, 20, 64, false);
+    ck_assert_int_eq(sw_test_fanback_stat(&rig->feed, "upgraded"), channels);
+    sw_test_fan_metric_is(rig, "shockwave_fanout_channels", channels);
+    sw_test_fan_metric_is(rig, "shockwave_fanout_clients", n);
+    sw_test_fan_metric_is(rig, "shockwave_fanout_channel_clients_max", largest);
+    unsigned long long s = sw_test_fanback_send(&rig->feed, 20, 64, false);
     for (int i = 0; i < n; i++) {
         sw_test_fan_expect(&ws[i], paths[i], s, 20, want[i], 64, WAIT_MS);
     }
     /* every upstream message is fanned out once per channel */
-    metric_is("shockwave_fanout_messages_total", 20 * channels);
-    metric_is("shockwave_fanout_deliveries_total", 20 * n);
+    sw_test_fan_metric_is(rig, "shockwave_fanout_messages_total",
+                          20 * channels);
+    sw_test_fan_metric_is(rig, "shockwave_fanout_deliveries_total", 20 * n);
     for (int i = 0; i < n; i++) {
-        leave(&ws[i]);
+        sw_test_fan_leave(&ws[i]);
     }
 }
 
@@ -248,25 +218,25 @@ static const char held_req[] =
 START_TEST(later_client_answered_at_once)
 {
     struct sw_test_ws a, b;
-    sw_test_fan_join(&a, rig.gw.port, "/live/held", NULL);
+    sw_test_fan_join(&a, rig->gw.port, "/live/held", NULL);
     /* from now on the backend answers no upgrade: a later client of the
      * channel still gets its 101, without any upstream request */
-    sw_test_fanback_ok(&rig.feed, "hold on", "ok");
-    sw_test_fan_join(&b, rig.gw.port, "/live/held", NULL);
-    ck_assert_int_eq(sw_test_fanback_stat(&rig.feed, "accepted"), 1);
-    unsigned long long s = sw_test_fanback_send(&rig.feed, 3, 32, false);
+    sw_test_fanback_ok(&rig->feed, "hold on", "ok");
+    sw_test_fan_join(&b, rig->gw.port, "/live/held", NULL);
+    ck_assert_int_eq(sw_test_fanback_stat(&rig->feed, "accepted"), 1);
+    unsigned long long s = sw_test_fanback_send(&rig->feed, 3, 32, false);
     sw_test_fan_expect(&a, "a", s, 3, "/live/held", 32, WAIT_MS);
     sw_test_fan_expect(&b, "b", s, 3, "/live/held", 32, WAIT_MS);
 
     /* the first client of a new channel waits for the upstream's 101 */
     struct sw_test_conn c;
-    ck_assert(sw_test_conn_open(&c, rig.gw.port));
+    ck_assert(sw_test_conn_open(&c, rig->gw.port));
     ck_assert(sw_test_conn_send(&c, held_req, strlen(held_req)));
-    ck_assert_int_eq(sw_test_fanback_wait(&rig.feed, "held", 1, WAIT_MS), 1);
+    ck_assert_int_eq(sw_test_fanback_wait(&rig->feed, "held", 1, WAIT_MS), 1);
     ck_assert_msg(sw_test_conn_fill(&c, 0) < 0 && c.len == 0,
                   "the gateway answered before the upstream did: %.*s",
                   (int)c.len, c.buf != NULL ? c.buf : "");
-    sw_test_fanback_ok(&rig.feed, "hold off", "ok");
+    sw_test_fanback_ok(&rig->feed, "hold off", "ok");
     struct sw_test_resp r;
     int rc = sw_test_conn_read_resp(&c, &r, false);
     ck_assert_msg(rc == 1 && r.status == 101, "new channel: rc %d status %d",
@@ -275,8 +245,8 @@ START_TEST(later_client_answered_at_once)
                      "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
     sw_test_resp_free(&r);
     sw_test_conn_close(&c);
-    leave(&a);
-    leave(&b);
+    sw_test_fan_leave(&a);
+    sw_test_fan_leave(&b);
 }
 END_TEST
 
@@ -288,7 +258,7 @@ open_proto(struct sw_test_ws *ws, const char *offer)
     if (offer != NULL) {
         snprintf(extra, sizeof(extra), "Sec-WebSocket-Protocol: %s\r\n", offer);
     }
-    return sw_test_ws_open(ws, rig.gw.port, "app.example", "/proto/room",
+    return sw_test_ws_open(ws, rig->gw.port, "app.example", "/proto/room",
                            extra);
 }
 
@@ -316,13 +286,13 @@ START_TEST(subprotocol_of_the_channel)
     st = open_proto(&d, "superchat");
     ck_assert_msg(st == 400, "other offer: status %d, expected 400", st);
     sw_test_ws_free(&d);
-    ck_assert_int_eq(sw_test_fanback_stat(&rig.chat, "upgraded"), 1);
-    metric_is("shockwave_fanout_clients", 2);
-    unsigned long long s = sw_test_fanback_send(&rig.chat, 4, 16, false);
+    ck_assert_int_eq(sw_test_fanback_stat(&rig->chat, "upgraded"), 1);
+    sw_test_fan_metric_is(rig, "shockwave_fanout_clients", 2);
+    unsigned long long s = sw_test_fanback_send(&rig->chat, 4, 16, false);
     sw_test_fan_expect(&a, "a", s, 4, "/proto/room", 16, WAIT_MS);
     sw_test_fan_expect(&b, "b", s, 4, "/proto/room", 16, WAIT_MS);
-    leave(&a);
-    leave(&b);
+    sw_test_fan_leave(&a);
+    sw_test_fan_leave(&b);
 }
 END_TEST
 
@@ -330,50 +300,51 @@ START_TEST(linger_then_close)
 {
     /* fanout_linger 0: the upstream closes with the last client */
     struct sw_test_ws z;
-    sw_test_fan_join(&z, rig.gw.port, "/now/x", NULL);
-    ck_assert_int_eq(sw_test_fanback_stat(&rig.feed, "live"), 1);
-    leave(&z);
-    ck_assert_int_eq(sw_test_fanback_wait(&rig.feed, "live", 0, WAIT_MS), 0);
-    ck_assert_int_eq(sw_test_fanback_stat(&rig.feed, "lastclose"), 1000);
+    sw_test_fan_join(&z, rig->gw.port, "/now/x", NULL);
+    ck_assert_int_eq(sw_test_fanback_stat(&rig->feed, "live"), 1);
+    sw_test_fan_leave(&z);
+    ck_assert_int_eq(sw_test_fanback_wait(&rig->feed, "live", 0, WAIT_MS), 0);
+    ck_assert_int_eq(sw_test_fanback_stat(&rig->feed, "lastclose"), 1000);
 
     /* fanout_linger 3s */
     struct sw_test_ws a, b, c;
-    sw_test_fan_join(&a, rig.gw.port, "/live/lg", NULL);
-    unsigned long long s = sw_test_fanback_send(&rig.feed, 2, 16, false);
+    sw_test_fan_join(&a, rig->gw.port, "/live/lg", NULL);
+    unsigned long long s = sw_test_fanback_send(&rig->feed, 2, 16, false);
     sw_test_fan_expect(&a, "a", s, 2, "/live/lg", 16, WAIT_MS);
-    leave(&a);
+    sw_test_fan_leave(&a);
     /* back within the linger: the same upstream serves it */
-    sw_test_fan_join(&b, rig.gw.port, "/live/lg", NULL);
-    ck_assert_int_eq(sw_test_fanback_stat(&rig.feed, "accepted"), 2);
-    s = sw_test_fanback_send(&rig.feed, 2, 16, false);
+    sw_test_fan_join(&b, rig->gw.port, "/live/lg", NULL);
+    ck_assert_int_eq(sw_test_fanback_stat(&rig->feed, "accepted"), 2);
+    s = sw_test_fanback_send(&rig->feed, 2, 16, false);
     sw_test_fan_expect(&b, "b", s, 2, "/live/lg", 16, WAIT_MS);
-    ck_assert_int_eq(metric("shockwave_fanout_upstream_connects_total"), 2);
-    leave(&b);
+    ck_assert_int_eq(
+        sw_test_fan_metric(rig, "shockwave_fanout_upstream_connects_total"), 2);
+    sw_test_fan_leave(&b);
     /* after the linger the upstream gets close 1000 */
-    ck_assert_int_eq(sw_test_fanback_wait(&rig.feed, "live", 0, 3 * WAIT_MS),
+    ck_assert_int_eq(sw_test_fanback_wait(&rig->feed, "live", 0, 3 * WAIT_MS),
                      0);
-    ck_assert_int_eq(sw_test_fanback_stat(&rig.feed, "closes"), 2);
-    ck_assert_int_eq(sw_test_fanback_stat(&rig.feed, "lastclose"), 1000);
-    metric_is("shockwave_fanout_channels", 0);
+    ck_assert_int_eq(sw_test_fanback_stat(&rig->feed, "closes"), 2);
+    ck_assert_int_eq(sw_test_fanback_stat(&rig->feed, "lastclose"), 1000);
+    sw_test_fan_metric_is(rig, "shockwave_fanout_channels", 0);
     /* a client after that opens a new upstream */
-    sw_test_fan_join(&c, rig.gw.port, "/live/lg", NULL);
-    ck_assert_int_eq(sw_test_fanback_stat(&rig.feed, "upgraded"), 3);
-    metric_is("shockwave_fanout_upstream_connects_total", 3);
-    leave(&c);
+    sw_test_fan_join(&c, rig->gw.port, "/live/lg", NULL);
+    ck_assert_int_eq(sw_test_fanback_stat(&rig->feed, "upgraded"), 3);
+    sw_test_fan_metric_is(rig, "shockwave_fanout_upstream_connects_total", 3);
+    sw_test_fan_leave(&c);
 }
 END_TEST
 
 START_TEST(upstream_refused_502)
 {
     struct sw_test_ws a;
-    int st = sw_test_ws_open(&a, rig.gw.port, "app.example", "/dead/x", NULL);
+    int st = sw_test_ws_open(&a, rig->gw.port, "app.example", "/dead/x", NULL);
     ck_assert_msg(st == 502, "upstream refused: status %d, expected 502", st);
     sw_test_ws_free(&a);
-    metric_is("shockwave_fanout_clients", 0);
+    sw_test_fan_metric_is(rig, "shockwave_fanout_clients", 0);
     /* the daemon still serves the other routes */
     struct sw_test_ws b;
-    sw_test_fan_join(&b, rig.gw.port, "/live/after502", NULL);
-    leave(&b);
+    sw_test_fan_join(&b, rig->gw.port, "/live/after502", NULL);
+    sw_test_fan_leave(&b);
 }
 END_TEST
 
@@ -382,7 +353,7 @@ fanout_suite(void)
 {
     Suite *s = suite_create("fanout");
     TCase *tc = tcase_create("fanout");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    rig = sw_test_fan_fixture(tc, "fanout.conf", NULL);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, one_upstream_per_channel);
     tcase_add_test(tc, join_and_leave_during_traffic);

@@ -32,19 +32,7 @@
 #define PYTHON "/usr/bin/python3"
 #define COUNT 105 /* 100 whole messages, 5 fragmented upstream */
 
-static struct sw_test_fan_rig rig;
-
-static void
-setup(void)
-{
-    sw_test_fan_rig_start(&rig, "fanout.conf", NULL);
-}
-
-static void
-teardown(void)
-{
-    sw_test_fan_rig_stop(&rig);
-}
+static struct sw_test_fan_rig *rig; /* the fixture's (fanctl.h) */
 
 static const char py_client[] =
     "import asyncio, sys\n"
@@ -98,9 +86,9 @@ START_TEST(node_python_and_c_share_a_channel)
                   "(or npm install in tests/js)");
 
     struct sw_test_ws c;
-    sw_test_fan_join(&c, rig.gw.port, "/live/tp", NULL);
+    sw_test_fan_join(&c, rig->gw.port, "/live/tp", NULL);
     char url[128], count[16];
-    snprintf(url, sizeof(url), "ws://127.0.0.1:%d/live/tp", rig.gw.port);
+    snprintf(url, sizeof(url), "ws://127.0.0.1:%d/live/tp", rig->gw.port);
     snprintf(count, sizeof(count), "%d", COUNT);
     struct sw_test_proc nodep, py;
     char *nargv[] = {node, script, url, count, NULL};
@@ -110,12 +98,12 @@ START_TEST(node_python_and_c_share_a_channel)
     wait_line(&nodep, "node", "open");
     wait_line(&py, "python", "open");
     long long n = sw_test_fan_metric_wait(
-        rig.gw.admin_port, "shockwave_fanout_clients", 3, WAIT_MS);
+        rig->gw.admin_port, "shockwave_fanout_clients", 3, WAIT_MS);
     ck_assert_msg(n == 3, "shockwave_fanout_clients is %lld, expected 3", n);
-    ck_assert_int_eq(sw_test_fanback_stat(&rig.feed, "upgraded"), 1);
+    ck_assert_int_eq(sw_test_fanback_stat(&rig->feed, "upgraded"), 1);
 
-    unsigned long long s = sw_test_fanback_send(&rig.feed, 100, 200, false);
-    sw_test_fanback_send(&rig.feed, 5, 5000, true);
+    unsigned long long s = sw_test_fanback_send(&rig->feed, 100, 200, false);
+    sw_test_fanback_send(&rig->feed, 5, 5000, true);
     sw_test_fan_expect(&c, "C client", s, 100, "/live/tp", 200, WAIT_MS);
     sw_test_fan_expect(&c, "C client", s + 100, 5, "/live/tp", 5000, WAIT_MS);
     char want[96];
@@ -135,9 +123,9 @@ START_TEST(node_python_and_c_share_a_channel)
                   st);
 
     /* both hellos reached the one upstream */
-    ck_assert_int_eq(sw_test_fanback_wait(&rig.feed, "msgs", 2, WAIT_MS), 2);
-    char *m1 = sw_test_fanback_cmd(&rig.feed, "msg 1");
-    char *m2 = sw_test_fanback_cmd(&rig.feed, "msg 2");
+    ck_assert_int_eq(sw_test_fanback_wait(&rig->feed, "msgs", 2, WAIT_MS), 2);
+    char *m1 = sw_test_fanback_cmd(&rig->feed, "msg 1");
+    char *m2 = sw_test_fanback_cmd(&rig->feed, "msg 2");
     ck_assert_ptr_nonnull(m1);
     ck_assert_ptr_nonnull(m2);
     bool node_seen = strstr(m1, "text hello from node") != NULL ||
@@ -147,7 +135,7 @@ START_TEST(node_python_and_c_share_a_channel)
     ck_assert_msg(node_seen && py_seen, "upstream records:\n%s\n%s", m1, m2);
     free(m1);
     free(m2);
-    long long dl = sw_test_fan_metric_wait(rig.gw.admin_port,
+    long long dl = sw_test_fan_metric_wait(rig->gw.admin_port,
                                            "shockwave_fanout_deliveries_total",
                                            3 * COUNT, WAIT_MS);
     ck_assert_msg(dl == 3 * COUNT, "deliveries_total %lld, expected %d", dl,
@@ -162,7 +150,7 @@ fanout_thirdparty_suite(void)
 {
     Suite *s = suite_create("fanout_thirdparty");
     TCase *tc = tcase_create("fanout_thirdparty");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    rig = sw_test_fan_fixture(tc, "fanout.conf", NULL);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, node_python_and_c_share_a_channel);
     suite_add_tcase(s, tc);

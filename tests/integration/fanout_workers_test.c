@@ -28,42 +28,9 @@
 #define WAIT_MS 10000
 #define NCLIENTS 24
 
-static struct sw_test_fan_rig rig;
-
-static void
-setup(void)
-{
-    const char *kv[] = {"MODE", "forward", NULL};
-    sw_test_fan_rig_start(&rig, "fanout_workers.conf", kv);
-}
-
-static void
-teardown(void)
-{
-    sw_test_fan_rig_stop(&rig);
-}
-
-static long long
-metric(const char *name)
-{
-    return sw_test_metric(rig.gw.admin_port, name);
-}
-
-static void
-metric_is(const char *name, long long want)
-{
-    long long v =
-        sw_test_fan_metric_wait(rig.gw.admin_port, name, want, WAIT_MS);
-    ck_assert_msg(v == want, "%s is %lld, expected %lld", name, v, want);
-}
-
-static void
-leave(struct sw_test_ws *ws)
-{
-    int code = sw_test_ws_close_handshake(ws, 1000, WAIT_MS);
-    ck_assert_msg(code == 1000, "close handshake: %d", code);
-    sw_test_ws_free(ws);
-}
+/* @MODE@ of the daemon's first configuration */
+static const char *const forward_kv[] = {"MODE", "forward", NULL};
+static struct sw_test_fan_rig *rig; /* the fixture's (fanctl.h) */
 
 /* One round: `n` messages (fragmented upstream when frag), every client
  * in [from, to) reads them all. */
@@ -71,7 +38,7 @@ static void
 round_to(struct sw_test_ws *ws, int from, int to, unsigned n, bool frag,
          const char *target)
 {
-    unsigned long long s = sw_test_fanback_send(&rig.feed, n, 100, frag);
+    unsigned long long s = sw_test_fanback_send(&rig->feed, n, 100, frag);
     for (int i = from; i < to; i++) {
         char who[32];
         snprintf(who, sizeof(who), "client %d", i);
@@ -83,25 +50,29 @@ START_TEST(clients_on_two_workers)
 {
     struct sw_test_ws ws[NCLIENTS + 8];
     for (int i = 0; i < NCLIENTS; i++) {
-        sw_test_fan_join(&ws[i], rig.gw.port, "/w/all", NULL);
+        sw_test_fan_join(&ws[i], rig->gw.port, "/w/all", NULL);
     }
     /* a client counts as joined once the gateway counts it (a client on
      * the worker without the upstream joins through the ring) */
-    metric_is("shockwave_fanout_clients", NCLIENTS);
-    metric_is("shockwave_fanout_channel_clients_max", NCLIENTS);
-    ck_assert_int_eq(sw_test_fanback_stat(&rig.feed, "upgraded"), 1);
+    sw_test_fan_metric_is(rig, "shockwave_fanout_clients", NCLIENTS);
+    sw_test_fan_metric_is(rig, "shockwave_fanout_channel_clients_max",
+                          NCLIENTS);
+    ck_assert_int_eq(sw_test_fanback_stat(&rig->feed, "upgraded"), 1);
     for (int r = 0; r < 10; r++) {
         round_to(ws, 0, NCLIENTS, 20, r % 3 == 2, "/w/all");
     }
-    long long ring = metric("shockwave_fanout_ring_messages_total");
+    long long ring =
+        sw_test_fan_metric(rig, "shockwave_fanout_ring_messages_total");
     ck_assert_msg(ring > 0,
                   "shockwave_fanout_ring_messages_total is %lld with %d "
                   "clients on two workers",
                   ring, NCLIENTS);
     /* counted once per channel, delivered once per client */
-    metric_is("shockwave_fanout_messages_total", 200);
-    metric_is("shockwave_fanout_deliveries_total", 200 * NCLIENTS);
-    ck_assert_int_eq(metric("shockwave_fanout_dropped_total"), 0);
+    sw_test_fan_metric_is(rig, "shockwave_fanout_messages_total", 200);
+    sw_test_fan_metric_is(rig, "shockwave_fanout_deliveries_total",
+                          200 * NCLIENTS);
+    ck_assert_int_eq(sw_test_fan_metric(rig, "shockwave_fanout_dropped_total"),
+                     0);
 
     /* every client's message reaches the one upstream, from both
      * workers */
@@ -110,28 +81,29 @@ START_TEST(clients_on_two_workers)
         int n = snprintf(msg, sizeof(msg), "hello-%d", i);
         ck_assert(sw_test_ws_send(&ws[i], true, SW_WS_OP_TEXT, msg, (size_t)n));
     }
-    long long got = sw_test_fanback_wait(&rig.feed, "msgs", NCLIENTS, WAIT_MS);
+    long long got = sw_test_fanback_wait(&rig->feed, "msgs", NCLIENTS, WAIT_MS);
     ck_assert_msg(got == NCLIENTS, "the upstream received %lld of %d", got,
                   NCLIENTS);
-    ck_assert_int_eq(sw_test_fanback_stat(&rig.feed, "errors"), 0);
-    metric_is("shockwave_fanout_client_messages_total{action=\"forwarded\"}",
-              NCLIENTS);
+    ck_assert_int_eq(sw_test_fanback_stat(&rig->feed, "errors"), 0);
+    sw_test_fan_metric_is(
+        rig, "shockwave_fanout_client_messages_total{action=\"forwarded\"}",
+        NCLIENTS);
 
     /* half leave, new ones join (on either worker): the others are
      * unaffected, the new ones get what follows their join */
     for (int i = 0; i < NCLIENTS / 2; i++) {
-        leave(&ws[i]);
+        sw_test_fan_leave(&ws[i]);
     }
     for (int i = NCLIENTS; i < NCLIENTS + 8; i++) {
-        sw_test_fan_join(&ws[i], rig.gw.port, "/w/all", NULL);
+        sw_test_fan_join(&ws[i], rig->gw.port, "/w/all", NULL);
     }
-    metric_is("shockwave_fanout_clients", NCLIENTS / 2 + 8);
+    sw_test_fan_metric_is(rig, "shockwave_fanout_clients", NCLIENTS / 2 + 8);
     round_to(ws, NCLIENTS / 2, NCLIENTS + 8, 30, false, "/w/all");
-    ck_assert_int_eq(sw_test_fanback_stat(&rig.feed, "upgraded"), 1);
+    ck_assert_int_eq(sw_test_fanback_stat(&rig->feed, "upgraded"), 1);
     for (int i = NCLIENTS / 2; i < NCLIENTS + 8; i++) {
-        leave(&ws[i]);
+        sw_test_fan_leave(&ws[i]);
     }
-    metric_is("shockwave_fanout_clients", 0);
+    sw_test_fan_metric_is(rig, "shockwave_fanout_clients", 0);
 }
 END_TEST
 
@@ -139,25 +111,25 @@ END_TEST
 static void
 reload(const char *mode)
 {
-    long mark = sw_test_proc_log_size(&rig.gw.proc);
-    const char *kv[] = {"FEED", sw_test_itoa(rig.feed.port), "MODE", mode,
+    long mark = sw_test_proc_log_size(&rig->gw.proc);
+    const char *kv[] = {"FEED", sw_test_itoa(rig->feed.port), "MODE", mode,
                         NULL};
-    ck_assert(sw_test_gw_render(&rig.gw, "fanout_workers.conf", kv));
-    ck_assert(sw_test_proc_signal(&rig.gw.proc, SIGHUP));
+    ck_assert(sw_test_gw_render(&rig->gw, "fanout_workers.conf", kv));
+    ck_assert(sw_test_proc_signal(&rig->gw.proc, SIGHUP));
     ck_assert_msg(
-        sw_test_proc_wait_log(&rig.gw.proc, "reloaded", mark, WAIT_MS) >= 0,
+        sw_test_proc_wait_log(&rig->gw.proc, "reloaded", mark, WAIT_MS) >= 0,
         "no \"reloaded\" after SIGHUP");
 }
 
 START_TEST(reload_keeps_live_channels)
 {
     struct sw_test_ws ws[4];
-    sw_test_fan_join(&ws[0], rig.gw.port, "/r/x", NULL);
-    sw_test_fan_join(&ws[1], rig.gw.port, "/r/x", NULL);
-    metric_is("shockwave_fanout_clients", 2);
+    sw_test_fan_join(&ws[0], rig->gw.port, "/r/x", NULL);
+    sw_test_fan_join(&ws[1], rig->gw.port, "/r/x", NULL);
+    sw_test_fan_metric_is(rig, "shockwave_fanout_clients", 2);
     round_to(ws, 0, 2, 5, false, "/r/x");
     ck_assert(sw_test_ws_send(&ws[0], true, SW_WS_OP_TEXT, "before", 6));
-    ck_assert_int_eq(sw_test_fanback_wait(&rig.feed, "msgs", 1, WAIT_MS), 1);
+    ck_assert_int_eq(sw_test_fanback_wait(&rig->feed, "msgs", 1, WAIT_MS), 1);
 
     /* the route now drops client messages; the live channel goes on */
     reload("drop");
@@ -166,31 +138,33 @@ START_TEST(reload_keeps_live_channels)
         reload(i % 2 == 0 ? "forward" : "drop");
         round_to(ws, 0, 2, 5, true, "/r/x");
     }
-    ck_assert_int_eq(sw_test_fanback_stat(&rig.feed, "upgraded"), 1);
-    ck_assert_int_eq(sw_test_fanback_stat(&rig.feed, "live"), 1);
-    ck_assert_int_eq(metric("shockwave_fanout_upstream_losses_total"), 0);
-    metric_is("shockwave_fanout_channels", 1);
+    ck_assert_int_eq(sw_test_fanback_stat(&rig->feed, "upgraded"), 1);
+    ck_assert_int_eq(sw_test_fanback_stat(&rig->feed, "live"), 1);
+    ck_assert_int_eq(
+        sw_test_fan_metric(rig, "shockwave_fanout_upstream_losses_total"), 0);
+    sw_test_fan_metric_is(rig, "shockwave_fanout_channels", 1);
 
     /* a channel opened after the reload follows the new route: its
      * client's message is dropped */
-    sw_test_fan_join(&ws[2], rig.gw.port, "/r/y", NULL);
-    ck_assert_int_eq(sw_test_fanback_stat(&rig.feed, "upgraded"), 2);
+    sw_test_fan_join(&ws[2], rig->gw.port, "/r/y", NULL);
+    ck_assert_int_eq(sw_test_fanback_stat(&rig->feed, "upgraded"), 2);
     ck_assert(sw_test_ws_send(&ws[2], true, SW_WS_OP_TEXT, "new", 3));
-    metric_is("shockwave_fanout_client_messages_total{action=\"dropped\"}", 1);
+    sw_test_fan_metric_is(
+        rig, "shockwave_fanout_client_messages_total{action=\"dropped\"}", 1);
     /* a later client of the live channel joins it, no new upstream */
-    sw_test_fan_join(&ws[3], rig.gw.port, "/r/x", NULL);
-    metric_is("shockwave_fanout_clients", 4);
-    ck_assert_int_eq(sw_test_fanback_stat(&rig.feed, "upgraded"), 2);
-    unsigned long long s = sw_test_fanback_send(&rig.feed, 5, 100, false);
+    sw_test_fan_join(&ws[3], rig->gw.port, "/r/x", NULL);
+    sw_test_fan_metric_is(rig, "shockwave_fanout_clients", 4);
+    ck_assert_int_eq(sw_test_fanback_stat(&rig->feed, "upgraded"), 2);
+    unsigned long long s = sw_test_fanback_send(&rig->feed, 5, 100, false);
     for (int i = 0; i < 4; i++) {
         char who[32];
         snprintf(who, sizeof(who), "client %d", i);
         sw_test_fan_expect(&ws[i], who, s, 5, i == 2 ? "/r/y" : "/r/x", 100,
                            WAIT_MS);
     }
-    ck_assert_int_eq(sw_test_fanback_stat(&rig.feed, "msgs"), 1);
+    ck_assert_int_eq(sw_test_fanback_stat(&rig->feed, "msgs"), 1);
     for (int i = 0; i < 4; i++) {
-        leave(&ws[i]);
+        sw_test_fan_leave(&ws[i]);
     }
 }
 END_TEST
@@ -200,7 +174,7 @@ fanout_workers_suite(void)
 {
     Suite *s = suite_create("fanout_workers");
     TCase *tc = tcase_create("fanout_workers");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    rig = sw_test_fan_fixture(tc, "fanout_workers.conf", forward_kv);
     tcase_set_timeout(tc, 180);
     tcase_add_test(tc, clients_on_two_workers);
     tcase_add_test(tc, reload_keeps_live_channels);

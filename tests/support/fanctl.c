@@ -18,8 +18,9 @@
 #include <string.h>
 #include <sys/wait.h>
 
-#define CTL_MS 30000 /* a command's answer: "send" of a flood can take long */
-#define POLL_MS 20   /* pause between two polls of a wait */
+#define CTL_MS 30000  /* a command's answer: "send" of a flood can take long */
+#define POLL_MS 20    /* pause between two polls of a wait */
+#define WAIT_MS 10000 /* a metric or a frame the tests wait for */
 
 /* The port number printed after `needle` in the log, or -1. */
 static int
@@ -125,17 +126,32 @@ sw_test_fanback_stat(struct sw_test_fanback *b, const char *name)
     return v;
 }
 
+/* Poll get(arg) until it equals want or timeout_ms passed; returns the
+ * last value. */
+static long long
+poll_until(long long (*get)(void *, const char *), void *arg, const char *name,
+           long long want, int timeout_ms)
+{
+    uint64_t deadline = sw_now_ms() + (uint64_t)timeout_ms;
+    long long v = get(arg, name);
+    while (v != want && sw_now_ms() < deadline) {
+        sw_test_sleep_ms(POLL_MS);
+        v = get(arg, name);
+    }
+    return v;
+}
+
+static long long
+get_stat(void *arg, const char *name)
+{
+    return sw_test_fanback_stat(arg, name);
+}
+
 long long
 sw_test_fanback_wait(struct sw_test_fanback *b, const char *name,
                      long long want, int timeout_ms)
 {
-    uint64_t deadline = sw_now_ms() + (uint64_t)timeout_ms;
-    long long v = sw_test_fanback_stat(b, name);
-    while (v != want && sw_now_ms() < deadline) {
-        sw_test_sleep_ms(POLL_MS);
-        v = sw_test_fanback_stat(b, name);
-    }
-    return v;
+    return poll_until(get_stat, b, name, want, timeout_ms);
 }
 
 unsigned long long
@@ -216,30 +232,52 @@ sw_test_fan_expect(struct sw_test_ws *ws, const char *who,
     return want - 1;
 }
 
+static long long
+get_metric(void *arg, const char *name)
+{
+    return sw_test_metric(*(int *)arg, name);
+}
+
 long long
 sw_test_fan_metric_wait(int admin_port, const char *name, long long want,
                         int timeout_ms)
 {
-    uint64_t deadline = sw_now_ms() + (uint64_t)timeout_ms;
-    long long v = sw_test_metric(admin_port, name);
-    while (v != want && sw_now_ms() < deadline) {
-        sw_test_sleep_ms(POLL_MS);
-        v = sw_test_metric(admin_port, name);
-    }
-    return v;
+    return poll_until(get_metric, &admin_port, name, want, timeout_ms);
 }
 
 long long
-sw_test_fan_metric_wait_ge(int admin_port, const char *name, long long want,
-                           int timeout_ms)
+sw_test_fan_metric(struct sw_test_fan_rig *r, const char *name)
 {
-    uint64_t deadline = sw_now_ms() + (uint64_t)timeout_ms;
-    long long v = sw_test_metric(admin_port, name);
-    while (v < want && sw_now_ms() < deadline) {
-        sw_test_sleep_ms(POLL_MS);
-        v = sw_test_metric(admin_port, name);
-    }
-    return v;
+    return sw_test_metric(r->gw.admin_port, name);
+}
+
+void
+sw_test_fan_metric_is(struct sw_test_fan_rig *r, const char *name,
+                      long long want)
+{
+    long long v =
+        sw_test_fan_metric_wait(r->gw.admin_port, name, want, WAIT_MS);
+    ck_assert_msg(v == want, "%s is %lld, expected %lld", name, v, want);
+}
+
+void
+sw_test_fan_expect_pong(struct sw_test_ws *ws, const char *payload)
+{
+    struct sw_test_ws_frame f;
+    int rc = sw_test_ws_recv(ws, &f, WAIT_MS);
+    ck_assert_msg(rc == 1, "pong: rc %d (%s)", rc, ws->why ? ws->why : "-");
+    ck_assert_msg(f.opcode == SW_WS_OP_PONG, "opcode %u, expected a pong",
+                  f.opcode);
+    ck_assert_str_eq((const char *)f.payload, payload);
+    sw_test_ws_frame_free(&f);
+}
+
+void
+sw_test_fan_leave(struct sw_test_ws *ws)
+{
+    int code = sw_test_ws_close_handshake(ws, 1000, WAIT_MS);
+    ck_assert_msg(code == 1000, "close handshake: %d, expected 1000", code);
+    sw_test_ws_free(ws);
 }
 
 void
@@ -286,4 +324,30 @@ sw_test_fan_rig_stop(struct sw_test_fan_rig *r)
     sw_test_fanback_stop(&r->chat);
     ck_assert_msg(clean, "shockwave did not exit 0 on SIGTERM (status 0x%x)",
                   st);
+}
+
+/* The fixture's rig and what it starts with (one per test program). */
+static struct sw_test_fan_rig fixture_rig;
+static const char *fixture_conf;
+static const char *const *fixture_kv;
+
+static void
+fixture_setup(void)
+{
+    sw_test_fan_rig_start(&fixture_rig, fixture_conf, fixture_kv);
+}
+
+static void
+fixture_teardown(void)
+{
+    sw_test_fan_rig_stop(&fixture_rig);
+}
+
+struct sw_test_fan_rig *
+sw_test_fan_fixture(TCase *tc, const char *conf_name, const char *const *kv)
+{
+    fixture_conf = conf_name;
+    fixture_kv = kv;
+    tcase_add_checked_fixture(tc, fixture_setup, fixture_teardown);
+    return &fixture_rig;
 }

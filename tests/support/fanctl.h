@@ -25,6 +25,8 @@
 #include "proc.h"
 #include "wsclient.h"
 
+#include <check.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -89,9 +91,12 @@ bool sw_test_fan_parse(const char *payload, unsigned long long *seq,
 long long sw_test_fan_metric_wait(int admin_port, const char *name,
                                   long long want, int timeout_ms);
 
-/* The same until `name` is at least want. */
-long long sw_test_fan_metric_wait_ge(int admin_port, const char *name,
-                                     long long want, int timeout_ms);
+/* The next frame on ws must be a pong carrying `payload` (asserted). */
+void sw_test_fan_expect_pong(struct sw_test_ws *ws, const char *payload);
+
+/* Client close handshake with 1000, asserting the gateway's 1000, then
+ * sw_test_ws_free. */
+void sw_test_fan_leave(struct sw_test_ws *ws);
 
 /* Open a fan-out client (sw_test_ws_open with Host app.example) and assert
  * the 101; `extra` as in sw_test_ws_open. */
@@ -119,5 +124,21 @@ void sw_test_fan_rig_start(struct sw_test_fan_rig *r, const char *conf_name,
 /* Stop the daemon (asserting exit status 0 on SIGTERM, log copied to
  * stderr otherwise) and the backends. */
 void sw_test_fan_rig_stop(struct sw_test_fan_rig *r);
+
+/*
+ * Give tc a checked fixture that starts a rig with conf_name and kv (kept:
+ * they must outlive the suite) before each test and stops it after.
+ * Returns the rig the tests use; one fixture per test program.
+ */
+struct sw_test_fan_rig *sw_test_fan_fixture(TCase *tc, const char *conf_name,
+                                            const char *const *kv);
+
+/* A metric of the rig's daemon (-1 when absent). */
+long long sw_test_fan_metric(struct sw_test_fan_rig *r, const char *name);
+
+/* Poll a metric of the rig's daemon until it equals want (10 s at most),
+ * then assert that it does. */
+void sw_test_fan_metric_is(struct sw_test_fan_rig *r, const char *name,
+                           long long want);
 
 #endif
