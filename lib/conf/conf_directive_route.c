@@ -98,8 +98,7 @@ key_var(const char *name, size_t nlen, struct sw_str *arg)
 
 static bool
 parse_template(struct sw__conf_parser *ps, const struct sw__conf_src *s,
-               const struct sw__conf_tok *t, struct sw_conf_tpl *out,
-               bool key)
+               const struct sw__conf_tok *t, struct sw_conf_tpl *out, bool key)
 {
     struct sw_str raw = t->raw;
     bool quoted = t->kind == SW__CONF_TOK_STRING;
@@ -557,7 +556,8 @@ sw__conf_set_fanout_choice(struct sw__conf_parser *ps, struct sw__conf_src *s,
     } else if (sw__conf_str_eq(t->text, yes)) {
         *field = true;
     } else {
-        sw__conf_err_tok(ps, s, t, "\"%s\" expects \"%s\" or \"%s\", got \"%.*s\"",
+        sw__conf_err_tok(ps, s, t,
+                         "\"%s\" expects \"%s\" or \"%s\", got \"%.*s\"",
                          d->name, no, yes, SW__CONF_TOKF(t));
     }
 }

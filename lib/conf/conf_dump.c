@@ -44,9 +44,19 @@ static const char *const upstream_custom[] = {
     "server", "balance", "tls_ca", "tls_server_name", "include", "health_check",
 };
 static const char *const route_custom[] = {
-    "host",           "path_prefix",     "header",  "upstream", "return",
-    "request_header", "response_header", "ws_ping", "include",  "name",
-    "fanout",         "fanout_client_messages",     "fanout_slow",
+    "host",
+    "path_prefix",
+    "header",
+    "upstream",
+    "return",
+    "request_header",
+    "response_header",
+    "ws_ping",
+    "include",
+    "name",
+    "fanout",
+    "fanout_client_messages",
+    "fanout_slow",
 };
 
 static bool
@@ -348,7 +358,8 @@ static void template(FILE *out, const struct sw_conf_tpl *tpl)
     for (size_t i = 0; i < tpl->nparts; i++) {
         const struct sw_conf_tpl_part *pt = &tpl->parts[i];
         if (pt->var == SW_CONF_VAR_ARG || pt->var == SW_CONF_VAR_HTTP) {
-            fprintf(out, "${%s%.*s}", pt->var == SW_CONF_VAR_ARG ? "arg_" : "http_",
+            fprintf(out, "${%s%.*s}",
+                    pt->var == SW_CONF_VAR_ARG ? "arg_" : "http_",
                     (int)pt->text.len, pt->text.p);
             continue;
         }

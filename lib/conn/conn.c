@@ -441,8 +441,8 @@ sw_conn_sendv(struct sw_conn *c, const struct iovec *iov, int n)
         ssize_t total = 0;
         for (int i = 0; i < n; i++) {
             struct sw_buf b = {.pos = iov[i].iov_base,
-                               .last = (uint8_t *)iov[i].iov_base +
-                                       iov[i].iov_len};
+                               .last =
+                                   (uint8_t *)iov[i].iov_base + iov[i].iov_len};
             ssize_t k = sw_conn_send_buf(c, &b);
             if (k < 0) {
                 return total > 0 ? total : k;

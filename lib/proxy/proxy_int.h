@@ -331,8 +331,9 @@ struct sw_relay *sw__proxy_relay_begin(struct sw_session *p,
 void sw__proxy_request_done(struct sw_session *p);
 
 /* proxy_fanout.c: a fan-out route's upgrade goes to its channel */
-void sw__proxy_fanout_join(struct sw_session *p, const struct sw_http_request *r,
-                           struct sw_str path, struct sw_str host);
+void sw__proxy_fanout_join(struct sw_session *p,
+                           const struct sw_http_request *r, struct sw_str path,
+                           struct sw_str host);
 
 /* proxy_park.c: parking idle WebSockets */
 void sw__proxy_park_init(struct sw_worker *w);

@@ -217,8 +217,8 @@ struct sw_conf_route {
     bool fanout_slow_close;        /* fanout_slow close (1008); default drop
                                       (the oldest messages are missed) */
     bool fanout_reconnect;         /* default on */
-    size_t index;                 /* position in sw_conf.routes (file order) */
-    unsigned line;                /* line of `route {` for logs */
+    size_t index;                  /* position in sw_conf.routes (file order) */
+    unsigned line;                 /* line of `route {` for logs */
 };
 
 /* TLS protocol versions, bits of sw_conf.tls_protocols. */

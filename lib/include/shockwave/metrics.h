@@ -78,7 +78,8 @@
       "WebSocket peers gone without a close frame.")                           \
     X(WS_HANDSHAKE_REJECTED, "ws_handshake_rejected_total", COUNTER,           \
       "WebSocket upgrade requests refused before reaching an upstream.")       \
-    X(PIPES_IN_USE, "pipes_in_use", GAUGE, "splice() pipes held by relays now.") \
+    X(PIPES_IN_USE, "pipes_in_use", GAUGE,                                     \
+      "splice() pipes held by relays now.")                                    \
     X(FANOUT_CLIENTS, "fanout_clients", GAUGE,                                 \
       "Clients in fan-out channels now.")                                      \
     X(FANOUT_MESSAGES, "fanout_messages_total", COUNTER,                       \
