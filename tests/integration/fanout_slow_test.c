@@ -130,7 +130,8 @@ START_TEST(slow_client_close)
     ck_assert_int_eq(
         sw_test_fan_metric(rig, "shockwave_fanout_slow_closes_total"), 1);
     int code = sw_test_ws_expect_close(&s, WAIT_MS);
-    ck_assert_msg(code == 1008, "slow client: close %d, expected 1008", code);
+    ck_assert_msg(code == 1008, "slow client: close %d, expected 1008 (%s)",
+                  code, s.why != NULL ? s.why : "-");
     sw_test_ws_free(&s);
     sw_test_fan_metric_is(rig, "shockwave_fanout_clients", 2);
     /* the others carry on */

@@ -32,10 +32,7 @@ static struct sw_test_fan_rig *rig; /* the fixture's (fanctl.h) */
 START_TEST(one_upstream_per_channel)
 {
     struct sw_test_ws ws[NCLIENTS];
-    /* the first client offers an extension: the upstream must not see it */
-    sw_test_fan_join(&ws[0], rig->gw.port, "/live/one",
-                     "Sec-WebSocket-Extensions: permessage-deflate\r\n");
-    for (int i = 1; i < NCLIENTS; i++) {
+    for (int i = 0; i < NCLIENTS; i++) {
         sw_test_fan_join(&ws[i], rig->gw.port, "/live/one", NULL);
     }
     ck_assert_int_eq(sw_test_fanback_stat(&rig->feed, "accepted"), 1);
@@ -46,20 +43,6 @@ START_TEST(one_upstream_per_channel)
                           NCLIENTS);
     ck_assert_int_eq(
         sw_test_fan_metric(rig, "shockwave_fanout_upstream_connects_total"), 1);
-
-    /* the upstream request: the first client's, with the route's edit, no
-     * extension offer, and a key of the gateway's own */
-    char *head = sw_test_fanback_cmd(&rig->feed, "head 1");
-    ck_assert_ptr_nonnull(head);
-    ck_assert_msg(strncmp(head, "GET /live/one HTTP/1.1", 22) == 0, "%s", head);
-    ck_assert_msg(strcasestr(head, "X-Fanout-Edit: yes") != NULL,
-                  "route edit missing upstream: %s", head);
-    ck_assert_msg(strcasestr(head, "Sec-WebSocket-Extensions") == NULL,
-                  "extension offer went upstream: %s", head);
-    ck_assert_msg(strstr(head, ws[0].key) == NULL,
-                  "the client's own Sec-WebSocket-Key went upstream: %s", head);
-    ck_assert_msg(strcasestr(head, "Sec-WebSocket-Key:") != NULL, "%s", head);
-    free(head);
 
     /* 50 messages, then 10 sent in three fragments each: every client gets
      * all 60 in order, each as one frame */
@@ -85,6 +68,37 @@ START_TEST(one_upstream_per_channel)
         sw_test_fan_leave(&ws[i]);
     }
     sw_test_fan_metric_is(rig, "shockwave_fanout_clients", 0);
+}
+END_TEST
+
+START_TEST(upstream_request_of_the_channel)
+{
+    /* the first client offers an extension: the upstream must not see it */
+    struct sw_test_ws a, b;
+    sw_test_fan_join(&a, rig->gw.port, "/live/one",
+                     "Sec-WebSocket-Extensions: permessage-deflate\r\n");
+    sw_test_fan_join(&b, rig->gw.port, "/live/one", NULL);
+    ck_assert_int_eq(sw_test_fanback_stat(&rig->feed, "upgraded"), 1);
+    ck_assert_msg(a.head != NULL &&
+                      strcasestr(a.head, "Sec-WebSocket-Extensions") == NULL,
+                  "an extension was accepted for a fan-out client:\n%s",
+                  a.head != NULL ? a.head : "");
+    /* the upstream request: the first client's, with the route's edit, no
+     * extension offer, and a key of the gateway's own */
+    char *head = sw_test_fanback_cmd(&rig->feed, "head 1");
+    ck_assert_ptr_nonnull(head);
+    ck_assert_msg(strncmp(head, "GET /live/one HTTP/1.1", 22) == 0, "%s", head);
+    ck_assert_msg(strcasestr(head, "X-Fanout-Edit: yes") != NULL,
+                  "route edit missing upstream: %s", head);
+    ck_assert_msg(strcasestr(head, "Sec-WebSocket-Extensions") == NULL,
+                  "extension offer went upstream: %s", head);
+    ck_assert_msg(strstr(head, a.key) == NULL,
+                  "the client's own Sec-WebSocket-Key went upstream: %s", head);
+    ck_assert_msg(strcasestr(head, "Sec-WebSocket-Key:") != NULL, "%s", head);
+    free(head);
+
+    sw_test_fan_leave(&a);
+    sw_test_fan_leave(&b);
 }
 END_TEST
 
@@ -171,16 +185,24 @@ apart(const char *const *paths, const char *const *extra,
     }
 }
 
-START_TEST(channels_apart_by_uri)
+START_TEST(channels_apart_by_path)
+{
+    const char *paths[] = {"/live/a", "/live/b", "/live/a",
+                           "/live/b", "/live/a", NULL};
+    const char *extra[8] = {NULL};
+    const char *want[] = {"/live/a", "/live/b", "/live/a", "/live/b",
+                          "/live/a"};
+    apart(paths, extra, want, 2, 3);
+}
+END_TEST
+
+START_TEST(channels_apart_by_query)
 {
     /* $uri is path and query as sent: ?x=1 and ?x=2 are two channels */
-    const char *paths[] = {"/live/a",     "/live/b",     "/live/a",
-                           "/live/b",     "/live/a?x=1", "/live/a?x=2",
-                           "/live/a?x=1", NULL};
+    const char *paths[] = {"/live/q?x=1", "/live/q?x=2", "/live/q?x=1", NULL};
     const char *extra[8] = {NULL};
-    const char *want[] = {"/live/a",     "/live/b",     "/live/a",    "/live/b",
-                          "/live/a?x=1", "/live/a?x=2", "/live/a?x=1"};
-    apart(paths, extra, want, 4, 2);
+    const char *want[] = {"/live/q?x=1", "/live/q?x=2", "/live/q?x=1"};
+    apart(paths, extra, want, 2, 2);
 }
 END_TEST
 
@@ -356,8 +378,10 @@ fanout_suite(void)
     rig = sw_test_fan_fixture(tc, "fanout.conf", NULL);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, one_upstream_per_channel);
+    tcase_add_test(tc, upstream_request_of_the_channel);
     tcase_add_test(tc, join_and_leave_during_traffic);
-    tcase_add_test(tc, channels_apart_by_uri);
+    tcase_add_test(tc, channels_apart_by_path);
+    tcase_add_test(tc, channels_apart_by_query);
     tcase_add_test(tc, channels_apart_by_arg);
     tcase_add_test(tc, channels_apart_by_header);
     tcase_add_test(tc, later_client_answered_at_once);
