@@ -231,6 +231,27 @@ START_TEST(channels_apart_by_header)
 }
 END_TEST
 
+START_TEST(channels_apart_by_host)
+{
+    /* "h-$host": the Host header as sent */
+    const char *hosts[] = {"a.example", "b.example", "a.example"};
+    struct sw_test_ws ws[3];
+    for (int i = 0; i < 3; i++) {
+        char path[32];
+        snprintf(path, sizeof(path), "/byhost/%d", i);
+        int st = sw_test_ws_open(&ws[i], rig->gw.port, hosts[i], path, NULL);
+        ck_assert_msg(st == 101, "host %s: status %d", hosts[i], st);
+    }
+    ck_assert_int_eq(sw_test_fanback_stat(&rig->feed, "upgraded"), 2);
+    unsigned long long s = sw_test_fanback_send(&rig->feed, 10, 32, false);
+    const char *want[] = {"/byhost/0", "/byhost/1", "/byhost/0"};
+    for (int i = 0; i < 3; i++) {
+        sw_test_fan_expect(&ws[i], hosts[i], s, 10, want[i], 32, WAIT_MS);
+        sw_test_fan_leave(&ws[i]);
+    }
+}
+END_TEST
+
 static const char held_req[] =
     "GET /live/held2 HTTP/1.1\r\nHost: app.example\r\n"
     "Upgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -384,6 +405,7 @@ fanout_suite(void)
     tcase_add_test(tc, channels_apart_by_query);
     tcase_add_test(tc, channels_apart_by_arg);
     tcase_add_test(tc, channels_apart_by_header);
+    tcase_add_test(tc, channels_apart_by_host);
     tcase_add_test(tc, later_client_answered_at_once);
     tcase_add_test(tc, subprotocol_of_the_channel);
     tcase_add_test(tc, linger_then_close);
