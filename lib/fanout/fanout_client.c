@@ -244,7 +244,11 @@ fo_client_flush(struct fo_client *c)
         }
         sw_conn_buf_release(conn, &conn->out);
     }
-    if (fo_outq_flush(c->f, conn, &c->q) < 0) {
+    ssize_t sent = fo_outq_flush(c->f, conn, &c->q);
+    if (sent > 0) {
+        sw_metrics_add(c->f->metrics, SW_METRIC_BYTES_TO_CLIENTS, sent);
+    }
+    if (sent < 0) {
         if (c->closed_by == NULL) {
             c->closed_by = "client";
             c->close_code = SW_WS_CLOSE_ABNORMAL;

@@ -48,12 +48,15 @@
 
 /* Entries of one ring (a power of two). */
 #define FO_RING_SIZE 4096u
+/* Entries kept for one destination whose ring is full, at most: past
+ * it, messages toward that worker are dropped (counted). */
+#define FO_LATER_MAX (1u << 16)
 /* Slices one writev takes. */
 #define FO_IOV 64
 /* Queue entries per client at most (the byte bound usually comes first). */
 #define FO_QUEUE_MAX (1u << 16)
 /* Control frames waiting toward one end (pongs, a ping, a close). */
-#define FO_CTL_BYTES 512
+#define FO_CTL_BYTES 256
 
 /* Upstream reconnect backoff. */
 #define FO_BACKOFF_MIN_MS 100
