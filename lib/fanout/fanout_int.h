@@ -266,8 +266,9 @@ struct fo_client {
     uint64_t close_at_ms; /* CLOSING: end by then */
     uint64_t delivered;   /* messages queued to it */
     uint64_t dropped;     /* messages it missed (slow) */
-    uint64_t bytes_out;
-    uint64_t sent_msgs; /* client messages it sent on */
+    uint64_t bytes_out;   /* payload bytes of those */
+    uint64_t sent_msgs;   /* client messages it sent on */
+    uint64_t sent_bytes;  /* their payload bytes */
     const char *closed_by;
     uint16_t close_code;
     bool close_received;
