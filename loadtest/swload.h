@@ -25,6 +25,7 @@
 
 #include <shockwave/core.h>
 #include <shockwave/http.h>
+#include <shockwave/ws.h>
 
 #include <sys/socket.h>
 
@@ -115,6 +116,26 @@ enum sw_status swload_chunked_decode(struct swload_chunked *ch, const char *in,
 
 /* Reason phrase for a status code ("Not Found"); "Unknown" if none. */
 const char *swload_reason(unsigned status);
+
+/* ---- swload_ws.c: reading frames ------------------------------------- */
+
+/* Frame reading state of one connection. */
+struct swload_frames {
+    struct sw_ws_decoder dec;       /* header decoder (caller inits it) */
+    struct sw_ws_frame fr;          /* the frame being read / just read */
+    bool in_frame;                  /* fr's payload is being read */
+    uint64_t pay_left;              /* payload bytes of fr still to come */
+    uint8_t ctl[SW_WS_MAX_CONTROL]; /* first payload bytes, unmasked */
+    size_t ctl_len;                 /* bytes in ctl */
+};
+
+/*
+ * Consume input from *p (*len bytes), advancing both. Returns 1 when a
+ * whole frame was read (f->fr its header, f->ctl its first bytes; call
+ * again for the rest of the input), 0 when the input is used up (a frame
+ * may be incomplete), -1 on an RFC 6455 violation (f->dec.close_code).
+ */
+int swload_frames_next(struct swload_frames *f, const uint8_t **p, size_t *len);
 
 /* ---- swload_hist.c: latency histogram --------------------------------- */
 

@@ -96,26 +96,21 @@ struct bcast {
 };
 
 struct bconn {
-    struct bcast *b;          /* borrowed (owner) */
-    int fd;                   /* owned socket */
-    struct event *rev;        /* owned: EV_READ|EV_PERSIST */
-    struct event *wev;        /* owned: EV_WRITE|EV_PERSIST, added on need */
-    enum bstate state;        /* see the diagram */
-    bool is_held;             /* in b->held (from 101 until freed) */
-    size_t slot;              /* index in b->held when is_held */
-    struct bconn *prev;       /* borrowed: b->conns list */
-    struct bconn *next;       /* borrowed: b->conns list */
-    char *head;               /* owned: request head so far (B_HEAD) */
-    size_t head_len;          /* bytes in head */
-    uint8_t *out;             /* owned: queued output, NULL when none */
-    size_t out_len;           /* bytes queued */
-    size_t out_pos;           /* bytes of out already written */
-    struct sw_ws_decoder dec; /* input frame header decoder */
-    struct sw_ws_frame fr;    /* frame being read */
-    bool in_frame;            /* fr's payload is being read */
-    uint64_t pay_left;        /* payload bytes of fr still to come */
-    uint8_t ctl[SW_WS_MAX_CONTROL]; /* control payload (unmasked) */
-    size_t ctl_len;                 /* bytes in ctl */
+    struct bcast *b;         /* borrowed (owner) */
+    int fd;                  /* owned socket */
+    struct event *rev;       /* owned: EV_READ|EV_PERSIST */
+    struct event *wev;       /* owned: EV_WRITE|EV_PERSIST, added on need */
+    enum bstate state;       /* see the diagram */
+    bool is_held;            /* in b->held (from 101 until freed) */
+    size_t slot;             /* index in b->held when is_held */
+    struct bconn *prev;      /* borrowed: b->conns list */
+    struct bconn *next;      /* borrowed: b->conns list */
+    char *head;              /* owned: request head so far (B_HEAD) */
+    size_t head_len;         /* bytes in head */
+    uint8_t *out;            /* owned: queued output, NULL when none */
+    size_t out_len;          /* bytes queued */
+    size_t out_pos;          /* bytes of out already written */
+    struct swload_frames in; /* input frames */
 };
 
 /* ---- connections ------------------------------------------------------- */
@@ -397,7 +392,7 @@ ws_upgrade(struct bconn *c, const struct swload_req *r)
         b->held = h;
         b->held_cap = cap;
     }
-    sw_ws_decoder_init(&c->dec, SW_WS_PEER_ANY,
+    sw_ws_decoder_init(&c->in.dec, SW_WS_PEER_ANY,
                        SW_WS_RSV1 | SW_WS_RSV2 | SW_WS_RSV3, 0);
     set_state(c, B_WS);
     c->is_held = true;
@@ -451,18 +446,19 @@ on_frame(struct bconn *c)
     size_t hl;
     size_t n;
 
-    switch (c->fr.opcode) {
+    switch (c->in.fr.opcode) {
     case SW_WS_OP_PING:
         /* One piece, so a full buffer never takes a header alone. */
-        hl = sw_ws_frame_encode(frame, true, SW_WS_OP_PONG, NULL, c->ctl_len);
-        memcpy(frame + hl, c->ctl, c->ctl_len);
-        send_bytes(c, frame, hl + c->ctl_len);
+        hl =
+            sw_ws_frame_encode(frame, true, SW_WS_OP_PONG, NULL, c->in.ctl_len);
+        memcpy(frame + hl, c->in.ctl, c->in.ctl_len);
+        send_bytes(c, frame, hl + c->in.ctl_len);
         break;
     case SW_WS_OP_CLOSE:
         /* RFC 6455 5.5.1: answer with the code received, then close. */
-        n = c->ctl_len >= 2 ? 2 : 0;
+        n = c->in.ctl_len >= 2 ? 2 : 0;
         hl = sw_ws_frame_encode(frame, true, SW_WS_OP_CLOSE, NULL, n);
-        memcpy(frame + hl, c->ctl, n);
+        memcpy(frame + hl, c->in.ctl, n);
         if (c->out_len == 0) {
             ssize_t w = write(c->fd, frame, hl + n);
             SW_UNUSED(w);
@@ -472,7 +468,7 @@ on_frame(struct bconn *c)
     case SW_WS_OP_PONG:
         break;
     default:
-        if (c->fr.fin) {
+        if (c->in.fr.fin) {
             c->b->received++;
         }
         break;
@@ -482,36 +478,16 @@ on_frame(struct bconn *c)
 static void
 on_ws_input(struct bconn *c, const uint8_t *p, size_t len)
 {
-    while (len > 0 && c->state == B_WS) {
-        if (!c->in_frame) {
-            ssize_t used = sw_ws_frame_decode(&c->dec, p, len, &c->fr);
-            if (used == SW_AGAIN) {
-                return;
-            }
-            if (used < 0) {
-                set_state(c, B_CLOSED);
-                return;
-            }
-            p += used;
-            len -= (size_t)used;
-            c->in_frame = true;
-            c->pay_left = c->fr.payload_len;
-            c->ctl_len = 0;
+    while (c->state == B_WS) {
+        int rc = swload_frames_next(&c->in, &p, &len);
+        if (rc == 0) {
+            return;
         }
-        size_t n = (size_t)SW_MIN((uint64_t)len, c->pay_left);
-        size_t keep = SW_MIN(n, sizeof(c->ctl) - c->ctl_len);
-        memcpy(c->ctl + c->ctl_len, p, keep);
-        if (c->fr.masked) {
-            sw_ws_mask(c->ctl + c->ctl_len, keep, c->fr.mask, c->ctl_len);
+        if (rc < 0) {
+            set_state(c, B_CLOSED);
+            return;
         }
-        c->ctl_len += keep;
-        p += n;
-        len -= n;
-        c->pay_left -= n;
-        if (c->pay_left == 0) {
-            c->in_frame = false;
-            on_frame(c);
-        }
+        on_frame(c);
     }
 }
 

@@ -105,13 +105,8 @@ struct cconn {
     size_t out_pos;              /* bytes of out already written */
     char *hs;                    /* owned: handshake response so far */
     size_t hs_len;               /* bytes in hs */
-    struct sw_ws_decoder dec;    /* server frame header decoder */
-    struct sw_ws_frame fr;       /* frame being read */
-    bool in_frame;               /* fr's payload is being read */
-    uint64_t pay_left;           /* payload bytes of fr still to come */
-    uint8_t ctl[SW_WS_MAX_CONTROL];  /* control / small text payload */
-    size_t ctl_len;                  /* bytes in ctl */
-    bool pong_due;                   /* a server ping waits for our pong */
+    struct swload_frames in;     /* input frames */
+    bool pong_due;               /* a server ping waits for our pong */
     uint8_t pong[SW_WS_MAX_CONTROL]; /* its payload */
     size_t pong_len;                 /* bytes in pong */
     bool waiting;                    /* a message or ping is in flight */
@@ -307,7 +302,7 @@ static void
 on_frame(struct cconn *c)
 {
     struct cworker *w = c->w;
-    const struct sw_ws_frame *f = &c->fr;
+    const struct sw_ws_frame *f = &c->in.fr;
     uint64_t t = swload_now_ns();
 
     switch (f->opcode) {
@@ -315,8 +310,8 @@ on_frame(struct cconn *c)
         /* Frames in out are whole, so a pong can always go behind them;
          * without room it waits for the next send (RFC 6455 5.5.3 allows a
          * late pong, answering the most recent ping). */
-        memcpy(c->pong, c->ctl, c->ctl_len);
-        c->pong_len = c->ctl_len;
+        memcpy(c->pong, c->in.ctl, c->in.ctl_len);
+        c->pong_len = c->in.ctl_len;
         c->pong_due = !frame_put(c, SW_WS_OP_PONG, c->pong, c->pong_len);
         if (!c->pong_due && c->out_pos == 0) {
             cc_flush(c);
@@ -348,7 +343,7 @@ on_frame(struct cconn *c)
     }
     if (w->cl->sc == SC_SUBSCRIBE) {
         if (f->fin) {
-            swload_sub_message(&w->sub, &c->sub, c->ctl, c->ctl_len,
+            swload_sub_message(&w->sub, &c->sub, c->in.ctl, c->in.ctl_len,
                                f->payload_len, t,
                                w->measuring ? &w->hist : NULL);
         }
@@ -357,8 +352,8 @@ on_frame(struct cconn *c)
     if (c->stats_asked && !c->stats_done && f->opcode == SW_WS_OP_TEXT) {
         /* {"pings":N,"pongs":N,"frames":N} from the sink */
         char text[SW_WS_MAX_CONTROL + 1];
-        memcpy(text, c->ctl, c->ctl_len);
-        text[c->ctl_len] = '\0';
+        memcpy(text, c->in.ctl, c->in.ctl_len);
+        text[c->in.ctl_len] = '\0';
         const char *fp = strstr(text, "\"frames\":");
         if (fp != NULL) {
             c->acked = strtoull(fp + 9, NULL, 10);
@@ -386,33 +381,16 @@ on_frame(struct cconn *c)
 static void
 frames_feed(struct cconn *c, const uint8_t *p, size_t len)
 {
-    while (len > 0 && c->state == CC_OPEN) {
-        if (!c->in_frame) {
-            ssize_t used = sw_ws_frame_decode(&c->dec, p, len, &c->fr);
-            if (used == SW_AGAIN) {
-                return;
-            }
-            if (used < 0) {
-                cc_fail(c, true);
-                return;
-            }
-            p += used;
-            len -= (size_t)used;
-            c->in_frame = true;
-            c->pay_left = c->fr.payload_len;
-            c->ctl_len = 0;
+    while (c->state == CC_OPEN) {
+        int rc = swload_frames_next(&c->in, &p, &len);
+        if (rc == 0) {
+            return;
         }
-        size_t n = (size_t)SW_MIN((uint64_t)len, c->pay_left);
-        size_t keep = SW_MIN(n, sizeof(c->ctl) - c->ctl_len);
-        memcpy(c->ctl + c->ctl_len, p, keep);
-        c->ctl_len += keep;
-        p += n;
-        len -= n;
-        c->pay_left -= n;
-        if (c->pay_left == 0) {
-            c->in_frame = false;
-            on_frame(c);
+        if (rc < 0) {
+            cc_fail(c, true);
+            return;
         }
+        on_frame(c);
     }
 }
 
@@ -466,7 +444,7 @@ hs_done(struct cconn *c)
     w->inflight--;
     w->nopen++;
     w->nfinished++;
-    sw_ws_decoder_init(&c->dec, SW_WS_PEER_SERVER, 0, 0);
+    sw_ws_decoder_init(&c->in.dec, SW_WS_PEER_SERVER, 0, 0);
     size_t extra = c->hs_len - head;
     uint8_t rest[HS_MAX];
     memcpy(rest, c->hs + head, extra);
