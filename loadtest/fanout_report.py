@@ -140,9 +140,12 @@ def section(args, info, results, anomalies, started, elapsed, interval_for):
     L = [MARK_BEGIN, "", "## Fan-out: broadcast to many clients", ""]
     w = L.append
     w("Written by `loadtest/fanout` on %s UTC (run time %.1f min, commit `%s`,"
-      " load average at the end %s). Command: `loadtest/fanout%s`."
+      " load average %s at the start, %s at the end; %d CPUs). Command: "
+      "`loadtest/fanout%s`."
       % (started.strftime("%Y-%m-%d %H:%M"), elapsed / 60, info["commit"],
          " ".join("%.2f" % x for x in info["machine"]["load"]),
+         " ".join("%.2f" % x for x in info["load_end"]),
+         info["machine"]["nproc"],
          "" if not args.cmdline else " " + " ".join(args.cmdline)))
     w("")
     w("One `swload broadcast` backend sends a %d-byte binary message, "
@@ -177,6 +180,9 @@ def section(args, info, results, anomalies, started, elapsed, interval_for):
       "saturated; per row below." % "{:,.0f}".format(args.rate)
       if args.interval is None else
       "- Broadcast interval: %g ms in every row." % args.interval)
+    w("- Versions: %s; Shockwave `%s`." % (
+        "; ".join("`%s`" % info["versions"][k] for k in ("nginx", "haproxy")),
+        info["versions"]["shockwave"]))
     w("")
     for clients in args.clients:
         w("### %s clients, one broadcast every %g ms" % (
