@@ -10,6 +10,7 @@
  */
 #include "gateway.h"
 
+#include <shockwave/fanout.h>
 #include <shockwave/metrics.h>
 #include <shockwave/upstream.h>
 
@@ -99,6 +100,31 @@ append_allocations(struct sw_metrics_out *o)
     }
 }
 
+/* The hub's view: channels and their sizes, message blocks. */
+static void
+append_fanout(struct sw_gateway *g, struct sw_metrics_out *o)
+{
+    struct sw_fanout_stats fs;
+    sw_fanout_hub_stats(g->fanout, &fs);
+    static const struct {
+        const char *name;
+        const char *help;
+    } fams[] = {
+        {"fanout_channels", "Fan-out channels open."},
+        {"fanout_channel_clients_max",
+         "Clients of the largest fan-out channel."},
+        {"fanout_block_bytes", "Bytes of fan-out message blocks allocated."},
+        {"fanout_blocks_pooled", "Idle fan-out message blocks kept for reuse."},
+    };
+    const uint64_t vals[] = {fs.channels, fs.largest, fs.block_bytes,
+                             fs.blocks_pooled};
+    for (size_t i = 0; i < SW_NELEMS(fams); i++) {
+        sw_metrics_put_family(o, fams[i].name, "gauge", fams[i].help);
+        sw_metrics_printf(o, "shockwave_%s %llu\n", fams[i].name,
+                          (unsigned long long)vals[i]);
+    }
+}
+
 enum sw_status
 sw_gateway_metrics_text(struct sw_gateway *g, struct sw_metrics_out *o)
 {
@@ -123,6 +149,7 @@ sw_gateway_metrics_text(struct sw_gateway *g, struct sw_metrics_out *o)
     v.start_unix = g->start_unix;
     if (st == SW_OK && sw_metrics_format(&v, o)) {
         append_server_up(g, o, &v);
+        append_fanout(g, o);
         append_allocations(o);
     }
     sw_metrics_view_fini(&v);

@@ -36,6 +36,7 @@ struct sw_gateway {
     struct sw_conf *cf;                /* ref: the current snapshot */
     struct event_base *base;           /* owned: main thread loop */
     struct sw_gateway_worker *workers; /* owned: nworkers */
+    struct sw_fanout_hub *fanout;      /* owned: the workers' fan-out hub */
     unsigned nworkers;
     struct event *sighup;     /* owned */
     struct event *sigterm;    /* owned */

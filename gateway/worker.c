@@ -7,6 +7,8 @@
  */
 #include "gateway.h"
 
+#include <shockwave/fanout.h>
+
 #include <shockwave/log.h>
 
 #include <errno.h>
@@ -67,8 +69,13 @@ sw_gateway_start_workers(struct sw_gateway *g)
         sw_log_error("out of memory");
         return SW_ENOMEM;
     }
+    g->fanout = sw_fanout_hub_new(g->nworkers);
+    if (g->fanout == NULL) {
+        sw_log_error("out of memory for the fan-out hub");
+        return SW_ENOMEM;
+    }
     for (unsigned i = 0; i < g->nworkers; i++) {
-        struct sw_worker *w = sw_worker_new(i, g->cf);
+        struct sw_worker *w = sw_worker_new(i, g->cf, g->fanout);
         if (w == NULL) {
             return SW_ERROR;
         }
@@ -118,4 +125,6 @@ sw_gateway_stop_workers(struct sw_gateway *g)
     }
     free(g->workers);
     g->workers = NULL;
+    sw_fanout_hub_free(g->fanout); /* after every worker's side */
+    g->fanout = NULL;
 }

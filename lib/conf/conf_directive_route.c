@@ -15,6 +15,9 @@
  *   sw__conf_set_edit()              request_header, response_header
  *                                    set | add | remove NAME [VALUE]
  *   sw__conf_set_ws_ping()           ws_ping local | forward
+ *   sw__conf_set_fanout()            fanout KEY (a template that may also
+ *                                    use $uri, $arg_NAME, $http_NAME)
+ *   sw__conf_set_fanout_choice()     fanout_client_messages, fanout_slow
  *   sw__conf_set_route_name()        name NAME (defaults and uniqueness in
  *                                    conf_parse.c)
  *
@@ -39,6 +42,9 @@ static const struct sw_conf_route route_defaults = {
     .ws_max_frame = 16 * SW__CONF_MB,
     .ws_max_buffer = 256 * SW__CONF_KB,      /* per buffer, per direction */
     .ws_splice_threshold = 16 * SW__CONF_KB, /* copy below, splice above */
+    .fanout_linger_ms = 5 * SW__CONF_SEC,
+    .fanout_backlog = SW__CONF_MB,
+    .fanout_reconnect = true,
 };
 
 #define STATUS_MIN 200 /* `return`: lowest status allowed */
@@ -71,9 +77,28 @@ is_name_char(char ch)
  * Split a header value into literal text and variables: "$name", "${name}";
  * "$$" is a literal "$", and so is a "$" not followed by a name.
  */
+/* $uri, $arg_NAME and $http_NAME, which only a fan-out key may use: they
+ * need the request, which response edits no longer have. */
+static enum sw_conf_var
+key_var(const char *name, size_t nlen, struct sw_str *arg)
+{
+    if (nlen == 3 && memcmp(name, "uri", 3) == 0) {
+        return SW_CONF_VAR_URI;
+    }
+    if (nlen > 4 && memcmp(name, "arg_", 4) == 0) {
+        *arg = (struct sw_str){name + 4, nlen - 4};
+        return SW_CONF_VAR_ARG;
+    }
+    if (nlen > 5 && memcmp(name, "http_", 5) == 0) {
+        *arg = (struct sw_str){name + 5, nlen - 5};
+        return SW_CONF_VAR_HTTP;
+    }
+    return SW_CONF_VAR_NONE;
+}
+
 static bool
 parse_template(struct sw__conf_parser *ps, const struct sw__conf_src *s,
-               const struct sw__conf_tok *t, struct sw_conf_tpl *out)
+               const struct sw__conf_tok *t, struct sw_conf_tpl *out, bool key)
 {
     struct sw_str raw = t->raw;
     bool quoted = t->kind == SW__CONF_TOK_STRING;
@@ -135,6 +160,10 @@ parse_template(struct sw__conf_parser *ps, const struct sw__conf_src *s,
                     var = vars[k].var;
                 }
             }
+            struct sw_str arg = {"", 0};
+            if (var == SW_CONF_VAR_NONE && key) {
+                var = key_var(raw.p + nstart, nlen, &arg);
+            }
             if (var == SW_CONF_VAR_NONE) {
                 const char *sugg =
                     sw__conf_nearest(&vars[0].name, SW_NELEMS(vars),
@@ -152,7 +181,12 @@ parse_template(struct sw__conf_parser *ps, const struct sw__conf_src *s,
                 lit[n++] = '\0';
                 start = n;
             }
-            parts[nparts++] = (struct sw_conf_tpl_part){var, {lit + start, 0}};
+            struct sw_str name = {lit + start, 0};
+            if (arg.len > 0) {
+                name.p = sw__conf_dup_str(ps, arg.p, arg.len).p;
+                name.len = arg.len;
+            }
+            parts[nparts++] = (struct sw_conf_tpl_part){var, name};
             i = j + (brace ? 1 : 0);
             continue;
         }
@@ -412,7 +446,7 @@ sw__conf_set_edit(struct sw__conf_parser *ps, struct sw__conf_src *s,
         return;
     }
     e.name = sw__conf_dup_str(ps, a[1].text.p, a[1].text.len);
-    if (want == 3 && !parse_template(ps, s, &a[2], &e.value)) {
+    if (want == 3 && !parse_template(ps, s, &a[2], &e.value, false)) {
         return;
     }
     if (strcmp(d->name, "request_header") == 0) {
@@ -485,4 +519,45 @@ sw__conf_set_route_name(struct sw__conf_parser *ps, struct sw__conf_src *s,
     r->name = sw__conf_dup_str(ps, t->text.p, t->text.len);
     struct sw__conf_route_aux *ra = &ps->raux[ps->nraux - 1];
     ra->name_at = (struct sw__conf_pos){s->lx.file, t->line, t->col};
+}
+
+void
+sw__conf_set_fanout(struct sw__conf_parser *ps, struct sw__conf_src *s,
+                    struct sw__conf_block *b, const struct sw__conf_stmt *st,
+                    const struct sw__conf_directive *d)
+{
+    SW_UNUSED(d);
+    struct sw_conf_route *r = b->obj;
+    const struct sw__conf_tok *t = &st->args[0];
+    if (t->text.len == 0) {
+        sw__conf_err_tok(ps, s, t, "\"fanout\" needs a non-empty key");
+        return;
+    }
+    if (parse_template(ps, s, t, &r->fanout_key, true)) {
+        r->fanout = true;
+    }
+}
+
+/* fanout_client_messages forward | drop; fanout_slow drop | close. */
+void
+sw__conf_set_fanout_choice(struct sw__conf_parser *ps, struct sw__conf_src *s,
+                           struct sw__conf_block *b,
+                           const struct sw__conf_stmt *st,
+                           const struct sw__conf_directive *d)
+{
+    struct sw_conf_route *r = b->obj;
+    const struct sw__conf_tok *t = &st->args[0];
+    bool client = strcmp(d->name, "fanout_client_messages") == 0;
+    const char *no = client ? "forward" : "drop";
+    const char *yes = client ? "drop" : "close";
+    bool *field = client ? &r->fanout_drop_client : &r->fanout_slow_close;
+    if (sw__conf_str_eq(t->text, no)) {
+        *field = false;
+    } else if (sw__conf_str_eq(t->text, yes)) {
+        *field = true;
+    } else {
+        sw__conf_err_tok(ps, s, t,
+                         "\"%s\" expects \"%s\" or \"%s\", got \"%.*s\"",
+                         d->name, no, yes, SW__CONF_TOKF(t));
+    }
 }

@@ -44,8 +44,19 @@ static const char *const upstream_custom[] = {
     "server", "balance", "tls_ca", "tls_server_name", "include", "health_check",
 };
 static const char *const route_custom[] = {
-    "host",           "path_prefix",     "header",  "upstream", "return",
-    "request_header", "response_header", "ws_ping", "include",  "name",
+    "host",
+    "path_prefix",
+    "header",
+    "upstream",
+    "return",
+    "request_header",
+    "response_header",
+    "ws_ping",
+    "include",
+    "name",
+    "fanout",
+    "fanout_client_messages",
+    "fanout_slow",
 };
 
 static bool
@@ -341,10 +352,17 @@ static void template(FILE *out, const struct sw_conf_tpl *tpl)
         [SW_CONF_VAR_REQUEST_ID] = "request_id",
         [SW_CONF_VAR_REQUEST_URI] = "request_uri",
         [SW_CONF_VAR_SERVER_PORT] = "server_port",
+        [SW_CONF_VAR_URI] = "uri",
     };
     fputc('"', out);
     for (size_t i = 0; i < tpl->nparts; i++) {
         const struct sw_conf_tpl_part *pt = &tpl->parts[i];
+        if (pt->var == SW_CONF_VAR_ARG || pt->var == SW_CONF_VAR_HTTP) {
+            fprintf(out, "${%s%.*s}",
+                    pt->var == SW_CONF_VAR_ARG ? "arg_" : "http_",
+                    (int)pt->text.len, pt->text.p);
+            continue;
+        }
         if (pt->var != SW_CONF_VAR_NONE && (size_t)pt->var < SW_NELEMS(names) &&
             names[pt->var] != NULL) {
             fprintf(out, "${%s}", names[pt->var]);
@@ -413,6 +431,13 @@ route_block(FILE *out, const struct sw_conf_route *r)
     edits(out, "response_header", r->response_edits, r->nresponse_edits);
     fprintf(out, "    ws_ping %s;\n",
             r->ws_ping == SW_CONF_WS_PING_FORWARD ? "forward" : "local");
+    if (r->fanout) {
+        fputs("    fanout ", out);
+        template(out, &r->fanout_key);
+        fprintf(out, ";\n    fanout_client_messages %s;\n    fanout_slow %s;\n",
+                r->fanout_drop_client ? "drop" : "forward",
+                r->fanout_slow_close ? "close" : "drop");
+    }
     generics(out, SW__CONF_CTX_ROUTE, "    ", r);
     fputs("}\n", out);
 }

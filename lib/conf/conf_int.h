@@ -440,6 +440,8 @@ sw__conf_set_cb sw__conf_set_route_upstream;
 sw__conf_set_cb sw__conf_set_return;
 sw__conf_set_cb sw__conf_set_edit; /* request_header, response_header */
 sw__conf_set_cb sw__conf_set_ws_ping;
+sw__conf_set_cb sw__conf_set_fanout;
+sw__conf_set_cb sw__conf_set_fanout_choice;
 sw__conf_set_cb sw__conf_set_route_name;
 
 /* Build a snapshot from text (see sw_conf_load_string). `real` is the

@@ -569,6 +569,14 @@ validate(struct sw__conf_parser *ps)
     }
     name_routes(ps);
     for (size_t i = 0; i < cf->nroutes && i < ps->nraux; i++) {
+        const struct sw_conf_route *r = &cf->routes[i];
+        if (r->fanout && (!r->websocket || ps->raux[i].upstream.len == 0)) {
+            sw__conf_err_pos(ps, &ps->raux[i].name_at,
+                             "\"fanout\" needs \"websocket on;\" and an "
+                             "\"upstream\" in the same route");
+        }
+    }
+    for (size_t i = 0; i < cf->nroutes && i < ps->nraux; i++) {
         struct sw__conf_route_aux *ra = &ps->raux[i];
         if (ra->upstream.len == 0) {
             continue;

@@ -20,7 +20,9 @@
 #include <shockwave/conn.h>
 #include <shockwave/log.h>
 
+#include <errno.h>
 #include <poll.h>
+#include <sys/uio.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -354,6 +356,25 @@ sw_conn_out_reserve(struct sw_conn *c, size_t need)
 /* ---- I/O -------------------------------------------------------------- */
 
 ssize_t
+sw_conn_recv_into(struct sw_conn *c, uint8_t *p, size_t room)
+{
+    ssize_t n = c->io.ops->recv(&c->io, p, room);
+    c->flags &= ~SW_CONN_F_READ_WANTS_WRITE;
+    if (n == 0) {
+        c->flags |= SW_CONN_F_EOF;
+    } else if (n == SW_AGAIN) {
+        if (c->io.want == SW_IO_WANT_WRITE) {
+            c->flags |= SW_CONN_F_READ_WANTS_WRITE;
+        }
+    } else if (n < 0) {
+        sw_log_debug("%s fd %d: recv: %s", c->role, c->io.fd,
+                     strerror(c->io.last_errno));
+        c->flags |= SW_CONN_F_EOF | SW_CONN_F_RESET;
+    }
+    return n;
+}
+
+ssize_t
 sw_conn_read(struct sw_conn *c)
 {
     if (c->grow_class > 0) {
@@ -367,23 +388,12 @@ sw_conn_read(struct sw_conn *c)
     if (room == 0) {
         return SW_AGAIN;
     }
-    ssize_t n = c->io.ops->recv(&c->io, b->last, room);
-    c->flags &= ~SW_CONN_F_READ_WANTS_WRITE;
+    ssize_t n = sw_conn_recv_into(c, b->last, room);
     if (n > 0) {
         b->last += n;
         if (c->grow_class > 0) {
             in_learn(c, (size_t)n, room, sw_buf_cap(b));
         }
-    } else if (n == 0) {
-        c->flags |= SW_CONN_F_EOF;
-    } else if (n == SW_AGAIN) {
-        if (c->io.want == SW_IO_WANT_WRITE) {
-            c->flags |= SW_CONN_F_READ_WANTS_WRITE;
-        }
-    } else {
-        sw_log_debug("%s fd %d: recv: %s", c->role, c->io.fd,
-                     strerror(c->io.last_errno));
-        c->flags |= SW_CONN_F_EOF | SW_CONN_F_RESET;
     }
     return n;
 }
@@ -417,6 +427,50 @@ sw_conn_send_buf(struct sw_conn *c, struct sw_buf *b)
      * the owner reuses it (the session resends a request head kept in
      * uhead after a stale reuse); sw_conn_buf_ready rewinds it then. */
     return total;
+}
+
+ssize_t
+sw_conn_sendv(struct sw_conn *c, const struct iovec *iov, int n)
+{
+    if (sw_conn_has(c, SW_CONN_F_DEAD)) {
+        return SW_ECLOSED;
+    }
+    c->flags &= ~SW_CONN_F_WRITE_WANTS_READ;
+    if (c->io.ops != &sw_io_plain) {
+        /* a transport of its own (TLS): piece by piece */
+        ssize_t total = 0;
+        for (int i = 0; i < n; i++) {
+            struct sw_buf b = {.pos = iov[i].iov_base,
+                               .last =
+                                   (uint8_t *)iov[i].iov_base + iov[i].iov_len};
+            ssize_t k = sw_conn_send_buf(c, &b);
+            if (k < 0) {
+                return total > 0 ? total : k;
+            }
+            total += k;
+            if ((size_t)k < iov[i].iov_len) {
+                break;
+            }
+        }
+        return total;
+    }
+    for (;;) {
+        ssize_t k = writev(c->io.fd, iov, n);
+        if (k >= 0) {
+            return k;
+        }
+        if (errno == EINTR) {
+            continue;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            return 0;
+        }
+        c->io.last_errno = errno;
+        sw_log_debug("%s fd %d: writev: %s", c->role, c->io.fd,
+                     strerror(errno));
+        c->flags |= SW_CONN_F_DEAD;
+        return errno == EPIPE || errno == ECONNRESET ? SW_ECLOSED : SW_ERROR;
+    }
 }
 
 ssize_t

@@ -41,6 +41,7 @@
 #include <shockwave/buf.h>
 #include <shockwave/conf.h>
 #include <shockwave/conn.h>
+#include <shockwave/fanout.h>
 #include <shockwave/http.h>
 #include <shockwave/io.h>
 #include <shockwave/metrics.h>
@@ -110,6 +111,7 @@ struct sw_worker {
     struct sw_slab session_slab;   /* where sessions live */
     struct sw_slab relay_slab;     /* where relays live */
     struct event park_sweep;       /* parks idle relays, wakes due ones */
+    struct sw_fanout *fanout;      /* owned: this worker's fan-out side */
     size_t parked_since_trim;      /* parks since the last malloc_trim */
     uint64_t trimmed_ms;           /* when that was */
 };
@@ -327,6 +329,11 @@ struct sw_relay *sw__proxy_relay_begin(struct sw_session *p,
                                        uint8_t rsv_allowed,
                                        const struct sw_relay_parked *saved);
 void sw__proxy_request_done(struct sw_session *p);
+
+/* proxy_fanout.c: a fan-out route's upgrade goes to its channel */
+void sw__proxy_fanout_join(struct sw_session *p,
+                           const struct sw_http_request *r, struct sw_str path,
+                           struct sw_str host);
 
 /* proxy_park.c: parking idle WebSockets */
 void sw__proxy_park_init(struct sw_worker *w);

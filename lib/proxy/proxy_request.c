@@ -103,6 +103,7 @@ write_upstream_head(struct sw_session *p, const struct sw_http_request *r,
             is_named(h->name, "X-Forwarded-Proto") ||
             is_named(h->name, "X-Forwarded-Host") ||
             is_named(h->name, "X-Request-Id") ||
+            (rt->fanout && is_named(h->name, "Sec-WebSocket-Extensions")) ||
             sw_route_edits_drop(rt->request_edits, rt->nrequest_edits,
                                 h->name)) {
             continue;
@@ -331,6 +332,10 @@ start_request(struct sw_session *p, const struct sw_http_request *r)
     }
     if (!write_upstream_head(p, r, host, &vars)) {
         sw__proxy_respond_error(p, 431, "request head too large after edits");
+        return;
+    }
+    if (rt->fanout && has(p, SW_SESS_F_WS_UPGRADE)) {
+        sw__proxy_fanout_join(p, r, path, host);
         return;
     }
     p->tried = 0;

@@ -101,11 +101,12 @@ pool_buffer_size(const struct sw_conf *cf)
 }
 
 static void on_post(evutil_socket_t fd, short what, void *arg);
+static void fanout_empty(void *arg);
 static void on_reap(evutil_socket_t fd, short what, void *arg);
 static void on_drain_timeout(evutil_socket_t fd, short what, void *arg);
 
 struct sw_worker *
-sw_worker_new(unsigned id, struct sw_conf *cf)
+sw_worker_new(unsigned id, struct sw_conf *cf, struct sw_fanout_hub *hub)
 {
     struct sw_worker *w = calloc(1, sizeof(*w));
     if (w == NULL) {
@@ -175,6 +176,18 @@ sw_worker_new(unsigned id, struct sw_conf *cf)
     event_assign(&w->reap_ev, w->base, -1, 0, on_reap, w);
     event_assign(&w->drain_timer, w->base, -1, 0, on_drain_timeout, w);
     sw__proxy_park_init(w);
+    struct sw_fanout_env fe = {.id = id,
+                               .base = w->base,
+                               .bufs = &w->bufs,
+                               .rng = &w->rng,
+                               .metrics = &w->metrics,
+                               .on_empty = fanout_empty,
+                               .arg = w};
+    w->fanout = sw_fanout_new(hub, &fe);
+    if (w->fanout == NULL) {
+        sw_log_error("worker %u: out of memory for fan-out", id);
+        goto fail;
+    }
     w->wconf = wconf_new(w, cf);
     if (w->wconf == NULL) {
         sw_log_error("worker %u: out of memory", id);
@@ -203,6 +216,7 @@ sw_worker_free(struct sw_worker *w)
             break; /* cannot happen: a forced drain closes the session */
         }
     }
+    sw_fanout_free(w->fanout); /* before the pools and snapshots it uses */
     struct sw_listener *l = w->listeners;
     while (l != NULL) {
         struct sw_listener *next = l->next;
@@ -257,7 +271,7 @@ accept_ready(struct sw_worker *w, struct sw_listener *l)
             return;
         }
         size_t cap = w->wconf->cf->max_client_connections;
-        if (cap != 0 && w->nsessions >= cap) {
+        if (cap != 0 && w->nsessions + sw_fanout_live(w->fanout) >= cap) {
             sw_metrics_inc(&w->metrics, SW_METRIC_CLIENT_CONNECTIONS_REFUSED);
             sw_log_warn("worker %u: max_client_connections (%zu) reached, "
                         "connection refused",
@@ -363,10 +377,17 @@ adopt(struct sw_worker *w, struct sw_conf *cf)
 static void
 maybe_exit(struct sw_worker *w)
 {
-    if (w->draining && w->nsessions == 0) {
+    if (w->draining && w->nsessions == 0 && sw_fanout_live(w->fanout) == 0) {
         event_del(&w->drain_timer);
         event_base_loopexit(w->base, NULL);
     }
+}
+
+/* A draining worker's last fan-out client or channel ended. */
+static void
+fanout_empty(void *arg)
+{
+    maybe_exit(arg);
 }
 
 static void
@@ -384,6 +405,7 @@ start_drain(struct sw_worker *w)
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
     event_add(&w->drain_timer, &tv);
     sw__proxy_unpark_all(w); /* each gets its 1001 */
+    sw_fanout_drain(w->fanout);
     struct sw_session *p = w->sessions;
     while (p != NULL) {
         struct sw_session *next = p->next;

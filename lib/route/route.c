@@ -157,6 +157,9 @@ var_value(enum sw_conf_var v, const struct sw_route_vars *vars)
     case SW_CONF_VAR_SERVER_PORT:
         return vars->server_port;
     case SW_CONF_VAR_NONE:
+    case SW_CONF_VAR_URI: /* only in fan-out keys (lib/proxy) */
+    case SW_CONF_VAR_ARG:
+    case SW_CONF_VAR_HTTP:
         break;
     }
     return (struct sw_str){"", 0};

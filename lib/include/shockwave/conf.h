@@ -43,12 +43,18 @@ enum sw_conf_var {
     SW_CONF_VAR_REQUEST_ID,
     SW_CONF_VAR_REQUEST_URI,
     SW_CONF_VAR_SERVER_PORT,
+    /* Only in a fan-out key (`fanout KEY;`): */
+    SW_CONF_VAR_URI,  /* the normalised path, without the query */
+    SW_CONF_VAR_ARG,  /* $arg_NAME: a query argument (name in text) */
+    SW_CONF_VAR_HTTP, /* $http_NAME: a request header (name in text,
+                         "_" standing for "-", any case) */
 };
 
 /* One piece of a header value template: literal text or a variable. */
 struct sw_conf_tpl_part {
     enum sw_conf_var var; /* SW_CONF_VAR_NONE for literal text */
-    struct sw_str text;   /* owned: the literal (empty for variables) */
+    struct sw_str text;   /* owned: the literal; for ARG and HTTP the
+                             name; empty for other variables */
 };
 
 struct sw_conf_tpl {
@@ -200,8 +206,19 @@ struct sw_conf_route {
     uint64_t ws_max_buffer; /* bytes buffered per direction, default 64k */
     uint64_t ws_splice_threshold; /* default 16k; 0 = never splice */
     bool ws_validate_utf8;        /* default off */
-    size_t index;                 /* position in sw_conf.routes (file order) */
-    unsigned line;                /* line of `route {` for logs */
+    /* Fan-out (docs/fanout.md): clients whose key expands the same share
+     * one upstream WebSocket. */
+    bool fanout;                   /* `fanout KEY;` given */
+    struct sw_conf_tpl fanout_key; /* owned: the key template */
+    uint64_t fanout_linger_ms;     /* upstream kept after the last client:
+                                      default 5s */
+    uint64_t fanout_backlog;       /* bytes queued per client: default 1m */
+    bool fanout_drop_client;       /* fanout_client_messages drop */
+    bool fanout_slow_close;        /* fanout_slow close (1008); default drop
+                                      (the oldest messages are missed) */
+    bool fanout_reconnect;         /* default on */
+    size_t index;                  /* position in sw_conf.routes (file order) */
+    unsigned line;                 /* line of `route {` for logs */
 };
 
 /* TLS protocol versions, bits of sw_conf.tls_protocols. */

@@ -207,12 +207,22 @@ void sw_conn_release_idle(struct sw_conn *c);
  * SW_CONN_F_EOF (and SW_CONN_F_RESET for a failure). */
 ssize_t sw_conn_read(struct sw_conn *c);
 
+/* As sw_conn_read, into the caller's memory (room > 0 bytes at p): the
+ * same results and flags, c->in untouched. */
+ssize_t sw_conn_recv_into(struct sw_conn *c, uint8_t *p, size_t room);
+
 /* Send as much of `b` as the socket takes (b may be NULL). Returns the
  * bytes sent (>= 0), or SW_ECLOSED / SW_ERROR once a send failed (logged
  * here; SW_CONN_F_DEAD is set). The bytes sent stay in `b` before b->pos
  * (not rewound): sw_conn_buf_ready rewinds an empty buffer when it is
  * used again. */
 ssize_t sw_conn_send_buf(struct sw_conn *c, struct sw_buf *b);
+
+/* Send from n pieces at once (writev on a plain socket; piece by piece
+ * through any other transport). Returns the bytes sent (0 when the socket
+ * would block), or SW_ECLOSED / SW_ERROR as sw_conn_send_buf. */
+struct iovec;
+ssize_t sw_conn_sendv(struct sw_conn *c, const struct iovec *iov, int n);
 
 /* sw_conn_send_buf(c, c->out). */
 ssize_t sw_conn_flush(struct sw_conn *c);

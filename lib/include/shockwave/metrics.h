@@ -78,7 +78,28 @@
       "WebSocket peers gone without a close frame.")                           \
     X(WS_HANDSHAKE_REJECTED, "ws_handshake_rejected_total", COUNTER,           \
       "WebSocket upgrade requests refused before reaching an upstream.")       \
-    X(PIPES_IN_USE, "pipes_in_use", GAUGE, "splice() pipes held by relays now.")
+    X(PIPES_IN_USE, "pipes_in_use", GAUGE,                                     \
+      "splice() pipes held by relays now.")                                    \
+    X(FANOUT_CLIENTS, "fanout_clients", GAUGE,                                 \
+      "Clients in fan-out channels now.")                                      \
+    X(FANOUT_MESSAGES, "fanout_messages_total", COUNTER,                       \
+      "Upstream messages fanned out (once per channel).")                      \
+    X(FANOUT_DELIVERIES, "fanout_deliveries_total", COUNTER,                   \
+      "Fan-out messages queued to clients (one per client).")                  \
+    X(FANOUT_DROPPED, "fanout_dropped_total", COUNTER,                         \
+      "Fan-out messages slow clients missed (fanout_slow drop).")              \
+    X(FANOUT_SLOW_CLOSES, "fanout_slow_closes_total", COUNTER,                 \
+      "Fan-out clients closed with 1008 for being slow (fanout_slow close).")  \
+    X(FANOUT_UPSTREAM_CONNECTS, "fanout_upstream_connects_total", COUNTER,     \
+      "Fan-out upstream WebSockets opened, reconnects included.")              \
+    X(FANOUT_UPSTREAM_LOSSES, "fanout_upstream_losses_total", COUNTER,         \
+      "Fan-out upstream WebSockets lost while clients were connected.")        \
+    X(FANOUT_CLIENT_FORWARDED, "fanout_client_messages_forwarded_total",       \
+      COUNTER, "Client messages a fan-out channel sent to its upstream.")      \
+    X(FANOUT_CLIENT_DROPPED, "fanout_client_messages_dropped_total", COUNTER,  \
+      "Client messages a fan-out channel dropped.")                            \
+    X(FANOUT_RING_MESSAGES, "fanout_ring_messages_total", COUNTER,             \
+      "Fan-out messages handed to another worker through its ring.")
 
 enum sw_metric {
 #define SW_METRIC_ENUM(id, name, type, help) SW_METRIC_##id,

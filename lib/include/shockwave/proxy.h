@@ -23,9 +23,12 @@
 
 struct sw_worker;
 
-/* Create worker `id` using snapshot `cf` (a reference is taken). Returns
- * NULL on failure (logged). */
-struct sw_worker *sw_worker_new(unsigned id, struct sw_conf *cf);
+/* Create worker `id` using snapshot `cf` (a reference is taken), its
+ * fan-out side on `hub` (shared by every worker, freed after them).
+ * Returns NULL on failure (logged). */
+struct sw_fanout_hub;
+struct sw_worker *sw_worker_new(unsigned id, struct sw_conf *cf,
+                                struct sw_fanout_hub *hub);
 
 /* Add a listening socket (non-blocking, already bound and listening); the
  * worker owns it from now on. `tls`: connections on it start with a TLS
