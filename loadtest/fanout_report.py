@@ -60,7 +60,7 @@ def ratios(results, clients, targets):
     return out
 
 
-INTEGER = ("held", "missed")
+INTEGER = ("held", "missed", "deliveries")
 
 
 def fmt_cell(key, v):
@@ -104,18 +104,30 @@ def ratio_lines(results, clients, targets):
     L = []
     if "shockwave" not in targets:
         return L
-    bp = LABEL.get(r["best_peer"], "-")
-    L.append("- gateway CPU per delivery, Shockwave / best peer (%s): **%s**"
-             "%s" % (bp, fmt_ratio(r["vs_peer"]),
-                     " (target <= %.1fx at 1,000 clients)" % GOAL_PEER
-                     if clients == 1000 else ""))
-    L.append("- gateway CPU per delivery, Shockwave / floor (the backend's "
-             "CPU per delivery, direct): **%s** (target <= %.1fx)"
-             % (fmt_ratio(r["vs_floor"]), GOAL_FLOOR))
-    L.append("- backend CPU per broadcast, Shockwave / best peer (%s): **%s**"
-             " (target <= %.2fx)" % (LABEL.get(r["backend_peer"], "-"),
-                                     fmt_ratio(r["backend_vs_peer"]),
-                                     GOAL_BACKEND))
+    if r["best_peer"] is not None:
+        L.append("- gateway CPU per delivery, Shockwave / best peer (%s): "
+                 "**%s**%s" % (LABEL[r["best_peer"]], fmt_ratio(r["vs_peer"]),
+                               " (target <= %.1fx at 1,000 clients)"
+                               % GOAL_PEER if clients == 1000 else ""))
+    if r["vs_floor"] is not None:
+        L.append("- gateway CPU per delivery, Shockwave / floor (the "
+                 "backend's CPU per delivery, direct): **%s** (target <= "
+                 "%.1fx)" % (fmt_ratio(r["vs_floor"]), GOAL_FLOOR))
+    if r["backend_peer"] is not None:
+        L.append("- backend CPU per broadcast, Shockwave / best peer (%s): "
+                 "**%s** (target <= %.2fx)"
+                 % (LABEL[r["backend_peer"]], fmt_ratio(r["backend_vs_peer"]),
+                    GOAL_BACKEND))
+    fo = med(results, clients, "shockwave", "fo_deliveries_total")
+    got = med(results, clients, "shockwave", "deliveries")
+    if fo is not None and got is not None:
+        L.append("- cross-check, Shockwave's /metrics over the measurement "
+                 "(median): %s deliveries queued "
+                 "(shockwave_fanout_deliveries_total), %s dropped for slow "
+                 "clients; the subscribers counted %s"
+                 % ("{:,.0f}".format(fo), "{:,.0f}".format(med(
+                     results, clients, "shockwave", "fo_dropped_total") or 0),
+                    "{:,.0f}".format(got)))
     if clients == 10:
         L.append("- gateway CPU per broadcast to 10 clients: **%s ns** "
                  "(original target %s ns; floor, the backend's own CPU per "
