@@ -137,6 +137,57 @@ def ratio_lines(results, clients, targets):
     return L
 
 
+def reading(results, args):
+    """What the figures say about the targets, with this run's numbers."""
+    L = ["### Reading the figures", ""]
+    if "shockwave" not in args.targets or "direct" not in args.targets:
+        return []
+    if 1000 in args.clients:
+        r = ratios(results, 1000, args.targets)
+        bp = r["best_peer"] and med(results, 1000, r["best_peer"],
+                                    "gw_ns_per_delivery")
+        floor = med(results, 1000, "direct", "backend_ns_per_delivery")
+        if bp and floor:
+            goal = GOAL_PEER * bp
+            L.append("- 1,000 clients: the target, %.1fx the best peer, is "
+                     "%s ns per delivery; the floor, one plain send of the "
+                     "frame per client, is %s ns here (the best peer costs "
+                     "%.1fx the floor), so the target %s. A send to a "
+                     "loopback TCP socket includes the kernel's delivery "
+                     "into the receiving socket and its wake-up: most of "
+                     "what a peer pays per delivery is that send."
+                     % (GOAL_PEER, fmt(goal), fmt(floor), bp / floor,
+                        "leaves %.0f%% over a plain send" %
+                        (100 * (goal / floor - 1)) if goal >= floor
+                        else "is below a plain send"))
+    if 10 in args.clients:
+        r = ratios(results, 10, args.targets)
+        fb = r["floor_per_broadcast"]
+        if fb:
+            L.append("- 10 clients: the floor per broadcast (ten plain "
+                     "sends and the backend's own per-broadcast work) is %s "
+                     "ns, %s the original target of %s ns; Shockwave's "
+                     "gateway spends %s ns per broadcast."
+                     % (fmt(fb), "above" if fb > GOAL_BROADCAST_NS else
+                        "below", "{:,}".format(
+                         GOAL_BROADCAST_NS), fmt(r["gw_per_broadcast"])))
+        sw_b = med(results, 10, "shockwave", "backend_ns_per_broadcast")
+        if sw_b and r["backend_peer"]:
+            L.append("- Backend CPU per broadcast at 10 clients (%s ns for "
+                     "its one send with fan-out) is mostly its fixed cost "
+                     "per broadcast (timer wake-up, time stamp), the same "
+                     "for every target; from 1,000 clients on, the N sends "
+                     "dominate and the ratio falls far below %.2fx."
+                     % (fmt(sw_b), GOAL_BACKEND))
+    L.append("- Latency at 1,000 and 10,000 clients is set by the broadcast "
+             "itself: with a connection per client the backend writes N "
+             "frames one after the other (and the peers relay each), "
+             "with fan-out the gateway does; the last client's message "
+             "waits for the others.")
+    L.append("")
+    return L
+
+
 def print_table(args, results, interval_for):
     for clients in args.clients:
         print("\n%d clients, broadcast every %g ms" % (
@@ -204,6 +255,7 @@ def section(args, info, results, anomalies, started, elapsed, interval_for):
         w("")
         L.extend(ratio_lines(results, clients, args.targets))
         w("")
+    L.extend(reading(results, args))
     w("### Fan-out anomalies")
     w("")
     if not anomalies:
