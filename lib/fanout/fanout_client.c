@@ -210,7 +210,10 @@ fo_client_queue(struct fo_client *c, struct fo_slice s)
         return;
     }
     c->delivered++;
-    c->bytes_out += s.len;
+    /* payload bytes, as the relay counts them: the header is 2, 4 or 10
+     * bytes (unmasked, toward a client) */
+    uint8_t len7 = s.b->data[s.off + 1] & 0x7f;
+    c->bytes_out += s.len - (len7 == 127 ? 10u : len7 == 126 ? 4u : 2u);
     fo_mark_dirty(c);
 }
 
@@ -244,7 +247,11 @@ fo_client_flush(struct fo_client *c)
         }
         sw_conn_buf_release(conn, &conn->out);
     }
-    if (fo_outq_flush(c->f, conn, &c->q) < 0) {
+    ssize_t sent = fo_outq_flush(c->f, conn, &c->q);
+    if (sent > 0) {
+        sw_metrics_add(c->f->metrics, SW_METRIC_BYTES_TO_CLIENTS, sent);
+    }
+    if (sent < 0) {
         if (c->closed_by == NULL) {
             c->closed_by = "client";
             c->close_code = SW_WS_CLOSE_ABNORMAL;
@@ -305,6 +312,7 @@ log_end(const struct fo_client *c, uint64_t now)
         sw_log_json_str(&j, "channel", c->ch->name, c->ch->name_len);
         sw_log_json_u64(&j, "duration_ms", ms);
         sw_log_json_u64(&j, "client_messages", c->sent_msgs);
+        sw_log_json_u64(&j, "client_bytes", c->sent_bytes);
         sw_log_json_u64(&j, "upstream_messages", c->delivered);
         sw_log_json_u64(&j, "upstream_bytes", c->bytes_out);
         sw_log_json_u64(&j, "dropped", c->dropped);
@@ -371,6 +379,7 @@ message_done(struct fo_client *c)
     struct sw_fanout *f = c->f;
     struct fo_chan *ch = c->ch;
     c->sent_msgs++;
+    c->sent_bytes += c->mlen;
     if (c->mblk == NULL) {
         sw_metrics_inc(f->metrics, SW_METRIC_FANOUT_CLIENT_DROPPED);
         return;

@@ -418,8 +418,6 @@ sw_fanout_join(struct sw_fanout *f, const struct sw_fanout_join *j,
     enum fo_chan_state st = ch->state;
     char proto[sizeof(ch->protocol)];
     memcpy(proto, ch->protocol, sizeof(proto));
-    ch->linger_at_ms = 0; /* owner's field; harmless race: re-armed by the
-                             sweep when the channel empties again */
     pthread_mutex_unlock(&hub->lock);
 
     if (!made) {

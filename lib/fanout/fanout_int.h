@@ -48,12 +48,15 @@
 
 /* Entries of one ring (a power of two). */
 #define FO_RING_SIZE 4096u
+/* Entries kept for one destination whose ring is full, at most: past
+ * it, messages toward that worker are dropped (counted). */
+#define FO_LATER_MAX (1u << 16)
 /* Slices one writev takes. */
 #define FO_IOV 64
 /* Queue entries per client at most (the byte bound usually comes first). */
 #define FO_QUEUE_MAX (1u << 16)
 /* Control frames waiting toward one end (pongs, a ping, a close). */
-#define FO_CTL_BYTES 512
+#define FO_CTL_BYTES 256
 
 /* Upstream reconnect backoff. */
 #define FO_BACKOFF_MIN_MS 100
@@ -263,8 +266,9 @@ struct fo_client {
     uint64_t close_at_ms; /* CLOSING: end by then */
     uint64_t delivered;   /* messages queued to it */
     uint64_t dropped;     /* messages it missed (slow) */
-    uint64_t bytes_out;
-    uint64_t sent_msgs; /* client messages it sent on */
+    uint64_t bytes_out;   /* payload bytes of those */
+    uint64_t sent_msgs;   /* client messages it sent on */
+    uint64_t sent_bytes;  /* their payload bytes */
     const char *closed_by;
     uint16_t close_code;
     bool close_received;

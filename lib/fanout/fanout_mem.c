@@ -254,7 +254,10 @@ fo_outq_flush(struct sw_fanout *f, struct sw_conn *c, struct fo_outq *q)
         }
         struct iovec iov[FO_IOV];
         int n = 0;
-        for (uint32_t i = 0; i < q->count && n < FO_IOV; i++, n++) {
+        /* with a control frame waiting, only the rest of the slice in
+         * flight goes before it */
+        int most = q->ctl_sent < q->ctl_len ? 1 : FO_IOV;
+        for (uint32_t i = 0; i < q->count && n < most; i++, n++) {
             struct fo_slice *s = at(q, i);
             uint32_t skip = i == 0 ? q->sent : 0;
             iov[n].iov_base = s->b->data + s->off + skip;
@@ -384,6 +387,12 @@ fo_post(struct sw_fanout *f, unsigned to, const struct fo_entry *e)
         retry_to(f, to);
     }
     if (bl->n == 0 && ring_push(ring(f->hub, f->id, to), e, &f->wake[to])) {
+        return;
+    }
+    if (bl->n >= FO_LATER_MAX && e->type == FO_E_MSG) {
+        /* that worker is far behind: its clients miss this message */
+        sw_metrics_inc(f->metrics, SW_METRIC_FANOUT_DROPPED);
+        entry_drop(f, e);
         return;
     }
     if (!later_push(bl, e)) {
