@@ -33,10 +33,10 @@ now_s(void)
 static volatile uint64_t sink;
 
 struct result {
-    const char *name;  /* case name */
-    const char *unit;  /* "ns/op" or "GB/s" */
-    double value;      /* measured */
-    uint64_t ops;      /* operations or passes run */
+    const char *name; /* case name */
+    const char *unit; /* "ns/op" or "GB/s" */
+    double value;     /* measured */
+    uint64_t ops;     /* operations or passes run */
 };
 
 static struct result results[16];

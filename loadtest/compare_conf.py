@@ -50,3 +50,9 @@ SYSCALL_GROUPS = [
     ("splice", ["splice"]),
     ("epoll_ctl", ["epoll_ctl"]),
 ]
+
+# The Fan-out section of docs/benchmarks.md lies between these lines:
+# loadtest/fanout writes it, loadtest/compare keeps it when it rewrites the
+# rest of the page.
+FANOUT_BEGIN = "<!-- fanout: begin (written by loadtest/fanout) -->"
+FANOUT_END = "<!-- fanout: end -->"

@@ -6,8 +6,9 @@ import json
 import os
 import statistics
 
-from compare_conf import (BASELINE, CLK_TCK, LABEL, PEERS, PROXIES,
-                          SCENARIO_ORDER, SYSCALL_GROUPS, TARGETS)
+from compare_conf import (BASELINE, CLK_TCK, FANOUT_BEGIN, FANOUT_END, LABEL,
+                          PEERS, PROXIES, SCENARIO_ORDER, SYSCALL_GROUPS,
+                          TARGETS)
 
 
 # --------------------------------------------------------------------------
@@ -557,6 +558,21 @@ def write_report(path, args, info, results, micro, anomalies, started,
     w(json.dumps(raw, sort_keys=True))
     w("```")
     w("")
-    text = "\n".join(L)
+    text = keep_section(path, "\n".join(L))
     with open(path, "w") as f:
         f.write(text)
+
+
+def keep_section(path, text):
+    """The Fan-out section that loadtest/fanout wrote into the page (between
+    its markers) survives a new compare report: appended to text."""
+    try:
+        with open(path) as f:
+            old = f.read()
+    except OSError:
+        return text
+    a, b = old.find(FANOUT_BEGIN), old.find(FANOUT_END)
+    if a < 0 or b < a:
+        return text
+    return (text.rstrip("\n") + "\n\n" + old[a:b + len(FANOUT_END)]
+            + "\n")

@@ -5,6 +5,8 @@
  *   swload echo   --listen ADDR [--listen ADDR...] [--name N] [--threads N]
  *   swload sink   --listen ADDR [...]
  *   swload client --url ws://HOST:PORT/PATH --scenario NAME [...]
+ *   swload broadcast --listen ADDR [--interval MS] [--size BYTES]
+ *   swload subscribe --url ws://HOST:PORT/PATH --clients N [...]
  *
  * Owns nothing. Runs on the main thread before any worker starts.
  */
@@ -14,6 +16,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <sys/resource.h>
+#include <time.h>
 
 enum sw_status
 swload_addr_parse(const char *text, struct sockaddr_storage *ss, socklen_t *len)
@@ -121,6 +124,66 @@ swload_raise_nofile(void)
     return (uint64_t)rl.rlim_cur;
 }
 
+uint64_t
+swload_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+enum sw_status
+swload_url_parse(const char *url, struct sockaddr_storage *dst,
+                 socklen_t *dstlen, char *host, size_t hostcap, char *path,
+                 size_t pathcap)
+{
+    char hostport[160];
+    const char *p;
+    size_t n;
+
+    if (strncmp(url, "ws://", 5) != 0) {
+        return SW_EINVAL;
+    }
+    p = url + 5;
+    n = strcspn(p, "/");
+    if (n == 0 || n >= sizeof(hostport) || n >= hostcap) {
+        return SW_EINVAL;
+    }
+    memcpy(hostport, p, n);
+    hostport[n] = '\0';
+    memcpy(host, hostport, n + 1);
+    snprintf(path, pathcap, "%s", p[n] == '/' ? p + n : "/");
+    return swload_addr_parse(hostport, dst, dstlen);
+}
+
+enum sw_status
+swload_addrs_parse(const char *list, struct sockaddr_storage *out, size_t cap,
+                   size_t *n)
+{
+    char item[64];
+    socklen_t sl;
+
+    while (*list != '\0') {
+        size_t len = strcspn(list, ",");
+        if (len == 0 || len + 3 >= sizeof(item) || *n == cap) {
+            return SW_EINVAL;
+        }
+        /* Reuse the host:port parser with port 0. */
+        bool v6 = memchr(list, ':', len) != NULL;
+        snprintf(item, sizeof(item), v6 ? "[%.*s]:0" : "%.*s:0", (int)len,
+                 list);
+        if (swload_addr_parse(item, &out[*n], &sl) != SW_OK) {
+            return SW_EINVAL;
+        }
+        (*n)++;
+        list += len;
+        if (*list == ',') {
+            list++;
+        }
+    }
+    return SW_OK;
+}
+
 static void
 usage(FILE *f)
 {
@@ -133,6 +196,11 @@ usage(FILE *f)
           "         [--connections N] [--size BYTES] [--duration SEC]"
           " [--threads N]\n"
           "         [--source-addrs A,B,...] [--json-only]\n"
+          "  swload broadcast --listen ADDR [--listen ADDR...]"
+          " [--interval MS] [--size BYTES]\n"
+          "  swload subscribe --url ws://HOST:PORT/PATH [--clients N]"
+          " [--duration SEC]\n"
+          "         [--threads N] [--source-addrs A,B,...] [--json-only]\n"
           "HTTP load: use wrk (see loadtest/README.md)\n"
           "see loadtest/README.md\n",
           f);
@@ -153,7 +221,11 @@ main(int argc, char **argv)
     } else if (strcmp(argv[1], "sink") == 0) {
         rc = swload_server_main(argc - 1, argv + 1, true);
     } else if (strcmp(argv[1], "client") == 0) {
-        rc = swload_client_main(argc - 1, argv + 1);
+        rc = swload_client_main(argc - 1, argv + 1, false);
+    } else if (strcmp(argv[1], "subscribe") == 0) {
+        rc = swload_client_main(argc - 1, argv + 1, true);
+    } else if (strcmp(argv[1], "broadcast") == 0) {
+        rc = swload_bcast_main(argc - 1, argv + 1);
     } else if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
         usage(stdout);
         rc = 0;

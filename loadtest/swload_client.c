@@ -9,6 +9,9 @@
  *   large       1 MiB messages echoed, MB/s and latency
  *   ping        ping/pong round trips, 1 in flight per connection
  *   idle        open --connections (default 10000) and hold them
+ *   subscribe   open --connections (default 10) and receive what
+ *               `swload broadcast` sends: delivery latency and order per
+ *               connection (swload_sub.c); `swload subscribe` runs it
  *
  * Each thread (--threads, default 1) owns an event_base, a share of the
  * connections, a histogram and a mask-key RNG (lib/ws sw_ws_rng); nothing is
@@ -40,7 +43,6 @@
 #include <pthread.h>
 #include <signal.h>
 #include <strings.h>
-#include <time.h>
 #include <unistd.h>
 
 #define READ_BUF (256 * 1024) /* per-thread read buffer */
@@ -56,10 +58,11 @@ enum scenario {
     SC_LARGE,
     SC_PING,
     SC_IDLE,
+    SC_SUBSCRIBE,
 };
 
 static const char *const scenario_names[] = {
-    "echo", "concurrent", "throughput", "large", "ping", "idle",
+    "echo", "concurrent", "throughput", "large", "ping", "idle", "subscribe",
 };
 
 enum cc_state {
@@ -102,13 +105,8 @@ struct cconn {
     size_t out_pos;              /* bytes of out already written */
     char *hs;                    /* owned: handshake response so far */
     size_t hs_len;               /* bytes in hs */
-    struct sw_ws_decoder dec;    /* server frame header decoder */
-    struct sw_ws_frame fr;       /* frame being read */
-    bool in_frame;               /* fr's payload is being read */
-    uint64_t pay_left;           /* payload bytes of fr still to come */
-    uint8_t ctl[SW_WS_MAX_CONTROL];  /* control / small text payload */
-    size_t ctl_len;                  /* bytes in ctl */
-    bool pong_due;                   /* a server ping waits for our pong */
+    struct swload_frames in;     /* input frames */
+    bool pong_due;               /* a server ping waits for our pong */
     uint8_t pong[SW_WS_MAX_CONTROL]; /* its payload */
     size_t pong_len;                 /* bytes in pong */
     bool waiting;                    /* a message or ping is in flight */
@@ -117,42 +115,36 @@ struct cconn {
     bool stats_asked;                /* throughput: __stats sent */
     bool stats_done;                 /* throughput: __stats answered */
     uint64_t acked;                  /* throughput: frames the sink counted */
+    struct swload_sub_conn sub;      /* subscribe: order state */
 };
 
 struct cworker {
-    struct client *cl;        /* borrowed (main) */
-    struct event_base *base;  /* owned */
-    pthread_t tid;            /* its thread */
-    struct cconn *conns;      /* owned: nconns entries */
-    size_t nconns;            /* connections of this thread */
-    size_t next_open;         /* next connection to start */
-    size_t inflight;          /* connects/handshakes in flight */
-    size_t nopen;             /* connections that reached OPEN */
-    size_t nfinished;         /* OPEN or failed during the opening */
-    struct event *timer;      /* owned: stop / stats timeout */
-    bool measuring;           /* between start and stop */
-    bool stopping;            /* stop reached: no new messages */
-    uint64_t start_ns;        /* all open: measurement starts */
-    uint64_t open_ns;         /* when the thread began connecting */
-    uint64_t end_ns;          /* measurement end */
-    uint64_t msgs;            /* messages (or pings) completed */
-    uint64_t bytes;           /* payload bytes completed */
-    uint64_t errors;          /* failed connections or bad echoes */
-    uint64_t dropped;         /* open connections lost while running */
-    uint64_t pending_stats;   /* __stats replies still awaited */
-    struct swload_hist hist;  /* round-trip latencies */
-    struct sw_ws_rng rng;     /* mask keys */
-    uint8_t pattern[251 * 2]; /* payload pattern source */
-    uint8_t rbuf[READ_BUF];   /* read buffer */
+    struct client *cl;           /* borrowed (main) */
+    struct event_base *base;     /* owned */
+    pthread_t tid;               /* its thread */
+    struct cconn *conns;         /* owned: nconns entries */
+    size_t nconns;               /* connections of this thread */
+    size_t next_open;            /* next connection to start */
+    size_t inflight;             /* connects/handshakes in flight */
+    size_t nopen;                /* connections that reached OPEN */
+    size_t nfinished;            /* OPEN or failed during the opening */
+    struct event *timer;         /* owned: stop / stats timeout */
+    bool measuring;              /* between start and stop */
+    bool stopping;               /* stop reached: no new messages */
+    uint64_t start_ns;           /* all open: measurement starts */
+    uint64_t open_ns;            /* when the thread began connecting */
+    uint64_t end_ns;             /* measurement end */
+    uint64_t msgs;               /* messages (or pings) completed */
+    uint64_t bytes;              /* payload bytes completed */
+    uint64_t errors;             /* failed connections or bad echoes */
+    uint64_t dropped;            /* open connections lost while running */
+    uint64_t pending_stats;      /* __stats replies still awaited */
+    struct swload_hist hist;     /* round-trip (or delivery) latencies */
+    struct swload_sub_stats sub; /* subscribe: deliveries, gaps */
+    struct sw_ws_rng rng;        /* mask keys */
+    uint8_t pattern[251 * 2];    /* payload pattern source */
+    uint8_t rbuf[READ_BUF];      /* read buffer */
 };
-
-static uint64_t
-now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static void cc_kick(struct cconn *c);
 static void open_more(struct cworker *w);
@@ -280,7 +272,7 @@ cc_send_next(struct cconn *c)
         frame_put(c, SW_WS_OP_BINARY, NULL, (size_t)w->cl->size);
         break;
     case SC_PING: {
-        uint64_t t = now_ns();
+        uint64_t t = swload_now_ns();
         frame_put(c, SW_WS_OP_PING, &t, sizeof(t));
         break;
     }
@@ -288,11 +280,12 @@ cc_send_next(struct cconn *c)
         tp_fill(c);
         return;
     case SC_IDLE:
+    case SC_SUBSCRIBE:
         cc_flush(c);
         return;
     }
     c->waiting = true;
-    c->sent_ns = now_ns();
+    c->sent_ns = swload_now_ns();
     cc_flush(c);
 }
 
@@ -309,16 +302,16 @@ static void
 on_frame(struct cconn *c)
 {
     struct cworker *w = c->w;
-    const struct sw_ws_frame *f = &c->fr;
-    uint64_t t = now_ns();
+    const struct sw_ws_frame *f = &c->in.fr;
+    uint64_t t = swload_now_ns();
 
     switch (f->opcode) {
     case SW_WS_OP_PING:
         /* Frames in out are whole, so a pong can always go behind them;
          * without room it waits for the next send (RFC 6455 5.5.3 allows a
          * late pong, answering the most recent ping). */
-        memcpy(c->pong, c->ctl, c->ctl_len);
-        c->pong_len = c->ctl_len;
+        memcpy(c->pong, c->in.ctl, c->in.ctl_len);
+        c->pong_len = c->in.ctl_len;
         c->pong_due = !frame_put(c, SW_WS_OP_PONG, c->pong, c->pong_len);
         if (!c->pong_due && c->out_pos == 0) {
             cc_flush(c);
@@ -348,11 +341,19 @@ on_frame(struct cconn *c)
     default:
         break;
     }
+    if (w->cl->sc == SC_SUBSCRIBE) {
+        if (f->fin) {
+            swload_sub_message(&w->sub, &c->sub, c->in.ctl, c->in.ctl_len,
+                               f->payload_len, t,
+                               w->measuring ? &w->hist : NULL);
+        }
+        return;
+    }
     if (c->stats_asked && !c->stats_done && f->opcode == SW_WS_OP_TEXT) {
         /* {"pings":N,"pongs":N,"frames":N} from the sink */
         char text[SW_WS_MAX_CONTROL + 1];
-        memcpy(text, c->ctl, c->ctl_len);
-        text[c->ctl_len] = '\0';
+        memcpy(text, c->in.ctl, c->in.ctl_len);
+        text[c->in.ctl_len] = '\0';
         const char *fp = strstr(text, "\"frames\":");
         if (fp != NULL) {
             c->acked = strtoull(fp + 9, NULL, 10);
@@ -380,33 +381,16 @@ on_frame(struct cconn *c)
 static void
 frames_feed(struct cconn *c, const uint8_t *p, size_t len)
 {
-    while (len > 0 && c->state == CC_OPEN) {
-        if (!c->in_frame) {
-            ssize_t used = sw_ws_frame_decode(&c->dec, p, len, &c->fr);
-            if (used == SW_AGAIN) {
-                return;
-            }
-            if (used < 0) {
-                cc_fail(c, true);
-                return;
-            }
-            p += used;
-            len -= (size_t)used;
-            c->in_frame = true;
-            c->pay_left = c->fr.payload_len;
-            c->ctl_len = 0;
+    while (c->state == CC_OPEN) {
+        int rc = swload_frames_next(&c->in, &p, &len);
+        if (rc == 0) {
+            return;
         }
-        size_t n = (size_t)SW_MIN((uint64_t)len, c->pay_left);
-        size_t keep = SW_MIN(n, sizeof(c->ctl) - c->ctl_len);
-        memcpy(c->ctl + c->ctl_len, p, keep);
-        c->ctl_len += keep;
-        p += n;
-        len -= n;
-        c->pay_left -= n;
-        if (c->pay_left == 0) {
-            c->in_frame = false;
-            on_frame(c);
+        if (rc < 0) {
+            cc_fail(c, true);
+            return;
         }
+        on_frame(c);
     }
 }
 
@@ -416,13 +400,15 @@ all_open(struct cworker *w)
     struct timeval tv = {(time_t)(w->cl->duration_ms / 1000),
                          (suseconds_t)(w->cl->duration_ms % 1000) * 1000};
 
-    w->start_ns = now_ns();
+    w->start_ns = swload_now_ns();
     w->measuring = true;
-    if (w->cl->sc == SC_IDLE && !w->cl->json_only) {
+    if ((w->cl->sc == SC_IDLE || w->cl->sc == SC_SUBSCRIBE) &&
+        !w->cl->json_only) {
         printf("all %zu connections open (%zu failed) after %.3f s, "
-               "holding for %.1f s\n",
+               "%s for %.1f s\n",
                w->nopen, w->nconns - w->nopen,
                (double)(w->start_ns - w->open_ns) / 1e9,
+               w->cl->sc == SC_IDLE ? "holding" : "measuring",
                (double)w->cl->duration_ms / 1000);
         fflush(stdout);
     }
@@ -458,7 +444,7 @@ hs_done(struct cconn *c)
     w->inflight--;
     w->nopen++;
     w->nfinished++;
-    sw_ws_decoder_init(&c->dec, SW_WS_PEER_SERVER, 0, 0);
+    sw_ws_decoder_init(&c->in.dec, SW_WS_PEER_SERVER, 0, 0);
     size_t extra = c->hs_len - head;
     uint8_t rest[HS_MAX];
     memcpy(rest, c->hs + head, extra);
@@ -599,7 +585,7 @@ cc_start(struct cconn *c)
     c->hs = malloc(HS_MAX);
     if (cl->sc == SC_THROUGHPUT) {
         c->out_cap = TP_BUF + size + 2 * SW_WS_MAX_HEADER + SW_WS_MAX_CONTROL;
-    } else if (cl->sc == SC_IDLE) {
+    } else if (cl->sc == SC_IDLE || cl->sc == SC_SUBSCRIBE) {
         c->out_cap = 2 * (SW_WS_MAX_HEADER + SW_WS_MAX_CONTROL);
     } else {
         c->out_cap = size + 3 * SW_WS_MAX_HEADER + 2 * SW_WS_MAX_CONTROL;
@@ -651,7 +637,13 @@ on_timer(evutil_socket_t fd, short what, void *arg)
     }
     w->stopping = true;
     w->measuring = false;
-    w->end_ns = now_ns();
+    w->end_ns = swload_now_ns();
+    if (w->cl->sc == SC_SUBSCRIBE && !w->cl->json_only) {
+        /* Before the connections close: a caller reading CPU time around
+         * the measurement takes this line as its end. */
+        printf("measured %.3f s\n", (double)(w->end_ns - w->start_ns) / 1e9);
+        fflush(stdout);
+    }
     if (w->cl->sc != SC_THROUGHPUT) {
         event_base_loopexit(w->base, NULL);
         return;
@@ -682,11 +674,11 @@ cworker_run(void *arg)
 {
     struct cworker *w = arg;
 
-    w->open_ns = now_ns();
+    w->open_ns = swload_now_ns();
     open_more(w);
     event_base_dispatch(w->base);
     if (!w->stopping) {
-        w->end_ns = now_ns();
+        w->end_ns = swload_now_ns();
     }
     return NULL;
 }
@@ -728,62 +720,9 @@ cworker_fini(struct cworker *w)
     sw_ws_rng_fini(&w->rng);
 }
 
-/* ---- report ------------------------------------------------------------ */
-
-struct result {
-    uint64_t size;           /* payload bytes per message */
-    double secs;             /* measured seconds */
-    uint64_t msgs;           /* completed messages / pings (sent for tp) */
-    uint64_t bytes;          /* payload bytes */
-    uint64_t acked;          /* throughput: frames the sink confirmed */
-    uint64_t opened;         /* connections that opened */
-    uint64_t errors;         /* failures */
-    uint64_t dropped;        /* connections lost while running */
-    struct swload_hist hist; /* merged latencies */
-};
-
-static void
-report(const struct client *cl, const struct result *r)
-{
-    double mps = r->secs > 0 ? (double)r->msgs / r->secs : 0;
-    double mbps = r->secs > 0 ? (double)r->bytes / r->secs / 1e6 : 0;
-    double p50 = (double)swload_hist_quantile(&r->hist, 0.50) / 1e3;
-    double p99 = (double)swload_hist_quantile(&r->hist, 0.99) / 1e3;
-    double p999 = (double)swload_hist_quantile(&r->hist, 0.999) / 1e3;
-    double maxv = r->hist.n > 0 ? (double)r->hist.max / 1e3 : 0;
-
-    if (!cl->json_only) {
-        printf("%-12s %-6s %-8s %-10s %-12s %-10s %-9s %-9s %-9s %-9s\n",
-               "scenario", "conns", "size", "messages", "msgs/s", "MB/s",
-               "p50 us", "p99 us", "p99.9 us", "max us");
-        printf("%-12s %-6" PRIu64 " %-8" PRIu64 " %-10" PRIu64
-               " %-12.0f %-10.2f %-9.1f %-9.1f %-9.1f %-9.1f\n",
-               scenario_names[cl->sc], r->opened, r->size, r->msgs, mps, mbps,
-               p50, p99, p999, maxv);
-        if (cl->sc == SC_THROUGHPUT) {
-            printf("sink confirmed %" PRIu64 " of %" PRIu64 " frames\n",
-                   r->acked, r->msgs);
-        }
-        if (r->errors > 0 || r->dropped > 0) {
-            printf("errors %" PRIu64 ", dropped %" PRIu64 "\n", r->errors,
-                   r->dropped);
-        }
-    }
-    printf(
-        "{\"scenario\":\"%s\",\"connections\":%" PRIu64 ",\"opened\":%" PRIu64
-        ",\"size\":%" PRIu64 ",\"duration_s\":%.3f,\"messages\":%" PRIu64
-        ",\"msgs_per_s\":%.1f,\"mb_per_s\":%.3f,\"p50_us\":%.1f"
-        ",\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f"
-        ",\"acked\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"dropped\":%" PRIu64
-        "}\n",
-        scenario_names[cl->sc], cl->conns, r->opened, r->size, r->secs, r->msgs,
-        mps, mbps, p50, p99, p999, maxv, r->acked, r->errors, r->dropped);
-    fflush(stdout);
-}
-
 /* Run one phase with cl->size; fills r. Returns 0 or 1 (setup failure). */
 static int
-run_phase(struct client *cl, struct result *r)
+run_phase(struct client *cl, struct swload_result *r)
 {
     struct cworker *ws = calloc(cl->nthreads, sizeof(*ws));
     int rc = 1;
@@ -831,6 +770,11 @@ run_phase(struct client *cl, struct result *r)
         if (w->start_ns > 0 && w->end_ns > w->start_ns) {
             secs = SW_MAX(secs, (double)(w->end_ns - w->start_ns) / 1e9);
         }
+        if (w->start_ns > 0) {
+            r->connect_s =
+                SW_MAX(r->connect_s, (double)(w->start_ns - w->open_ns) / 1e9);
+        }
+        swload_sub_merge(&r->sub, &w->sub);
         r->msgs += w->msgs;
         r->bytes += w->bytes;
         r->errors += w->errors;
@@ -857,71 +801,26 @@ out:
     return rc;
 }
 
-static enum sw_status
-url_parse(struct client *cl, const char *url)
-{
-    char hostport[160];
-    const char *p;
-    size_t n;
-
-    if (strncmp(url, "ws://", 5) != 0) {
-        return SW_EINVAL;
-    }
-    p = url + 5;
-    n = strcspn(p, "/");
-    if (n == 0 || n >= sizeof(hostport) || n >= sizeof(cl->host)) {
-        return SW_EINVAL;
-    }
-    memcpy(hostport, p, n);
-    hostport[n] = '\0';
-    memcpy(cl->host, hostport, n + 1);
-    snprintf(cl->path, sizeof(cl->path), "%s", p[n] == '/' ? p + n : "/");
-    return swload_addr_parse(hostport, &cl->dst, &cl->dstlen);
-}
-
-static enum sw_status
-srcs_parse(struct client *cl, const char *list)
-{
-    char item[64];
-    socklen_t sl;
-
-    while (*list != '\0') {
-        size_t n = strcspn(list, ",");
-        if (n == 0 || n + 3 >= sizeof(item) || cl->nsrc == SWLOAD_MAX_ADDRS) {
-            return SW_EINVAL;
-        }
-        /* Reuse the host:port parser with port 0. */
-        bool v6 = memchr(list, ':', n) != NULL;
-        snprintf(item, sizeof(item), v6 ? "[%.*s]:0" : "%.*s:0", (int)n, list);
-        if (swload_addr_parse(item, &cl->src[cl->nsrc], &sl) != SW_OK) {
-            return SW_EINVAL;
-        }
-        cl->nsrc++;
-        list += n;
-        if (*list == ',') {
-            list++;
-        }
-    }
-    return SW_OK;
-}
-
 static void
 client_usage(void)
 {
     fputs("usage: swload client --url ws://HOST:PORT/PATH"
-          " --scenario echo|concurrent|throughput|large|ping|idle\n"
+          " --scenario echo|concurrent|throughput|large|ping|idle|subscribe\n"
           "       [--connections N] [--size BYTES] [--duration SEC]"
-          " [--threads N] [--source-addrs A,B,...] [--json-only]\n",
+          " [--threads N] [--source-addrs A,B,...] [--json-only]\n"
+          "       swload subscribe --url ws://HOST:PORT/PATH [--clients N]"
+          " [--duration SEC] [...]\n",
           stderr);
 }
 
 int
-swload_client_main(int argc, char **argv)
+swload_client_main(int argc, char **argv, bool subscribe)
 {
     static const struct option opts[] = {
         {"url", required_argument, NULL, 'u'},
         {"scenario", required_argument, NULL, 's'},
         {"connections", required_argument, NULL, 'c'},
+        {"clients", required_argument, NULL, 'c'},
         {"size", required_argument, NULL, 'z'},
         {"duration", required_argument, NULL, 'd'},
         {"threads", required_argument, NULL, 't'},
@@ -931,7 +830,7 @@ swload_client_main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     struct client *cl = calloc(1, sizeof(*cl));
-    struct result *r = calloc(1, sizeof(*r));
+    struct swload_result *r = calloc(1, sizeof(*r));
     const char *url = NULL;
     int rc = 2;
     int opt;
@@ -943,7 +842,7 @@ swload_client_main(int argc, char **argv)
     if (cl == NULL || r == NULL) {
         goto out;
     }
-    cl->sc = SC_ECHO;
+    cl->sc = subscribe ? SC_SUBSCRIBE : SC_ECHO;
     cl->nthreads = 1;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "u:s:c:z:d:t:a:jh", opts, NULL)) !=
@@ -993,7 +892,8 @@ swload_client_main(int argc, char **argv)
             cl->nthreads = (unsigned)v;
             break;
         case 'a':
-            if (srcs_parse(cl, optarg) != SW_OK) {
+            if (swload_addrs_parse(optarg, cl->src, SWLOAD_MAX_ADDRS,
+                                   &cl->nsrc) != SW_OK) {
                 goto bad;
             }
             break;
@@ -1005,15 +905,18 @@ swload_client_main(int argc, char **argv)
             goto out;
         }
     }
-    if (url == NULL || optind != argc || url_parse(cl, url) != SW_OK) {
+    if (url == NULL || optind != argc ||
+        swload_url_parse(url, &cl->dst, &cl->dstlen, cl->host, sizeof(cl->host),
+                         cl->path, sizeof(cl->path)) != SW_OK) {
         client_usage();
         goto out;
     }
     cl->duration_ms = (uint64_t)(dur * 1000);
     if (!have_conns) {
-        cl->conns = cl->sc == SC_CONCURRENT ? 100
-                    : cl->sc == SC_IDLE     ? 10000
-                                            : 1;
+        cl->conns = cl->sc == SC_CONCURRENT  ? 100
+                    : cl->sc == SC_IDLE      ? 10000
+                    : cl->sc == SC_SUBSCRIBE ? 10
+                                             : 1;
     }
     if (!have_size) {
         cl->size = cl->sc == SC_LARGE ? 1024 * 1024 : 64;
@@ -1026,14 +929,14 @@ swload_client_main(int argc, char **argv)
     if (run_phase(cl, r) != 0) {
         goto out;
     }
-    report(cl, r);
+    swload_report(scenario_names[cl->sc], cl->conns, r, cl->json_only);
     failed = r->opened != cl->conns || r->errors > 0;
     if (cl->sc == SC_THROUGHPUT && !have_size) {
         cl->size = 4096;
         if (run_phase(cl, r) != 0) {
             goto out;
         }
-        report(cl, r);
+        swload_report(scenario_names[cl->sc], cl->conns, r, cl->json_only);
     }
     failed |= r->opened != cl->conns || r->errors > 0;
     rc = failed ? 1 : 0;

@@ -433,11 +433,15 @@ fo_drain_rings(struct sw_fanout *f,
                void (*fn)(struct sw_fanout *, struct fo_entry *))
 {
     size_t done = 0;
+    bool more = false;
     for (unsigned from = 0; from < f->hub->nworkers; from++) {
         if (from == f->id) {
             continue;
         }
         struct fo_ring *r = ring(f->hub, from, f->id);
+        /* at most one ring's worth per call: a producer that never stops
+         * must not keep this loop from polling its own sockets */
+        size_t budget = FO_RING_SIZE;
         for (;;) {
             unsigned tail =
                 atomic_load_explicit(&r->tail, memory_order_relaxed);
@@ -446,15 +450,25 @@ fo_drain_rings(struct sw_fanout *f,
             if (tail == head) {
                 break;
             }
-            while (tail != head) {
+            if (budget == 0) {
+                more = true;
+                break;
+            }
+            while (tail != head && budget > 0) {
                 struct fo_entry e = r->e[tail & (FO_RING_SIZE - 1)];
                 tail++;
+                budget--;
                 atomic_store_explicit(&r->tail, tail, memory_order_release);
                 fn(f, &e);
                 done++;
             }
             atomic_thread_fence(memory_order_seq_cst);
         }
+    }
+    if (more) {
+        uint64_t one = 1; /* the rest after the next poll */
+        ssize_t n = write(f->hub->efd[f->id], &one, sizeof(one));
+        SW_UNUSED(n);
     }
     return done;
 }

@@ -555,7 +555,13 @@ make_room(struct sw_fanout *f, struct fo_chan *ch)
     return true;
 }
 
-/* Reads per event at most, so one busy channel cannot hold the loop. */
+/* Reads per event at most, so one busy channel cannot hold the loop.
+ * What is left waits for the next poll: the read interest is level
+ * triggered, so the socket is reported again after the other sockets had
+ * their turn (an event activated from here would run before any poll and
+ * starve the listeners under a flood). Decrypted bytes a TLS transport
+ * still holds after the last read are taken by a 1 ms timer, which runs
+ * after the next poll, for the same reason. */
 #define FO_READS_PER_EVENT 16
 
 static void
@@ -565,6 +571,7 @@ read_frames(struct sw_fanout *f, struct fo_chan *ch)
     if (!walk(f, ch)) {
         return;
     }
+    bool capped = true;
     for (int i = 0; i < FO_READS_PER_EVENT; i++) {
         if (!make_room(f, ch)) {
             sw_metrics_inc(f->metrics, SW_METRIC_OUT_OF_MEMORY);
@@ -574,6 +581,7 @@ read_frames(struct sw_fanout *f, struct fo_chan *ch)
         ssize_t n = sw_conn_recv_into(&u->conn, u->blk->data + u->blk_len,
                                       u->blk->cap - u->blk_len);
         if (n == SW_AGAIN) {
+            capped = false;
             break;
         }
         if (n <= 0) {
@@ -585,15 +593,16 @@ read_frames(struct sw_fanout *f, struct fo_chan *ch)
         if (!walk(f, ch)) {
             return;
         }
-        if (i == FO_READS_PER_EVENT - 1) {
-            sw_conn_wake(&u->conn); /* more may wait: after the others */
-        }
     }
     if (!fo_outq_empty(&u->out) && fo_outq_flush(f, &u->conn, &u->out) < 0) {
         lost(f, ch, "send failed");
         return;
     }
-    sw_conn_watch(&u->conn, true, !fo_outq_empty(&u->out));
+    bool held = capped && u->conn.io.ops->pending(&u->conn.io) > 0;
+    if (held) {
+        sw_conn_timer(&u->conn, 1);
+    }
+    sw_conn_watch(&u->conn, !held, !fo_outq_empty(&u->out));
 }
 
 /* ---- events ------------------------------------------------------------ */
@@ -661,6 +670,8 @@ on_up_timer(struct sw_conn *c, void *arg)
         server_failed(f, ch,
                       ch->up.phase == FO_UP_CONNECT ? "connect timed out"
                                                     : "no 101 in time");
+    } else if (ch->up.phase == FO_UP_OPEN) {
+        read_frames(f, ch); /* what TLS held at the read cap */
     }
     fo_end_turn(f);
 }
