@@ -436,8 +436,8 @@ sw_conn_sendv(struct sw_conn *c, const struct iovec *iov, int n)
         return SW_ECLOSED;
     }
     c->flags &= ~SW_CONN_F_WRITE_WANTS_READ;
-    if (c->io.ops != &sw_io_plain) {
-        /* a transport of its own (TLS): piece by piece */
+    if (c->io.ops != &sw_io_plain || n == 1) {
+        /* a transport of its own (TLS), or one piece: piece by piece */
         ssize_t total = 0;
         for (int i = 0; i < n; i++) {
             struct sw_buf b = {.pos = iov[i].iov_base,
@@ -454,8 +454,11 @@ sw_conn_sendv(struct sw_conn *c, const struct iovec *iov, int n)
         }
         return total;
     }
+    /* sendmsg rather than writev: MSG_NOSIGNAL, as every send here */
+    struct msghdr msg = {.msg_iov = (struct iovec *)iov,
+                         .msg_iovlen = (size_t)n};
     for (;;) {
-        ssize_t k = writev(c->io.fd, iov, n);
+        ssize_t k = sendmsg(c->io.fd, &msg, MSG_NOSIGNAL);
         if (k >= 0) {
             return k;
         }
@@ -466,7 +469,7 @@ sw_conn_sendv(struct sw_conn *c, const struct iovec *iov, int n)
             return 0;
         }
         c->io.last_errno = errno;
-        sw_log_debug("%s fd %d: writev: %s", c->role, c->io.fd,
+        sw_log_debug("%s fd %d: sendmsg: %s", c->role, c->io.fd,
                      strerror(errno));
         c->flags |= SW_CONN_F_DEAD;
         return errno == EPIPE || errno == ECONNRESET ? SW_ECLOSED : SW_ERROR;

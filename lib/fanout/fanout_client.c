@@ -5,7 +5,7 @@
  *                            taken from its session; its 101 (or 400, 502)
  *   fo_client_queue          a message of the channel: the backlog bound
  *   fo_client_flush          the 101, control frames between messages,
- *                            then the shared slices with writev
+ *                            then the shared slices, one sendmsg
  *   on_client_read, walk     its frames: pings answered, close answered,
  *                            data messages collected whole and sent to the
  *                            channel's upstream (or dropped)

@@ -51,7 +51,7 @@
 /* Entries kept for one destination whose ring is full, at most: past
  * it, messages toward that worker are dropped (counted). */
 #define FO_LATER_MAX (1u << 16)
-/* Slices one writev takes. */
+/* Slices one sendmsg takes. */
 #define FO_IOV 64
 /* Queue entries per client at most (the byte bound usually comes first). */
 #define FO_QUEUE_MAX (1u << 16)

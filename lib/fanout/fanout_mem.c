@@ -5,7 +5,7 @@
  *                                   last holder, on whichever worker, gives
  *                                   a block back to its owner's pool
  *   fo_outq_*                       the frames queued toward one socket,
- *                                   sent with writev straight from blocks
+ *                                   sent with sendmsg straight from blocks
  *   fo_post / fo_drain_rings        single-producer rings between workers
  *
  * Threading: a pool's free lists and a queue belong to one worker; the

@@ -218,8 +218,8 @@ ssize_t sw_conn_recv_into(struct sw_conn *c, uint8_t *p, size_t room);
  * used again. */
 ssize_t sw_conn_send_buf(struct sw_conn *c, struct sw_buf *b);
 
-/* Send from n pieces at once (writev on a plain socket; piece by piece
- * through any other transport). Returns the bytes sent (0 when the socket
+/* Send from n pieces at once (one sendmsg on a plain socket; piece by
+ * piece through any other transport). Returns the bytes sent (0 when the socket
  * would block), or SW_ECLOSED / SW_ERROR as sw_conn_send_buf. */
 struct iovec;
 ssize_t sw_conn_sendv(struct sw_conn *c, const struct iovec *iov, int n);
