@@ -252,12 +252,13 @@ sw_test_fan_metric(struct sw_test_fan_rig *r, const char *name)
 }
 
 void
-sw_test_fan_metric_is(struct sw_test_fan_rig *r, const char *name,
-                      long long want)
+sw_test_fan_metric_is_at(struct sw_test_fan_rig *r, const char *name,
+                         long long want, const char *file, int line)
 {
     long long v =
         sw_test_fan_metric_wait(r->gw.admin_port, name, want, WAIT_MS);
-    ck_assert_msg(v == want, "%s is %lld, expected %lld", name, v, want);
+    ck_assert_msg(v == want, "%s:%d: %s is %lld, expected %lld", file, line,
+                  name, v, want);
 }
 
 void

@@ -137,8 +137,10 @@ struct sw_test_fan_rig *sw_test_fan_fixture(TCase *tc, const char *conf_name,
 long long sw_test_fan_metric(struct sw_test_fan_rig *r, const char *name);
 
 /* Poll a metric of the rig's daemon until it equals want (10 s at most),
- * then assert that it does. */
-void sw_test_fan_metric_is(struct sw_test_fan_rig *r, const char *name,
-                           long long want);
+ * then assert that it does; a failure names the caller's file and line. */
+#define sw_test_fan_metric_is(r, name, want)                                   \
+    sw_test_fan_metric_is_at((r), (name), (want), __FILE__, __LINE__)
+void sw_test_fan_metric_is_at(struct sw_test_fan_rig *r, const char *name,
+                              long long want, const char *file, int line);
 
 #endif
