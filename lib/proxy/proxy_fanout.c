@@ -136,7 +136,8 @@ release_wconf(void *arg)
 
 void
 sw__proxy_fanout_join(struct sw_session *p, const struct sw_http_request *r,
-                      struct sw_str path, struct sw_str host)
+                      struct sw_str path, struct sw_str host,
+                      const char *ws_key)
 {
     char key[SW_FANOUT_KEY_MAX];
     struct key_out ko = {key, 0, sizeof(key), false};
@@ -161,7 +162,7 @@ sw__proxy_fanout_join(struct sw_session *p, const struct sw_http_request *r,
         .offered = {offered, oo.overflow ? 0 : oo.len},
         .client_addr = caddr,
         .head = {(const char *)p->uhead->pos, sw_buf_len(p->uhead)},
-        .ws_key = {p->ws_key, p->ws_key_len},
+        .ws_key = {ws_key, strlen(ws_key)},
         .up = p->up,
         .tls = conf_of(p)->tls,
         .release = release_wconf,

@@ -330,10 +330,12 @@ struct sw_relay *sw__proxy_relay_begin(struct sw_session *p,
                                        const struct sw_relay_parked *saved);
 void sw__proxy_request_done(struct sw_session *p);
 
-/* proxy_fanout.c: a fan-out route's upgrade goes to its channel */
+/* proxy_fanout.c: a fan-out route's upgrade goes to its channel; ws_key
+ * is the Sec-WebSocket-Key written into the head toward the channel's
+ * upstream (the gateway's own, not the client's). */
 void sw__proxy_fanout_join(struct sw_session *p,
                            const struct sw_http_request *r, struct sw_str path,
-                           struct sw_str host);
+                           struct sw_str host, const char *ws_key);
 
 /* proxy_park.c: parking idle WebSockets */
 void sw__proxy_park_init(struct sw_worker *w);

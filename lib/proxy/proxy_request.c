@@ -78,7 +78,8 @@ edited(const struct sw_conf_route *rt, const char *name)
  * framing, then the route's set/add edits. */
 static bool
 write_upstream_head(struct sw_session *p, const struct sw_http_request *r,
-                    struct sw_str host, const struct sw_route_vars *vars)
+                    struct sw_str host, const struct sw_route_vars *vars,
+                    const char *fanout_key)
 {
     const struct sw_conf_route *rt = p->route;
     struct sw_buf *b = p->uhead;
@@ -103,7 +104,9 @@ write_upstream_head(struct sw_session *p, const struct sw_http_request *r,
             is_named(h->name, "X-Forwarded-Proto") ||
             is_named(h->name, "X-Forwarded-Host") ||
             is_named(h->name, "X-Request-Id") ||
-            (rt->fanout && is_named(h->name, "Sec-WebSocket-Extensions")) ||
+            (fanout_key != NULL &&
+             (is_named(h->name, "Sec-WebSocket-Extensions") ||
+              is_named(h->name, "Sec-WebSocket-Key"))) ||
             sw_route_edits_drop(rt->request_edits, rt->nrequest_edits,
                                 h->name)) {
             continue;
@@ -149,6 +152,12 @@ write_upstream_head(struct sw_session *p, const struct sw_http_request *r,
     }
     if (has(p, SW_SESS_F_WS_UPGRADE)) {
         sw_http_write_cstr(&w, "Connection: Upgrade\r\nUpgrade: websocket\r\n");
+    }
+    if (fanout_key != NULL) {
+        /* the channel's handshake is the gateway's, with a key of its own */
+        sw_http_write_cstr(&w, "Sec-WebSocket-Key: ");
+        sw_http_write_cstr(&w, fanout_key);
+        sw_http_write(&w, "\r\n", 2);
     }
     if (r->body == SW_HTTP_BODY_LENGTH) {
         sw_http_write_cstr(&w, "Content-Length: ");
@@ -330,12 +339,17 @@ start_request(struct sw_session *p, const struct sw_http_request *r)
         sw__proxy_close(p);
         return;
     }
-    if (!write_upstream_head(p, r, host, &vars)) {
+    bool fanout = rt->fanout && has(p, SW_SESS_F_WS_UPGRADE);
+    char fanout_key[SW_WS_KEY_LEN + 1];
+    if (fanout) {
+        sw_ws_handshake_key(&p->w->rng, fanout_key);
+    }
+    if (!write_upstream_head(p, r, host, &vars, fanout ? fanout_key : NULL)) {
         sw__proxy_respond_error(p, 431, "request head too large after edits");
         return;
     }
-    if (rt->fanout && has(p, SW_SESS_F_WS_UPGRADE)) {
-        sw__proxy_fanout_join(p, r, path, host);
+    if (fanout) {
+        sw__proxy_fanout_join(p, r, path, host, fanout_key);
         return;
     }
     p->tried = 0;
