@@ -32,10 +32,14 @@
 #include <stdatomic.h>
 #include <sys/uio.h>
 
-/* Block size classes: 64 KiB, then x4 each (256 KiB ... 64 MiB); a frame
- * larger than the last gets a block of its own size, freed after use. */
-#define FO_BLOCK_MIN (64u * 1024u)
-#define FO_CLASSES 6
+/* Block size classes: 1 KiB, then x4 each (4 KiB ... 16 MiB); a frame
+ * larger than the last gets a block of its own size, freed after use.
+ * The upstream is read into blocks of FO_READ_BLOCK (class 3) or larger;
+ * a joined message or a client's message takes the class it fits. */
+#define FO_CLASS_MIN 1024u
+#define FO_CLASSES 8
+#define FO_READ_BLOCK (64u * 1024u)
+#define FO_READ_CLASS 3
 #define FO_CLASS_HUGE FO_CLASSES
 /* Each class holds a little more than its power of four, so a frame of
  * ws_max_frame (16m by default) and its header fit the 16 MiB class. */
@@ -308,6 +312,7 @@ struct sw_fanout {
     bool sweep_on;
     uint64_t client_sweep_ms;
     bool draining;
+    bool prefilled; /* fo_pool_prefill ran */
     void (*on_empty)(void *arg);
     void *empty_arg;
     struct sw_slab client_slab;
@@ -322,6 +327,8 @@ fo_block_ref(struct fo_block *b, unsigned n)
     atomic_fetch_add_explicit(&b->refs, n, memory_order_relaxed);
 }
 void fo_pool_fini(struct fo_pool *p);
+/* Fill the pool ahead of a worker's first channel. */
+void fo_pool_prefill(struct sw_fanout *f);
 /* Queue a slice (taking a reference of its own). False when the queue
  * is at FO_QUEUE_MAX or memory ran out. */
 bool fo_outq_push(struct sw_fanout *f, struct fo_outq *q, struct fo_slice s);

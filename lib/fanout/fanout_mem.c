@@ -21,14 +21,14 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Idle blocks kept per class: about 4 MiB of the small ones, fewer of
- * the large. */
-static const size_t keep_idle[FO_CLASSES] = {64, 16, 4, 2, 1, 1};
+/* Idle blocks kept per class: a few MiB of the small ones, fewer of the
+ * large. */
+static const size_t keep_idle[FO_CLASSES] = {256, 128, 64, 64, 16, 4, 2, 1};
 
 static size_t
 class_size(unsigned k)
 {
-    return ((size_t)FO_BLOCK_MIN << (2 * k)) + FO_CLASS_SLACK;
+    return ((size_t)FO_CLASS_MIN << (2 * k)) + FO_CLASS_SLACK;
 }
 
 /* ---- blocks ------------------------------------------------------------ */
@@ -112,6 +112,31 @@ fo_block_unref(struct sw_fanout *f, struct fo_block *b)
     p->free[b->cls] = b;
     p->nfree[b->cls]++;
     atomic_fetch_add_explicit(&p->pooled, 1, memory_order_relaxed);
+}
+
+/* Blocks put in the pool when a worker makes its first channel: how many
+ * are in use at once depends on how reads split frames and how far the
+ * clients lag, so a few beyond the usual need keep the peak, and its
+ * mallocs, out of steady traffic. Untouched pages cost no memory. */
+static const size_t prefill[FO_CLASSES] = {16, 16, 0, 8, 2, 0, 0, 0};
+
+void
+fo_pool_prefill(struct sw_fanout *f)
+{
+    struct fo_block *got[16];
+    for (unsigned k = 0; k < FO_CLASSES; k++) {
+        size_t n = 0;
+        while (n < prefill[k] && n < SW_NELEMS(got)) {
+            got[n] = fo_block_get(f, class_size(k));
+            if (got[n] == NULL) {
+                break;
+            }
+            n++;
+        }
+        while (n > 0) {
+            fo_block_unref(f, got[--n]);
+        }
+    }
 }
 
 void

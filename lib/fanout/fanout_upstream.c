@@ -199,6 +199,10 @@ void
 fo_upstream_start(struct sw_fanout *f, struct fo_chan *ch)
 {
     struct fo_upstream *u = &ch->up;
+    if (!f->prefilled) {
+        f->prefilled = true;
+        fo_pool_prefill(f);
+    }
     sw_conn_init(&u->conn, "upstream", f->base, f->bufs, &up_handlers, ch);
     sw_ws_msg_init(&u->msg, ch->max_message);
     connect_next(f, ch);
@@ -263,7 +267,7 @@ static bool
 open_block(struct sw_fanout *f, struct fo_chan *ch, const uint8_t *p, size_t n)
 {
     struct fo_upstream *u = &ch->up;
-    u->blk = fo_block_get(f, SW_MAX((size_t)FO_BLOCK_MIN, n));
+    u->blk = fo_block_get(f, SW_MAX((size_t)FO_READ_BLOCK, n));
     if (u->blk == NULL) {
         return false;
     }
@@ -522,7 +526,7 @@ make_room(struct sw_fanout *f, struct fo_chan *ch)
 {
     struct fo_upstream *u = &ch->up;
     uint32_t part = u->blk_len - u->blk_pos;
-    size_t need = FO_BLOCK_MIN;
+    size_t need = FO_READ_BLOCK;
     if (part >= 2) {
         struct sw_ws_decoder dec;
         sw_ws_decoder_init(&dec, SW_WS_PEER_SERVER, 0, ch->max_frame);
@@ -532,16 +536,21 @@ make_room(struct sw_fanout *f, struct fo_chan *ch)
             need = SW_MAX(need, (size_t)(fr.header_len + fr.payload_len));
         }
     }
+    /* every slice of the block was sent and no ring holds one: read into
+     * it from its start again, so clients that keep up cycle one block
+     * (a block of a larger class, taken for one large frame, is given up
+     * instead once that frame is through) */
+    bool larger = u->blk->cls > FO_READ_CLASS && need <= FO_READ_BLOCK;
+    if (part == 0 && !larger &&
+        atomic_load_explicit(&u->blk->refs, memory_order_acquire) == 1) {
+        u->blk_len = u->blk_pos = 0;
+    }
     bool fits = (size_t)u->blk_pos + need <= u->blk->cap;
+    if (larger && part == 0) {
+        fits = false; /* back to the smallest class */
+    }
     if (fits && u->blk->cap - u->blk_len >= FO_BLOCK_SLACK) {
         return true;
-    }
-    if (part == 0 &&
-        atomic_load_explicit(&u->blk->refs, memory_order_acquire) == 1) {
-        u->blk_len = u->blk_pos = 0; /* nobody else holds it: reuse */
-        if (u->blk->cap >= need) {
-            return true;
-        }
     }
     struct fo_block *b = fo_block_get(f, need);
     if (b == NULL) {

@@ -102,7 +102,7 @@ START_TEST(clients_on_two_workers)
     }
     sw_test_fan_metric_is(rig, "shockwave_fanout_clients", 0);
     sw_test_fan_metric_is(
-        rig, "shockwave_fanout_client_messages_total{action=\"forwarded\"}",
+        rig, "shockwave_fanout_client_messages_forwarded_total",
         NCLIENTS);
 }
 END_TEST
@@ -169,7 +169,7 @@ START_TEST(reload_keeps_live_channels)
         sw_test_fan_leave(&ws[i]);
     }
     sw_test_fan_metric_is(
-        rig, "shockwave_fanout_client_messages_total{action=\"dropped\"}", 1);
+        rig, "shockwave_fanout_client_messages_dropped_total", 1);
 }
 END_TEST
 
