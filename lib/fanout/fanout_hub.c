@@ -370,6 +370,10 @@ sw_fanout_join(struct sw_fanout *f, const struct sw_fanout_join *j,
                struct sw_conn *c, const char **why)
 {
     struct sw_fanout_hub *hub = f->hub;
+    if (f->draining) {
+        *why = "shutting down";
+        return 503;
+    }
     uint64_t h = hash_key(j->key.p, j->key.len);
     bool made = false;
     pthread_mutex_lock(&hub->lock);
@@ -714,6 +718,23 @@ sw_fanout_drain(struct sw_fanout *f)
     fo_sweep_arm(f);
 }
 
+void
+sw_fanout_abort(struct sw_fanout *f)
+{
+    if (f == NULL) {
+        return;
+    }
+    f->draining = true;
+    while (f->clients != NULL) {
+        fo_client_end(f->clients);
+    }
+    while (f->owned != NULL) {
+        struct fo_chan *ch = f->owned;
+        fo_chan_set_state(f, ch, FO_GONE, NULL);
+        fo_upstream_end(f, ch, 0);
+    }
+}
+
 /* Entries still in flight toward this worker when it stops. */
 static void
 on_entry_dropped(struct sw_fanout *f, struct fo_entry *e)
@@ -730,14 +751,8 @@ sw_fanout_free(struct sw_fanout *f)
     if (f == NULL) {
         return;
     }
-    while (f->clients != NULL) {
-        fo_client_end(f->clients);
-    }
-    while (f->owned != NULL) {
-        struct fo_chan *ch = f->owned;
-        fo_chan_set_state(f, ch, FO_GONE, NULL);
-        fo_upstream_end(f, ch, 0);
-    }
+    f->on_empty = NULL; /* the worker is going: nobody to tell */
+    sw_fanout_abort(f);
     fo_drain_rings(f, on_entry_dropped);
     for (unsigned to = 0; to < f->hub->nworkers; to++) {
         struct fo_backlog *bl = &f->later[to];

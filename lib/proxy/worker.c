@@ -444,7 +444,8 @@ on_drain_timeout(evutil_socket_t fd, short what, void *arg)
     SW_UNUSED(fd);
     SW_UNUSED(what);
     sw_log_warn("worker %u: shutdown_timeout passed, closing %zu connections",
-                w->id, w->nsessions);
+                w->id, w->nsessions + sw_fanout_live(w->fanout));
+    sw_fanout_abort(w->fanout);
     sw__proxy_unpark_all(w);
     struct sw_session *p = w->sessions;
     while (p != NULL) {

@@ -72,8 +72,11 @@ void sw_fanout_free(struct sw_fanout *f);
 /* Clients and channel upstreams this worker still serves (a draining
  * worker ends when this and its sessions are 0). */
 size_t sw_fanout_live(const struct sw_fanout *f);
-/* Shutdown: close 1001 to every client and upstream of this worker. */
+/* Shutdown: close 1001 to every client and upstream of this worker; a
+ * join after it gets 503. */
 void sw_fanout_drain(struct sw_fanout *f);
+/* shutdown_timeout passed: close every client and upstream now. */
+void sw_fanout_abort(struct sw_fanout *f);
 
 /* A client joining a channel (the session's upgrade request). */
 struct sw_fanout_join {
