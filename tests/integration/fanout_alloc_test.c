@@ -20,6 +20,7 @@
  * the preload unusable.
  */
 #include "fanctl.h"
+#include "alloc_gw.h"
 #include "net.h"
 #include "proc.h"
 #include "support.h"
@@ -33,31 +34,6 @@
 
 #define WAIT_MS 10000
 #define NCLIENTS 10
-
-static long long
-allocs(int admin_port)
-{
-    return sw_test_metric(admin_port, "shockwave_process_allocations_total");
-}
-
-/* True when the running process maps an AddressSanitizer runtime. */
-static bool
-maps_asan(pid_t pid)
-{
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
-    FILE *fp = fopen(path, "r");
-    if (fp == NULL) {
-        return false;
-    }
-    char line[1024];
-    bool asan = false;
-    while (!asan && fgets(line, sizeof(line), fp) != NULL) {
-        asan = strstr(line, "libasan") != NULL;
-    }
-    fclose(fp);
-    return asan;
-}
 
 /* One cycle of traffic: 50 broadcasts of four kinds, each read by every
  * client. Returns the number of broadcasts. */
@@ -85,38 +61,15 @@ cycle(struct sw_test_fanback *b, struct sw_test_ws *ws)
 
 START_TEST(zero_alloc_per_delivery)
 {
-    const char *lib = getenv("SW_ALLOCCOUNT");
-    if (lib == NULL || lib[0] == '\0') {
-        fprintf(stderr, "fanout_alloc: SKIP: SW_ALLOCCOUNT is empty (the "
-                        "allocation counter was not built)\n");
-        return;
-    }
     struct sw_test_fanback b;
     ck_assert(sw_test_fanback_start(&b, NULL));
     const char *kv[] = {"FEED", sw_test_itoa(b.port), NULL};
     struct sw_test_gw gw;
-    setenv("LD_PRELOAD", lib, 1);
-    bool started = sw_test_gw_start(&gw, "fanout_alloc.conf", kv);
-    unsetenv("LD_PRELOAD");
-    char *log = sw_test_proc_log(&gw.proc);
-    /* "ASan runtime does not come first in initial library list" */
-    bool asan_log = strstr(log, "ASan runtime") != NULL ||
-                    strstr(log, "AddressSanitizer") != NULL;
-    free(log);
-    if ((!started && asan_log) ||
-        (started && maps_asan(gw.proc.pid) && allocs(gw.admin_port) < 0)) {
-        fprintf(stderr, "fanout_alloc: SKIP: AddressSanitizer build: the "
-                        "allocation counter cannot be preloaded\n");
-        if (started) {
-            sw_test_gw_stop(&gw);
-        }
+    if (!sw_test_gw_start_counted(&gw, "fanout_alloc.conf", kv,
+                                  "fanout_alloc")) {
         sw_test_fanback_stop(&b);
         return;
     }
-    ck_assert_msg(started, "daemon did not start with LD_PRELOAD=%s", lib);
-    ck_assert_msg(allocs(gw.admin_port) >= 0,
-                  "shockwave_process_allocations_total missing although "
-                  "the counter is preloaded");
 
     struct sw_test_ws ws[NCLIENTS];
     for (int i = 0; i < NCLIENTS; i++) {
@@ -128,9 +81,9 @@ START_TEST(zero_alloc_per_delivery)
     while (warm < 5000) {
         warm += cycle(&b, ws);
     }
-    long long m1 = allocs(gw.admin_port);
-    long long m2 = allocs(gw.admin_port);
-    long long m2b = allocs(gw.admin_port);
+    long long m1 = sw_test_allocs(gw.admin_port);
+    long long m2 = sw_test_allocs(gw.admin_port);
+    long long m2b = sw_test_allocs(gw.admin_port);
     long long base = m2 - m1;
     ck_assert_msg(m2b - m2 == base,
                   "the admin's own allocations vary: %lld then %lld", base,
@@ -139,7 +92,7 @@ START_TEST(zero_alloc_per_delivery)
     while (sent < 10000) {
         sent += cycle(&b, ws);
     }
-    long long m3 = allocs(gw.admin_port);
+    long long m3 = sw_test_allocs(gw.admin_port);
     long long dl =
         sw_test_metric(gw.admin_port, "shockwave_fanout_deliveries_total");
     fprintf(stderr,
@@ -155,7 +108,7 @@ START_TEST(zero_alloc_per_delivery)
     /* control: a new channel allocates on the worker */
     struct sw_test_ws extra;
     sw_test_fan_join(&extra, gw.port, "/a/new", NULL);
-    long long m4 = allocs(gw.admin_port);
+    long long m4 = sw_test_allocs(gw.admin_port);
     fprintf(stderr, "fanout_alloc: a new channel: %lld allocations\n",
             m4 - m3 - base);
     ck_assert_msg(m4 - m3 - base >= 1,

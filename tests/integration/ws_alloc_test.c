@@ -18,6 +18,7 @@
  * daemon is an AddressSanitizer build, whose runtime owns malloc and makes
  * the preload unusable.
  */
+#include "alloc_gw.h"
 #include "net.h"
 #include "support.h"
 #include "proc.h"
@@ -32,42 +33,6 @@
 #define WAIT_MS 10000
 #define MIB (1024 * 1024)
 
-/* True when the file at path contains the string. */
-static bool
-file_has(const char *path, const char *needle)
-{
-    FILE *fp = fopen(path, "rb");
-    if (fp == NULL) {
-        return false;
-    }
-    size_t nl = strlen(needle);
-    char buf[65536 + 64];
-    size_t keep = 0;
-    bool found = false;
-    for (;;) {
-        size_t n = fread(buf + keep, 1, 65536, fp);
-        if (n == 0) {
-            break;
-        }
-        size_t total = keep + n;
-        if (memmem(buf, total, needle, nl) != NULL) {
-            found = true;
-            break;
-        }
-        /* carry the tail over to catch a needle across two reads */
-        keep = SW_MIN(nl - 1, total);
-        memmove(buf, buf + total - keep, keep);
-    }
-    fclose(fp);
-    return found;
-}
-
-static long long
-allocs(int admin_port)
-{
-    return sw_test_metric(admin_port, "shockwave_process_allocations_total");
-}
-
 /* One echo of n bytes of the pattern (one in flight: all fits buffers). */
 static void
 echo(struct sw_test_ws *ws, uint64_t n)
@@ -79,8 +44,7 @@ echo(struct sw_test_ws *ws, uint64_t n)
         int rc = sw_test_ws_recv(ws, &f, WAIT_MS);
         ck_assert_msg(rc == 1, "echo of %llu: rc %d (%s)",
                       (unsigned long long)n, rc, ws->why ? ws->why : "-");
-        ck_assert_uint_eq(f.opcode, got == 0 ? SW_WS_OP_BINARY
-                                             : SW_WS_OP_CONT);
+        ck_assert_uint_eq(f.opcode, got == 0 ? SW_WS_OP_BINARY : SW_WS_OP_CONT);
         ck_assert(sw_test_pattern_ok(got, f.payload, (size_t)f.len));
         got += f.len;
         bool fin = f.fin;
@@ -121,42 +85,15 @@ traffic(struct sw_test_ws *ws, unsigned count)
 
 START_TEST(zero_alloc_per_message)
 {
-    const char *lib = getenv("SW_ALLOCCOUNT");
-    if (lib == NULL || lib[0] == '\0') {
-        fprintf(stderr, "ws_alloc: SKIP: SW_ALLOCCOUNT is empty (the "
-                        "allocation counter was not built)\n");
-        return;
-    }
-    const char *gw_path = sw_test_env("SW_SHOCKWAVE");
-    bool asan = file_has(gw_path, "__asan_init");
-
     struct sw_test_proc be;
     int be_port;
     ck_assert(sw_test_backend_start(&be, "b1", &be_port));
-    setenv("LD_PRELOAD", lib, 1);
     struct sw_test_gw gw;
     const char *kv[] = {"B1", sw_test_itoa(be_port), NULL};
-    bool started = sw_test_gw_start(&gw, "ws_alloc.conf", kv);
-    unsetenv("LD_PRELOAD");
-    if (!started && asan) {
-        fprintf(stderr, "ws_alloc: SKIP: AddressSanitizer build: the daemon "
-                        "does not start with the allocation counter "
-                        "preloaded\n");
+    if (!sw_test_gw_start_counted(&gw, "ws_alloc.conf", kv, "ws_alloc")) {
         sw_test_proc_stop(&be, 2000);
         return;
     }
-    ck_assert_msg(started, "daemon did not start with LD_PRELOAD=%s", lib);
-    long long m0 = allocs(gw.admin_port);
-    if (m0 < 0 && asan) {
-        fprintf(stderr, "ws_alloc: SKIP: AddressSanitizer build: "
-                        "shockwave_process_allocations_total is missing "
-                        "(ASan intercepts malloc)\n");
-        sw_test_gw_stop(&gw);
-        sw_test_proc_stop(&be, 2000);
-        return;
-    }
-    ck_assert_msg(m0 >= 0, "shockwave_process_allocations_total missing "
-                           "although the counter is preloaded");
 
     struct sw_test_ws ws;
     int st = sw_test_ws_open(&ws, gw.port, "app.example", "/ws", NULL);
@@ -164,15 +101,15 @@ START_TEST(zero_alloc_per_message)
     /* warm-up: 1,000 messages of every size, pings, on this connection */
     traffic(&ws, 1000);
 
-    long long m1 = allocs(gw.admin_port);
-    long long m2 = allocs(gw.admin_port);
-    long long m2b = allocs(gw.admin_port);
+    long long m1 = sw_test_allocs(gw.admin_port);
+    long long m2 = sw_test_allocs(gw.admin_port);
+    long long m2b = sw_test_allocs(gw.admin_port);
     long long base = m2 - m1;
     ck_assert_msg(m2b - m2 == base,
                   "the admin's own allocations vary: %lld then %lld", base,
                   m2b - m2);
     traffic(&ws, 10000);
-    long long m3 = allocs(gw.admin_port);
+    long long m3 = sw_test_allocs(gw.admin_port);
     fprintf(stderr,
             "ws_alloc: baseline %lld allocations per /metrics read; "
             "10,000 messages: %lld\n",
@@ -187,7 +124,7 @@ START_TEST(zero_alloc_per_message)
     st = sw_test_ws_open(&ws2, gw.port, "app.example", "/ws", NULL);
     ck_assert_msg(st == 101, "second upgrade: %d", st);
     echo(&ws2, 16);
-    long long m4 = allocs(gw.admin_port);
+    long long m4 = sw_test_allocs(gw.admin_port);
     fprintf(stderr, "ws_alloc: a new connection: %lld allocations\n",
             m4 - m3 - base);
     ck_assert_msg(m4 - m3 - base >= 2,
