@@ -131,12 +131,11 @@ START_TEST(client_messages_dropped)
     sw_test_fan_expect(&a, "a", s, 2, "/quiet/d", 20, WAIT_MS);
     ck_assert_int_eq(sw_test_fanback_stat(&rig->feed, "msgs"), 0);
     sw_test_fan_leave(&a);
-    sw_test_fan_metric_is(
-        rig, "shockwave_fanout_client_messages_dropped_total", 3);
+    sw_test_fan_metric_is(rig, "shockwave_fanout_client_messages_dropped_total",
+                          3);
     ck_assert_int_eq(
-        sw_test_metric(
-            rig->gw.admin_port,
-            "shockwave_fanout_client_messages_forwarded_total"),
+        sw_test_metric(rig->gw.admin_port,
+                       "shockwave_fanout_client_messages_forwarded_total"),
         0);
 }
 END_TEST

@@ -102,8 +102,7 @@ START_TEST(clients_on_two_workers)
     }
     sw_test_fan_metric_is(rig, "shockwave_fanout_clients", 0);
     sw_test_fan_metric_is(
-        rig, "shockwave_fanout_client_messages_forwarded_total",
-        NCLIENTS);
+        rig, "shockwave_fanout_client_messages_forwarded_total", NCLIENTS);
 }
 END_TEST
 
@@ -168,8 +167,8 @@ START_TEST(reload_keeps_live_channels)
     for (int i = 0; i < 4; i++) {
         sw_test_fan_leave(&ws[i]);
     }
-    sw_test_fan_metric_is(
-        rig, "shockwave_fanout_client_messages_dropped_total", 1);
+    sw_test_fan_metric_is(rig, "shockwave_fanout_client_messages_dropped_total",
+                          1);
 }
 END_TEST
 

@@ -51,6 +51,19 @@ sw_test_allocs(int admin_port)
     return sw_test_metric(admin_port, "shockwave_process_allocations_total");
 }
 
+long long
+sw_test_alloc_baseline(int admin_port, long long *now)
+{
+    long long m1 = sw_test_allocs(admin_port);
+    long long m2 = sw_test_allocs(admin_port);
+    *now = sw_test_allocs(admin_port);
+    long long base = m2 - m1;
+    ck_assert_msg(*now - m2 == base,
+                  "the admin's own allocations vary: %lld then %lld", base,
+                  *now - m2);
+    return base;
+}
+
 bool
 sw_test_gw_start_counted(struct sw_test_gw *g, const char *conf_name,
                          const char *const *kv, const char *suite)

@@ -12,6 +12,11 @@
 /* shockwave_process_allocations_total now, -1 when absent. */
 long long sw_test_allocs(int admin_port);
 
+/* What one read of /metrics allocates by itself (checked to be the same
+ * twice), and the count after those reads into *now: a later count minus
+ * *now, minus the baseline, is what the traffic in between allocated. */
+long long sw_test_alloc_baseline(int admin_port, long long *now);
+
 /*
  * sw_test_gw_start with LD_PRELOAD=$SW_ALLOCCOUNT. Returns false, after a
  * "SUITE: SKIP: why" line on stderr and with no daemon left running, when
