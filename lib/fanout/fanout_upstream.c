@@ -616,25 +616,31 @@ read_frames(struct sw_fanout *f, struct fo_chan *ch)
 
 /* ---- events ------------------------------------------------------------ */
 
+/* Readable or writable: the next step of the connection's phase. */
 static void
-on_up_read(struct sw_conn *c, void *arg)
+up_event(struct fo_chan *ch, bool readable)
 {
-    struct fo_chan *ch = arg;
     struct sw_fanout *f = ch->f;
-    SW_UNUSED(c);
-    switch (ch->up.phase) {
+    struct fo_upstream *u = &ch->up;
+    switch (u->phase) {
     case FO_UP_CONNECT:
         connected(f, ch);
         break;
     case FO_UP_HANDSHAKE:
-        if (ch->up.head_sent < ch->up.head_len) {
-            send_head(f, ch);
-        } else {
+        if (readable && u->head_sent == u->head_len) {
             read_101(f, ch);
+        } else {
+            send_head(f, ch);
         }
         break;
     case FO_UP_OPEN:
-        read_frames(f, ch);
+        if (readable) {
+            read_frames(f, ch);
+        } else if (fo_outq_flush(f, &u->conn, &u->out) < 0) {
+            lost(f, ch, "send failed");
+        } else {
+            sw_conn_watch(&u->conn, true, !fo_outq_empty(&u->out));
+        }
         break;
     case FO_UP_IDLE:
     case FO_UP_CLOSING:
@@ -644,29 +650,17 @@ on_up_read(struct sw_conn *c, void *arg)
 }
 
 static void
+on_up_read(struct sw_conn *c, void *arg)
+{
+    SW_UNUSED(c);
+    up_event(arg, true);
+}
+
+static void
 on_up_write(struct sw_conn *c, void *arg)
 {
-    struct fo_chan *ch = arg;
-    struct sw_fanout *f = ch->f;
-    switch (ch->up.phase) {
-    case FO_UP_CONNECT:
-        connected(f, ch);
-        break;
-    case FO_UP_HANDSHAKE:
-        send_head(f, ch);
-        break;
-    case FO_UP_OPEN:
-        if (fo_outq_flush(f, c, &ch->up.out) < 0) {
-            lost(f, ch, "send failed");
-            break;
-        }
-        sw_conn_watch(c, true, !fo_outq_empty(&ch->up.out));
-        break;
-    case FO_UP_IDLE:
-    case FO_UP_CLOSING:
-        break;
-    }
-    fo_end_turn(f);
+    SW_UNUSED(c);
+    up_event(arg, false);
 }
 
 static void
