@@ -224,7 +224,9 @@ queue_control(struct fo_client *c, uint8_t opcode, const uint8_t *payload,
 {
     uint8_t frame[SW_WS_MAX_HEADER + SW_WS_MAX_CONTROL];
     size_t h = sw_ws_frame_encode(frame, true, opcode, NULL, len);
-    memcpy(frame + h, payload, len);
+    if (len > 0) { /* payload may be NULL for an empty ping */
+        memcpy(frame + h, payload, len);
+    }
     if (!fo_outq_ctl(&c->q, frame, h + len)) {
         return false;
     }

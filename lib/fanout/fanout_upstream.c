@@ -384,7 +384,9 @@ queue_control(struct sw_fanout *f, struct fo_chan *ch, uint8_t opcode,
     uint8_t key[4];
     sw_ws_rng_key(f->rng, key);
     size_t h = sw_ws_frame_encode(frame, true, opcode, key, len);
-    memcpy(frame + h, payload, len);
+    if (len > 0) { /* payload may be NULL for an empty ping */
+        memcpy(frame + h, payload, len);
+    }
     sw_ws_mask(frame + h, len, key, 0);
     (void)fo_outq_ctl(&ch->up.out, frame, h + len); /* full: dropped */
 }
