@@ -9,6 +9,8 @@
  *   closed with 1000
  *   -> /usr/bin/python3's json.loads takes every line; the fields hold
  *      what happened; the raw line escapes the bad byte as \u00ff
+ *   a fan-out client (the echo backend as its channel's upstream)
+ *   -> its line has "upstream":"fanout", its "channel" and "dropped"
  *   rename the file, SIGUSR1, more requests
  *   -> they land in a new file at the original path, none in the old one
  */
@@ -61,7 +63,8 @@ static const char checker[] =
     "    else:\n"
     "        print('websocket', o['client_messages'], o['client_bytes'],\n"
     "              o['upstream_messages'], o['upstream_bytes'],\n"
-    "              o['closed_by'], o['close_code'])\n"
+    "              o['closed_by'], o['close_code'], o['upstream'],\n"
+    "              json.dumps(o.get('channel', '-')), o.get('dropped', '-'))\n"
     "print('lines', n)\n";
 
 /* The checker's output for the file at path; fails the test if it fails. */
@@ -186,6 +189,32 @@ START_TEST(json_lines)
 }
 END_TEST
 
+/* A fan-out client's session line names its channel and what it missed;
+ * the echo backend is the channel's upstream, so the client's message
+ * comes back to it through the channel. */
+START_TEST(fanout_session_line)
+{
+    struct sw_test_ws ws;
+    ck_assert_int_eq(sw_test_ws_open(&ws, gw.port, "a", "/fan/x", NULL), 101);
+    ck_assert(sw_test_ws_send(&ws, true, SW_WS_OP_TEXT, "hello", 5));
+    struct sw_test_ws_msg m;
+    ck_assert_int_eq(sw_test_ws_recv_msg(&ws, &m, WAIT_MS), 1);
+    ck_assert_uint_eq(m.len, 5);
+    sw_test_ws_msg_free(&m);
+    ck_assert_int_eq(sw_test_ws_close_handshake(&ws, 1000, WAIT_MS), 1000);
+    sw_test_ws_free(&ws);
+    /* the upgrade request, the session */
+    ck_assert_int_ge(wait_lines(logp, 2), 2);
+    char *out = check_json(logp);
+    ck_assert_msg(strstr(out, "http 101 \"GET /fan/x HTTP/1.1\"") != NULL, "%s",
+                  out);
+    ck_assert_msg(strstr(out, "websocket 1 5 1 5 client 1000 fanout "
+                              "\"/fan/x\" 0") != NULL,
+                  "%s", out);
+    free(out);
+}
+END_TEST
+
 START_TEST(reopen_on_sigusr1)
 {
     get("/before", "", 200);
@@ -227,6 +256,7 @@ access_log_suite(void)
     tcase_set_timeout(tc, 90);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, json_lines);
+    tcase_add_test(tc, fanout_session_line);
     tcase_add_test(tc, reopen_on_sigusr1);
     suite_add_tcase(s, tc);
     return s;
