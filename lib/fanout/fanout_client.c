@@ -47,7 +47,7 @@ fo_client_new(struct sw_fanout *f, struct fo_chan *ch, struct sw_conn *from,
     from->in = NULL;
     sw_ws_decoder_init(&c->dec, SW_WS_PEER_CLIENT, 0, ch->max_frame);
     sw_ws_msg_init(&c->msg, ch->max_message);
-    c->started_ms = c->last_rx_ms = c->last_ping_ms = fo_now_ms();
+    c->started_ms = c->last_rx_ms = c->last_ping_ms = sw_now_ms();
     snprintf(c->addr, sizeof(c->addr), "%s", addr);
     c->all_next = f->clients;
     if (f->clients != NULL) {
@@ -119,18 +119,18 @@ fo_client_wait(struct fo_client *c, struct sw_str client_key,
     c->pending[SW_WS_ACCEPT_LEN + 1 + offered.len] = '\0';
 }
 
-/* True when `proto` is one of the comma separated values in `list`. */
-static bool
-list_has(const char *list, const char *proto)
+bool
+fo_offered_has(struct sw_str offered, const char *proto)
 {
     size_t n = strlen(proto);
-    const char *p = list;
-    while (*p != '\0') {
-        while (*p == ' ' || *p == '\t' || *p == ',') {
+    const char *p = offered.p;
+    const char *end = offered.p + offered.len;
+    while (p < end) {
+        while (p < end && (*p == ' ' || *p == '\t' || *p == ',')) {
             p++;
         }
         const char *s = p;
-        while (*p != '\0' && *p != ',' && *p != ' ' && *p != '\t') {
+        while (p < end && *p != ',' && *p != ' ' && *p != '\t') {
             p++;
         }
         if ((size_t)(p - s) == n && n > 0 && memcmp(s, proto, n) == 0) {
@@ -148,8 +148,10 @@ fo_client_open(struct fo_client *c, const char *protocol)
     }
     char accept[SW_WS_ACCEPT_LEN + 1];
     memcpy(accept, c->pending, sizeof(accept));
-    bool ok = protocol[0] == '\0' ||
-              list_has(c->pending + SW_WS_ACCEPT_LEN + 1, protocol);
+    const char *offered = c->pending + SW_WS_ACCEPT_LEN + 1;
+    bool ok =
+        protocol[0] == '\0' ||
+        fo_offered_has((struct sw_str){offered, strlen(offered)}, protocol);
     free(c->pending);
     c->pending = NULL;
     if (!ok) {
@@ -186,7 +188,7 @@ fo_client_fail(struct fo_client *c, uint16_t code)
 /* ---- messages out ------------------------------------------------------ */
 
 void
-fo_client_queue(struct fo_client *c, struct fo_slice s)
+fo_client_queue(struct fo_client *c, struct fo_slice s, uint32_t payload)
 {
     struct fo_chan *ch = c->ch;
     struct sw_fanout *f = c->f;
@@ -210,10 +212,7 @@ fo_client_queue(struct fo_client *c, struct fo_slice s)
         return;
     }
     c->delivered++;
-    /* payload bytes, as the relay counts them: the header is 2, 4 or 10
-     * bytes (unmasked, toward a client) */
-    uint8_t len7 = s.b->data[s.off + 1] & 0x7f;
-    c->bytes_out += s.len - (len7 == 127 ? 10u : len7 == 126 ? 4u : 2u);
+    c->bytes_out += payload;
     fo_mark_dirty(c);
 }
 
@@ -222,12 +221,7 @@ static bool
 queue_control(struct fo_client *c, uint8_t opcode, const uint8_t *payload,
               size_t len)
 {
-    uint8_t frame[SW_WS_MAX_HEADER + SW_WS_MAX_CONTROL];
-    size_t h = sw_ws_frame_encode(frame, true, opcode, NULL, len);
-    if (len > 0) { /* payload may be NULL for an empty ping */
-        memcpy(frame + h, payload, len);
-    }
-    if (!fo_outq_ctl(&c->q, frame, h + len)) {
+    if (!fo_outq_control(&c->q, opcode, payload, len, NULL)) {
         return false;
     }
     fo_mark_dirty(c);
@@ -349,7 +343,7 @@ fo_client_end(struct fo_client *c)
         c->dirty = false;
     }
     if (c->state != FO_C_PENDING || c->pending == NULL) {
-        log_end(c, fo_now_ms());
+        log_end(c, sw_now_ms());
     }
     free(c->pending);
     fo_outq_fini(f, &c->q);
@@ -544,7 +538,7 @@ on_client_read(struct sw_conn *conn, void *arg)
             return;
         }
         sw_metrics_add(c->f->metrics, SW_METRIC_BYTES_FROM_CLIENTS, n);
-        c->last_rx_ms = fo_now_ms();
+        c->last_rx_ms = sw_now_ms();
         if (!walk(c)) {
             return;
         }

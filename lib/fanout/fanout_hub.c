@@ -24,14 +24,6 @@
 #include <time.h>
 #include <unistd.h>
 
-uint64_t
-fo_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static uint64_t
 hash_key(const char *p, size_t n)
 {
@@ -343,28 +335,6 @@ chan_new(struct sw_fanout *f, const struct sw_fanout_join *j, uint64_t h)
 
 /* ---- joining and leaving ----------------------------------------------- */
 
-/* True when `proto` is one of the comma separated values offered. */
-static bool
-offered_has(struct sw_str offered, const char *proto)
-{
-    size_t n = strlen(proto);
-    const char *p = offered.p;
-    const char *end = offered.p + offered.len;
-    while (p < end) {
-        while (p < end && (*p == ' ' || *p == '\t' || *p == ',')) {
-            p++;
-        }
-        const char *s = p;
-        while (p < end && *p != ',' && *p != ' ' && *p != '\t') {
-            p++;
-        }
-        if ((size_t)(p - s) == n && n > 0 && memcmp(s, proto, n) == 0) {
-            return true;
-        }
-    }
-    return false;
-}
-
 unsigned
 sw_fanout_join(struct sw_fanout *f, const struct sw_fanout_join *j,
                struct sw_conn *c, const char **why)
@@ -379,7 +349,7 @@ sw_fanout_join(struct sw_fanout *f, const struct sw_fanout_join *j,
     pthread_mutex_lock(&hub->lock);
     struct fo_chan *ch = dir_find(hub, j->key, h);
     if (ch != NULL && ch->state != FO_CONNECTING && ch->protocol[0] != '\0' &&
-        !offered_has(j->offered, ch->protocol)) {
+        !fo_offered_has(j->offered, ch->protocol)) {
         pthread_mutex_unlock(&hub->lock);
         *why = "fan-out channel speaks a subprotocol the client did not offer";
         return 400;
@@ -473,11 +443,15 @@ void
 fo_deliver_local(struct sw_fanout *f, struct fo_chan *ch, struct fo_slice s)
 {
     uint64_t n = 0;
+    /* payload bytes, as the relay counts them, once per message: the
+     * header toward a client is 2, 4 or 10 bytes (unmasked) */
+    uint8_t len7 = s.b->data[s.off + 1] & 0x7f;
+    uint32_t payload = s.len - (len7 == 127 ? 10u : len7 == 126 ? 4u : 2u);
     struct fo_client *c = ch->local[f->id].first;
     while (c != NULL) {
         struct fo_client *next = c->next; /* c may leave (slow close) */
         if (c->state == FO_C_OPEN) {
-            fo_client_queue(c, s);
+            fo_client_queue(c, s, payload);
             n++;
         }
         c = next;
@@ -605,7 +579,7 @@ on_sweep(evutil_socket_t fd, short what, void *arg)
     struct sw_fanout *f = arg;
     SW_UNUSED(fd);
     SW_UNUSED(what);
-    uint64_t now = fo_now_ms();
+    uint64_t now = sw_now_ms();
     fo_post_retry(f);
     struct fo_chan *ch = f->owned;
     while (ch != NULL) {
@@ -675,7 +649,7 @@ sw_fanout_new(struct sw_fanout_hub *hub, const struct sw_fanout_env *env)
                  on_wake, f);
     event_add(&f->wake_ev, NULL);
     event_assign(&f->sweep, f->base, -1, 0, on_sweep, f);
-    f->client_sweep_ms = fo_now_ms();
+    f->client_sweep_ms = sw_now_ms();
     return f;
 }
 

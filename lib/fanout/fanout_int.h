@@ -337,6 +337,14 @@ bool fo_outq_push(struct sw_fanout *f, struct fo_outq *q, struct fo_slice s);
 size_t fo_outq_trim(struct sw_fanout *f, struct fo_outq *q, uint64_t limit);
 /* Queue a control frame; false when it does not fit. */
 bool fo_outq_ctl(struct fo_outq *q, const uint8_t *frame, size_t len);
+/* Build the control frame (masked with a key from `mask` toward an
+ * upstream; NULL: unmasked, toward a client) and queue it. payload may be
+ * NULL when len is 0. False when it does not fit. */
+bool fo_outq_control(struct fo_outq *q, uint8_t opcode, const uint8_t *payload,
+                     size_t len, struct sw_ws_rng *mask);
+/* True when `proto` is one of the comma separated subprotocols offered
+ * (compared exactly, as a client compares the one it gets back). */
+bool fo_offered_has(struct sw_str offered, const char *proto);
 static inline bool
 fo_outq_empty(const struct fo_outq *q)
 {
@@ -390,7 +398,6 @@ void fo_end_turn(struct sw_fanout *f);
 void fo_sweep_arm(struct sw_fanout *f);
 /* While draining: tell the worker when nothing is left. */
 void fo_check_empty(struct sw_fanout *f);
-uint64_t fo_now_ms(void);
 
 /* fanout_upstream.c */
 /* Start the channel's upstream (a new channel). */
@@ -418,8 +425,9 @@ void fo_client_fail(struct fo_client *c, uint16_t code);
 /* The 101 of a client that joined an open channel. */
 void fo_client_accept_now(struct fo_client *c, struct sw_str client_key,
                           const char *protocol);
-/* Queue slice s; applies the backlog bound. */
-void fo_client_queue(struct fo_client *c, struct fo_slice s);
+/* Queue slice s (`payload` of its bytes are payload, for the counts);
+ * applies the backlog bound. */
+void fo_client_queue(struct fo_client *c, struct fo_slice s, uint32_t payload);
 void fo_client_flush(struct fo_client *c);
 /* The sweep's look at a client: pings, idle and close timeouts. */
 void fo_client_tick(struct fo_client *c, uint64_t now);

@@ -255,6 +255,26 @@ fo_outq_ctl(struct fo_outq *q, const uint8_t *frame, size_t len)
     return true;
 }
 
+bool
+fo_outq_control(struct fo_outq *q, uint8_t opcode, const uint8_t *payload,
+                size_t len, struct sw_ws_rng *mask)
+{
+    uint8_t frame[SW_WS_MAX_HEADER + SW_WS_MAX_CONTROL];
+    uint8_t key[4];
+    if (mask != NULL) {
+        sw_ws_rng_key(mask, key);
+    }
+    size_t h =
+        sw_ws_frame_encode(frame, true, opcode, mask != NULL ? key : NULL, len);
+    if (len > 0) { /* payload may be NULL for an empty ping */
+        memcpy(frame + h, payload, len);
+        if (mask != NULL) {
+            sw_ws_mask(frame + h, len, key, 0);
+        }
+    }
+    return fo_outq_ctl(q, frame, h + len);
+}
+
 ssize_t
 fo_outq_flush(struct sw_fanout *f, struct sw_conn *c, struct fo_outq *q)
 {

@@ -73,14 +73,8 @@ fo_upstream_end(struct sw_fanout *f, struct fo_chan *ch, uint16_t code)
 {
     struct fo_upstream *u = &ch->up;
     if (code != 0 && u->phase == FO_UP_OPEN) {
-        uint8_t frame[SW_WS_MAX_HEADER + SW_WS_MAX_CONTROL];
         uint8_t payload[2] = {(uint8_t)(code >> 8), (uint8_t)code};
-        uint8_t key[4];
-        sw_ws_rng_key(f->rng, key);
-        size_t h = sw_ws_frame_encode(frame, true, SW_WS_OP_CLOSE, key, 2);
-        memcpy(frame + h, payload, 2);
-        sw_ws_mask(frame + h, 2, key, 0);
-        if (fo_outq_ctl(&u->out, frame, h + 2)) {
+        if (fo_outq_control(&u->out, SW_WS_OP_CLOSE, payload, 2, f->rng)) {
             (void)fo_outq_flush(f, &u->conn, &u->out); /* best effort */
         }
     }
@@ -128,7 +122,7 @@ lost(struct sw_fanout *f, struct fo_chan *ch, const char *why)
     u->backoff_ms = u->backoff_ms == 0 ? FO_BACKOFF_MIN_MS
                                        : SW_MIN(u->backoff_ms * 2,
                                                 (uint64_t)FO_BACKOFF_MAX_MS);
-    u->retry_at_ms = fo_now_ms() + u->backoff_ms;
+    u->retry_at_ms = sw_now_ms() + u->backoff_ms;
     fo_sweep_arm(f);
 }
 
@@ -286,7 +280,7 @@ opened(struct sw_fanout *f, struct fo_chan *ch, const char *protocol)
     u->phase = FO_UP_OPEN;
     u->tried = 0;
     u->backoff_ms = 0;
-    u->last_rx_ms = u->last_ping_ms = fo_now_ms();
+    u->last_rx_ms = u->last_ping_ms = sw_now_ms();
     sw_upstream_report(u->peer, true);
     sw_metrics_inc(f->metrics, SW_METRIC_FANOUT_UPSTREAM_CONNECTS);
     sw_conn_timer(&u->conn, 0);
@@ -380,15 +374,19 @@ static void
 queue_control(struct sw_fanout *f, struct fo_chan *ch, uint8_t opcode,
               const uint8_t *payload, size_t len)
 {
-    uint8_t frame[SW_WS_MAX_HEADER + SW_WS_MAX_CONTROL];
-    uint8_t key[4];
-    sw_ws_rng_key(f->rng, key);
-    size_t h = sw_ws_frame_encode(frame, true, opcode, key, len);
-    if (len > 0) { /* payload may be NULL for an empty ping */
-        memcpy(frame + h, payload, len);
-    }
-    sw_ws_mask(frame + h, len, key, 0);
-    (void)fo_outq_ctl(&ch->up.out, frame, h + len); /* full: dropped */
+    /* full: dropped */
+    (void)fo_outq_control(&ch->up.out, opcode, payload, len, f->rng);
+}
+
+/* The upstream broke the protocol: close `code` to it (best effort), then
+ * the connection is lost. */
+static void
+refuse(struct sw_fanout *f, struct fo_chan *ch, uint16_t code, const char *why)
+{
+    uint8_t payload[2] = {(uint8_t)(code >> 8), (uint8_t)code};
+    queue_control(f, ch, SW_WS_OP_CLOSE, payload, 2);
+    (void)fo_outq_flush(f, &ch->up.conn, &ch->up.out);
+    lost(f, ch, why);
 }
 
 /* Append a fragment's payload to the message being joined. */
@@ -440,12 +438,8 @@ on_frame(struct sw_fanout *f, struct fo_chan *ch, const struct sw_ws_frame *fr,
     const uint8_t *pay = u->blk->data + off + fr->header_len;
     size_t plen = (size_t)fr->payload_len;
     if (sw_ws_msg_check(&u->msg, fr) != SW_OK) {
-        queue_control(f, ch, SW_WS_OP_CLOSE,
-                      (const uint8_t[]){(uint8_t)(u->msg.close_code >> 8),
-                                        (uint8_t)u->msg.close_code},
-                      2);
-        (void)fo_outq_flush(f, &u->conn, &u->out);
-        lost(f, ch, u->msg.why != NULL ? u->msg.why : "bad message");
+        refuse(f, ch, u->msg.close_code,
+               u->msg.why != NULL ? u->msg.why : "bad message");
         return false;
     }
     switch (fr->opcode) {
@@ -501,12 +495,8 @@ walk(struct sw_fanout *f, struct fo_chan *ch)
             return true;
         }
         if (n < 0) {
-            queue_control(f, ch, SW_WS_OP_CLOSE,
-                          (const uint8_t[]){(uint8_t)(dec.close_code >> 8),
-                                            (uint8_t)dec.close_code},
-                          2);
-            (void)fo_outq_flush(f, &u->conn, &u->out);
-            lost(f, ch, dec.why != NULL ? dec.why : "bad frame");
+            refuse(f, ch, dec.close_code,
+                   dec.why != NULL ? dec.why : "bad frame");
             return false;
         }
         uint64_t total = fr.header_len + fr.payload_len;
@@ -600,7 +590,7 @@ read_frames(struct sw_fanout *f, struct fo_chan *ch)
             return;
         }
         u->blk_len += (uint32_t)n;
-        u->last_rx_ms = fo_now_ms();
+        u->last_rx_ms = sw_now_ms();
         if (!walk(f, ch)) {
             return;
         }

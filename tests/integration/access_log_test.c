@@ -140,6 +140,24 @@ teardown(void)
     sw_test_proc_stop(&be, 2000);
 }
 
+/* A WebSocket session on path: n "hello" messages echoed back, then
+ * close 1000. */
+static void
+ws_session(const char *path, int n)
+{
+    struct sw_test_ws ws;
+    ck_assert_int_eq(sw_test_ws_open(&ws, gw.port, "a", path, NULL), 101);
+    for (int i = 0; i < n; i++) {
+        ck_assert(sw_test_ws_send(&ws, true, SW_WS_OP_TEXT, "hello", 5));
+        struct sw_test_ws_msg m;
+        ck_assert_int_eq(sw_test_ws_recv_msg(&ws, &m, WAIT_MS), 1);
+        ck_assert_uint_eq(m.len, 5);
+        sw_test_ws_msg_free(&m);
+    }
+    ck_assert_int_eq(sw_test_ws_close_handshake(&ws, 1000, WAIT_MS), 1000);
+    sw_test_ws_free(&ws);
+}
+
 START_TEST(json_lines)
 {
     get("/plain", "", 200);
@@ -152,17 +170,7 @@ START_TEST(json_lines)
     ck_assert_int_eq(r.status, 400);
     sw_test_resp_free(&r);
 
-    struct sw_test_ws ws;
-    ck_assert_int_eq(sw_test_ws_open(&ws, gw.port, "a", "/ws/chat", NULL), 101);
-    for (int i = 0; i < 3; i++) {
-        ck_assert(sw_test_ws_send(&ws, true, SW_WS_OP_TEXT, "hello", 5));
-        struct sw_test_ws_msg m;
-        ck_assert_int_eq(sw_test_ws_recv_msg(&ws, &m, WAIT_MS), 1);
-        ck_assert_uint_eq(m.len, 5);
-        sw_test_ws_msg_free(&m);
-    }
-    ck_assert_int_eq(sw_test_ws_close_handshake(&ws, 1000, WAIT_MS), 1000);
-    sw_test_ws_free(&ws);
+    ws_session("/ws/chat", 3);
 
     /* 4 requests, the upgrade request, the session. */
     ck_assert_int_ge(wait_lines(logp, 6), 6);
@@ -194,15 +202,7 @@ END_TEST
  * comes back to it through the channel. */
 START_TEST(fanout_session_line)
 {
-    struct sw_test_ws ws;
-    ck_assert_int_eq(sw_test_ws_open(&ws, gw.port, "a", "/fan/x", NULL), 101);
-    ck_assert(sw_test_ws_send(&ws, true, SW_WS_OP_TEXT, "hello", 5));
-    struct sw_test_ws_msg m;
-    ck_assert_int_eq(sw_test_ws_recv_msg(&ws, &m, WAIT_MS), 1);
-    ck_assert_uint_eq(m.len, 5);
-    sw_test_ws_msg_free(&m);
-    ck_assert_int_eq(sw_test_ws_close_handshake(&ws, 1000, WAIT_MS), 1000);
-    sw_test_ws_free(&ws);
+    ws_session("/fan/x", 1);
     /* the upgrade request, the session */
     ck_assert_int_ge(wait_lines(logp, 2), 2);
     char *out = check_json(logp);
