@@ -75,6 +75,21 @@ sw_str_has_token(struct sw_str s, const char *tok)
 }
 
 uint64_t
+sw_hash64(const char *p, size_t n, uint64_t seed)
+{
+    /* FNV-1a, then a final mix so nearby keys spread */
+    uint64_t h = 0xcbf29ce484222325ull ^ seed;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (uint8_t)p[i];
+        h *= 0x100000001b3ull;
+    }
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    return h;
+}
+
+uint64_t
 sw_now_ms(void)
 {
     struct timespec ts;

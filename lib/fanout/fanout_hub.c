@@ -21,18 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
-
-static uint64_t
-hash_key(const char *p, size_t n)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < n; i++) {
-        h = (h ^ (uint8_t)p[i]) * 1099511628211ull;
-    }
-    return h;
-}
 
 /* ---- the hub ----------------------------------------------------------- */
 
@@ -344,7 +333,7 @@ sw_fanout_join(struct sw_fanout *f, const struct sw_fanout_join *j,
         *why = "shutting down";
         return 503;
     }
-    uint64_t h = hash_key(j->key.p, j->key.len);
+    uint64_t h = sw_hash64(j->key.p, j->key.len, 0);
     bool made = false;
     pthread_mutex_lock(&hub->lock);
     struct fo_chan *ch = dir_find(hub, j->key, h);

@@ -174,21 +174,6 @@ pick_least_conn(struct sw_upstream *u, const struct pick_pass *pp)
     return best;
 }
 
-static uint64_t
-hash64(const char *p, size_t n, uint64_t seed)
-{
-    /* FNV-1a, then a final mix so nearby keys spread */
-    uint64_t h = 0xcbf29ce484222325ull ^ seed;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (uint8_t)p[i];
-        h *= 0x100000001b3ull;
-    }
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    return h;
-}
-
 /* Rendezvous hashing: each key goes to the peer with the highest score, so
  * losing a peer only moves that peer's keys. Weight scales the score. */
 static struct sw_upstream_peer *
@@ -201,7 +186,7 @@ pick_hash(struct sw_upstream *u, struct sw_str key, const struct pick_pass *pp)
         if (!peer_usable(p, pp)) {
             continue;
         }
-        uint64_t h = hash64(key.p, key.len, 0x9e3779b97f4a7c15ull * (i + 1));
+        uint64_t h = sw_hash64(key.p, key.len, 0x9e3779b97f4a7c15ull * (i + 1));
         double score = (double)(h >> 11) * (double)p->server->weight;
         if (score > best_score) {
             best_score = score;

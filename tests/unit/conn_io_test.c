@@ -41,10 +41,8 @@ START_TEST(test_read_data_again_eof)
     rig_init(4096);
     struct owner o = {0};
     struct sw_conn c;
-    sw_conn_init(&c, "client", base, &pool, &handlers, &o);
     int sv[2];
-    unix_pair(sv);
-    attach_fd(&c, sv[0]);
+    conn_on_pair(&c, "client", &o, sv, false);
 
     /* Nothing there: SW_AGAIN, no EOF. The buffer may be taken already;
      * it is empty and release_idle gives it back. */
@@ -95,10 +93,8 @@ START_TEST(test_read_full_buffer)
     rig_init(64);
     struct owner o = {0};
     struct sw_conn c;
-    sw_conn_init(&c, "client", base, &pool, &handlers, &o);
     int sv[2];
-    unix_pair(sv);
-    attach_fd(&c, sv[0]);
+    conn_on_pair(&c, "client", &o, sv, false);
 
     uint8_t data[100];
     fill_pattern(data, sizeof(data), 0);
@@ -141,10 +137,8 @@ START_TEST(test_read_reset)
     rig_init(4096);
     struct owner o = {0};
     struct sw_conn c;
-    sw_conn_init(&c, "upstream", base, &pool, &handlers, &o);
     int sv[2];
-    tcp_pair(sv);
-    attach_fd(&c, sv[0]);
+    conn_on_pair(&c, "upstream", &o, sv, true);
 
     peer_send(sv[1], "abc", 3);
     ck_assert(wait_readable(sv[0]));
@@ -170,10 +164,8 @@ START_TEST(test_flush_all)
     rig_init(4096);
     struct owner o = {0};
     struct sw_conn c;
-    sw_conn_init(&c, "client", base, &pool, &handlers, &o);
     int sv[2];
-    unix_pair(sv);
-    attach_fd(&c, sv[0]);
+    conn_on_pair(&c, "client", &o, sv, false);
 
     /* No buffer, an empty buffer: nothing to send. */
     ck_assert_int_eq(sw_conn_flush(&c), 0);

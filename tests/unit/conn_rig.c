@@ -252,6 +252,19 @@ attach_fd(struct sw_conn *c, int fd)
     sw_conn_attach(c, &(struct sw_io){.fd = fd, .ops = &sw_io_plain});
 }
 
+void
+conn_on_pair(struct sw_conn *c, const char *role, struct owner *o, int sv[2],
+             bool tcp)
+{
+    sw_conn_init(c, role, base, &pool, &handlers, o);
+    if (tcp) {
+        tcp_pair(sv);
+    } else {
+        unix_pair(sv);
+    }
+    attach_fd(c, sv[0]);
+}
+
 /* The libevent state matches the flags word. */
 void
 check_events(const struct sw_conn *c)

@@ -86,6 +86,11 @@ size_t peer_recv_all(int fd, uint8_t *p, size_t cap, ssize_t *end, int *err);
 
 /* Make a conn end on fd with the plain transport. */
 void attach_fd(struct sw_conn *c, int fd);
+/* sw_conn_init c (role, the counting handlers, owner o) and attach it to
+ * sv[0] of a new pair: loopback TCP when tcp, else AF_UNIX. */
+void conn_on_pair(struct sw_conn *c, const char *role, struct owner *o,
+                  int sv[2], bool tcp);
+
 /* The libevent state matches the flags word. */
 void check_events(const struct sw_conn *c);
 

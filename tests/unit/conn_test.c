@@ -265,10 +265,8 @@ START_TEST(test_detach)
     rig_init(4096);
     struct owner o = {0};
     struct sw_conn c;
-    sw_conn_init(&c, "upstream", base, &pool, &handlers, &o);
     int sv[2];
-    unix_pair(sv);
-    attach_fd(&c, sv[0]);
+    conn_on_pair(&c, "upstream", &o, sv, false);
     peer_send(sv[1], "kept", 4);
     ck_assert_int_eq(sw_conn_read(&c), 4);
     sw_conn_watch(&c, true, true);
@@ -394,10 +392,8 @@ START_TEST(test_release_idle)
     rig_init(4096);
     struct owner o = {0};
     struct sw_conn c;
-    sw_conn_init(&c, "client", base, &pool, &handlers, &o);
     int sv[2];
-    unix_pair(sv);
-    attach_fd(&c, sv[0]);
+    conn_on_pair(&c, "client", &o, sv, false);
 
     /* Nothing held: nothing to do. */
     sw_conn_release_idle(&c);

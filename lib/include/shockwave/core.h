@@ -95,6 +95,10 @@ const char *sw_flags_show(unsigned flags, const struct sw_flag_name *names,
 /* Monotonic clock in milliseconds. */
 uint64_t sw_now_ms(void);
 
+/* A 64-bit hash of p[0..n) (FNV-1a with a final mix, so the low bits of
+ * nearby keys differ too); `seed` varies it per use. */
+uint64_t sw_hash64(const char *p, size_t n, uint64_t seed);
+
 /* Wall clock in milliseconds since 1970 (for what people read: status
  * pages, last-change times). */
 uint64_t sw_wall_ms(void);
