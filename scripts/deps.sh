@@ -4,10 +4,12 @@
 set -euo pipefail
 
 # prometheus: its promtool checks /metrics in tests/integration/metrics_test.c
+# libjwt-dev, libjansson-dev: the jwt_auth plugin (plugins/jwt_auth)
 packages=(build-essential pkg-config meson ninja-build libevent-dev libssl-dev
           libhttp-parser-dev check curl openssl python3-websockets wrk
           nginx-light haproxy nodejs npm clang libclang-rt-14-dev valgrind
-          chromium groff-base prometheus)
+          chromium groff-base prometheus
+          libjwt-dev libjansson-dev)
 
 missing=()
 for p in "${packages[@]}"; do
