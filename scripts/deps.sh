@@ -31,8 +31,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# Third-party WebSocket peers for the integration tests (npm's ws).
+# Third-party peers for the integration tests: npm's ws (WebSocket) and
+# jsonwebtoken (tokens for the jwt_auth suite).
 here=$(cd "$(dirname "$0")/.." && pwd)
-if [ -f "$here/tests/js/package.json" ] && [ ! -d "$here/tests/js/node_modules/ws" ]; then
+if [ -f "$here/tests/js/package.json" ] &&
+   { [ ! -d "$here/tests/js/node_modules/ws" ] ||
+     [ ! -d "$here/tests/js/node_modules/jsonwebtoken" ]; }; then
     (cd "$here/tests/js" && npm install --no-audit --no-fund --silent)
 fi
