@@ -23,7 +23,7 @@ static const struct sw_plugin_directive directives[] = {
     {"token", 2, 2, true},        {"secret", 1, 2, true},
     {"secret_file", 1, 2, true},  {"public_key", 2, 2, true},
     {"jwks", 1, 1, true},         {"leeway", 1, 1, false},
-    {"require_exp", 1, 1, false}, {"audience", 1, 32, false},
+    {"require_exp", 1, 1, false}, {"audience", 1, 15, false},
     {"issuer", 1, 1, false},      {"claim_header", 2, 2, true},
     {"realm", 1, 1, false},       {NULL, 0, 0, false},
 };
