@@ -304,15 +304,21 @@ END_TEST
 
 START_TEST(wrong_key_and_alg)
 {
-    refused("/hs/", "hs256_wrong_key", "bad_signature", "signature");
-    refused("/rs/", "rs256_wrong_key", "bad_signature", "signature");
-    /* unsigned tokens, wherever they are sent */
-    refused("/hs/", "none", "wrong_alg", "algorithm");
-    refused("/rs/", "none", "wrong_alg", "algorithm");
-    refused("/jwks/", "none", "wrong_alg", "algorithm");
-    /* a route pinned to HS384 refuses HS256, an RS256 route ES256 */
-    refused("/hs384/", "hs256", "wrong_alg", "algorithm");
-    refused("/rs/", "es256", "wrong_alg", "algorithm");
+    static const char *const cases[][4] = {
+        /* path, token, logged reason, error_description word */
+        {"/hs/", "hs256_wrong_key", "bad_signature", "signature"},
+        {"/rs/", "rs256_wrong_key", "bad_signature", "signature"},
+        /* unsigned tokens, wherever they are sent */
+        {"/hs/", "none", "wrong_alg", "algorithm"},
+        {"/rs/", "none", "wrong_alg", "algorithm"},
+        {"/jwks/", "none", "wrong_alg", "algorithm"},
+        /* a route pinned to HS384 refuses HS256, an RS256 route ES256 */
+        {"/hs384/", "hs256", "wrong_alg", "algorithm"},
+        {"/rs/", "es256", "wrong_alg", "algorithm"},
+    };
+    for (size_t i = 0; i < SW_NELEMS(cases); i++) {
+        refused(cases[i][0], cases[i][1], cases[i][2], cases[i][3]);
+    }
 }
 END_TEST
 
