@@ -361,6 +361,14 @@ claim_text(json_t *v, char *buf, size_t cap, struct sw_str *out)
     int n = -1;
     if (json_is_string(v)) {
         *out = (struct sw_str){json_string_value(v), json_string_length(v)};
+        /* RFC 9110 5.5: no CR, LF, NUL or other controls in a field value,
+         * whatever the issuer put in the claim */
+        for (size_t i = 0; i < out->len; i++) {
+            unsigned char c = (unsigned char)out->p[i];
+            if ((c < 0x20 && c != '\t') || c == 0x7f) {
+                return false;
+            }
+        }
         return out->len <= JWT_CLAIM_MAX;
     }
     if (json_is_integer(v)) {
