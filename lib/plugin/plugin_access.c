@@ -400,6 +400,12 @@ sw_plugin_ws_frame_len(const struct sw_plugin_ctx *ctx)
     return ctx->f != NULL ? ctx->f->len : 0;
 }
 
+bool
+sw_plugin_ws_compressed(const struct sw_plugin_ctx *ctx)
+{
+    return ctx->f != NULL && ctx->f->compressed;
+}
+
 ssize_t
 sw_plugin_ws_payload(const struct sw_plugin_ctx *ctx, uint64_t offset,
                      void *out, size_t n)
