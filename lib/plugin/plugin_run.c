@@ -361,9 +361,12 @@ run_void(struct sw_plugin_sess *s, size_t hook_off)
     const struct sw_plugin_chain *ch = s->ch;
     for (size_t i = 0; i < ch->n; i++) {
         const struct sw__plugin_use *u = &ch->uses[i];
+        if (!u->configured) {
+            continue;
+        }
         void (*hook)(struct sw_plugin_ctx *);
         memcpy(&hook, (const char *)&u->pl->desc + hook_off, sizeof(hook));
-        if (u->configured && hook != NULL) {
+        if (hook != NULL) {
             struct sw_plugin_ctx ctx = ctx_for(s, u);
             hook(&ctx);
         }
