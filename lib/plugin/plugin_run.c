@@ -223,10 +223,12 @@ name_is(struct sw_str a, struct sw_str b)
     return a.len == b.len && strncasecmp(a.p, b.p, a.len) == 0;
 }
 
-bool
-sw_plugin_edits_drop(const struct sw_plugin_sess *s, struct sw_str name)
+/* Whether a record from pos on sets or removes `name`: the client's copy
+ * is then dropped, and an earlier set of it loses to the later record. */
+static bool
+set_or_removed_from(const struct sw_plugin_sess *s, size_t pos,
+                    struct sw_str name)
 {
-    size_t pos = 0;
     enum room_kind k;
     struct sw_str n;
     struct sw_str v;
@@ -238,20 +240,10 @@ sw_plugin_edits_drop(const struct sw_plugin_sess *s, struct sw_str name)
     return false;
 }
 
-/* Whether a later record (after pos) sets or removes `name`: a set
- * followed by a set or remove of the same name loses. */
-static bool
-overridden_after(const struct sw_plugin_sess *s, size_t pos, struct sw_str name)
+bool
+sw_plugin_edits_drop(const struct sw_plugin_sess *s, struct sw_str name)
 {
-    enum room_kind k;
-    struct sw_str n;
-    struct sw_str v;
-    while (sw__plugin_room_next(s, &pos, &k, &n, &v)) {
-        if ((k == ROOM_REQ_SET || k == ROOM_REQ_REMOVE) && name_is(n, name)) {
-            return true;
-        }
-    }
-    return false;
+    return set_or_removed_from(s, 0, name);
 }
 
 void
@@ -263,7 +255,7 @@ sw_plugin_edits_write(const struct sw_plugin_sess *s, struct sw_http_writer *w)
     struct sw_str v;
     while (sw__plugin_room_next(s, &pos, &k, &n, &v)) {
         if (k == ROOM_REQ_ADD ||
-            (k == ROOM_REQ_SET && !overridden_after(s, pos, n))) {
+            (k == ROOM_REQ_SET && !set_or_removed_from(s, pos, n))) {
             sw_http_write_header(w, n, v);
         }
     }
