@@ -100,6 +100,8 @@ struct dir {
     bool have_pipe;                 /* pipe is valid */
     unsigned lowat;                 /* SO_RCVLOWAT set on src (0: never) */
     bool close_seen;                /* src sent a close frame */
+    bool plug_dropping;             /* a plugin dropped the message in
+                                       progress: its frames are skipped */
     uint16_t close_code;            /* the code it carried */
     uint64_t frames;                /* frames read */
     uint64_t messages;              /* data messages completed */
@@ -128,6 +130,7 @@ struct sw_relay {
     uint64_t drain_at_ms;           /* drain: start closing then; 0 none */
     bool finishing;                 /* close both once flushed */
     bool done;                      /* sockets closed, on_done ran */
+    bool plug_frames;               /* a plugin sees the data frames */
     uint64_t started_us;            /* monotonic start: the duration
                                        histogram and the access log */
     const char *closed_by;          /* "client", "upstream", "gateway" */
@@ -136,6 +139,7 @@ struct sw_relay {
     char uaddr[64];                 /* upstream address, logs */
     sw_relay_done_cb on_done;       /* owner's callback */
     void *arg;                      /* its argument */
+    struct sw_plugin_sess *plug;    /* borrowed (the owner's): plugins */
 };
 
 /* A frame toward d->dst has begun (its header went out) and not ended:
@@ -157,6 +161,10 @@ void sw__relay_inject(struct sw_relay *r, struct end *e);
 void sw__relay_release_deferred(struct sw_relay *r, struct end *e);
 void sw__relay_protocol_error(struct sw_relay *r, struct dir *d, uint16_t code,
                               const char *why);
+/* As a protocol error, for a policy (a plugin's close): not counted as
+ * one; the other end gets 1001. */
+void sw__relay_policy_close(struct sw_relay *r, struct dir *d, uint16_t code,
+                            const char *why);
 void sw__relay_start_finishing(struct sw_relay *r, const char *by,
                                uint16_t code);
 
