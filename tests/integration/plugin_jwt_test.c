@@ -324,11 +324,13 @@ END_TEST
 
 START_TEST(confusion_attack)
 {
-    /* The token is a valid HMAC keyed with the RSA public key's PEM ... */
-    accepted("/pem-as-secret/", "confusion");
-    /* ... which the RS256 route, holding that very PEM, never uses as an
+    /* HMAC keyed with the RSA public key's PEM is a valid token where the
+     * PEM is the secret ... */
+    accepted("/pem-as-secret/", "confusion_trimmed");
+    /* ... but the RS256 route, holding that very PEM, never uses it as an
      * HMAC key: the alg is refused before any verification. */
     refused("/rs/", "confusion", "wrong_alg", "algorithm");
+    refused("/rs/", "confusion_trimmed", "wrong_alg", "algorithm");
     refused("/jwks/", "confusion", "bad_signature", "signature");
 }
 END_TEST

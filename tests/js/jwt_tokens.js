@@ -69,8 +69,11 @@ sign('iss_wrong', claims({ iss: 'https://evil.test' }), secretA,
 // Unsigned: jsonwebtoken makes `alg: none` tokens with an empty signature.
 sign('none', claims(), undefined, { algorithm: 'none' });
 // The confusion attack: HMAC keyed with the RSA public key's PEM text, the
-// bytes a verifier that lets the token pick the algorithm would use.
-sign('confusion', claims(), rsaPub.replace(/\r?\n$/, ''),
+// bytes a verifier that lets the token pick the algorithm would use (the
+// whole file), and the same without the final newline, as secret_file
+// reads it (to show such a token is accepted where the PEM is a secret).
+sign('confusion', claims(), rsaPub, { algorithm: 'HS256' });
+sign('confusion_trimmed', claims(), rsaPub.replace(/\r?\n$/, ''),
   { algorithm: 'HS256' });
 // JWKS tokens, chosen by kid.
 sign('kid_rsa', claims(), rsa, { algorithm: 'RS256', keyid: 'rsa-1' });
