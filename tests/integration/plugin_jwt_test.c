@@ -375,7 +375,7 @@ START_TEST(query_and_cookie)
 }
 END_TEST
 
-START_TEST(missing_token)
+START_TEST(missing_and_malformed)
 {
     long mark = sw_test_proc_log_size(&gw.proc);
     const char *cases[] = {NULL, "Authorization: Basic YWxhZGRpbjpvcGVu\r\n",
@@ -393,13 +393,45 @@ START_TEST(missing_token)
     }
     ck_assert(sw_test_proc_wait_log(&gw.proc, "token refused (missing)", mark,
                                     5000) >= 0);
-    /* a malformed token is an invalid one */
+    /* malformed tokens are invalid ones: two segments, a bad byte, a
+     * header that is not JSON ("{not json"), a payload that is not an
+     * object ("[1]"), an unknown critical extension */
+    static const char *const malformed[] = {
+        "Authorization: Bearer not.a-token\r\n",
+        "Authorization: Bearer a.b!.c\r\n",
+        "Authorization: Bearer e25vdCBqc29u.e30.c2ln\r\n",
+    };
+    for (size_t i = 0; i < SW_NELEMS(malformed); i++) {
+        struct sw_test_resp r;
+        get("/hs/", malformed[i], &r);
+        ck_assert_int_eq(r.status, 401);
+        ck_assert(strstr(sw_test_resp_header(&r, "WWW-Authenticate"),
+                         "error_description=\"the token is malformed\"") !=
+                  NULL);
+        sw_test_resp_free(&r);
+    }
+    refused("/noexp/", "payload_array", "malformed", "malformed");
+    refused("/hs/", "crit", "malformed", "malformed");
+    /* every request of a keep-alive connection is checked */
+    struct sw_test_conn c;
     struct sw_test_resp r;
-    get("/hs/", "Authorization: Bearer not.a-token\r\n", &r);
-    ck_assert_int_eq(r.status, 401);
-    ck_assert(strstr(sw_test_resp_header(&r, "WWW-Authenticate"),
-                     "invalid_token") != NULL);
+    ck_assert(sw_test_conn_open(&c, gw.port));
+    char *req = NULL;
+    ck_assert(asprintf(&req,
+                       "GET /hs/1 HTTP/1.1\r\nHost: app.test\r\n"
+                       "Authorization: Bearer %s\r\n\r\n",
+                       tok("hs256")) > 0);
+    ck_assert_int_eq(sw_test_conn_request(&c, req, &r), 1);
+    ck_assert_int_eq(r.status, 200);
     sw_test_resp_free(&r);
+    free(req);
+    ck_assert_int_eq(
+        sw_test_conn_request(&c, "GET /hs/2 HTTP/1.1\r\nHost: app.test\r\n\r\n",
+                             &r),
+        1);
+    ck_assert_int_eq(r.status, 401);
+    sw_test_resp_free(&r);
+    sw_test_conn_close(&c);
     ck_assert_int_ge(sw_test_metric(gw.admin_port,
                                     "shockwave_plugin_jwt_auth_rejected_"
                                     "missing_total"),
@@ -543,7 +575,7 @@ plugin_jwt_suite(void)
     tcase_add_test(tc, confusion_attack);
     tcase_add_test(tc, audience_and_issuer);
     tcase_add_test(tc, query_and_cookie);
-    tcase_add_test(tc, missing_token);
+    tcase_add_test(tc, missing_and_malformed);
     tcase_add_test(tc, jwks_by_kid);
     tcase_add_test(tc, reload_changed_secret);
     tcase_add_test(tc, config_errors);

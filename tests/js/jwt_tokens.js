@@ -75,6 +75,11 @@ sign('none', claims(), undefined, { algorithm: 'none' });
 sign('confusion', claims(), rsaPub, { algorithm: 'HS256' });
 sign('confusion_trimmed', claims(), rsaPub.replace(/\r?\n$/, ''),
   { algorithm: 'HS256' });
+// A critical header extension nobody implements (RFC 7515 4.1.11).
+sign('crit', claims(), secretA,
+  { algorithm: 'HS256', header: { crit: ['x-unknown'], 'x-unknown': 1 } });
+// A validly signed payload that is not a claims object.
+sign('payload_array', Buffer.from('[1]'), secretA, { algorithm: 'HS256' });
 // JWKS tokens, chosen by kid.
 sign('kid_rsa', claims(), rsa, { algorithm: 'RS256', keyid: 'rsa-1' });
 sign('kid_ec', claims(), ec, { algorithm: 'ES256', keyid: 'ec-1' });
