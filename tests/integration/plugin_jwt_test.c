@@ -13,8 +13,10 @@
  * client's forged one does not), expiry with and without leeway, nbf, no
  * exp, wrong key, alg none, HS256 keyed with the RSA key's PEM against an
  * RS256 route (the confusion attack), aud/iss, token in query and cookie,
- * missing token, JWKS by kid, reload of a changed secret file, config
- * errors with file:line in `shockwave -t`, and a WebSocket route.
+ * missing and malformed tokens, JWKS by kid, reload of a changed secret
+ * file and JWKS, config errors with file:line in `shockwave -t`, and a
+ * WebSocket route (npm ws). Algorithms: HS256/384/512, RS256/512,
+ * ES256/384.
  *
  * Needs openssl and node with tests/js/node_modules (scripts/deps.sh); a
  * missing piece fails the test with a message saying so.
@@ -52,6 +54,7 @@ static size_t ntoks;
 static struct sw_test_proc be; /* swload echo "b1" */
 static struct sw_test_gw gw;   /* the daemon */
 static char rl_path[600];      /* the /rl/ route's secret file */
+static char jrl_path[600];     /* the /jrl/ route's JWKS file */
 
 /* ---- preparation (main, before any test) -------------------------------- */
 
@@ -89,6 +92,7 @@ make_keys(void)
         {"rsa", "RSA", "rsa_keygen_bits:2048"},
         {"rsa_other", "RSA", "rsa_keygen_bits:2048"},
         {"ec", "EC", "ec_paramgen_curve:P-256"},
+        {"ec384", "EC", "ec_paramgen_curve:P-384"},
     };
     for (size_t i = 0; i < SW_NELEMS(kinds); i++) {
         snprintf(key, sizeof(key), "%s/%s.key", keydir, kinds[i][0]);
@@ -168,12 +172,24 @@ tok(const char *name)
 
 /* ---- per test ------------------------------------------------------------ */
 
+/* Copy keydir/name to path. */
+static void
+copy_file(const char *name, const char *path)
+{
+    char src[700];
+    snprintf(src, sizeof(src), "%s/%s", keydir, name);
+    char *argv[] = {"/bin/cp", src, (char *)path, NULL};
+    ck_assert_int_eq(sw_test_run(argv, 10000, NULL), 0);
+}
+
 static void
 setup(void)
 {
     ck_assert_msg(prep_error[0] == '\0', "%s", prep_error);
     snprintf(rl_path, sizeof(rl_path), "%s/rl_secret.txt", sw_test_tmpdir());
     ck_assert(sw_test_write_file(rl_path, SECRET_A "\n"));
+    snprintf(jrl_path, sizeof(jrl_path), "%s/jwks.json", sw_test_tmpdir());
+    copy_file("jwks_ec.json", jrl_path);
     int port;
     ck_assert(sw_test_backend_start(&be, "b1", &port));
     const char *kv[] = {"B1",     sw_test_itoa(port),
@@ -181,6 +197,7 @@ setup(void)
                         "DIR",    keydir,
                         "RL",     rl_path,
                         "LIT",    LITERAL,
+                        "JRL",    jrl_path,
                         NULL};
     ck_assert(sw_test_gw_start(&gw, "plugin_jwt.conf", kv));
 }
@@ -277,6 +294,10 @@ START_TEST(valid_token_and_claim_headers)
     accepted("/hs512/", "hs512");
     accepted("/rs/", "rs256");
     accepted("/es/", "es256");
+    accepted("/rs512-es384/", "rs512");
+    accepted("/rs512-es384/", "es384");
+    refused("/rs512-es384/", "rs256", "wrong_alg", "algorithm");
+    refused("/rs512-es384/", "es256", "wrong_alg", "algorithm");
     /* aud as an array holding one of the accepted audiences */
     accepted("/hs/", "aud_array");
     ck_assert_int_ge(sw_test_metric(gw.admin_port,
@@ -473,6 +494,15 @@ START_TEST(reload_changed_secret)
                   "no \"reloaded\" after SIGHUP");
     refused("/rl/", "hs256", "bad_signature", "signature");
     accepted("/rl/", "hs256_b");
+    accepted("/jrl/", "kid_ec");
+    refused("/jrl/", "kid_rsa", "unknown_kid", "key id");
+    /* a JWKS that gained a key */
+    copy_file("jwks.json", jrl_path);
+    mark = sw_test_proc_log_size(&gw.proc);
+    ck_assert(sw_test_proc_signal(&gw.proc, SIGHUP));
+    ck_assert(sw_test_proc_wait_log(&gw.proc, "reloaded", mark, 5000) >= 0);
+    accepted("/jrl/", "kid_rsa");
+    accepted("/jrl/", "kid_ec");
     /* a secret file that vanished fails the reload, the old key stays */
     ck_assert_int_eq(unlink(rl_path), 0);
     mark = sw_test_proc_log_size(&gw.proc);

@@ -6,11 +6,13 @@
 //   rsa.key rsa.pub      RSA 2048 key pair (RS256)
 //   rsa_other.key        another RSA key ("wrong key")
 //   ec.key ec.pub        P-256 key pair (ES256)
+//   ec384.key            P-384 key (ES384)
 //   secret_a.txt secret_b.txt secret_lit.txt   HMAC secrets (a trailing
 //                        newline is not part of the secret)
 // Writes DIR/jwks.json (the RSA key without "alg", the EC key with, an
-// "oct" key from secret_a, and an encryption key that must be skipped) and
-// prints one "NAME TOKEN" line per token, then "done".
+// "oct" key from secret_a, and an encryption key that must be skipped),
+// DIR/jwks_ec.json (the EC key alone) and prints one "NAME TOKEN" line per
+// token, then "done".
 'use strict';
 const crypto = require('crypto');
 const fs = require('fs');
@@ -24,6 +26,7 @@ const secret = (f) => read(f).replace(/\r?\n$/, '');
 const rsa = read('rsa.key');
 const rsaOther = read('rsa_other.key');
 const ec = read('ec.key');
+const ec384 = read('ec384.key');
 const rsaPub = read('rsa.pub');
 const secretA = secret('secret_a.txt');
 const secretB = secret('secret_b.txt');
@@ -54,6 +57,8 @@ sign('hs384', claims(), secretLit, { algorithm: 'HS384' });
 sign('hs512', claims(), secretLit, { algorithm: 'HS512' });
 sign('rs256', claims(), rsa, { algorithm: 'RS256' });
 sign('es256', claims(), ec, { algorithm: 'ES256' });
+sign('rs512', claims(), rsa, { algorithm: 'RS512' });
+sign('es384', claims(), ec384, { algorithm: 'ES384' });
 sign('hs256_wrong_key', claims(), 'not-the-secret-0123456789abcdef',
   { algorithm: 'HS256' });
 sign('rs256_wrong_key', claims(), rsaOther, { algorithm: 'RS256' });
@@ -101,5 +106,7 @@ const jwks = {
   ],
 };
 fs.writeFileSync(path.join(dir, 'jwks.json'), JSON.stringify(jwks, null, 2));
+fs.writeFileSync(path.join(dir, 'jwks_ec.json'),
+  JSON.stringify({ keys: [jwks.keys[2]] }));
 console.log(out.join('\n'));
 console.log('done');
