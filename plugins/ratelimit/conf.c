@@ -15,30 +15,25 @@
 #define MAX_KEYS_DEFAULT 10000
 
 const struct sw_plugin_directive rl_directives[] = {
-    {"key", 1, 2, false},      {"connections", 1, 2, false},
-    {"requests", 1, 2, false}, {"messages", 1, 3, true},
-    {"bytes", 1, 3, true},     {"ws_over", 1, 1, false},
-    {"max_keys", 1, 1, false}, {"status", 1, 1, false},
+    {"key", 1, 2, false},         /* remote_addr | header NAME | var NAME */
+    {"connections", 1, 2, false}, /* RATE [burst=N] */
+    {"requests", 1, 2, false},    /* RATE [burst=N] */
+    {"messages", 1, 3, true},     /* RATE [burst=N] [per=...], per once */
+    {"bytes", 1, 3, true},        /* SIZE/PERIOD [burst=SIZE] [per=...] */
+    {"ws_over", 1, 1, false},     /* close | drop */
+    {"max_keys", 1, 1, false},    /* N */
+    {"status", 1, 1, false},      /* 429 | 503 */
     {NULL, 0, 0, false},
 };
 
-/* A header or variable name: an HTTP token. */
+/* A header or variable name: an HTTP token (RFC 9110 5.6.2). */
 static bool
 is_name(const char *s)
 {
-    static const char extra[] = "!#$%&'*+-.^_`|~";
-    if (*s == '\0') {
-        return false;
-    }
-    for (; *s != '\0'; s++) {
-        unsigned char ch = (unsigned char)*s;
-        bool alnum = (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
-                     (ch >= 'A' && ch <= 'Z');
-        if (!alnum && strchr(extra, ch) == NULL) {
-            return false;
-        }
-    }
-    return true;
+    static const char tchar[] = "abcdefghijklmnopqrstuvwxyz"
+                                "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                "0123456789!#$%&'*+-.^_`|~";
+    return *s != '\0' && s[strspn(s, tchar)] == '\0';
 }
 
 /* A decimal number in [lo, hi]. */
@@ -235,25 +230,31 @@ rl_unconfigure(void *route_state)
     free(r);
 }
 
+/* The counters, by enum rl_counter. */
+static const struct {
+    const char *name; /* shockwave_plugin_ratelimit_<name> */
+    const char *help; /* its HELP line */
+} counter_defs[RL_COUNTERS] = {
+    {"limited_total", "HTTP requests answered 429 (or 503) by ratelimit."},
+    {"ws_closed_total",
+     "WebSocket sessions closed 1008 for going over a message limit."},
+    {"ws_dropped_total",
+     "WebSocket messages dropped for going over a message limit."},
+    {"keys_evicted_total",
+     "Keys evicted from a worker's table (max_keys reached)."},
+};
+
 static int
 counters(struct sw_plugin_conf *pc, struct rl_route *r)
 {
-    r->c_limited = sw_plugin_conf_counter(
-        pc, "limited_total",
-        "HTTP requests answered 429 (or 503) by ratelimit.");
-    r->c_ws_closed = sw_plugin_conf_counter(
-        pc, "ws_closed_total",
-        "WebSocket sessions closed 1008 for going over a message limit.");
-    r->c_ws_dropped = sw_plugin_conf_counter(
-        pc, "ws_dropped_total",
-        "WebSocket messages dropped for going over a message limit.");
-    r->c_evicted = sw_plugin_conf_counter(
-        pc, "keys_evicted_total",
-        "Keys evicted from a worker's table (max_keys reached).");
-    if (r->c_limited < 0 || r->c_ws_closed < 0 || r->c_ws_dropped < 0 ||
-        r->c_evicted < 0) {
-        return sw_plugin_conf_error(pc, (size_t)-1,
-                                    "cannot register the counters");
+    for (size_t i = 0; i < RL_COUNTERS; i++) {
+        r->counter[i] = sw_plugin_conf_counter(pc, counter_defs[i].name,
+                                               counter_defs[i].help);
+        if (r->counter[i] < 0) {
+            return sw_plugin_conf_error(pc, (size_t)-1,
+                                        "cannot register counter %s",
+                                        counter_defs[i].name);
+        }
     }
     return SW_OK;
 }

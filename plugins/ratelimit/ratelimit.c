@@ -111,7 +111,7 @@ entry_of(struct sw_plugin_ctx *ctx, const struct rl_route *r, struct rl_conn *c)
     struct rl_entry *e =
         rl_table_get(c->table, c->key, c->key_len, r->max_keys, &evicted);
     if (evicted > 0) {
-        sw_plugin_count(ctx, r->c_evicted, evicted);
+        sw_plugin_count(ctx, r->counter[RL_C_EVICTED], evicted);
     }
     if (e == NULL) {
         sw_plugin_log(ctx, RL_LOG_WARN, "out of memory: key not tracked");
@@ -135,7 +135,7 @@ refuse(struct sw_plugin_ctx *ctx, const struct rl_route *r,
     if (sw_plugin_respond(ctx, r->status, body) != SW_OK) {
         return SW_PLUGIN_CONTINUE; /* cannot happen: 429 and 503 only */
     }
-    sw_plugin_count(ctx, r->c_limited, 1);
+    sw_plugin_count(ctx, r->counter[RL_C_LIMITED], 1);
     sw_plugin_log(ctx, RL_LOG_INFO,
                   "over the %s limit, key \"%s\": %u, Retry-After %s", what,
                   key_show(c, key, sizeof(key)), r->status, num);
@@ -204,14 +204,14 @@ ws_over(struct sw_plugin_ctx *ctx, const struct rl_route *r, struct rl_conn *c,
     char key[RL_KEY_MAX];
     if (r->ws_drop) {
         c->dropping = !sw_plugin_ws_fin(ctx);
-        sw_plugin_count(ctx, r->c_ws_dropped, 1);
+        sw_plugin_count(ctx, r->counter[RL_C_WS_DROPPED], 1);
         sw_plugin_log(ctx, RL_LOG_DEBUG,
                       "over the %s limit, key \"%s\": message dropped", what,
                       key_show(c, key, sizeof(key)));
         return SW_PLUGIN_DROP;
     }
     sw_plugin_ws_close(ctx, 1008, "rate limit");
-    sw_plugin_count(ctx, r->c_ws_closed, 1);
+    sw_plugin_count(ctx, r->counter[RL_C_WS_CLOSED], 1);
     sw_plugin_log(ctx, RL_LOG_INFO, "over the %s limit, key \"%s\": close 1008",
                   what, key_show(c, key, sizeof(key)));
     return SW_PLUGIN_CLOSE;

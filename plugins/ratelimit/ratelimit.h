@@ -148,7 +148,17 @@ enum rl_key_source {
     RL_KEY_VAR,      /* a request variable (sw_plugin_var_set) */
 };
 
-/* One `plugin ratelimit { }` block, divided by the worker count. */
+/* The plugin's counters (conf.c registers them). */
+enum rl_counter {
+    RL_C_LIMITED = 0, /* limited_total */
+    RL_C_WS_CLOSED,   /* ws_closed_total */
+    RL_C_WS_DROPPED,  /* ws_dropped_total */
+    RL_C_EVICTED,     /* keys_evicted_total */
+    RL_COUNTERS
+};
+
+/* One `plugin ratelimit { }` block; per-key limits are divided by the
+ * worker count, per=connection ones are not. */
 struct rl_route {
     enum rl_key_source key_src; /* where the key comes from */
     char *key_name;             /* owned: header or variable name, or NULL */
@@ -161,10 +171,7 @@ struct rl_route {
     char *route;                      /* owned: the route's name */
     uint64_t route_hash;              /* rl_hash of route, seed 0 */
     unsigned workers;                 /* the divisor */
-    int c_limited;                    /* counter: limited_total */
-    int c_ws_closed;                  /* counter: ws_closed_total */
-    int c_ws_dropped;                 /* counter: ws_dropped_total */
-    int c_evicted;                    /* counter: keys_evicted_total */
+    int counter[RL_COUNTERS];         /* counter ids by enum rl_counter */
 };
 
 int rl_configure(struct sw_plugin_conf *pc, void **route_state);

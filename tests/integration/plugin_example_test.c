@@ -101,19 +101,14 @@ END_TEST
 
 START_TEST(bad_header_name_refused)
 {
-    char path[600];
-    snprintf(path, sizeof(path), "%s/bad.conf", sw_test_tmpdir());
     const char *kv[] = {"PORT",   sw_test_itoa(gw.port),
                         "B1",     sw_test_itoa(be_port),
                         "PLUGIN", plugin,
                         NULL};
-    ck_assert(sw_test_conf_render("plugin_example_bad.conf", path, kv));
-    char *argv[] = {(char *)sw_test_env("SW_SHOCKWAVE"), "-t", "-c", path,
-                    NULL};
     char *out = NULL;
-    int rc = sw_test_run(argv, 10000, &out);
-    ck_assert_msg(rc != 0, "-t accepted a bad header name:\n%s", out);
-    ck_assert_msg(strstr(out, "bad.conf:14:") != NULL &&
+    int rc = sw_test_conf_check("plugin_example_bad.conf", kv, &out);
+    ck_assert_msg(rc > 0, "-t accepted a bad header name:\n%s", out);
+    ck_assert_msg(strstr(out, "plugin_example_bad.conf:14:") != NULL &&
                       strstr(out, "plugin example") != NULL &&
                       strstr(out, "invalid header name \"Bad Name\"") != NULL,
                   "%s", out);
