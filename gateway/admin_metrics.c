@@ -12,6 +12,7 @@
 
 #include <shockwave/fanout.h>
 #include <shockwave/metrics.h>
+#include <shockwave/plugin_host.h>
 #include <shockwave/upstream.h>
 
 #include <dlfcn.h>
@@ -149,6 +150,7 @@ sw_gateway_metrics_text(struct sw_gateway *g, struct sw_metrics_out *o)
     v.start_unix = g->start_unix;
     if (st == SW_OK && sw_metrics_format(&v, o)) {
         append_server_up(g, o, &v);
+        sw_plugin_metrics_format(&v.globals, o);
         append_fanout(g, o);
         append_allocations(o);
     }

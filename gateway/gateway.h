@@ -99,11 +99,12 @@ enum sw_status sw_gateway_privs_check(const struct sw_conf *cf,
                                       const char *path);
 enum sw_status sw_gateway_privs_drop(struct sw_gateway *g);
 
-/* main.c: build cf's TLS contexts (one session cache per worker) and hand
- * them to the snapshot, which frees them with itself. SW_OK, or SW_ERROR
- * with the errors in err. Start-up, reload and -t all load through it. */
-enum sw_status sw_gateway_tls_attach(struct sw_conf *cf, unsigned nworkers,
-                                     char *err, size_t errlen);
+/* main.c: build cf's TLS contexts (one session cache per worker) and
+ * bind its plugins (lib/plugin), handing both to the snapshot, which frees
+ * them with itself. SW_OK, or SW_ERROR with the errors in err. Start-up,
+ * reload and -t all load through it. */
+enum sw_status sw_gateway_attach(struct sw_conf *cf, unsigned nworkers,
+                                 char *err, size_t errlen);
 
 /* logfiles.c: open the logs of g->cf (SW_OK or SW_ERROR, printed);
  * reopen them on the same fds (SIGUSR1); close the access log at exit. */

@@ -18,6 +18,7 @@
 #include "build_config.h"
 
 #include <shockwave/log.h>
+#include <shockwave/plugin_host.h>
 #include <shockwave/tls.h>
 
 #include <event2/event.h>
@@ -59,8 +60,8 @@ version(void)
 }
 
 enum sw_status
-sw_gateway_tls_attach(struct sw_conf *cf, unsigned nworkers, char *err,
-                      size_t errlen)
+sw_gateway_attach(struct sw_conf *cf, unsigned nworkers, char *err,
+                  size_t errlen)
 {
     struct sw_tls_ctx *tls = sw_tls_ctx_new(cf, nworkers, err, errlen);
     if (tls == NULL) {
@@ -68,6 +69,11 @@ sw_gateway_tls_attach(struct sw_conf *cf, unsigned nworkers, char *err,
     }
     cf->tls = tls;
     cf->tls_free = sw_tls_ctx_free;
+    /* plugins: opened once per process, configured per snapshot */
+    if (sw_plugin_bind(cf, nworkers, SW_BUILD_PLUGINDIR, err, errlen) !=
+        SW_OK) {
+        return SW_ERROR;
+    }
     return SW_OK;
 }
 
@@ -87,10 +93,12 @@ test_config(const char *path, bool dump)
     }
     fprintf(stderr, "shockwave: configuration file %s syntax is ok\n", path);
     /* The user must exist; certificates, keys and cipher lists are checked
-     * by building the TLS contexts, as a start or a reload would. */
+     * by building the TLS contexts, plugins by loading and configuring
+     * them, as a start or a reload would. */
     err[0] = '\0';
     if (sw_gateway_privs_check(cf, path) != SW_OK ||
-        sw_gateway_tls_attach(cf, 1, err, sizeof(err)) != SW_OK) {
+        sw_gateway_attach(cf, sw_gateway_worker_count(cf), err,
+                          sizeof(err)) != SW_OK) {
         sw_conf_unref(cf);
         fputs(err, stderr);
         fprintf(stderr, "shockwave: configuration file %s test failed\n", path);
@@ -126,12 +134,12 @@ load(struct sw_gateway *g)
     }
     /* One session cache per worker (the count sw_gateway_start_workers
      * uses). */
-    if (sw_gateway_tls_attach(g->cf, sw_gateway_worker_count(g->cf), err,
+    if (sw_gateway_attach(g->cf, sw_gateway_worker_count(g->cf), err,
                               sizeof(err)) != SW_OK) {
         fputs(err, stderr);
         fprintf(stderr,
-                "shockwave: cannot start: TLS configuration in %s has "
-                "errors\n",
+                "shockwave: cannot start: TLS or plugin configuration in "
+                "%s has errors\n",
                 g->conf_path);
         return SW_ERROR;
     }

@@ -109,7 +109,7 @@ reload(struct sw_gateway *g)
     }
     /* Certificates are re-read now: a bad one keeps the old snapshot (and
      * its certificates) serving. */
-    if (sw_gateway_tls_attach(cf, g->nworkers, err, sizeof(err)) != SW_OK) {
+    if (sw_gateway_attach(cf, g->nworkers, err, sizeof(err)) != SW_OK) {
         reload_failed(g, err);
         sw_conf_unref(cf);
         return;

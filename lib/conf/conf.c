@@ -89,6 +89,9 @@ sw_conf_unref(struct sw_conf *cf)
         if (cf->health_free != NULL) {
             cf->health_free(cf);
         }
+        if (cf->plugins_free != NULL) {
+            cf->plugins_free(cf);
+        }
         sw__conf_arena_free(cf->arena);
     }
 }

@@ -12,6 +12,7 @@
  *   conf_directive_tls.c       certificates, protocols, ciphers, upstream TLS
  *   conf_directive_upstream.c  upstream { }, server, balance
  *   conf_directive_route.c     route { }, matches, header edits, WebSocket
+ *   conf_directive_plugin.c    load_plugin, plugin NAME { } (kept raw)
  *   conf_dump.c                the snapshot printed back as a file (-T)
  *
  *   text --lexer--> tokens --parser--> directives --handlers--> sw_conf
@@ -443,6 +444,12 @@ sw__conf_set_cb sw__conf_set_ws_ping;
 sw__conf_set_cb sw__conf_set_fanout;
 sw__conf_set_cb sw__conf_set_fanout_choice;
 sw__conf_set_cb sw__conf_set_route_name;
+
+/* conf_directive_plugin.c */
+sw__conf_set_cb sw__conf_set_load_plugin;
+sw__conf_set_cb sw__conf_set_plugin_block;
+/* Every route's `plugin NAME` has its load_plugin. */
+void sw__conf_check_plugins(struct sw__conf_parser *ps);
 
 /* Build a snapshot from text (see sw_conf_load_string). `real` is the
  * canonical path of the file (for include cycles), or NULL. */

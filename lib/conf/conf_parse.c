@@ -568,6 +568,7 @@ validate(struct sw__conf_parser *ps)
                          "\"tls_certificate\" and \"tls_certificate_key\"");
     }
     name_routes(ps);
+    sw__conf_check_plugins(ps);
     for (size_t i = 0; i < cf->nroutes && i < ps->nraux; i++) {
         const struct sw_conf_route *r = &cf->routes[i];
         if (r->fanout && (!r->websocket || ps->raux[i].upstream.len == 0)) {

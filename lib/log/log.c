@@ -123,6 +123,12 @@ sw_log_access(const char *fmt, ...)
     va_end(ap);
 }
 
+bool
+sw_log_access_is_on(void)
+{
+    return atomic_load(&access_fd) >= 0;
+}
+
 void
 sw_log_set_access_json(bool json)
 {

@@ -269,6 +269,7 @@ sw_metrics_sum(struct sw_metrics *dst, const struct sw_metrics *src)
 {
     sum_array(dst->counters, src->counters, SW_METRIC_COUNT);
     sum_array(dst->status, src->status, SW_METRICS_STATUS_MAX);
+    sum_array(dst->plugin, src->plugin, SW_METRICS_PLUGIN_COUNTERS);
 }
 
 static void

@@ -45,6 +45,7 @@
 #include <shockwave/http.h>
 #include <shockwave/io.h>
 #include <shockwave/metrics.h>
+#include <shockwave/plugin_host.h>
 #include <shockwave/proxy.h>
 #include <shockwave/relay.h>
 #include <shockwave/route.h>
@@ -112,6 +113,7 @@ struct sw_worker {
     struct sw_slab relay_slab;     /* where relays live */
     struct event park_sweep;       /* parks idle relays, wakes due ones */
     struct sw_fanout *fanout;      /* owned: this worker's fan-out side */
+    struct sw_plugin_worker plugins; /* the plugins' worker states */
     size_t parked_since_trim;      /* parks since the last malloc_trim */
     uint64_t trimmed_ms;           /* when that was */
 };
@@ -220,6 +222,10 @@ struct sw_session {
                                             Sec-WebSocket-Key */
     size_t ws_key_len;                   /* bytes in ws_key */
     struct sw_relay *relay;              /* owned: after the 101 */
+    struct sw_plugin_sess *plug;         /* owned: the plugins' side, on a
+                                            route with plugins; NULL else */
+    const struct sw_plugin_request *plug_rq; /* borrowed (start_request's
+                                                stack): while it runs */
     struct sw_session *prev;             /* borrowed: worker list */
     struct sw_session *next;             /* borrowed: worker list */
     struct sw_session *reap_next;        /* borrowed: reap list */
@@ -246,6 +252,7 @@ struct sw_parked {
     char raddr[48];                    /* client address text */
     char rport[8];                     /* client port text */
     struct sw_relay_parked relay;      /* the relay's state */
+    struct sw_plugin_sess *plug;       /* owned: the session's, or NULL */
     struct sw_parked *prev;            /* borrowed: worker list */
     struct sw_parked *next;
 };
@@ -336,6 +343,18 @@ void sw__proxy_request_done(struct sw_session *p);
 void sw__proxy_fanout_join(struct sw_session *p,
                            const struct sw_http_request *r, struct sw_str path,
                            struct sw_str host, const char *ws_key);
+
+/* proxy_plugin.c: the route's plugins at the session's phase boundaries.
+ * _request runs the request hooks (false: the request was answered);
+ * _pick the plugins' server choice (NULL: let the balancer choose);
+ * _log_fields their access-log fields (f->n = 0 when none). */
+bool sw__proxy_plugins_request(struct sw_session *p,
+                               const struct sw_http_request *r,
+                               struct sw_str path, struct sw_str host,
+                               struct sw_plugin_request *rq);
+struct sw_upstream_peer *sw__proxy_plugins_pick(struct sw_session *p);
+void sw__proxy_plugins_log_fields(struct sw_session *p,
+                                  struct sw_plugin_log_fields *f);
 
 /* proxy_park.c: parking idle WebSockets */
 void sw__proxy_park_init(struct sw_worker *w);

@@ -16,7 +16,8 @@
 
 /* The JSON form (`access_log PATH json;`; fields in docs/operations.md). */
 static void
-log_access_json(const struct sw_session *p, uint64_t ms)
+log_access_json(const struct sw_session *p, uint64_t ms,
+                const struct sw_plugin_log_fields *f)
 {
     struct sw_log_json j;
     sw_log_json_begin(&j, "http");
@@ -32,6 +33,11 @@ log_access_json(const struct sw_session *p, uint64_t ms)
     }
     sw_log_json_u64(&j, "duration_ms", ms);
     sw_log_json_str(&j, "request_id", p->request_id, strlen(p->request_id));
+    for (size_t i = 0; i < f->n; i++) {
+        char key[64];
+        snprintf(key, sizeof(key), "%.*s", (int)f->key[i].len, f->key[i].p);
+        sw_log_json_str(&j, key, f->value[i].p, f->value[i].len);
+    }
     sw_log_json_write(&j);
 }
 
@@ -43,15 +49,22 @@ log_access(struct sw_session *p, uint64_t now_us)
     uint64_t ms = p->log_req[0] != '-' && p->started_ms != 0
                       ? now_us / 1000 - p->started_ms
                       : 0;
+    if (!sw_log_access_is_on()) {
+        return; /* nor do the plugins' on_log run */
+    }
+    struct sw_plugin_log_fields f;
+    sw__proxy_plugins_log_fields(p, &f);
     if (sw_log_access_is_json()) {
-        log_access_json(p, ms);
+        log_access_json(p, ms, &f);
         return;
     }
-    sw_log_access("%s \"%s\" %u %llu %.*s %llums %s", p->raddr, p->log_req,
+    char extra[SW_PLUGIN_LOG_ROOM + 2 * SW_PLUGIN_LOG_FIELDS + 1];
+    sw_plugin_log_fields_text(&f, extra, sizeof(extra));
+    sw_log_access("%s \"%s\" %u %llu %.*s %llums %s%s", p->raddr, p->log_req,
                   p->status, (unsigned long long)p->bytes_out,
                   p->peer ? (int)p->peer->server->text.len : 1,
                   p->peer ? p->peer->server->text.p : "-",
-                  (unsigned long long)ms, p->request_id);
+                  (unsigned long long)ms, p->request_id, extra);
 }
 
 void

@@ -87,6 +87,7 @@ park(struct sw_session *p)
         .peer = p->peer,
         .id = p->id,
         .flags = p->flags,
+        .plug = p->plug, /* moves here too */
     };
     memcpy(k->raddr, p->raddr, sizeof(k->raddr));
     memcpy(k->rport, p->rport, sizeof(k->rport));
@@ -117,6 +118,10 @@ drop(struct sw_parked *k)
         k->io[i].ops->close(&k->io[i]);
         close(k->io[i].fd);
     }
+    if (k->plug != NULL) {
+        sw_plugin_run_ws_close(k->plug, SW_WS_CLOSE_ABNORMAL);
+        sw_plugin_sess_free(k->plug);
+    }
     k->w->nsessions--;
     sw_metrics_add(&k->w->metrics, SW_METRIC_CLIENT_CONNECTIONS_ACTIVE, -1);
     sw_metrics_store_add(&k->wc->mroutes[k->route->index]->ws_sessions_active,
@@ -140,6 +145,8 @@ unpark(struct sw_parked *k)
         p->route = k->route;
         p->up = k->up;
         p->peer = k->peer;
+        p->plug = k->plug;
+        k->plug = NULL;
         p->status = 101;
         memcpy(p->raddr, k->raddr, sizeof(p->raddr));
         memcpy(p->rport, k->rport, sizeof(p->rport));

@@ -108,7 +108,8 @@ write_upstream_head(struct sw_session *p, const struct sw_http_request *r,
              (is_named(h->name, "Sec-WebSocket-Extensions") ||
               is_named(h->name, "Sec-WebSocket-Key"))) ||
             sw_route_edits_drop(rt->request_edits, rt->nrequest_edits,
-                                h->name)) {
+                                h->name) ||
+            (p->plug != NULL && sw_plugin_edits_drop(p->plug, h->name))) {
             continue;
         }
         if (is_named(h->name, "X-Forwarded-For")) {
@@ -167,6 +168,7 @@ write_upstream_head(struct sw_session *p, const struct sw_http_request *r,
         sw_http_write_cstr(&w, "Transfer-Encoding: chunked\r\n");
     }
     sw_route_edits_write(&w, rt->request_edits, rt->nrequest_edits, vars);
+    sw_plugin_edits_write(p->plug, &w); /* after the route's: they win */
     sw_http_write(&w, "\r\n", 2);
     if (w.overflow) {
         return false;
@@ -235,7 +237,7 @@ is_idempotent(struct sw_str method)
 }
 
 static void
-start_request(struct sw_session *p, const struct sw_http_request *r)
+route_request(struct sw_session *p, const struct sw_http_request *r)
 {
     const struct sw_conf *cf = conf_of(p);
     struct sw_worker *w = p->w;
@@ -288,10 +290,21 @@ start_request(struct sw_session *p, const struct sw_http_request *r)
         return;
     }
     const struct sw_conf_route *rt = p->route;
+    struct sw_plugin_request prq;
+    if (p->plug != NULL && sw_plugin_sess_chain(p->plug) != rt->plugin_chain) {
+        /* another route: its plugins see a connection of their own */
+        sw_plugin_sess_free(p->plug);
+        p->plug = NULL;
+    }
     if (rt->return_status != 0) {
+        if (rt->plugin_chain != NULL &&
+            !sw__proxy_plugins_request(p, r, path, host, &prq)) {
+            return;
+        }
         sw__proxy_respond_local(p, (unsigned)rt->return_status,
                                 rt->return_body.p, rt->return_body.len, true,
                                 "return", NULL);
+        sw_plugin_request_end(p->plug);
         return;
     }
     p->max_body =
@@ -302,6 +315,12 @@ start_request(struct sw_session *p, const struct sw_http_request *r)
         return;
     }
     if (!check_upgrade(p, r)) {
+        return;
+    }
+    /* the route's plugins: after the route and the upgrade check, before
+     * any byte goes upstream (they may answer, edit or pick) */
+    if (rt->plugin_chain != NULL &&
+        !sw__proxy_plugins_request(p, r, path, host, &prq)) {
         return;
     }
     if (r->expect_continue && r->body != SW_HTTP_BODY_NONE &&
@@ -356,6 +375,13 @@ start_request(struct sw_session *p, const struct sw_http_request *r)
     set_flag(p, SW_SESS_F_RESP_HEAD_DONE, false);
     set_flag(p, SW_SESS_F_RESP_DONE, false);
     sw__proxy_connect_next(p);
+}
+
+static void
+start_request(struct sw_session *p, const struct sw_http_request *r)
+{
+    route_request(p, r);
+    p->plug_rq = NULL; /* it pointed into route_request's stack */
 }
 
 /* IDLE/HEAD: decode the next request head from c.in. SW_OK when the

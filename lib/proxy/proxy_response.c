@@ -122,6 +122,8 @@ write_response_head(struct sw_session *p, const struct sw_http_response *resp)
     }
     struct sw_route_vars vars = sw__proxy_vars(p, SW_STR(""), SW_STR(""));
     sw_route_edits_write(&w, rt->response_edits, rt->nresponse_edits, &vars);
+    sw_plugin_resp_write(p->plug, &w);
+    sw_plugin_request_end(p->plug); /* the edits are all written now */
     return head_commit(p, &w);
 }
 
@@ -144,6 +146,8 @@ write_switching_head(struct sw_session *p, const struct sw_http_response *resp)
         }
         sw_http_write_header(&w, h->name, h->value);
     }
+    sw_plugin_resp_write(p->plug, &w);
+    sw_plugin_request_end(p->plug);
     return head_commit(p, &w);
 }
 
@@ -176,6 +180,7 @@ sw__proxy_relay_begin(struct sw_session *p, uint8_t rsv_allowed,
         .upstream_addr = uaddr,
         .on_done = on_relay_done,
         .arg = p,
+        .plugins = p->plug,
     };
     sw__proxy_park_watch(p->w);
     return saved != NULL ? sw_relay_unpark(&p->w->relay_env, &s, saved)

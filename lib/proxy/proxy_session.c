@@ -159,6 +159,7 @@ reset_request(struct sw_session *p)
     p->flags &= SW_SESS_F_CLIENT_KEEPALIVE;
     p->status = 0;
     p->bytes_out = 0;
+    sw_plugin_request_end(p->plug); /* a request cut short left edits */
 }
 
 static void
@@ -662,6 +663,7 @@ sw__proxy_session_free(struct sw_session *p)
     sw_metrics_add(&w->metrics, SW_METRIC_CLIENT_CONNECTIONS_ACTIVE, -1);
     sw__proxy_metrics_done(p, false, 0); /* an exchange cut short */
     sw_relay_free(p->relay);
+    sw_plugin_sess_free(p->plug);
     sw__proxy_wconf_unref(p->wc);
     sw_slab_free(&w->session_slab, p);
 }

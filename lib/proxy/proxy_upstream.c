@@ -62,7 +62,10 @@ sw__proxy_connect_next(struct sw_session *p)
 {
     for (;;) {
         struct sw_str key = {p->hash_key, p->hash_key_len};
-        struct sw_upstream_peer *peer = sw_upstream_pick(p->up, key, p->tried);
+        struct sw_upstream_peer *peer = sw__proxy_plugins_pick(p);
+        if (peer == NULL) {
+            peer = sw_upstream_pick(p->up, key, p->tried);
+        }
         if (peer == NULL) {
             /* p->peer is already released: report without it. Nothing
              * tried means the health checks hold every server down. */

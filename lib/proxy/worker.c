@@ -193,6 +193,7 @@ sw_worker_new(unsigned id, struct sw_conf *cf, struct sw_fanout_hub *hub)
         sw_log_error("worker %u: out of memory", id);
         goto fail;
     }
+    sw_plugin_worker_init(&w->plugins, id, &w->metrics, &w->bufs);
     return w;
 fail:
     sw_worker_free(w);
@@ -217,6 +218,7 @@ sw_worker_free(struct sw_worker *w)
         }
     }
     sw_fanout_free(w->fanout); /* before the pools and snapshots it uses */
+    sw_plugin_worker_fini(&w->plugins); /* no session runs a hook now */
     struct sw_listener *l = w->listeners;
     while (l != NULL) {
         struct sw_listener *next = l->next;
@@ -325,6 +327,8 @@ sw_worker_listen(struct sw_worker *w, int fd, bool tls)
 void
 sw_worker_run(struct sw_worker *w)
 {
+    /* on the worker's own thread: a plugin's worker state is its alone */
+    sw_plugin_worker_adopt(&w->plugins, w->wconf->cf);
     event_base_loop(w->base, 0);
 }
 
@@ -370,6 +374,7 @@ adopt(struct sw_worker *w, struct sw_conf *cf)
     }
     sw__proxy_wconf_unref(w->wconf);
     w->wconf = wc;
+    sw_plugin_worker_adopt(&w->plugins, cf);
     sw_log_debug("worker %u: adopted configuration generation %llu", w->id,
                  (unsigned long long)cf->generation);
 }

@@ -110,7 +110,8 @@ dir_release(struct sw_relay *r, struct dir *d)
 
 /* The JSON form (`access_log PATH json;`; fields in docs/operations.md). */
 static void
-log_session_json(const struct sw_relay *r, uint64_t ms)
+log_session_json(const struct sw_relay *r, uint64_t ms,
+                 const struct sw_plugin_log_fields *f)
 {
     struct sw_log_json j;
     sw_log_json_begin(&j, "websocket");
@@ -124,6 +125,11 @@ log_session_json(const struct sw_relay *r, uint64_t ms)
     const char *by = r->closed_by != NULL ? r->closed_by : "none";
     sw_log_json_str(&j, "closed_by", by, strlen(by));
     sw_log_json_u64(&j, "close_code", r->close_code);
+    for (size_t i = 0; i < f->n; i++) {
+        char key[64];
+        snprintf(key, sizeof(key), "%.*s", (int)f->key[i].len, f->key[i].p);
+        sw_log_json_str(&j, key, f->value[i].p, f->value[i].len);
+    }
     sw_log_json_write(&j);
 }
 
@@ -131,17 +137,25 @@ static void
 log_session(struct sw_relay *r, uint64_t now_us)
 {
     uint64_t ms = now_us / 1000 - r->started_us / 1000;
-    if (sw_log_access_is_json()) {
-        log_session_json(r, ms);
+    if (!sw_log_access_is_on()) {
         return;
     }
+    struct sw_plugin_log_fields f;
+    sw_plugin_run_log(r->plug, &f);
+    if (sw_log_access_is_json()) {
+        log_session_json(r, ms, &f);
+        return;
+    }
+    char extra[SW_PLUGIN_LOG_ROOM + 2 * SW_PLUGIN_LOG_FIELDS + 1];
+    sw_plugin_log_fields_text(&f, extra, sizeof(extra));
     sw_log_access(
         "ws %s -> %s %llums c2u_msgs=%llu c2u_bytes=%llu "
-        "u2c_msgs=%llu u2c_bytes=%llu closed_by=%s code=%u",
+        "u2c_msgs=%llu u2c_bytes=%llu closed_by=%s code=%u%s",
         r->caddr, r->uaddr, (unsigned long long)ms,
         (unsigned long long)r->up.messages, (unsigned long long)r->up.bytes,
         (unsigned long long)r->down.messages, (unsigned long long)r->down.bytes,
-        r->closed_by != NULL ? r->closed_by : "-", (unsigned)r->close_code);
+        r->closed_by != NULL ? r->closed_by : "-", (unsigned)r->close_code,
+        extra);
 }
 
 /* The session's end in its route's series: one close by code and closer
@@ -193,6 +207,9 @@ finish_as(struct sw_relay *r, bool abort)
     dir_release(r, &r->down);
     uint64_t now_us = sw_metrics_now_us(); /* one read for both */
     count_end(r, now_us);
+    if (r->plug != NULL) {
+        sw_plugin_run_ws_close(r->plug, r->close_code);
+    }
     log_session(r, now_us);
     r->on_done(r->arg);
 }
@@ -308,13 +325,9 @@ sw__relay_release_deferred(struct sw_relay *r, struct end *e)
  * has answered with its own close (or after a short wait): frames the other
  * end sent before that (echoes of what was forwarded) still reach the
  * violator first, in order, as they would without the gateway. */
-void
-sw__relay_protocol_error(struct sw_relay *r, struct dir *d, uint16_t code,
-                         const char *why)
+static void
+violation(struct sw_relay *r, struct dir *d, uint16_t code, bool policy)
 {
-    sw_metrics_inc(r->env.metrics, SW_METRIC_WS_PROTOCOL_ERRORS);
-    sw_log_warn("ws %s -> %s: %s broke the protocol: %s (close %u)", r->caddr,
-                r->uaddr, d->src->name, why, (unsigned)code);
     if (dir_mid_frame(d)) {
         /* part of this frame already went out: a close frame now would
          * land inside it, so that leg only gets its TCP close */
@@ -325,7 +338,8 @@ sw__relay_protocol_error(struct sw_relay *r, struct dir *d, uint16_t code,
     /* RFC 6455 7.4.1: 1001 tells the peer its partner went away; a client
      * whose upstream broke the protocol gets 1011 (server error). A
      * message over the limits is a policy matter, not a failure: 1001. */
-    bool upstream_broke = d->dst->is_client && code != SW_WS_CLOSE_TOO_BIG;
+    bool upstream_broke =
+        d->dst->is_client && code != SW_WS_CLOSE_TOO_BIG && !policy;
     queue_close(r, d->dst,
                 upstream_broke ? SW_WS_CLOSE_INTERNAL : SW_WS_CLOSE_GOING_AWAY,
                 NULL, 0);
@@ -340,6 +354,25 @@ sw__relay_protocol_error(struct sw_relay *r, struct dir *d, uint16_t code,
         r->defer_deadline_ms = sw_now_ms() + wait;
     }
     sw__relay_start_finishing(r, "gateway", code);
+}
+
+void
+sw__relay_protocol_error(struct sw_relay *r, struct dir *d, uint16_t code,
+                         const char *why)
+{
+    sw_metrics_inc(r->env.metrics, SW_METRIC_WS_PROTOCOL_ERRORS);
+    sw_log_warn("ws %s -> %s: %s broke the protocol: %s (close %u)", r->caddr,
+                r->uaddr, d->src->name, why, (unsigned)code);
+    violation(r, d, code, false);
+}
+
+void
+sw__relay_policy_close(struct sw_relay *r, struct dir *d, uint16_t code,
+                       const char *why)
+{
+    sw_log_info("ws %s -> %s: %s closed by policy: %s (close %u)", r->caddr,
+                r->uaddr, d->src->name, why, (unsigned)code);
+    violation(r, d, code, true);
 }
 
 /* ---- I/O -------------------------------------------------------------- */
@@ -742,6 +775,9 @@ sw__relay_create(const struct sw_relay_env *env, struct sw_relay_start *s)
     r->started_us = sw_metrics_now_us();
     r->on_done = s->on_done;
     r->arg = s->arg;
+    r->plug = s->plugins;
+    r->plug_frames = sw_plugin_chain_has(sw_plugin_sess_chain(s->plugins),
+                                         SW_PLUGIN_HOOK_WS_MESSAGE);
     snprintf(r->caddr, sizeof(r->caddr), "%s", s->client_addr);
     snprintf(r->uaddr, sizeof(r->uaddr), "%s", s->upstream_addr);
     /* reads grow toward ws_max_buffer while a side streams */
@@ -763,6 +799,9 @@ sw_relay_new(const struct sw_relay_env *env, struct sw_relay_start *s)
     }
     sw_metrics_store_add(&r->m->ws_sessions_total, 1);
     sw_metrics_store_add(&r->m->ws_sessions_active, 1);
+    if (r->plug != NULL) {
+        sw_plugin_run_ws_open(r->plug);
+    }
     sw__relay_arm_timer(r);
     relay_run(r);
     return r;

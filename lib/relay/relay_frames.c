@@ -126,7 +126,9 @@ static bool
 may_splice(const struct sw_relay *r, const struct dir *d)
 {
     uint64_t threshold = r->rt->ws_splice_threshold;
+    /* a plugin that reads frames reads them from our buffers */
     return threshold != 0 && d->remaining >= threshold && !d->validate &&
+           !r->plug_frames &&
            d->src->conn->io.ops->can_splice &&
            d->dst->conn->io.ops->can_splice &&
            sw_conn_buffered(d->src->conn->in) == 0 &&
@@ -377,6 +379,55 @@ pass_whole_frame(struct sw_relay *r, struct dir *d, size_t hlen)
     return true;
 }
 
+/*
+ * A data frame's header was decoded (hlen bytes, consumed): the route's
+ * plugins decide. CONTINUE relays it; DROP skips its payload, and the
+ * rest of its message with it (a drop after a first frame went out would
+ * leave a message cut in two: that becomes a close); CLOSE ends the
+ * session, the sender getting the plugin's code (RFC 6455 7.4.1 1008).
+ */
+static int
+plugins_see_frame(struct sw_relay *r, struct dir *d, size_t hlen)
+{
+    const struct sw_ws_frame *f = &d->f;
+    bool first = f->opcode != SW_WS_OP_CONT;
+    if (d->plug_dropping && !first) {
+        d->plug_dropping = !f->fin;
+        return SW_PLUGIN_DROP;
+    }
+    const struct sw_buf *in = d->src->conn->in;
+    bool whole = hlen == f->header_len && in != NULL &&
+                 f->payload_len <= sw_buf_len(in);
+    struct sw_plugin_frame pf = {
+        .dir = d == &r->up ? SW_PLUGIN_WS_FROM_CLIENT
+                           : SW_PLUGIN_WS_FROM_UPSTREAM,
+        .opcode = d->msg.opcode,
+        .first = first,
+        .fin = f->fin,
+        .len = f->payload_len,
+        .payload = whole ? in->pos : NULL,
+        .mask = f->masked ? f->mask : NULL,
+    };
+    uint16_t code = SW_WS_CLOSE_POLICY;
+    int v = sw_plugin_run_ws_frame(r->plug, &pf, &code);
+    if (v == SW_PLUGIN_DROP && !first) {
+        v = SW_PLUGIN_CLOSE; /* see above */
+    }
+    if (v == SW_PLUGIN_CLOSE) {
+        flush_run(r, d);
+        sw__relay_policy_close(r, d, code, "a plugin closed the session");
+        return v;
+    }
+    if (v == SW_PLUGIN_DROP) {
+        flush_run(r, d); /* what came before still goes */
+        d->plug_dropping = !f->fin;
+        d->frames++;
+        d->remaining = f->payload_len;
+        d->state = DIR_DROP;
+    }
+    return v;
+}
+
 /* Walk the frames in d->src->conn->in as far as buffers allow. */
 static bool
 dir_walk(struct sw_relay *r, struct dir *d)
@@ -414,6 +465,11 @@ dir_walk(struct sw_relay *r, struct dir *d)
             if (sw_ws_msg_check(&d->msg, &d->f) != SW_OK) {
                 sw__relay_protocol_error(r, d, d->msg.close_code, d->msg.why);
                 return true;
+            }
+            if (r->plug_frames && !sw_ws_is_control(d->f.opcode) &&
+                plugins_see_frame(r, d, (size_t)n) != SW_PLUGIN_CONTINUE) {
+                progress = true;
+                break; /* DIR_DROP, or DIR_DONE after a close */
             }
             if (!pass_whole_frame(r, d, (size_t)n)) {
                 flush_run(r, d); /* what follows must stay behind it */

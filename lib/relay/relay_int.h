@@ -111,6 +111,8 @@ struct dir {
     uint64_t run_frames;            /* frames in the run */
     uint64_t run_messages;          /* of which ended a message */
     uint64_t run_payload;           /* payload bytes in the run */
+    bool plug_dropping;             /* a plugin dropped the message in
+                                       progress: its frames are skipped */
 };
 
 struct sw_relay {
@@ -136,6 +138,8 @@ struct sw_relay {
     char uaddr[64];                 /* upstream address, logs */
     sw_relay_done_cb on_done;       /* owner's callback */
     void *arg;                      /* its argument */
+    struct sw_plugin_sess *plug;    /* borrowed (the owner's): plugins */
+    bool plug_frames;               /* one of them sees data frames */
 };
 
 /* A frame toward d->dst has begun (its header went out) and not ended:
@@ -157,6 +161,10 @@ void sw__relay_inject(struct sw_relay *r, struct end *e);
 void sw__relay_release_deferred(struct sw_relay *r, struct end *e);
 void sw__relay_protocol_error(struct sw_relay *r, struct dir *d, uint16_t code,
                               const char *why);
+/* As a protocol error, for a policy (a plugin's close): not counted as
+ * one; the other end gets 1001. */
+void sw__relay_policy_close(struct sw_relay *r, struct dir *d, uint16_t code,
+                            const char *why);
 void sw__relay_start_finishing(struct sw_relay *r, const char *by,
                                uint16_t code);
 

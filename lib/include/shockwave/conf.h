@@ -32,6 +32,7 @@
 #include <sys/socket.h>
 
 struct sw_upstream_state;
+struct sw_plugin_chain;
 
 /* Variables usable in header values ("$remote_addr"). */
 enum sw_conf_var {
@@ -166,6 +167,37 @@ struct sw_conf_header_match {
     struct sw_str value; /* owned: exact value, case-sensitive; empty = any */
 };
 
+/* One statement inside `plugin NAME { ... }`, kept as written: the plugin
+ * layer (lib/plugin) checks it against the plugin's own table. */
+struct sw_conf_plugin_directive {
+    struct sw_str name;  /* owned */
+    struct sw_str *args; /* owned: nargs arguments, quotes resolved */
+    size_t nargs;        /* entries in args */
+    unsigned line;       /* position of the name, for errors */
+    unsigned col;
+};
+
+/* `plugin NAME { ... }` in a route. */
+struct sw_conf_plugin_block {
+    struct sw_str name;                          /* owned: NAME */
+    struct sw_conf_plugin_directive *directives; /* owned: in file order */
+    size_t ndirectives;                          /* entries in directives */
+    struct sw_str file; /* owned: the file the block is in */
+    struct sw_str dir;  /* owned: that file's folder, "" = the current one */
+    unsigned line;      /* position of `plugin` */
+    unsigned col;
+};
+
+/* `load_plugin NAME [PATH];` at the top level. */
+struct sw_conf_plugin_load {
+    struct sw_str name; /* owned */
+    struct sw_str path; /* owned: resolved against the file's folder;
+                           empty = the default plugin folder */
+    struct sw_str file; /* owned: the file of the directive */
+    unsigned line;      /* its position */
+    unsigned col;
+};
+
 enum sw_conf_ws_ping {
     SW_CONF_WS_PING_LOCAL = 0, /* the gateway answers pings itself */
     SW_CONF_WS_PING_FORWARD,   /* pings and pongs are relayed */
@@ -217,6 +249,11 @@ struct sw_conf_route {
     bool fanout_slow_close;        /* fanout_slow close (1008); default drop
                                       (the oldest messages are missed) */
     bool fanout_reconnect;         /* default on */
+    /* Plugins (docs/plugins.md), in file order. */
+    struct sw_conf_plugin_block *plugins; /* owned */
+    size_t nplugins;                      /* entries in plugins */
+    struct sw_plugin_chain *plugin_chain; /* owned (by cf->plugins): set by
+                                             sw_plugin_bind; NULL = none */
     size_t index;                  /* position in sw_conf.routes (file order) */
     unsigned line;                 /* line of `route {` for logs */
 };
@@ -281,11 +318,17 @@ struct sw_conf {
     uint64_t tls_session_cache;         /* sessions cached per worker,
                                            default 20480; 0 = off */
     uint64_t tls_handshake_timeout_ms;  /* default 10s (the proxy enforces) */
+    struct sw_conf_plugin_load *plugin_loads; /* owned: load_plugin lines */
+    size_t nplugin_loads;                     /* entries in plugin_loads */
     void *arena;                        /* owned: private allocation arena */
     /* TLS contexts built from this snapshot by the daemon (lib/tls sits
      * above conf, so conf only carries them): freed with the snapshot. */
     void *tls;                   /* owned: struct sw_tls_ctx or NULL */
     void (*tls_free)(void *tls); /* frees tls; NULL when none */
+    /* The plugins' configured states (lib/plugin sits above conf):
+     * released with the snapshot by plugins_free; NULL when none. */
+    void *plugins;
+    void (*plugins_free)(struct sw_conf *cf);
     /* Releases every server's state reference (the daemon's health
      * checker sets it with the states); NULL when none were set. */
     void (*health_free)(struct sw_conf *cf);

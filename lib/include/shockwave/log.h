@@ -75,6 +75,9 @@ struct sw_log_json {
 /* Turn JSON lines on or off for the access log (default off: text). */
 void sw_log_set_access_json(bool json);
 
+/* True when the access log is on. */
+bool sw_log_access_is_on(void);
+
 /* True when the access log is on and writes JSON lines. */
 bool sw_log_access_is_json(void);
 

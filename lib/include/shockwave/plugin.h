@@ -52,7 +52,7 @@
  *   SW_PLUGIN_DEFINE(my_descriptor)   (a static const struct sw_plugin) */
 #define SW_PLUGIN_ENTRY "sw_plugin_entry"
 #define SW_PLUGIN_DEFINE(desc)                                                 \
-    __attribute__((visibility("default"))) const struct sw_plugin *           \
+    __attribute__((visibility("default"))) const struct sw_plugin *            \
     sw_plugin_entry(void)                                                      \
     {                                                                          \
         return &(desc);                                                        \

@@ -14,6 +14,9 @@
  *     +--> ping (ws_ping local): answered with a pong to its sender, not
  *     |    forwarded; pong: consumed
  *     +--> close: validated, forwarded, handshake tracked
+ *     +--> a route plugin's on_ws_message sees each data frame's header
+ *          first (and its payload when it came whole): forward, drop the
+ *          message, or close; such a route never splices
  *
  * Frames the gateway injects (pongs, pings, closes) wait until the frame in
  * flight toward that end has ended: control frames go between frames, never
@@ -36,6 +39,7 @@
 #include <shockwave/conn.h>
 #include <shockwave/io.h>
 #include <shockwave/metrics.h>
+#include <shockwave/plugin_host.h>
 #include <shockwave/slab.h>
 #include <shockwave/ws.h>
 
@@ -106,6 +110,9 @@ struct sw_relay_start {
     const char *upstream_addr;         /* borrowed: "127.0.0.1:9000", logs */
     sw_relay_done_cb on_done;          /* see above */
     void *arg;                         /* passed to on_done */
+    struct sw_plugin_sess *plugins;    /* borrowed (the caller's, valid
+                                          until on_done): the route's
+                                          plugins, or NULL */
 };
 
 /* sizeof(struct sw_relay), for the owner's slab (the struct is private). */
