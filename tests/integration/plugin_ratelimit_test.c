@@ -39,7 +39,8 @@ start(const char *conf)
     snprintf(plugin, sizeof(plugin), "%s/plugins/ratelimit/ratelimit.so",
              sw_test_env("SW_BUILD_ROOT"));
     ck_assert(sw_test_backend_start(&be, "b1", &be_port));
-    const char *kv[] = {"B1", sw_test_itoa(be_port), "PLUGIN", plugin, NULL};
+    const char *kv[] = {"B1",    sw_test_itoa(be_port),   "PLUGIN", plugin,
+                        "PROBE", sw_test_env("SW_PROBE"), NULL};
     ck_assert(sw_test_gw_start(&gw, conf, kv));
 }
 
@@ -218,6 +219,43 @@ START_TEST(keys_evicted_lru)
                       "in place of k1?",
                       again, after);
     }
+}
+END_TEST
+
+/* A request to /var/ with X-Probe-In: value (none when NULL). */
+static int
+var_request(const char *value)
+{
+    char req[256];
+    snprintf(req, sizeof(req),
+             "GET /var/ HTTP/1.1\r\nHost: rl.example\r\n%s%s%s"
+             "Connection: close\r\n\r\n",
+             value ? "X-Probe-In: " : "", value ? value : "",
+             value ? "\r\n" : "");
+    struct sw_test_resp r;
+    ck_assert_int_eq(sw_test_http_once(gw.port, req, &r), 1);
+    int st = r.status;
+    sw_test_resp_free(&r);
+    return st;
+}
+
+START_TEST(key_from_variable)
+{
+    /* requests 2/m keyed by the variable the probe plugin sets before
+     * ratelimit runs; without it, the client address */
+    uint64_t t0 = sw_now_ms();
+    long alice = 0, addr = 0;
+    for (int i = 0; i < 4; i++) {
+        alice += var_request("alice") == 200;
+    }
+    ASSERT_SERVED(alice, 2, 2, MINUTE, t0);
+    ck_assert_int_eq(var_request("bob"), 200);
+    for (int i = 0; i < 4; i++) {
+        addr += var_request(NULL) == 200;
+    }
+    ASSERT_SERVED(addr, 2, 2, MINUTE, t0);
+    /* a value that looks like the address is a key of its own */
+    ck_assert_int_eq(var_request("127.0.0.1"), 200);
 }
 END_TEST
 
@@ -432,6 +470,7 @@ plugin_ratelimit_suite(void)
     tcase_add_test(tc, reload_keeps_buckets);
     tcase_add_test(tc, keys_evicted_lru);
     tcase_add_test(tc, connections_per_client);
+    tcase_add_test(tc, key_from_variable);
     tcase_add_test(tc, ws_messages_close);
     tcase_add_test(tc, ws_messages_drop);
     tcase_add_test(tc, ws_messages_per_key);
