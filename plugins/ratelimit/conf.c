@@ -276,10 +276,10 @@ rl_configure(struct sw_plugin_conf *pc, void **route_state)
     for (size_t i = 0; i < sw_plugin_conf_count(pc) && st == SW_OK; i++) {
         st = parse_one(pc, i, r);
     }
-    bool any = r->conn_msgs.set || r->conn_bytes.set;
     for (size_t k = 0; k < RL_KINDS; k++) {
-        any = any || r->per_key[k].set;
+        r->keyed = r->keyed || r->per_key[k].set;
     }
+    bool any = r->keyed || r->conn_msgs.set || r->conn_bytes.set;
     if (st == SW_OK && !any) {
         st = sw_plugin_conf_error(pc, (size_t)-1,
                                   "no limit: give at least one of connections, "

@@ -31,8 +31,8 @@ struct rl_conn {
                                worker stops), NULL until first needed */
     struct rl_bucket msgs;  /* messages per=connection */
     struct rl_bucket bytes; /* bytes per=connection */
-    uint64_t refused_ms;    /* the connections limit refused this
-                               connection: its wait, for every request */
+    uint64_t refused_until; /* the connections limit refused this
+                               connection: when a token was due */
     bool refused;           /* every request on it gets the status */
     bool dropping;          /* dropping the rest of a message */
     bool have_key;          /* key holds this connection's key */
@@ -148,12 +148,14 @@ check_request(struct sw_plugin_ctx *ctx)
 {
     const struct rl_route *r = sw_plugin_route_state(ctx);
     struct rl_conn *c = sw_plugin_conn_state(ctx);
-    if (c == NULL) {
-        return SW_PLUGIN_CONTINUE;
+    if (c == NULL || !r->keyed) {
+        return SW_PLUGIN_CONTINUE; /* per=connection limits only */
     }
     make_key(ctx, r, c);
+    uint64_t now = sw_plugin_now_ms(ctx), wait = 0;
     if (c->refused) {
-        return refuse(ctx, r, c, "connections", c->refused_ms);
+        wait = c->refused_until > now ? c->refused_until - now : 0;
+        return refuse(ctx, r, c, "connections", wait);
     }
     const struct rl_rate *conns = &r->per_key[RL_CONNECTIONS];
     const struct rl_rate *reqs = &r->per_key[RL_REQUESTS];
@@ -165,12 +167,11 @@ check_request(struct sw_plugin_ctx *ctx)
     if (e == NULL) {
         return SW_PLUGIN_CONTINUE;
     }
-    uint64_t now = sw_plugin_now_ms(ctx), wait = 0;
     if (first && !rl_bucket_take(&e->b[RL_CONNECTIONS], conns, now, 1, &wait)) {
         /* a keep-alive connection refused once stays refused: its later
          * requests are not first ones, yet it is still over the limit */
         c->refused = true;
-        c->refused_ms = wait;
+        c->refused_until = now + wait;
         return refuse(ctx, r, c, "connections", wait);
     }
     if (reqs->set && !rl_bucket_take(&e->b[RL_REQUESTS], reqs, now, 1, &wait)) {

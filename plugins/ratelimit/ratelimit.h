@@ -165,6 +165,7 @@ struct rl_route {
     struct rl_rate per_key[RL_KINDS]; /* per-key limits by enum rl_kind */
     struct rl_rate conn_msgs;         /* messages per=connection */
     struct rl_rate conn_bytes;        /* bytes per=connection */
+    bool keyed;                       /* some per-key limit is set */
     bool ws_drop;                     /* ws_over drop (else close 1008) */
     unsigned status;                  /* 429 or 503 */
     size_t max_keys;                  /* per worker */
