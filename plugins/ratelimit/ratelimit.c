@@ -34,7 +34,6 @@ struct rl_conn {
     uint64_t refused_until; /* the connections limit refused this
                                connection: when a token was due */
     bool refused;           /* every request on it gets the status */
-    bool dropping;          /* dropping the rest of a message */
     bool have_key;          /* key holds this connection's key */
     uint8_t key_len;        /* bytes in key */
     char key[RL_KEY_MAX];   /* tag byte ('a' address, 'v' value), then
@@ -197,14 +196,18 @@ on_upgrade(struct sw_plugin_ctx *ctx)
     return check_request(ctx);
 }
 
-/* Over a message limit: close 1008 or drop, counted. */
+/* Over a message limit: close 1008 or drop, counted. The gateway skips
+ * the rest of a dropped message itself; a frame after the first cannot be
+ * dropped (half a message would go out), so the session is closed. */
 static int
 ws_over(struct sw_plugin_ctx *ctx, const struct rl_route *r, struct rl_conn *c,
         const char *what)
 {
     char key[RL_KEY_MAX];
-    if (r->ws_drop) {
-        c->dropping = !sw_plugin_ws_fin(ctx);
+    if (!c->have_key) {
+        set_key(c, 'a', sw_plugin_remote_addr(ctx)); /* for the log */
+    }
+    if (r->ws_drop && sw_plugin_ws_first(ctx)) {
         sw_plugin_count(ctx, r->counter[RL_C_WS_DROPPED], 1);
         sw_plugin_log(ctx, RL_LOG_DEBUG,
                       "over the %s limit, key \"%s\": message dropped", what,
@@ -230,12 +233,6 @@ on_ws_message(struct sw_plugin_ctx *ctx)
         return SW_PLUGIN_CONTINUE;
     }
     bool first = sw_plugin_ws_first(ctx);
-    if (!first && c->dropping) {
-        /* the rest of a dropped message */
-        c->dropping = !sw_plugin_ws_fin(ctx);
-        return SW_PLUGIN_DROP;
-    }
-    c->dropping = false;
     uint64_t now = sw_plugin_now_ms(ctx);
     uint64_t len = sw_plugin_ws_frame_len(ctx);
     if (first && r->conn_msgs.set &&

@@ -366,6 +366,43 @@ START_TEST(ws_messages_per_key)
 }
 END_TEST
 
+/* Send `text` as one message in `frames` fragments. */
+static void
+send_fragmented(struct sw_test_ws *ws, const char *text, size_t frames)
+{
+    size_t n = strlen(text), step = (n + frames - 1) / frames;
+    for (size_t off = 0; off < n; off += step) {
+        size_t k = SW_MIN(step, n - off);
+        ck_assert(sw_test_ws_send(ws, off + k == n,
+                                  off == 0 ? SW_WS_OP_TEXT : SW_WS_OP_CONT,
+                                  text + off, k));
+    }
+}
+
+START_TEST(ws_fragments_count_once)
+{
+    /* messages 5/m on /wsclose/: five messages of three frames each all
+     * pass (a message is counted at its first frame); the sixth closes */
+    uint64_t t0 = sw_now_ms();
+    struct sw_test_ws ws;
+    sw_test_ws_open_ok(&ws, gw.port, "rl.example", "/wsclose/");
+    for (int i = 0; i < 5; i++) {
+        send_fragmented(&ws, "one message, three frames", 3);
+        struct sw_test_ws_msg m;
+        ck_assert_int_eq(sw_test_ws_recv_msg(&ws, &m, 5000), 1);
+        ck_assert_uint_eq(m.opcode, SW_WS_OP_TEXT);
+        ck_assert_str_eq((const char *)m.payload, "one message, three frames");
+        sw_test_ws_msg_free(&m);
+    }
+    send_fragmented(&ws, "the sixth", 3);
+    int code = sw_test_ws_expect_close(&ws, 5000);
+    sw_test_ws_free(&ws);
+    if (sw_now_ms() - t0 + 1 < MINUTE / 5) {
+        ck_assert_int_eq(code, 1008);
+    }
+}
+END_TEST
+
 START_TEST(ws_bytes_close)
 {
     /* bytes 1k/m per connection: 600 bytes pass, 1000 more do not */
@@ -474,6 +511,7 @@ plugin_ratelimit_suite(void)
     tcase_add_test(tc, ws_messages_close);
     tcase_add_test(tc, ws_messages_drop);
     tcase_add_test(tc, ws_messages_per_key);
+    tcase_add_test(tc, ws_fragments_count_once);
     tcase_add_test(tc, ws_bytes_close);
     tcase_add_test(tc, bad_blocks_refused);
     suite_add_tcase(s, tc);
