@@ -39,6 +39,7 @@ static const char *const main_custom[] = {
     "tls_ocsp_response",
     "tls_protocols",
     "tls_session_cache",
+    "load_plugin",
 };
 static const char *const upstream_custom[] = {
     "server", "balance", "tls_ca", "tls_server_name", "include", "health_check",
@@ -57,6 +58,7 @@ static const char *const route_custom[] = {
     "fanout",
     "fanout_client_messages",
     "fanout_slow",
+    "plugin",
 };
 
 static bool
@@ -439,6 +441,20 @@ route_block(FILE *out, const struct sw_conf_route *r)
                 r->fanout_slow_close ? "close" : "drop");
     }
     generics(out, SW__CONF_CTX_ROUTE, "    ", r);
+    /* a plugin's statements as written: their meaning is the plugin's */
+    for (size_t i = 0; i < r->nplugins; i++) {
+        const struct sw_conf_plugin_block *pb = &r->plugins[i];
+        fprintf(out, "    plugin %s {\n", pb->name.p);
+        for (size_t k = 0; k < pb->ndirectives; k++) {
+            fprintf(out, "        %s", pb->directives[k].name.p);
+            for (size_t j = 0; j < pb->directives[k].nargs; j++) {
+                fputc(' ', out);
+                sword(out, pb->directives[k].args[j]);
+            }
+            fputs(";\n", out);
+        }
+        fputs("    }\n", out);
+    }
     fputs("}\n", out);
 }
 
@@ -449,6 +465,15 @@ sw_conf_dump(const struct sw_conf *cf, FILE *out)
     fwrite(cf->path.p, 1, cf->path.len, out);
     fputs(" (shockwave -T): includes expanded, defaults written out\n", out);
     main_settings(out, cf);
+    for (size_t i = 0; i < cf->nplugin_loads; i++) {
+        const struct sw_conf_plugin_load *pl = &cf->plugin_loads[i];
+        fprintf(out, "%sload_plugin %s", i == 0 ? "\n" : "", pl->name.p);
+        if (pl->path.len > 0) {
+            fputc(' ', out);
+            sword(out, pl->path);
+        }
+        fputs(";\n", out);
+    }
     for (size_t i = 0; i < cf->nupstreams; i++) {
         upstream_block(out, &cf->upstreams[i]);
     }

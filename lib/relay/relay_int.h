@@ -100,6 +100,8 @@ struct dir {
     bool have_pipe;                 /* pipe is valid */
     unsigned lowat;                 /* SO_RCVLOWAT set on src (0: never) */
     bool close_seen;                /* src sent a close frame */
+    bool plug_dropping;             /* a plugin dropped the message in
+                                       progress: its frames are skipped */
     uint16_t close_code;            /* the code it carried */
     uint64_t frames;                /* frames read */
     uint64_t messages;              /* data messages completed */
@@ -111,8 +113,6 @@ struct dir {
     uint64_t run_frames;            /* frames in the run */
     uint64_t run_messages;          /* of which ended a message */
     uint64_t run_payload;           /* payload bytes in the run */
-    bool plug_dropping;             /* a plugin dropped the message in
-                                       progress: its frames are skipped */
 };
 
 struct sw_relay {
@@ -130,6 +130,7 @@ struct sw_relay {
     uint64_t drain_at_ms;           /* drain: start closing then; 0 none */
     bool finishing;                 /* close both once flushed */
     bool done;                      /* sockets closed, on_done ran */
+    bool plug_frames;               /* a plugin sees the data frames */
     uint64_t started_us;            /* monotonic start: the duration
                                        histogram and the access log */
     const char *closed_by;          /* "client", "upstream", "gateway" */
@@ -139,7 +140,6 @@ struct sw_relay {
     sw_relay_done_cb on_done;       /* owner's callback */
     void *arg;                      /* its argument */
     struct sw_plugin_sess *plug;    /* borrowed (the owner's): plugins */
-    bool plug_frames;               /* one of them sees data frames */
 };
 
 /* A frame toward d->dst has begun (its header went out) and not ended:
