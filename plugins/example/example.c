@@ -2,7 +2,7 @@
  * example.c - the smallest useful Shockwave plugin: copy this folder to
  * start your own. It adds response headers to every response of a route:
  *
- *   load_plugin example /usr/lib/shockwave/plugins/example.so;
+ *   load_plugin example;        # LIBDIR/shockwave/plugins/example.so
  *   route {
  *       upstream app;
  *       plugin example {
