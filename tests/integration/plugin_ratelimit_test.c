@@ -403,6 +403,40 @@ START_TEST(ws_fragments_count_once)
 }
 END_TEST
 
+START_TEST(ws_bytes_per_key)
+{
+    /* bytes 2k/m per=key on /wskey/ (drop): 1500 bytes on one connection
+     * of key "b", then on another of the same key 1000 bytes are dropped
+     * and 10 more pass: the echoes come in that order */
+    uint64_t t0 = sw_now_ms();
+    uint8_t buf[1500];
+    memset(buf, 'y', sizeof(buf));
+    struct sw_test_ws ws1, ws2;
+    ck_assert_int_eq(
+        sw_test_ws_open(&ws1, gw.port, "rl.example", "/wskey/", "X-Key: b\r\n"),
+        101);
+    sw_test_ws_echo(&ws1, SW_WS_OP_BINARY, buf, 1500, 5000);
+    ck_assert_int_eq(
+        sw_test_ws_open(&ws2, gw.port, "rl.example", "/wskey/", "X-Key: b\r\n"),
+        101);
+    ck_assert(sw_test_ws_send(&ws2, true, SW_WS_OP_BINARY, buf, 1000));
+    ck_assert(sw_test_ws_send(&ws2, true, SW_WS_OP_BINARY, buf, 10));
+    struct sw_test_ws_msg m;
+    ck_assert_int_eq(sw_test_ws_recv_msg(&ws2, &m, 5000), 1);
+    uint64_t len = m.len;
+    sw_test_ws_msg_free(&m);
+    if (refilled(2048, MINUTE, sw_now_ms() - t0) < 1000 - 548) {
+        ck_assert_uint_eq(len, 10);
+        ck_assert_int_eq(
+            sw_test_metric(gw.admin_port, METRIC("ws_dropped_total")), 1);
+    }
+    ck_assert_int_eq(sw_test_ws_close_handshake(&ws2, 1000, 5000), 1000);
+    ck_assert_int_eq(sw_test_ws_close_handshake(&ws1, 1000, 5000), 1000);
+    sw_test_ws_free(&ws1);
+    sw_test_ws_free(&ws2);
+}
+END_TEST
+
 START_TEST(ws_bytes_close)
 {
     /* bytes 1k/m per connection: 600 bytes pass, 1000 more do not */
@@ -512,6 +546,7 @@ plugin_ratelimit_suite(void)
     tcase_add_test(tc, ws_messages_drop);
     tcase_add_test(tc, ws_messages_per_key);
     tcase_add_test(tc, ws_fragments_count_once);
+    tcase_add_test(tc, ws_bytes_per_key);
     tcase_add_test(tc, ws_bytes_close);
     tcase_add_test(tc, bad_blocks_refused);
     suite_add_tcase(s, tc);
