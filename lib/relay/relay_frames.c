@@ -405,6 +405,7 @@ plugins_see_frame(struct sw_relay *r, struct dir *d, size_t hlen)
         .first = first,
         .fin = f->fin,
         .len = f->payload_len,
+        .compressed = (f->rsv & SW_WS_RSV1) != 0,
         .payload = whole ? in->pos : NULL,
         .mask = f->masked ? f->mask : NULL,
     };

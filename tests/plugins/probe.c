@@ -270,7 +270,7 @@ on_ws_message(struct sw_plugin_ctx *ctx)
     char text[128];
     ssize_t n = sw_plugin_ws_payload(ctx, 0, text, sizeof(text) - 1);
     if (n < 0 || !sw_plugin_ws_first(ctx) || !sw_plugin_ws_fin(ctx) ||
-        sw_plugin_ws_opcode(ctx) != 1 ||
+        sw_plugin_ws_compressed(ctx) || sw_plugin_ws_opcode(ctx) != 1 ||
         sw_plugin_ws_frame_len(ctx) != (uint64_t)n) {
         return SW_PLUGIN_CONTINUE;
     }

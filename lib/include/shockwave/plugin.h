@@ -262,6 +262,10 @@ unsigned sw_plugin_ws_opcode(const struct sw_plugin_ctx *ctx);
 bool sw_plugin_ws_first(const struct sw_plugin_ctx *ctx);
 bool sw_plugin_ws_fin(const struct sw_plugin_ctx *ctx);
 uint64_t sw_plugin_ws_frame_len(const struct sw_plugin_ctx *ctx);
+/* RSV1 of the frame: set on the first frame of a message compressed by
+ * permessage-deflate (RFC 7692 6), whose payload is then deflated bytes
+ * (the gateway relays extensions end to end and never inflates). */
+bool sw_plugin_ws_compressed(const struct sw_plugin_ctx *ctx);
 /* Copy up to n bytes of the frame's payload, unmasked, from `offset`.
  * Returns the bytes copied, or SW_AGAIN when the frame did not arrive
  * whole with its header (the payload then streams through unseen; small
