@@ -403,6 +403,44 @@ START_TEST(ws_fragments_count_once)
 }
 END_TEST
 
+START_TEST(ws_drop_whole_message)
+{
+    /* messages 3/m on /wsdrop/, ws_over drop: three messages pass, a
+     * fourth in three frames is dropped whole (no fragment of it reaches
+     * the upstream), and the session goes on to our close */
+    uint64_t t0 = sw_now_ms();
+    struct sw_test_ws ws;
+    sw_test_ws_open_ok(&ws, gw.port, "rl.example", "/wsdrop/");
+    const char *const texts[] = {"a", "b", "c"};
+    for (size_t i = 0; i < SW_NELEMS(texts); i++) {
+        ck_assert(sw_test_ws_send(&ws, true, SW_WS_OP_TEXT, texts[i], 1));
+    }
+    send_fragmented(&ws, "dropped in three frames", 3);
+    ck_assert(sw_test_ws_send_close(&ws, 1000));
+    size_t got = 0;
+    for (;;) {
+        struct sw_test_ws_msg m;
+        ck_assert_int_eq(sw_test_ws_recv_msg(&ws, &m, 5000), 1);
+        if (m.opcode == SW_WS_OP_CLOSE) {
+            ck_assert_uint_eq(m.close_code, 1000);
+            sw_test_ws_msg_free(&m);
+            break;
+        }
+        if (got < SW_NELEMS(texts)) {
+            ck_assert_str_eq((const char *)m.payload, texts[got]);
+        }
+        got++;
+        sw_test_ws_msg_free(&m);
+    }
+    sw_test_ws_free(&ws);
+    if (sw_now_ms() - t0 + 1 < MINUTE / 3) {
+        ck_assert_uint_eq(got, 3);
+        ck_assert_int_eq(
+            sw_test_metric(gw.admin_port, METRIC("ws_dropped_total")), 1);
+    }
+}
+END_TEST
+
 START_TEST(ws_bytes_per_key)
 {
     /* bytes 2k/m per=key on /wskey/ (drop): 1500 bytes on one connection
@@ -546,6 +584,7 @@ plugin_ratelimit_suite(void)
     tcase_add_test(tc, ws_messages_drop);
     tcase_add_test(tc, ws_messages_per_key);
     tcase_add_test(tc, ws_fragments_count_once);
+    tcase_add_test(tc, ws_drop_whole_message);
     tcase_add_test(tc, ws_bytes_per_key);
     tcase_add_test(tc, ws_bytes_close);
     tcase_add_test(tc, bad_blocks_refused);
