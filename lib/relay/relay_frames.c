@@ -393,6 +393,9 @@ plugins_see_frame(struct sw_relay *r, struct dir *d, size_t hlen)
     bool first = f->opcode != SW_WS_OP_CONT;
     if (d->plug_dropping && !first) {
         d->plug_dropping = !f->fin;
+        d->frames++;
+        d->remaining = f->payload_len;
+        d->state = DIR_DROP;
         return SW_PLUGIN_DROP;
     }
     const struct sw_buf *in = d->src->conn->in;
