@@ -44,6 +44,7 @@ struct sw__plugin_use {
     void *route_state;                  /* owned by the plugin: from
                                            configure, to unconfigure */
     bool configured;                    /* configure returned SW_OK */
+    bool frames;                        /* its on_ws_message runs here */
     size_t conn_off;                    /* its conn state in the sess */
 };
 
@@ -121,6 +122,7 @@ struct sw_plugin_conf {
     const struct sw_conf_route *rt;        /* borrowed (snapshot) */
     unsigned nworkers;                     /* the gateway's */
     struct sw__plugin_errors *e;           /* borrowed */
+    bool skip_frames;                      /* sw_plugin_conf_skip_frames */
 };
 
 /* plugin_load.c: "FILE:LINE:COL: message" into e. */

@@ -448,7 +448,7 @@ sw_plugin_run_ws_frame(struct sw_plugin_sess *s,
     const struct sw_plugin_chain *ch = s->ch;
     for (size_t i = 0; i < ch->n; i++) {
         const struct sw__plugin_use *u = &ch->uses[i];
-        if (!u->configured || u->pl->desc.on_ws_message == NULL) {
+        if (!u->configured || !u->frames) {
             continue;
         }
         struct sw_plugin_ctx ctx = ctx_for(s, u);

@@ -300,6 +300,12 @@ rl_configure(struct sw_plugin_conf *pc, void **route_state)
     for (size_t k = 0; k < RL_KINDS; k++) {
         rl_rate_divide(&r->per_key[k], r->workers);
     }
+    /* without message or byte limits the frames need not be seen: the
+     * route keeps splicing large payloads */
+    if (!r->conn_msgs.set && !r->conn_bytes.set &&
+        !r->per_key[RL_MESSAGES].set && !r->per_key[RL_BYTES].set) {
+        sw_plugin_conf_skip_frames(pc);
+    }
     *route_state = r;
     return SW_OK;
 }

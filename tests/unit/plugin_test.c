@@ -333,6 +333,17 @@ START_TEST(bind_checks_blocks_with_positions)
     ck_assert_uint_eq(ch->n, 1);
     ck_assert(ch->uses[0].configured);
     sw_conf_unref(cf); /* unconfigure runs: ASan sees the state freed */
+
+    /* a route's use that needs no frames leaves the hook off its chain */
+    cf = bind_text(
+        "route {\n  return 200 x;\n  plugin probe { skip_frames; }\n}\n", err,
+        sizeof(err), &st);
+    ck_assert_msg(st == SW_OK, "%s", err);
+    ck_assert(!sw_plugin_chain_has(cf->routes[0].plugin_chain,
+                                   SW_PLUGIN_HOOK_WS_MESSAGE));
+    ck_assert(sw_plugin_chain_has(cf->routes[0].plugin_chain,
+                                  SW_PLUGIN_HOOK_WS_OPEN));
+    sw_conf_unref(cf);
 }
 END_TEST
 

@@ -167,6 +167,10 @@ int sw_plugin_parse_size(const char *s, uint64_t *bytes);
 unsigned sw_plugin_conf_workers(const struct sw_plugin_conf *pc);
 /* The route's name. */
 const char *sw_plugin_conf_route(const struct sw_plugin_conf *pc);
+/* This route's use of the plugin needs no on_ws_message (say, a rate
+ * limiter configured without message limits): the route then splices as
+ * if the plugin had no such hook. */
+void sw_plugin_conf_skip_frames(struct sw_plugin_conf *pc);
 /* Register a counter shown in /metrics as
  * shockwave_plugin_<plugin>_<name> (name: [a-z0-9_]+, end it in _total).
  * The same name gives the same id on every reload. Returns its id (>= 0),
