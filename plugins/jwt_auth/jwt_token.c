@@ -176,6 +176,7 @@ parse_jose(const char *tok, size_t hlen, struct jose *h, char *why, size_t cap)
     enum jwt_reason r = JWT_R_COUNT;
     const char *alg = json_string_value(json_object_get(js, "alg"));
     json_t *kid = json_object_get(js, "kid");
+    json_t *typ = json_object_get(js, "typ");
     if (!json_is_object(js) || alg == NULL) {
         snprintf(why, cap, "header is not a JSON object with \"alg\"");
         r = JWT_R_MALFORMED;
@@ -183,6 +184,13 @@ parse_jose(const char *tok, size_t hlen, struct jose *h, char *why, size_t cap)
                (!json_is_string(kid) ||
                 strlen(json_string_value(kid)) >= sizeof(h->kid))) {
         snprintf(why, cap, "\"kid\" is not a short string");
+        r = JWT_R_MALFORMED;
+    } else if (typ != NULL &&
+               (!json_is_string(typ) ||
+                strcasecmp(json_string_value(typ), "JWT") != 0)) {
+        /* libjwt 1.10 refuses any other typ (RFC 9068's "at+jwt" too):
+         * say so rather than let it pass for a bad signature */
+        snprintf(why, cap, "typ other than \"JWT\" is not supported");
         r = JWT_R_MALFORMED;
     } else if (json_object_get(js, "crit") != NULL) {
         /* RFC 7515 4.1.11: extensions we do not know must be refused. */

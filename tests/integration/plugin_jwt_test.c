@@ -433,6 +433,7 @@ START_TEST(missing_and_malformed)
     }
     refused("/noexp/", "payload_array", "malformed", "malformed");
     refused("/hs/", "crit", "malformed", "malformed");
+    refused("/hs/", "typ_at_jwt", "malformed", "malformed");
     /* every request of a keep-alive connection is checked */
     struct sw_test_conn c;
     struct sw_test_resp r;

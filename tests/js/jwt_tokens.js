@@ -83,6 +83,9 @@ sign('confusion_trimmed', claims(), rsaPub.replace(/\r?\n$/, ''),
 // A critical header extension nobody implements (RFC 7515 4.1.11).
 sign('crit', claims(), secretA,
   { algorithm: 'HS256', header: { crit: ['x-unknown'], 'x-unknown': 1 } });
+// An RFC 9068 access token type, which libjwt 1.10 does not decode.
+sign('typ_at_jwt', claims(), secretA,
+  { algorithm: 'HS256', header: { typ: 'at+jwt' } });
 // A validly signed payload that is not a claims object.
 sign('payload_array', Buffer.from('[1]'), secretA, { algorithm: 'HS256' });
 // JWKS tokens, chosen by kid.
