@@ -15,8 +15,9 @@
  * RS256 route (the confusion attack), aud/iss, token in query and cookie,
  * missing and malformed tokens, JWKS by kid, reload of a changed secret
  * file and JWKS, config errors with file:line in `shockwave -t`, and a
- * WebSocket route (npm ws). Algorithms: HS256/384/512, RS256/512,
- * ES256/384.
+ * WebSocket route (npm ws); last, jwt_auth in front of ratelimit keyed on
+ * the jwt_sub variable it sets (tests/conf/plugin_jwt_rl.conf).
+ * Algorithms: HS256/384/512, RS256/512, ES256/384.
  *
  * Needs openssl and node with tests/js/node_modules (scripts/deps.sh); a
  * missing piece fails the test with a message saying so.
@@ -52,6 +53,7 @@ static struct {
 static size_t ntoks;
 
 static struct sw_test_proc be; /* swload echo "b1" */
+static int be_port;            /* its port */
 static struct sw_test_gw gw;   /* the daemon */
 static char rl_path[600];      /* the /rl/ route's secret file */
 static char jrl_path[600];     /* the /jrl/ route's JWKS file */
@@ -190,9 +192,8 @@ setup(void)
     ck_assert(sw_test_write_file(rl_path, SECRET_A "\n"));
     snprintf(jrl_path, sizeof(jrl_path), "%s/jwks.json", sw_test_tmpdir());
     copy_file("jwks_ec.json", jrl_path);
-    int port;
-    ck_assert(sw_test_backend_start(&be, "b1", &port));
-    const char *kv[] = {"B1",     sw_test_itoa(port),
+    ck_assert(sw_test_backend_start(&be, "b1", &be_port));
+    const char *kv[] = {"B1",     sw_test_itoa(be_port),
                         "PLUGIN", plugin_so,
                         "DIR",    keydir,
                         "RL",     rl_path,
@@ -562,34 +563,91 @@ START_TEST(config_errors)
 }
 END_TEST
 
-/* node jwt_ws.js URL [TOKEN]: its exit code, output in *out. */
+/* node jwt_ws.js URL TOKEN N, N messages on /ws/echo: its exit code,
+ * output in *out. A NULL token sends none. */
 static int
-ws_client(const char *token, char **out)
+ws_client(const char *token, int n, char **out)
 {
-    char script[600], url[128];
+    char script[600], url[128], count[16];
     snprintf(script, sizeof(script), "%s/tests/js/jwt_ws.js",
              sw_test_env("SW_SOURCE_ROOT"));
     snprintf(url, sizeof(url), "ws://127.0.0.1:%d/ws/echo", gw.port);
-    char *argv[] = {node_bin, script, url, (char *)token, NULL};
+    snprintf(count, sizeof(count), "%d", n);
+    char *argv[] = {node_bin, script, url, (char *)(token != NULL ? token : ""),
+                    count,    NULL};
     return sw_test_run(argv, 30000, out);
 }
 
 START_TEST(websocket_route)
 {
     char *out = NULL;
-    int rc = ws_client(tok("hs256"), &out);
+    int rc = ws_client(tok("hs256"), 1, &out);
     ck_assert_msg(rc == 0 && strstr(out, "ok echo") != NULL,
                   "valid token: exit %d\n%s", rc, out);
     free(out);
     /* expired, unsigned, wrong key, and no token at all (NULL) */
     const char *bad[] = {tok("expired"), tok("none"), tok("hs256_b"), NULL};
     for (size_t i = 0; i < SW_NELEMS(bad); i++) {
-        rc = ws_client(bad[i], &out);
+        rc = ws_client(bad[i], 1, &out);
         ck_assert_msg(rc == 2 && strstr(out, "status 401") != NULL &&
                           strstr(out, "www-authenticate Bearer realm=") != NULL,
                       "token %zu: exit %d\n%s", i, rc, out);
         free(out);
     }
+}
+END_TEST
+
+/* GET /http/ with a token (by name) on the ratelimit configuration. */
+static int
+status_of(const char *name)
+{
+    struct sw_test_resp r;
+    int st = bearer("/http/", name, &r);
+    sw_test_resp_free(&r);
+    return st;
+}
+
+START_TEST(with_ratelimit)
+{
+    /* the fixture's daemon is replaced by one with jwt_auth + ratelimit */
+    int st;
+    ck_assert(sw_test_gw_stop_clean(&gw, &st));
+    char rl_so[600];
+    snprintf(rl_so, sizeof(rl_so), "%s/plugins/ratelimit/ratelimit.so",
+             sw_test_env("SW_BUILD_ROOT"));
+    const char *kv[] = {
+        "B1",   sw_test_itoa(be_port), "PLUGIN", plugin_so, "DIR",
+        keydir, "RATELIMIT",           rl_so,    NULL};
+    ck_assert(sw_test_gw_start(&gw, "plugin_jwt_rl.conf", kv));
+    /* buckets per user (jwt_sub): alice's third request is over, bob,
+     * from the same address, still has his two */
+    ck_assert_int_eq(status_of("hs256"), 200);
+    ck_assert_int_eq(status_of("hs256"), 200);
+    ck_assert_int_eq(status_of("hs256"), 429);
+    ck_assert_int_eq(status_of("hs256_bob"), 200);
+    ck_assert_int_eq(status_of("hs256_bob"), 200);
+    /* jwt_auth comes first: no token is 401, not a ratelimit matter */
+    struct sw_test_resp r;
+    get("/http/", NULL, &r);
+    ck_assert_int_eq(r.status, 401);
+    sw_test_resp_free(&r);
+    ck_assert_int_eq(sw_test_metric(gw.admin_port,
+                                    "shockwave_plugin_ratelimit_limited_total"),
+                     1);
+    /* WebSocket: two messages per session pass, the third closes 1008 */
+    char *out = NULL;
+    int rc = ws_client(tok("hs256"), 2, &out);
+    ck_assert_msg(rc == 0, "2 messages: exit %d\n%s", rc, out);
+    free(out);
+    rc = ws_client(tok("hs256"), 3, &out);
+    ck_assert_msg(rc == 3 && strstr(out, "echoed 2") != NULL &&
+                      strstr(out, "close 1008") != NULL,
+                  "3 messages: exit %d\n%s", rc, out);
+    free(out);
+    rc = ws_client(tok("expired"), 1, &out);
+    ck_assert_msg(rc == 2 && strstr(out, "status 401") != NULL,
+                  "expired: exit %d\n%s", rc, out);
+    free(out);
 }
 END_TEST
 
@@ -611,6 +669,7 @@ plugin_jwt_suite(void)
     tcase_add_test(tc, reload_changed_secret);
     tcase_add_test(tc, config_errors);
     tcase_add_test(tc, websocket_route);
+    tcase_add_test(tc, with_ratelimit);
     suite_add_tcase(s, tc);
     return s;
 }

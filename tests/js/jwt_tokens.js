@@ -53,6 +53,7 @@ const sign = (name, payload, key, opts) => {
 
 sign('hs256', claims(), secretA, { algorithm: 'HS256' });
 sign('hs256_b', claims(), secretB, { algorithm: 'HS256' });
+sign('hs256_bob', claims({ sub: 'bob' }), secretA, { algorithm: 'HS256' });
 sign('hs384', claims(), secretLit, { algorithm: 'HS384' });
 sign('hs512', claims(), secretLit, { algorithm: 'HS512' });
 sign('rs256', claims(), rsa, { algorithm: 'RS256' });
