@@ -400,6 +400,20 @@ END_TEST
 
 /* ---- reload -------------------------------------------------------------- */
 
+/* Render plugin.conf with set_header value `setval`, SIGHUP, and wait for
+ * `outcome` in the log; returns the log mark from before the signal. */
+static long
+reload(const char *setval, const char *outcome)
+{
+    long mark = sw_test_proc_log_size(&gw.proc);
+    ck_assert(sw_test_gw_render(
+        &gw, "plugin.conf", vars(sw_test_env("SW_PROBE"), setval, "stderr")));
+    ck_assert(sw_test_proc_signal(&gw.proc, SIGHUP));
+    ck_assert_msg(sw_test_proc_wait_log(&gw.proc, outcome, mark, WAIT_MS) >= 0,
+                  "no \"%s\" after SIGHUP", outcome);
+    return mark;
+}
+
 /*
  * SIGHUP with another set_header value: new connections get the new one, a
  * keep-alive connection opened before keeps its snapshot's, a WebSocket
@@ -418,13 +432,7 @@ START_TEST(reload_changes_block)
     sw_test_ws_open_ok(&ws, gw.port, "probe.example", "/ws/before");
     sw_test_ws_echo(&ws, SW_WS_OP_TEXT, "one", 3, WAIT_MS);
 
-    long mark = sw_test_proc_log_size(&gw.proc);
-    ck_assert(sw_test_gw_render(&gw, "plugin.conf",
-                                vars(sw_test_env("SW_PROBE"), "v2", "stderr")));
-    ck_assert(sw_test_proc_signal(&gw.proc, SIGHUP));
-    ck_assert_msg(sw_test_proc_wait_log(&gw.proc, "reloaded", mark, WAIT_MS) >=
-                      0,
-                  "no \"reloaded\" after SIGHUP");
+    reload("v2", "reloaded");
 
     request_once("/after", NULL, &r);
     expect_echo(&r, "X-Probe-Set", "v2");
@@ -441,6 +449,30 @@ START_TEST(reload_changes_block)
     sw_test_ws_free(&ws);
     /* /before, the upgrade, /after, /old-conn */
     ck_assert_int_eq(probe_metric("requests_total"), 4);
+}
+END_TEST
+
+/* A block whose configure refuses fails the reload, at its position; the
+ * old snapshot stays, its plugin states intact. */
+START_TEST(reload_refused_keeps_old)
+{
+    long mark = reload("v3; fail_configure \"not now\"", "reload failed");
+    char *line =
+        sw_test_proc_log_line(&gw.proc, mark, "plugin probe: not now", WAIT_MS);
+    ck_assert_ptr_nonnull(line);
+    /* plugin.conf's set_header line, past "set_header X-Probe-Set v3; " */
+    char at[600];
+    snprintf(at, sizeof(at), "%s:81:36: plugin probe: not now", gw.conf_path);
+    ck_assert_msg(strstr(line, at) != NULL, "want %s in: %s", at, line);
+    free(line);
+    struct sw_test_resp r;
+    request_once("/kept", NULL, &r);
+    expect_echo(&r, "X-Probe-Set", "v1");
+    sw_test_resp_free(&r);
+    reload("v4", "reloaded");
+    request_once("/taken", NULL, &r);
+    expect_echo(&r, "X-Probe-Set", "v4");
+    sw_test_resp_free(&r);
 }
 END_TEST
 
@@ -569,6 +601,7 @@ plugin_suite(void)
     tcase_add_test(tc, route_without_plugin_untouched);
     tcase_add_test(tc, abi_newer_minor_accepted);
     tcase_add_test(tc, reload_changes_block);
+    tcase_add_test(tc, reload_refused_keeps_old);
     suite_add_tcase(s, tc);
     TCase *tt = tcase_create("conf_test");
     tcase_set_timeout(tt, 60);

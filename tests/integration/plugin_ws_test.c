@@ -254,6 +254,31 @@ START_TEST(message_dropped)
 }
 END_TEST
 
+/* An idle WebSocket is parked (ws_park_after, 500ms by default) with its
+ * plugins' side and brought back by its client: the plugin still reads its
+ * frames, on_ws_open does not run again, on_ws_close runs once. */
+START_TEST(parked_session_keeps_plugins)
+{
+    struct sw_test_ws ws;
+    sw_test_ws_open_ok(&ws, gw.port, "probe.example", "/ws/park");
+    sw_test_ws_echo(&ws, SW_WS_OP_TEXT, "before", 6, WAIT_MS);
+    long long parked = -1;
+    for (int i = 0; i < WAIT_MS / 20 && parked != 1; i++) {
+        sw_test_sleep_ms(20);
+        parked = sw_test_metric(gw.admin_port, "shockwave_ws_sessions_parked");
+    }
+    ck_assert_msg(parked == 1, "ws_sessions_parked %lld", parked);
+    ck_assert(sw_test_ws_send(&ws, true, SW_WS_OP_TEXT, "skip", 4));
+    sw_test_ws_echo(&ws, SW_WS_OP_TEXT, "after", 5, WAIT_MS);
+    ck_assert_int_eq(sw_test_ws_close_handshake(&ws, 1000, WAIT_MS), 1000);
+    sw_test_ws_free(&ws);
+    expect_metric("ws_closes_total", 1);
+    ck_assert_int_eq(probe_metric("ws_opens_total"), 1);
+    /* before + echo, skip, after + echo */
+    ck_assert_int_eq(probe_metric("ws_frames_total"), 5);
+}
+END_TEST
+
 /* ---- on_log -------------------------------------------------------------- */
 
 START_TEST(session_log_field_text)
@@ -322,6 +347,7 @@ plugin_ws_suite(void)
     tcase_add_test(tc, session_hooks_counted);
     tcase_add_test(tc, message_close_4001);
     tcase_add_test(tc, message_dropped);
+    tcase_add_test(tc, parked_session_keeps_plugins);
     tcase_add_test(tc, session_log_field_text);
     tcase_add_test(tc, session_log_field_json);
     tcase_add_test(tc, ws_route_without_plugin);
