@@ -227,6 +227,31 @@ START_TEST(conn_state_per_connection)
 }
 END_TEST
 
+/* A connection's state belongs to a route: a request on another route in
+ * between leaves it, and the next one on the route starts afresh. */
+START_TEST(conn_state_per_route)
+{
+    struct sw_test_conn c;
+    struct sw_test_resp r;
+    ck_assert(sw_test_conn_open(&c, gw.port));
+    static const char *const targets[] = {"/r/1", "/r/2", "/plain/x", "/r/3"};
+    static const char *const counts[] = {"1", "2", NULL, "1"};
+    for (int i = 0; i < 4; i++) {
+        request(&c, "GET", targets[i], NULL, &r);
+        ck_assert_str_eq(sw_test_resp_header(&r, "X-Backend"), "one");
+        if (counts[i] != NULL) {
+            expect_echo(&r, "X-Probe-Conn-Requests", counts[i]);
+            ck_assert_ptr_nonnull(
+                strstr(r.body, i == 1 ? "first=0" : "first=1"));
+        } else {
+            ck_assert_int_eq(sw_test_echo_count(r.body, "X-Probe-Seen"), 0);
+        }
+        sw_test_resp_free(&r);
+    }
+    sw_test_conn_close(&c);
+}
+END_TEST
+
 /* Worker state outlives connections: with 2 workers, 6 connections of one
  * request each put at least 3 on one worker, whose count then reads 3 or
  * more, and no count repeats more than once per worker. */
@@ -460,9 +485,16 @@ START_TEST(reload_refused_keeps_old)
     char *line =
         sw_test_proc_log_line(&gw.proc, mark, "plugin probe: not now", WAIT_MS);
     ck_assert_ptr_nonnull(line);
-    /* plugin.conf's set_header line, past "set_header X-Probe-Set v3; " */
+    /* the set_header line, past "set_header X-Probe-Set v3; " */
+    char *conf = NULL;
+    ck_assert(sw_test_run((char *[]){"/bin/cat", gw.conf_path, NULL}, 5000,
+                          &conf) == 0);
+    char *sh = strstr(conf, "set_header X-Probe-Set v3;");
+    ck_assert_ptr_nonnull(sh);
     char at[600];
-    snprintf(at, sizeof(at), "%s:81:36: plugin probe: not now", gw.conf_path);
+    snprintf(at, sizeof(at), "%s:%zu:36: plugin probe: not now", gw.conf_path,
+             sw_test_count(conf, (size_t)(sh - conf), "\n") + 1);
+    free(conf);
     ck_assert_msg(strstr(line, at) != NULL, "want %s in: %s", at, line);
     free(line);
     struct sw_test_resp r;
@@ -592,6 +624,7 @@ plugin_suite(void)
     tcase_set_timeout(tc, 90);
     tcase_add_test(tc, request_edits_reach_upstream);
     tcase_add_test(tc, conn_state_per_connection);
+    tcase_add_test(tc, conn_state_per_route);
     tcase_add_test(tc, worker_state_across_connections);
     tcase_add_test(tc, answer_keeps_connection);
     tcase_add_test(tc, pick_second_server);

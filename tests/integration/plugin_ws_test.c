@@ -185,6 +185,24 @@ START_TEST(upgrade_request_edited)
 }
 END_TEST
 
+/* on_request answers an upgrade: the client gets the answer, not a 101,
+ * and the upstream is never even connected to. */
+START_TEST(upgrade_answered)
+{
+    struct sw_test_ws ws;
+    int st = sw_test_ws_open_key(&ws, gw.port, "probe.example", "/rec/deny",
+                                 NULL, FIXED_KEY);
+    ck_assert_msg(st == 403, "upgrade answered %d\n%s", st,
+                  ws.head != NULL ? ws.head : "");
+    ck_assert_msg(strstr(ws.head, "X-Probe-Resp") == NULL, "%s", ws.head);
+    sw_test_ws_free(&ws);
+    ck_assert_int_eq(probe_metric("requests_total"), 1);
+    ck_assert_int_eq(probe_metric("upgrades_total"), 0);
+    ck_assert_int_eq(probe_metric("ws_opens_total"), 0);
+    ck_assert_int_eq(atomic_load(&rec.accepts), 0);
+}
+END_TEST
+
 /* ---- on_ws_open, on_ws_close --------------------------------------------- */
 
 START_TEST(session_hooks_counted)
@@ -344,6 +362,7 @@ plugin_ws_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 90);
     tcase_add_test(tc, upgrade_request_edited);
+    tcase_add_test(tc, upgrade_answered);
     tcase_add_test(tc, session_hooks_counted);
     tcase_add_test(tc, message_close_4001);
     tcase_add_test(tc, message_dropped);
