@@ -13,11 +13,12 @@
  * plugin_block.conf and plugin_unloaded.conf are files that `shockwave -t`
  * must refuse, at the positions asserted below. Covered: request header
  * set/add/remove as the upstream sees them, every request accessor,
- * per-connection and per-worker state, response headers, an answer with
- * keep-alive after it, the server pick (and a picked server that is down),
- * access log fields (text and JSON), an ABI major refused and a newer
- * minor accepted, directive errors with positions, and a reload that
- * changes a plugin block while older connections keep their snapshot's.
+ * per-connection state (per route) and per-worker state, response
+ * headers, an answer with keep-alive after it, the server pick (and a
+ * picked server that is down), access log fields (text and JSON), an ABI
+ * major refused and a newer minor accepted, directive errors with
+ * positions, a reload that changes a plugin block while older connections
+ * keep their snapshot's, and a reload that a plugin's configure refuses.
  */
 #include "net.h"
 #include "proc.h"

@@ -10,6 +10,9 @@
  *            on_ws_open / on_ws_close: counters in /metrics
  *            on_log: a field on the session's access log line
  *
+ * Also: an upgrade answered by on_request, a parked WebSocket that keeps
+ * its plugins' side, and a WebSocket route without plugins.
+ *
  * Two upstreams: `swload echo` (echoes messages) and a scripted fake whose
  * canned 101 holds the accept for a fixed key and which records every
  * byte, so the upgrade head and the close the gateway sent it can be read.
