@@ -56,3 +56,7 @@ SYSCALL_GROUPS = [
 # rest of the page.
 FANOUT_BEGIN = "<!-- fanout: begin (written by loadtest/fanout) -->"
 FANOUT_END = "<!-- fanout: end -->"
+# The Plugins section, likewise: written from a `compare --plugin` run.
+PLUGINS_BEGIN = "<!-- plugins: begin (from loadtest/compare --plugin runs) -->"
+PLUGINS_END = "<!-- plugins: end -->"
+KEPT_SECTIONS = [(FANOUT_BEGIN, FANOUT_END), (PLUGINS_BEGIN, PLUGINS_END)]

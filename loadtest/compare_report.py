@@ -6,7 +6,7 @@ import json
 import os
 import statistics
 
-from compare_conf import (BASELINE, CLK_TCK, FANOUT_BEGIN, FANOUT_END, LABEL,
+from compare_conf import (BASELINE, CLK_TCK, KEPT_SECTIONS, LABEL,
                           PEERS, PROXIES, SCENARIO_ORDER, SYSCALL_GROUPS,
                           TARGETS)
 
@@ -564,15 +564,16 @@ def write_report(path, args, info, results, micro, anomalies, started,
 
 
 def keep_section(path, text):
-    """The Fan-out section that loadtest/fanout wrote into the page (between
-    its markers) survives a new compare report: appended to text."""
+    """The sections other runs wrote into the page between their markers
+    (Fan-out from loadtest/fanout, Plugins) survive a new compare report:
+    appended to text in KEPT_SECTIONS order."""
     try:
         with open(path) as f:
             old = f.read()
     except OSError:
         return text
-    a, b = old.find(FANOUT_BEGIN), old.find(FANOUT_END)
-    if a < 0 or b < a:
-        return text
-    return (text.rstrip("\n") + "\n\n" + old[a:b + len(FANOUT_END)]
-            + "\n")
+    for begin, end in KEPT_SECTIONS:
+        a, b = old.find(begin), old.find(end)
+        if a >= 0 and b > a:
+            text = text.rstrip("\n") + "\n\n" + old[a:b + len(end)] + "\n"
+    return text

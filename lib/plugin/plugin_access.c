@@ -331,8 +331,8 @@ sw_plugin_respond_header(struct sw_plugin_ctx *ctx, const char *name,
     if (n < 0 || (size_t)n >= sizeof(line)) {
         return SW_ETOOBIG;
     }
-    return sw__plugin_room_put(ctx->s, ROOM_ANS_HEADER, empty,
-                               (struct sw_str){line, (size_t)n});
+    return sw__plugin_room_append(ctx->s, ROOM_ANS_HEADER,
+                                  (struct sw_str){line, (size_t)n});
 }
 
 int
@@ -398,6 +398,12 @@ uint64_t
 sw_plugin_ws_frame_len(const struct sw_plugin_ctx *ctx)
 {
     return ctx->f != NULL ? ctx->f->len : 0;
+}
+
+bool
+sw_plugin_ws_compressed(const struct sw_plugin_ctx *ctx)
+{
+    return ctx->f != NULL && ctx->f->compressed;
 }
 
 ssize_t

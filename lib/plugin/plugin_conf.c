@@ -154,6 +154,12 @@ sw_plugin_conf_route(const struct sw_plugin_conf *pc)
     return pc->rt->name.p;
 }
 
+void
+sw_plugin_conf_skip_frames(struct sw_plugin_conf *pc)
+{
+    pc->skip_frames = true;
+}
+
 int
 sw_plugin_conf_counter(struct sw_plugin_conf *pc, const char *name,
                        const char *help)

@@ -44,6 +44,7 @@ struct sw__plugin_use {
     void *route_state;                  /* owned by the plugin: from
                                            configure, to unconfigure */
     bool configured;                    /* configure returned SW_OK */
+    bool frames;                        /* its on_ws_message runs here */
     size_t conn_off;                    /* its conn state in the sess */
 };
 
@@ -82,6 +83,7 @@ struct sw_plugin_sess {
     const struct sw_plugin_chain *ch; /* borrowed (the session's snapshot) */
     struct sw_buf *room;              /* owned (pool): the edit room */
     size_t edits;                     /* bytes of edits, vars, headers */
+    size_t last_rec;                  /* offset of the newest record */
     unsigned answer_status;           /* 0 = no answer */
     const char *answered_by;          /* borrowed: that plugin's name */
     bool seen_request;                /* a request ran the chain before */
@@ -120,6 +122,7 @@ struct sw_plugin_conf {
     const struct sw_conf_route *rt;        /* borrowed (snapshot) */
     unsigned nworkers;                     /* the gateway's */
     struct sw__plugin_errors *e;           /* borrowed */
+    bool skip_frames;                      /* sw_plugin_conf_skip_frames */
 };
 
 /* plugin_load.c: "FILE:LINE:COL: message" into e. */
@@ -140,6 +143,10 @@ const char *sw__plugin_counter_name(int id);
  * buffer) or SW_ETOOBIG (past limit bytes of that kind). */
 int sw__plugin_room_put(struct sw_plugin_sess *s, enum room_kind kind,
                         struct sw_str name, struct sw_str value);
+/* Append value to the newest record when it is of that kind (the answer's
+ * headers stay one run of lines), else put a new one. */
+int sw__plugin_room_append(struct sw_plugin_sess *s, enum room_kind kind,
+                           struct sw_str value);
 /* The next record of s's room after *pos (0 to start); false at the end. */
 bool sw__plugin_room_next(const struct sw_plugin_sess *s, size_t *pos,
                           enum room_kind *kind, struct sw_str *name,

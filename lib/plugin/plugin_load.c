@@ -307,7 +307,7 @@ bind_route(struct sw_conf_route *rt, struct sw_plugin_chain *ch,
         if (!check_block(pb, u->pl, e)) {
             continue;
         }
-        struct sw_plugin_conf pc = {pb, u->pl, rt, nworkers, e};
+        struct sw_plugin_conf pc = {pb, u->pl, rt, nworkers, e, false};
         unsigned before = e->n;
         int st = u->pl->desc.configure(&pc, &u->route_state);
         if (st != SW_OK) {
@@ -319,10 +319,13 @@ bind_route(struct sw_conf_route *rt, struct sw_plugin_chain *ch,
             continue;
         }
         u->configured = true;
+        u->frames = u->pl->desc.on_ws_message != NULL && !pc.skip_frames;
         u->conn_off = ch->conn_size;
         ch->conn_size +=
             SW_ALIGN_UP(u->pl->desc.conn_state_size, alignof(max_align_t));
-        ch->hooks |= hooks_of(&u->pl->desc);
+        unsigned hooks = hooks_of(&u->pl->desc);
+        ch->hooks |=
+            u->frames ? hooks : hooks & ~(unsigned)SW_PLUGIN_HOOK_WS_MESSAGE;
     }
     rt->plugin_chain = ch;
     if ((ch->hooks & SW_PLUGIN_HOOK_WS_MESSAGE) && rt->websocket &&

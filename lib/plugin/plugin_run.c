@@ -157,6 +157,7 @@ sw__plugin_room_put(struct sw_plugin_sess *s, enum room_kind kind,
     }
     struct room_rec rec = {(uint8_t)kind, (uint16_t)name.len,
                            (uint32_t)value.len};
+    s->last_rec = (size_t)(b->last - b->pos);
     memcpy(b->last, &rec, sizeof(rec));
     memcpy(b->last + sizeof(rec), name.p, name.len);
     if (value.len > 0) {
@@ -166,6 +167,30 @@ sw__plugin_room_put(struct sw_plugin_sess *s, enum room_kind kind,
     if (kind != ROOM_ANS_BODY && kind != ROOM_ANS_HEADER) {
         s->edits += need;
     }
+    return SW_OK;
+}
+
+int
+sw__plugin_room_append(struct sw_plugin_sess *s, enum room_kind kind,
+                       struct sw_str value)
+{
+    struct sw_buf *b = s->room;
+    struct room_rec rec;
+    if (b == NULL || sw_buf_len(b) < s->last_rec + sizeof(rec)) {
+        return sw__plugin_room_put(s, kind, SW_STR(""), value);
+    }
+    memcpy(&rec, b->pos + s->last_rec, sizeof(rec));
+    if (rec.kind != kind || rec.nlen != 0) {
+        return sw__plugin_room_put(s, kind, SW_STR(""), value);
+    }
+    if (sw_buf_room(b) < value.len ||
+        (uint64_t)rec.vlen + value.len > SW__PLUGIN_ANSWER_HEADERS) {
+        return SW_ETOOBIG;
+    }
+    memcpy(b->last, value.p, value.len);
+    b->last += value.len;
+    rec.vlen += (uint32_t)value.len;
+    memcpy(b->pos + s->last_rec, &rec, sizeof(rec));
     return SW_OK;
 }
 
@@ -198,10 +223,12 @@ name_is(struct sw_str a, struct sw_str b)
     return a.len == b.len && strncasecmp(a.p, b.p, a.len) == 0;
 }
 
-bool
-sw_plugin_edits_drop(const struct sw_plugin_sess *s, struct sw_str name)
+/* Whether a record from pos on sets or removes `name`: the client's copy
+ * is then dropped, and an earlier set of it loses to the later record. */
+static bool
+set_or_removed_from(const struct sw_plugin_sess *s, size_t pos,
+                    struct sw_str name)
 {
-    size_t pos = 0;
     enum room_kind k;
     struct sw_str n;
     struct sw_str v;
@@ -213,20 +240,10 @@ sw_plugin_edits_drop(const struct sw_plugin_sess *s, struct sw_str name)
     return false;
 }
 
-/* Whether a later record (after pos) sets or removes `name`: a set
- * followed by a set or remove of the same name loses. */
-static bool
-overridden_after(const struct sw_plugin_sess *s, size_t pos, struct sw_str name)
+bool
+sw_plugin_edits_drop(const struct sw_plugin_sess *s, struct sw_str name)
 {
-    enum room_kind k;
-    struct sw_str n;
-    struct sw_str v;
-    while (sw__plugin_room_next(s, &pos, &k, &n, &v)) {
-        if ((k == ROOM_REQ_SET || k == ROOM_REQ_REMOVE) && name_is(n, name)) {
-            return true;
-        }
-    }
-    return false;
+    return set_or_removed_from(s, 0, name);
 }
 
 void
@@ -238,7 +255,7 @@ sw_plugin_edits_write(const struct sw_plugin_sess *s, struct sw_http_writer *w)
     struct sw_str v;
     while (sw__plugin_room_next(s, &pos, &k, &n, &v)) {
         if (k == ROOM_REQ_ADD ||
-            (k == ROOM_REQ_SET && !overridden_after(s, pos, n))) {
+            (k == ROOM_REQ_SET && !set_or_removed_from(s, pos, n))) {
             sw_http_write_header(w, n, v);
         }
     }
@@ -267,17 +284,15 @@ sw_plugin_sess_answer(const struct sw_plugin_sess *s,
     }
     *out = (struct sw_plugin_answer){.status = s->answer_status,
                                      .by = s->answered_by};
-    /* the answer's headers are back to back at the end of the room, each
-     * record "Name: value\r\n" written whole into its value */
+    /* the answer's header lines are one record (sw__plugin_room_append,
+     * or join_answer_headers when edits came between them): the last */
     size_t pos = 0;
     enum room_kind k;
     struct sw_str n;
     struct sw_str v;
     while (sw__plugin_room_next(s, &pos, &k, &n, &v)) {
-        if (k == ROOM_ANS_HEADER && out->headers.len == 0) {
+        if (k == ROOM_ANS_HEADER) {
             out->headers = v;
-        } else if (k == ROOM_ANS_HEADER) {
-            out->headers.len = (size_t)(v.p + v.len - out->headers.p);
         } else if (k == ROOM_ANS_BODY) {
             out->body = v;
         }
@@ -286,6 +301,41 @@ sw_plugin_sess_answer(const struct sw_plugin_sess *s,
 }
 
 /* ---- runners ------------------------------------------------------------- */
+
+/* Header lines of an answer put apart by other records become one run, in
+ * a new record at the end (sw_plugin_sess_answer takes the last). */
+static void
+join_answer_headers(struct sw_plugin_sess *s)
+{
+    size_t pos = 0;
+    size_t runs = 0;
+    size_t total = 0;
+    enum room_kind k;
+    struct sw_str n;
+    struct sw_str v;
+    while (sw__plugin_room_next(s, &pos, &k, &n, &v)) {
+        if (k == ROOM_ANS_HEADER) {
+            runs++;
+            total += v.len;
+        }
+    }
+    struct sw_buf *b = s->room;
+    if (runs < 2 || sw_buf_room(b) < sizeof(struct room_rec) + total) {
+        return;
+    }
+    struct room_rec rec = {ROOM_ANS_HEADER, 0, (uint32_t)total};
+    uint8_t *dst = b->last + sizeof(rec);
+    pos = 0;
+    while (sw__plugin_room_next(s, &pos, &k, &n, &v)) {
+        if (k == ROOM_ANS_HEADER) {
+            memcpy(dst, v.p, v.len);
+            dst += v.len;
+        }
+    }
+    memcpy(b->last, &rec, sizeof(rec));
+    s->last_rec = (size_t)(b->last - b->pos);
+    b->last = dst;
+}
 
 static struct sw_plugin_ctx
 ctx_for(struct sw_plugin_sess *s, const struct sw__plugin_use *u)
@@ -322,6 +372,7 @@ sw_plugin_run_request(struct sw_plugin_sess *s,
             }
             if (v == SW_PLUGIN_ANSWERED && s->answer_status != 0) {
                 s->answered_by = u->pl->name;
+                join_answer_headers(s);
                 return SW_PLUGIN_ANSWERED;
             }
             sw_log_error(
@@ -361,9 +412,12 @@ run_void(struct sw_plugin_sess *s, size_t hook_off)
     const struct sw_plugin_chain *ch = s->ch;
     for (size_t i = 0; i < ch->n; i++) {
         const struct sw__plugin_use *u = &ch->uses[i];
+        if (!u->configured) {
+            continue;
+        }
         void (*hook)(struct sw_plugin_ctx *);
         memcpy(&hook, (const char *)&u->pl->desc + hook_off, sizeof(hook));
-        if (u->configured && hook != NULL) {
+        if (hook != NULL) {
             struct sw_plugin_ctx ctx = ctx_for(s, u);
             hook(&ctx);
         }
@@ -394,7 +448,7 @@ sw_plugin_run_ws_frame(struct sw_plugin_sess *s,
     const struct sw_plugin_chain *ch = s->ch;
     for (size_t i = 0; i < ch->n; i++) {
         const struct sw__plugin_use *u = &ch->uses[i];
-        if (!u->configured || u->pl->desc.on_ws_message == NULL) {
+        if (!u->configured || !u->frames) {
             continue;
         }
         struct sw_plugin_ctx ctx = ctx_for(s, u);

@@ -88,8 +88,12 @@ sw__proxy_respond_local(struct sw_session *p, unsigned status, const char *body,
     const char *reason = sw_http_reason(status);
     if (status >= 400) {
         sw_metrics_inc(&p->w->metrics, SW_METRIC_HTTP_ERRORS_TOTAL);
-        sw_log_warn("client %s:%s: %u %s: %s", p->raddr, p->rport, status,
-                    reason, why != NULL ? why : reason);
+        /* a plugin's answer is its policy, and the plugin logs its reason:
+         * the gateway's own line would only double a flood of 429s */
+        enum sw_log_level level =
+            has(p, SW_SESS_F_PLUGIN_ANSWER) ? SW_LOG_DEBUG : SW_LOG_WARN;
+        sw_log(level, "client %s:%s: %u %s: %s", p->raddr, p->rport, status,
+               reason, why != NULL ? why : reason);
     }
     if (p->state == SW_PROXY_CONNECT || p->state == SW_PROXY_PROXY) {
         sw__proxy_upstream_release(p, false);

@@ -43,6 +43,7 @@ answer(struct sw_session *p)
     snprintf(extra, sizeof(extra), "%.*s", (int)a.headers.len, a.headers.p);
     char why[96];
     snprintf(why, sizeof(why), "answered by plugin %s", a.by);
+    set_flag(p, SW_SESS_F_PLUGIN_ANSWER, true); /* reset_request clears it */
     sw__proxy_respond_local(p, a.status, a.body.p, a.body.len, true, why,
                             extra);
 }

@@ -118,6 +118,7 @@ sw__proxy_show_flags(unsigned flags, char *out, size_t n)
         {SW_SESS_F_WS_UPGRADE, "WS_UPGRADE"},
         {SW_SESS_F_RESP_STARTED, "RESP_STARTED"},
         {SW_SESS_F_IDEMPOTENT, "IDEMPOTENT"},
+        {SW_SESS_F_PLUGIN_ANSWER, "PLUGIN_ANSWER"},
     };
     return sw_flags_show(flags, names, SW_NELEMS(names), out, n);
 }

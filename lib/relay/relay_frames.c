@@ -393,6 +393,9 @@ plugins_see_frame(struct sw_relay *r, struct dir *d, size_t hlen)
     bool first = f->opcode != SW_WS_OP_CONT;
     if (d->plug_dropping && !first) {
         d->plug_dropping = !f->fin;
+        d->frames++;
+        d->remaining = f->payload_len;
+        d->state = DIR_DROP;
         return SW_PLUGIN_DROP;
     }
     const struct sw_buf *in = d->src->conn->in;
@@ -405,6 +408,7 @@ plugins_see_frame(struct sw_relay *r, struct dir *d, size_t hlen)
         .first = first,
         .fin = f->fin,
         .len = f->payload_len,
+        .compressed = (f->rsv & SW_WS_RSV1) != 0,
         .payload = whole ? in->pos : NULL,
         .mask = f->masked ? f->mask : NULL,
     };

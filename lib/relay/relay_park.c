@@ -76,6 +76,7 @@ sw_relay_park(struct sw_relay *r, struct sw_relay_parked *out)
             .utf8 = d->utf8,
             .msg_opcode = d->msg.opcode,
             .in_message = d->msg.in_message,
+            .plug_dropping = d->plug_dropping,
             .validate = d->validate,
         };
         out->last_rx_ms[i] = ends[i]->last_rx_ms;
@@ -109,6 +110,7 @@ sw_relay_unpark(const struct sw_relay_env *env, struct sw_relay_start *s,
         d->msg.messages = sd->msg_count;
         d->msg.opcode = sd->msg_opcode;
         d->msg.in_message = sd->in_message;
+        d->plug_dropping = sd->plug_dropping;
         d->frames = sd->frames;
         d->messages = sd->messages;
         d->bytes = sd->bytes;

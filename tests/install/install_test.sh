@@ -133,4 +133,45 @@ $SW_CC -std=gnu11 -Wall -Wextra -Werror $san -o "$tmp/hello" "$tmp/hello.c" $fla
     >"$tmp/cc.log" 2>&1 || { echo "flags: $flags" >&2; cat "$tmp/cc.log" >&2; fail "hello.c does not build"; }
 out=$("$tmp/hello") || fail "hello exited non-zero"
 [ "$out" = "listens=1 SW_EPROTO" ] || fail "hello printed: $out"
+
+# A plugin built outside the tree against plugin.h alone (no library),
+# loaded by the installed daemon; and the plugins installed with it.
+plugdir="$dest$SW_LIBDIR/shockwave/plugins"
+cat >"$tmp/myplug.c" <<'CEOF'
+#include <shockwave/plugin.h>
+
+static int
+configure(struct sw_plugin_conf *pc, void **state)
+{
+    *state = NULL;
+    return sw_plugin_conf_count(pc) == 0 ? SW_OK
+                                         : sw_plugin_conf_error(pc, 0, "none");
+}
+
+static const struct sw_plugin desc = {
+    .abi_major = SW_PLUGIN_ABI_MAJOR,
+    .abi_minor = SW_PLUGIN_ABI_MINOR,
+    .size = sizeof(struct sw_plugin),
+    .name = "myplug",
+    .version = "1",
+    .configure = configure,
+};
+
+SW_PLUGIN_DEFINE(desc)
+CEOF
+# shellcheck disable=SC2086
+$SW_CC -std=gnu11 -Wall -Wextra -Werror -shared -fPIC -o "$tmp/myplug.so" \
+    -I"$dest$SW_INCLUDEDIR" "$tmp/myplug.c" >"$tmp/cc.log" 2>&1 ||
+    { cat "$tmp/cc.log" >&2; fail "myplug.c does not build"; }
+cat >"$tmp/plug.conf" <<PEOF
+listen 127.0.0.1:8080;
+load_plugin myplug $tmp/myplug.so;
+load_plugin example $plugdir/example.so;
+route { plugin myplug { } plugin example { header X-A b; } return 200 "ok"; }
+PEOF
+for p in example jwt_auth ratelimit; do
+    [ -f "$plugdir/$p.so" ] || fail "missing $plugdir/$p.so"
+done
+"$sbin" -t -c "$tmp/plug.conf" >"$tmp/plug.log" 2>&1 ||
+    { cat "$tmp/plug.log" >&2; fail "the installed daemon does not load plugins"; }
 echo "install_test: ok: $(find "$dest" -type f | wc -l) files under DESTDIR"

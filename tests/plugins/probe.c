@@ -16,6 +16,7 @@
  *   drop_on TEXT                a client message TEXT: dropped
  *   log_field KEY VALUE         on_log adds KEY=VALUE
  *   fail_configure MESSAGE      configure refuses, at this directive
+ *   skip_frames                 this route needs no on_ws_message
  */
 #include <shockwave/plugin.h>
 
@@ -81,6 +82,9 @@ configure(struct sw_plugin_conf *pc, void **route_state)
     struct probe_route *r = calloc(1, sizeof(*r));
     if (r == NULL) {
         return SW_ENOMEM;
+    }
+    if (sw_plugin_conf_find(pc, "skip_frames") >= 0) {
+        sw_plugin_conf_skip_frames(pc);
     }
     r->answer_path = arg_of(pc, "answer", 0);
     const char *st = arg_of(pc, "answer", 1);
@@ -270,7 +274,7 @@ on_ws_message(struct sw_plugin_ctx *ctx)
     char text[128];
     ssize_t n = sw_plugin_ws_payload(ctx, 0, text, sizeof(text) - 1);
     if (n < 0 || !sw_plugin_ws_first(ctx) || !sw_plugin_ws_fin(ctx) ||
-        sw_plugin_ws_opcode(ctx) != 1 ||
+        sw_plugin_ws_compressed(ctx) || sw_plugin_ws_opcode(ctx) != 1 ||
         sw_plugin_ws_frame_len(ctx) != (uint64_t)n) {
         return SW_PLUGIN_CONTINUE;
     }
@@ -300,7 +304,7 @@ static const struct sw_plugin_directive directives[] = {
     {"resp_header", 2, 2, false}, {"pick", 1, 1, false},
     {"close_on", 1, 1, false},    {"drop_on", 1, 1, false},
     {"log_field", 2, 2, false},   {"fail_configure", 1, 1, false},
-    {NULL, 0, 0, false},
+    {"skip_frames", 0, 0, false}, {NULL, 0, 0, false},
 };
 
 /* A descriptor of a newer minor is larger: fields this gateway does not

@@ -566,6 +566,21 @@ done:
     return ok;
 }
 
+int
+sw_test_conf_check(const char *name, const char *const *kv, char **out)
+{
+    char path[600];
+    snprintf(path, sizeof(path), "%s/check-%s", sw_test_tmpdir(), name);
+    *out = NULL;
+    if (!sw_test_conf_render(name, path, kv)) {
+        *out = strdup("");
+        return -1;
+    }
+    char *argv[] = {(char *)sw_test_env("SW_SHOCKWAVE"), "-t", "-c", path,
+                    NULL};
+    return sw_test_run(argv, 10000, out);
+}
+
 const char *
 sw_test_itoa(long v)
 {

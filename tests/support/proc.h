@@ -115,6 +115,11 @@ long sw_test_proc_hwm_kb(pid_t pid);
 bool sw_test_conf_render(const char *name, const char *out_path,
                          const char *const *kv);
 
+/* Render tests/conf/<name> with `kv` into the temporary folder (as
+ * check-<name>) and run `shockwave -t -c` on it: its exit code (-1 when
+ * rendering failed), *out its output (malloc'd, never NULL). */
+int sw_test_conf_check(const char *name, const char *const *kv, char **out);
+
 /* Write text to a file. */
 bool sw_test_write_file(const char *path, const char *text);
 

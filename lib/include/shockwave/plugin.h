@@ -167,6 +167,10 @@ int sw_plugin_parse_size(const char *s, uint64_t *bytes);
 unsigned sw_plugin_conf_workers(const struct sw_plugin_conf *pc);
 /* The route's name. */
 const char *sw_plugin_conf_route(const struct sw_plugin_conf *pc);
+/* This route's use of the plugin needs no on_ws_message (say, a rate
+ * limiter configured without message limits): the route then splices as
+ * if the plugin had no such hook. */
+void sw_plugin_conf_skip_frames(struct sw_plugin_conf *pc);
 /* Register a counter shown in /metrics as
  * shockwave_plugin_<plugin>_<name> (name: [a-z0-9_]+, end it in _total).
  * The same name gives the same id on every reload. Returns its id (>= 0),
@@ -262,6 +266,10 @@ unsigned sw_plugin_ws_opcode(const struct sw_plugin_ctx *ctx);
 bool sw_plugin_ws_first(const struct sw_plugin_ctx *ctx);
 bool sw_plugin_ws_fin(const struct sw_plugin_ctx *ctx);
 uint64_t sw_plugin_ws_frame_len(const struct sw_plugin_ctx *ctx);
+/* RSV1 of the frame: set on the first frame of a message compressed by
+ * permessage-deflate (RFC 7692 6), whose payload is then deflated bytes
+ * (the gateway relays extensions end to end and never inflates). */
+bool sw_plugin_ws_compressed(const struct sw_plugin_ctx *ctx);
 /* Copy up to n bytes of the frame's payload, unmasked, from `offset`.
  * Returns the bytes copied, or SW_AGAIN when the frame did not arrive
  * whole with its header (the payload then streams through unseen; small

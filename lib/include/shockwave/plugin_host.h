@@ -158,6 +158,7 @@ struct sw_plugin_frame {
     bool first;             /* the frame starts its message */
     bool fin;               /* the frame ends its message */
     uint64_t len;           /* payload bytes */
+    bool compressed;        /* RSV1 (permessage-deflate) */
     const uint8_t *payload; /* borrowed: the whole payload, still masked
                                when mask is set; NULL when not all here */
     const uint8_t *mask;    /* borrowed: the 4-byte key, or NULL */

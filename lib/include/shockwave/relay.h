@@ -139,6 +139,7 @@ struct sw_relay_parked_dir {
     struct sw_ws_utf8 utf8; /* the text message's validator */
     uint8_t msg_opcode;     /* TEXT or BINARY of that message */
     bool in_message;        /* a fragmented message is open */
+    bool plug_dropping;     /* a plugin is dropping that message */
     bool validate;          /* its UTF-8 is being checked */
 };
 
