@@ -519,13 +519,12 @@ static char conf_path[768]; /* the rendered file under test */
 static char *
 run_t(const char *name, const char *probe, bool ok)
 {
-    snprintf(conf_path, sizeof(conf_path), "%s/t-%s", sw_test_tmpdir(), name);
+    /* where sw_test_conf_check renders it */
+    snprintf(conf_path, sizeof(conf_path), "%s/check-%s", sw_test_tmpdir(),
+             name);
     const char *kv[] = {"PORT", "18080", "B1", "19001", "PROBE", probe, NULL};
-    ck_assert(sw_test_conf_render(name, conf_path, kv));
-    char *argv[] = {(char *)sw_test_env("SW_SHOCKWAVE"), "-t", "-c", conf_path,
-                    NULL};
     char *out;
-    int rc = sw_test_run(argv, 10000, &out);
+    int rc = sw_test_conf_check(name, kv, &out);
     ck_assert_msg(rc == (ok ? 0 : 1), "exit %d:\n%s", rc, out);
     ck_assert_msg(strstr(out, ok ? "test is successful" : "test failed") !=
                       NULL,
