@@ -49,17 +49,9 @@ static struct sw_test_gw gw;     /* the daemon */
 static void
 setup(void)
 {
-    char accept[SW_WS_ACCEPT_LEN + 1];
-    sw_ws_accept_compute(SW_STR(FIXED_KEY), accept);
-    snprintf(fake_reply, sizeof(fake_reply),
-             "HTTP/1.1 101 Switching Protocols\r\n"
-             "Upgrade: websocket\r\n"
-             "Connection: Upgrade\r\n"
-             "Sec-WebSocket-Accept: %s\r\n"
-             "Sec-WebSocket-Protocol: chat\r\n"
-             "Sec-WebSocket-Extensions: permessage-deflate\r\n"
-             "\r\n",
-             accept);
+    sw_test_ws_answer_101(fake_reply, sizeof(fake_reply), SW_STR(FIXED_KEY),
+                          "Sec-WebSocket-Protocol: chat\r\n"
+                          "Sec-WebSocket-Extensions: permessage-deflate\r\n");
     ck_assert(sw_test_backend_start(&be, "b1", &be_port));
     ck_assert(sw_test_fake_start(&fake, SW_TEST_FAKE_STALL, fake_reply,
                                  strlen(fake_reply)));

@@ -178,15 +178,10 @@ handshake(int fd)
     }
     k += strlen("\r\nSec-WebSocket-Key:");
     k += strspn(k, " ");
-    char accept[SW_WS_ACCEPT_LEN + 1];
-    sw_ws_accept_compute((struct sw_str){k, strcspn(k, "\r")}, accept);
     char ans[256];
-    int n = snprintf(ans, sizeof(ans),
-                     "HTTP/1.1 101 Switching Protocols\r\n"
-                     "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                     "Sec-WebSocket-Accept: %s\r\n\r\n",
-                     accept);
-    return send_all(fd, ans, (size_t)n);
+    size_t n = sw_test_ws_answer_101(
+        ans, sizeof(ans), (struct sw_str){k, strcspn(k, "\r")}, NULL);
+    return send_all(fd, ans, n);
 }
 
 /* One frame from the gateway (masked: it is a client to us), unmasked into

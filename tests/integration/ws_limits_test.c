@@ -39,13 +39,8 @@ static struct sw_test_gw gw;     /* the daemon */
 static void
 setup(void)
 {
-    char accept[SW_WS_ACCEPT_LEN + 1];
-    sw_ws_accept_compute(SW_STR(FIXED_KEY), accept);
-    snprintf(rec_reply, sizeof(rec_reply),
-             "HTTP/1.1 101 Switching Protocols\r\n"
-             "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-             "Sec-WebSocket-Accept: %s\r\n\r\n",
-             accept);
+    sw_test_ws_answer_101(rec_reply, sizeof(rec_reply), SW_STR(FIXED_KEY),
+                          NULL);
     memcpy(bad_reply, rec_reply, strlen(rec_reply));
     bad_reply_len = strlen(rec_reply);
     /* a masked text frame "hi": servers must not mask (RFC 6455 5.1) */
@@ -79,69 +74,6 @@ teardown(void)
     sw_test_proc_stop(&be, 2000);
 }
 
-/*
- * The first close frame the gateway sent to a fake after byte `mark` of
- * its recording (after the upgrade request's head): frames toward an
- * upstream are masked. Waits up to 2 s. Returns its code, 1005 for an empty
- * one, -2 when the recorded frames do not parse, -1 when no close came.
- */
-static int
-upstream_close(struct sw_test_fake *f, size_t mark)
-{
-    int code = -1;
-    for (int i = 0; i < 100 && code == -1; i++) {
-        size_t len = 0;
-        char *rx = sw_test_fake_rx(f, &len);
-        char *eoh = len > mark ? memmem(rx + mark, len - mark, "\r\n\r\n", 4)
-                               : NULL;
-        if (eoh != NULL) {
-            const uint8_t *p = (const uint8_t *)eoh + 4;
-            const uint8_t *end = (const uint8_t *)rx + len;
-            struct sw_ws_decoder dec;
-            sw_ws_decoder_init(&dec, SW_WS_PEER_ANY, 0x7, 0);
-            while (p < end && code == -1) {
-                struct sw_ws_frame fr;
-                ssize_t n = sw_ws_frame_decode(&dec, p, (size_t)(end - p),
-                                               &fr);
-                if (n < 0) {
-                    if (n != SW_AGAIN) {
-                        code = -2;
-                    }
-                    break;
-                }
-                p += n;
-                if ((uint64_t)(end - p) < fr.payload_len) {
-                    break; /* not all here yet */
-                }
-                if (fr.opcode == SW_WS_OP_CLOSE) {
-                    uint8_t pl[SW_WS_MAX_CONTROL];
-                    size_t pn = (size_t)SW_MIN(fr.payload_len, sizeof(pl));
-                    memcpy(pl, p, pn);
-                    if (fr.masked) {
-                        sw_ws_mask(pl, pn, fr.mask, 0);
-                    }
-                    code = pn >= 2 ? (pl[0] << 8 | pl[1])
-                                   : SW_WS_CLOSE_NO_STATUS;
-                }
-                p += fr.payload_len;
-            }
-        }
-        free(rx);
-        if (code == -1) {
-            usleep(20000);
-        }
-    }
-    return code;
-}
-
-static size_t
-rx_mark(struct sw_test_fake *f)
-{
-    size_t len = 0;
-    free(sw_test_fake_rx(f, &len));
-    return len;
-}
-
 /* Another client on the echo route still works. */
 static void
 other_client_ok(void)
@@ -170,7 +102,7 @@ violation(const char *name, const uint8_t *pre, size_t pre_len,
 {
     long long err0 =
         sw_test_metric(gw.admin_port, "shockwave_ws_protocol_errors_total");
-    size_t mark = rx_mark(&rec);
+    size_t mark = sw_test_fake_rx_mark(&rec);
     struct sw_test_ws ws;
     int st = sw_test_ws_open_key(&ws, gw.port, "app.example", "/rec/x", NULL,
                                  FIXED_KEY);
@@ -184,7 +116,7 @@ violation(const char *name, const uint8_t *pre, size_t pre_len,
     ck_assert_msg(got == code, "%s: client got close %d, want %d (%s)", name,
                   got, code, ws.why ? ws.why : "-");
     sw_test_ws_free(&ws);
-    int up = upstream_close(&rec, mark);
+    int up = sw_test_fake_ws_close(&rec, mark);
     ck_assert_msg(up == up_code,
                   "%s: upstream got close %d, want %d (-1: none, -2: "
                   "unparseable frames)",
@@ -323,7 +255,7 @@ START_TEST(upstream_violation)
 {
     long long err0 =
         sw_test_metric(gw.admin_port, "shockwave_ws_protocol_errors_total");
-    size_t mark = rx_mark(&bad);
+    size_t mark = sw_test_fake_rx_mark(&bad);
     struct sw_test_ws ws;
     int st = sw_test_ws_open_key(&ws, gw.port, "app.example", "/bad/x", NULL,
                                  FIXED_KEY);
@@ -332,7 +264,7 @@ START_TEST(upstream_violation)
     ck_assert_msg(got == 1011, "client got close %d, want 1011 (%s)", got,
                   ws.why ? ws.why : "-");
     sw_test_ws_free(&ws);
-    int up = upstream_close(&bad, mark);
+    int up = sw_test_fake_ws_close(&bad, mark);
     ck_assert_msg(up == 1002, "upstream got close %d, want 1002", up);
     ck_assert_int_eq(
         sw_test_metric(gw.admin_port, "shockwave_ws_protocol_errors_total"),

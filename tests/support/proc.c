@@ -311,6 +311,31 @@ sw_test_proc_wait_log(struct sw_test_proc *p, const char *needle, long from,
     }
 }
 
+char *
+sw_test_proc_log_line(struct sw_test_proc *p, long from, const char *needle,
+                      int timeout_ms)
+{
+    long end = sw_test_proc_wait_log(p, needle, from, timeout_ms);
+    if (end < 0) {
+        return NULL;
+    }
+    char *text = read_file_from(p->log_path, from, NULL);
+    char *hit = strstr(text, needle);
+    if (hit == NULL) {
+        free(text);
+        return NULL;
+    }
+    while (hit > text && hit[-1] != '\n') {
+        hit--;
+    }
+    char *line = strndup(hit, strcspn(hit, "\n"));
+    free(text);
+    if (line == NULL) {
+        abort();
+    }
+    return line;
+}
+
 int
 sw_test_proc_log_count(const struct sw_test_proc *p, long from, ...)
 {

@@ -62,6 +62,12 @@ bool sw_test_proc_alive(struct sw_test_proc *p);
 long sw_test_proc_wait_log(struct sw_test_proc *p, const char *needle,
                            long from, int timeout_ms);
 
+/* The first line of the log at or after byte `from` (a line start) that
+ * holds `needle`, waited for as sw_test_proc_wait_log: malloc'd, without
+ * its newline; NULL on timeout. */
+char *sw_test_proc_log_line(struct sw_test_proc *p, long from,
+                            const char *needle, int timeout_ms);
+
 /* The whole log as a NUL-terminated malloc'd string (never NULL). */
 char *sw_test_proc_log(const struct sw_test_proc *p);
 

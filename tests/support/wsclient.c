@@ -582,3 +582,80 @@ sw_test_ws_open_ok(struct sw_test_ws *ws, int port, const char *host,
                   ws->why != NULL ? ws->why : "-",
                   ws->head != NULL ? ws->head : "");
 }
+
+size_t
+sw_test_fake_rx_mark(struct sw_test_fake *f)
+{
+    size_t len = 0;
+    free(sw_test_fake_rx(f, &len));
+    return len;
+}
+
+/* The frames after the head that follows `mark`, decoded as far as they
+ * are whole: the first close's code, or -1 (none yet) / -2 (garbage). */
+static int
+rx_close_code(const char *rx, size_t len, size_t mark)
+{
+    const char *eoh =
+        len > mark ? memmem(rx + mark, len - mark, "\r\n\r\n", 4) : NULL;
+    if (eoh == NULL) {
+        return -1;
+    }
+    const uint8_t *p = (const uint8_t *)eoh + 4;
+    const uint8_t *end = (const uint8_t *)rx + len;
+    struct sw_ws_decoder dec;
+    sw_ws_decoder_init(&dec, SW_WS_PEER_ANY, 0x7, 0);
+    while (p < end) {
+        struct sw_ws_frame fr;
+        ssize_t n = sw_ws_frame_decode(&dec, p, (size_t)(end - p), &fr);
+        if (n < 0) {
+            return n == SW_AGAIN ? -1 : -2;
+        }
+        p += n;
+        if ((uint64_t)(end - p) < fr.payload_len) {
+            return -1; /* not all here yet */
+        }
+        if (fr.opcode == SW_WS_OP_CLOSE) {
+            uint8_t pl[SW_WS_MAX_CONTROL];
+            size_t pn = (size_t)SW_MIN(fr.payload_len, sizeof(pl));
+            memcpy(pl, p, pn);
+            if (fr.masked) {
+                sw_ws_mask(pl, pn, fr.mask, 0);
+            }
+            return pn >= 2 ? (pl[0] << 8 | pl[1]) : SW_WS_CLOSE_NO_STATUS;
+        }
+        p += fr.payload_len;
+    }
+    return -1;
+}
+
+int
+sw_test_fake_ws_close(struct sw_test_fake *f, size_t mark)
+{
+    int code = -1;
+    for (int i = 0; i < 100 && code == -1; i++) {
+        size_t len = 0;
+        char *rx = sw_test_fake_rx(f, &len);
+        code = rx_close_code(rx, len, mark);
+        free(rx);
+        if (code == -1) {
+            sw_test_sleep_ms(20);
+        }
+    }
+    return code;
+}
+
+size_t
+sw_test_ws_answer_101(char *out, size_t cap, struct sw_str key,
+                      const char *extra)
+{
+    char accept[SW_WS_ACCEPT_LEN + 1];
+    sw_ws_accept_compute(key, accept);
+    int n = snprintf(out, cap,
+                     "HTTP/1.1 101 Switching Protocols\r\n"
+                     "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                     "Sec-WebSocket-Accept: %s\r\n%s\r\n",
+                     accept, extra != NULL ? extra : "");
+    ck_assert_msg(n > 0 && (size_t)n < cap, "101 answer over %zu bytes", cap);
+    return (size_t)n;
+}

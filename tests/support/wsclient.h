@@ -183,6 +183,23 @@ int sw_test_ws_close_handshake(struct sw_test_ws *ws, uint16_t code,
  */
 int sw_test_ws_expect_close(struct sw_test_ws *ws, int timeout_ms);
 
+/* The 101 a scripted upstream answers the upgrade whose key is `key` with
+ * (Sec-WebSocket-Accept computed), `extra` header lines (CRLF each, may be
+ * NULL) before its blank line, into out[cap]: its length. */
+size_t sw_test_ws_answer_101(char *out, size_t cap, struct sw_str key,
+                             const char *extra);
+
+/*
+ * A scripted fake (net.h) as a recording WebSocket upstream: the bytes it
+ * has received so far (a mark), and the code of the first close frame the
+ * gateway sent it after the head that follows byte `mark` (an upgrade
+ * request's). Frames toward an upstream are masked. Waits up to 2 s.
+ * Returns the code, 1005 for an empty close, -2 when the recorded frames do
+ * not parse, -1 when no close came.
+ */
+size_t sw_test_fake_rx_mark(struct sw_test_fake *f);
+int sw_test_fake_ws_close(struct sw_test_fake *f, size_t mark);
+
 /* SHA-256 of a buffer as 64 lowercase hex digits plus NUL. */
 void sw_test_sha256_hex(const void *p, size_t n, char out[65]);
 
