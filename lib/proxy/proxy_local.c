@@ -116,14 +116,18 @@ sw__proxy_respond_local(struct sw_session *p, unsigned status, const char *body,
                      "%s%s\r\n",
                      status, reason, body_len, extra != NULL ? extra : "",
                      keep ? "" : "Connection: close\r\n");
+    /* RFC 9110 9.3.2: the answer to HEAD is the head alone, its
+     * Content-Length the body's that a GET would get; a body here would be
+     * read as the start of the next response */
+    size_t send_len = p->method_id == sw_http_method_head() ? 0 : body_len;
     struct sw_buf *b = NULL;
     if (!sw_conn_buf_ready(&p->c, &p->c.out) || (b = p->c.out) == NULL ||
         !sw_buf_append(b, head, (size_t)n) ||
-        !sw_buf_append(b, body, body_len)) {
+        !sw_buf_append(b, body, send_len)) {
         sw__proxy_close(p);
         return;
     }
-    p->bytes_out = body_len;
+    p->bytes_out = send_len;
     sw__proxy_exchange_done(p);
 }
 

@@ -160,6 +160,7 @@ reset_request(struct sw_session *p)
     p->flags &= SW_SESS_F_CLIENT_KEEPALIVE;
     p->status = 0;
     p->bytes_out = 0;
+    p->method_id = -1; /* no request yet: a head refused next is not HEAD */
     sw_plugin_request_end(p->plug); /* a request cut short left edits */
 }
 

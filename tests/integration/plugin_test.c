@@ -314,6 +314,37 @@ START_TEST(answer_keeps_connection)
 }
 END_TEST
 
+START_TEST(answer_to_head_has_no_body)
+{
+    /* RFC 9110 9.3.2: HEAD gets the head alone. Pipelined behind it, the
+     * next response must start right after the first head: a body there
+     * would be read as the start of the next response. */
+    struct sw_test_conn c;
+    ck_assert(sw_test_conn_open(&c, gw.port));
+    ck_assert(sw_test_conn_sendf(&c, "HEAD /ans/deny HTTP/1.1\r\n"
+                                     "Host: probe.example\r\n\r\n"
+                                     "GET /ans/deny HTTP/1.1\r\n"
+                                     "Host: probe.example\r\n\r\n"));
+    const char *second = NULL;
+    while (second == NULL || strstr(second, "\r\n\r\nno") == NULL) {
+        ck_assert_msg(sw_test_conn_fill(&c, 5000) > 0, "got:\n%.*s", (int)c.len,
+                      c.buf);
+        const char *end = memmem(c.buf, c.len, "\r\n\r\n", 4);
+        second = end != NULL ? end + 4 : NULL;
+        if (second != NULL && (size_t)(c.buf + c.len - second) >= 9) {
+            ck_assert_msg(strncmp(second, "HTTP/1.1 ", 9) == 0,
+                          "a body after the HEAD answer:\n%.*s", (int)c.len,
+                          c.buf);
+        } else {
+            second = NULL;
+        }
+    }
+    ck_assert(strncmp(c.buf, "HTTP/1.1 401 ", 13) == 0);
+    ck_assert(strstr(c.buf, "Content-Length: 2\r\n") != NULL);
+    sw_test_conn_close(&c);
+}
+END_TEST
+
 /* ---- on_upstream_pick ---------------------------------------------------- */
 
 START_TEST(pick_second_server)
@@ -627,6 +658,7 @@ plugin_suite(void)
     tcase_add_test(tc, conn_state_per_route);
     tcase_add_test(tc, worker_state_across_connections);
     tcase_add_test(tc, answer_keeps_connection);
+    tcase_add_test(tc, answer_to_head_has_no_body);
     tcase_add_test(tc, pick_second_server);
     tcase_add_test(tc, pick_of_down_server_falls_back);
     tcase_add_test(tc, log_field_text);
