@@ -8,7 +8,8 @@
  *                    the relay call, the edit room
  *   plugin_access.c  the run-time accessors (sw_plugin_*)
  *
- * The edit room: a pool buffer a connection holds from its request's first
+ * The edit room: a buffer (the worker's rooms pool) a connection holds from
+ * its request's first
  * edit until the head went out, with one record per edit, variable,
  * response header or answer part, back to back:
  *
@@ -24,9 +25,12 @@
 #include <stdalign.h>
 
 /* Bytes of edits, variables and response headers per request, and of
- * an answer's headers. */
+ * an answer's headers; a room's buffer holds those and an answer's body
+ * (what is left: at least 3 KiB). */
 #define SW__PLUGIN_ROOM 4096
 #define SW__PLUGIN_ANSWER_HEADERS 1024
+#define SW__PLUGIN_ROOM_BUF 8192
+#define SW__PLUGIN_ROOMS_IDLE 64
 
 /* One plugin of the process (never unloaded). */
 struct sw__plugin_loaded {
@@ -81,7 +85,7 @@ struct room_rec {
 struct sw_plugin_sess {
     struct sw_plugin_worker *pw;      /* borrowed: the worker's side */
     const struct sw_plugin_chain *ch; /* borrowed (the session's snapshot) */
-    struct sw_buf *room;              /* owned (pool): the edit room */
+    struct sw_buf *room;              /* owned (pw->rooms): the edit room */
     size_t edits;                     /* bytes of edits, vars, headers */
     size_t last_rec;                  /* offset of the newest record */
     unsigned answer_status;           /* 0 = no answer */

@@ -26,12 +26,12 @@
 
 void
 sw_plugin_worker_init(struct sw_plugin_worker *pw, unsigned id,
-                      struct sw_metrics *m, struct sw_buf_pool *bufs)
+                      struct sw_metrics *m)
 {
     memset(pw, 0, sizeof(*pw));
     pw->id = id;
     pw->metrics = m;
-    pw->bufs = bufs;
+    sw_buf_pool_init(&pw->rooms, SW__PLUGIN_ROOM_BUF, SW__PLUGIN_ROOMS_IDLE);
 }
 
 static void
@@ -80,6 +80,7 @@ sw_plugin_worker_fini(struct sw_plugin_worker *pw)
         pw->started[i] = false;
         pw->state[i] = NULL;
     }
+    sw_buf_pool_fini(&pw->rooms);
 }
 
 /* ---- a connection's side ------------------------------------------------ */
@@ -105,7 +106,7 @@ void
 sw_plugin_request_end(struct sw_plugin_sess *s)
 {
     if (s != NULL && s->room != NULL) {
-        sw_buf_put(s->pw->bufs, s->room);
+        sw_buf_put(&s->pw->rooms, s->room);
         s->room = NULL;
     }
     if (s != NULL) {
@@ -146,7 +147,7 @@ sw__plugin_room_put(struct sw_plugin_sess *s, enum room_kind kind,
         return SW_ETOOBIG;
     }
     if (s->room == NULL) {
-        s->room = sw_buf_get(s->pw->bufs);
+        s->room = sw_buf_get(&s->pw->rooms);
         if (s->room == NULL) {
             return SW_ENOMEM;
         }

@@ -193,7 +193,7 @@ sw_worker_new(unsigned id, struct sw_conf *cf, struct sw_fanout_hub *hub)
         sw_log_error("worker %u: out of memory", id);
         goto fail;
     }
-    sw_plugin_worker_init(&w->plugins, id, &w->metrics, &w->bufs);
+    sw_plugin_worker_init(&w->plugins, id, &w->metrics);
     return w;
 fail:
     sw_worker_free(w);

@@ -21,13 +21,14 @@ setup(void)
 {
     sw_buf_pool_init(&pool, 16384, 4);
     memset(&metrics, 0, sizeof(metrics));
-    sw_plugin_worker_init(&pw, 0, &metrics, &pool);
+    sw_plugin_worker_init(&pw, 0, &metrics);
     memset(&chain, 0, sizeof(chain));
 }
 
 static void
 teardown(void)
 {
+    sw_plugin_worker_fini(&pw);
     sw_buf_pool_fini(&pool);
 }
 

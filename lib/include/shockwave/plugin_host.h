@@ -56,18 +56,22 @@ void sw_plugin_metrics_format(const struct sw_metrics *globals,
 struct sw_plugin_worker {
     unsigned id;                 /* the worker's number */
     struct sw_metrics *metrics;  /* borrowed: the worker's counters */
-    struct sw_buf_pool *bufs;    /* borrowed: the edit rooms' buffers */
+    struct sw_buf_pool rooms;    /* the edit rooms: 8 KiB buffers, a few
+                                    kept idle (rooms live only from a
+                                    request's first edit to its response
+                                    head, so few are out at once) */
     void *state[SW_PLUGIN_MAX];  /* owned by each plugin: its worker state */
     bool started[SW_PLUGIN_MAX]; /* on_worker_start ran */
 };
 
 void sw_plugin_worker_init(struct sw_plugin_worker *pw, unsigned id,
-                           struct sw_metrics *m, struct sw_buf_pool *bufs);
+                           struct sw_metrics *m);
 /* Start (on_worker_start) every plugin cf uses that this worker has not
  * started yet. */
 void sw_plugin_worker_adopt(struct sw_plugin_worker *pw,
                             const struct sw_conf *cf);
-/* on_worker_stop for each started plugin. */
+/* on_worker_stop for each started plugin; the rooms' pool freed (every
+ * session is gone by then). */
 void sw_plugin_worker_fini(struct sw_plugin_worker *pw);
 
 /* Hooks a chain has, as bits (sw_plugin_chain_has). */
