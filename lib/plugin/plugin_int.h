@@ -30,7 +30,7 @@
 #define SW__PLUGIN_ROOM 4096
 #define SW__PLUGIN_ANSWER_HEADERS 1024
 #define SW__PLUGIN_ROOM_BUF 8192
-#define SW__PLUGIN_ROOMS_IDLE 64
+#define SW__PLUGIN_ROOMS_IDLE 8
 
 /* One plugin of the process (never unloaded). */
 struct sw__plugin_loaded {
