@@ -97,8 +97,8 @@ test_config(const char *path, bool dump)
      * them, as a start or a reload would. */
     err[0] = '\0';
     if (sw_gateway_privs_check(cf, path) != SW_OK ||
-        sw_gateway_attach(cf, sw_gateway_worker_count(cf), err,
-                          sizeof(err)) != SW_OK) {
+        sw_gateway_attach(cf, sw_gateway_worker_count(cf), err, sizeof(err)) !=
+            SW_OK) {
         sw_conf_unref(cf);
         fputs(err, stderr);
         fprintf(stderr, "shockwave: configuration file %s test failed\n", path);
@@ -135,7 +135,7 @@ load(struct sw_gateway *g)
     /* One session cache per worker (the count sw_gateway_start_workers
      * uses). */
     if (sw_gateway_attach(g->cf, sw_gateway_worker_count(g->cf), err,
-                              sizeof(err)) != SW_OK) {
+                          sizeof(err)) != SW_OK) {
         fputs(err, stderr);
         fprintf(stderr,
                 "shockwave: cannot start: TLS or plugin configuration in "

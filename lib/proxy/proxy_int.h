@@ -81,41 +81,41 @@ struct sw_session;
 struct sw_parked;
 
 struct sw_worker {
-    unsigned id;                   /* 0..workers-1 */
-    struct event_base *base;       /* owned: this thread's loop */
-    struct sw_buf_pool bufs;       /* buffers for every session */
-    struct sw_buf_pool bufs_x4;    /* 4x larger: reads that grew */
-    struct sw_buf_pool bufs_x16;   /* 16x larger, for streams */
-    struct sw_metrics metrics;     /* this worker's counters */
-    struct sw_wconf *wconf;        /* ref: current snapshot state */
-    struct sw_listener *listeners; /* owned */
-    struct sw_session *sessions;   /* borrowed: live sessions list */
-    size_t nsessions;              /* entries in sessions */
-    pthread_mutex_t post_lock;     /* guards pending_conf, drain_posted */
-    struct sw_conf *pending_conf;  /* ref: posted, not yet adopted */
-    bool drain_posted;             /* posted, not yet started */
-    int post_fd;                   /* owned: eventfd the main thread writes */
-    struct event post_ev;          /* readable post_fd: adopt posts */
-    struct event drain_timer;      /* shutdown_timeout expiry */
-    bool draining;                 /* no accepts; close when idle */
-    uint64_t request_seq;          /* for $request_id */
-    uint64_t id_seed;              /* random per worker, $request_id */
-    struct sw_pipe_pool pipes;     /* pipes for splice() */
-    struct sw_ws_rng rng;          /* WebSocket mask keys */
-    struct sw_relay_env relay_env; /* what relays borrow from us */
-    struct sw_session *reap;       /* borrowed: closed, free at end */
-    struct event reap_ev;          /* frees closed sessions */
-    struct sw_parked *parked;      /* owned: parked WebSockets (their
-                                      sessions count in nsessions) */
-    size_t nparked;                /* entries in parked */
-    struct sw_slab parked_slab;    /* where struct sw_parked live */
-    struct sw_slab session_slab;   /* where sessions live */
-    struct sw_slab relay_slab;     /* where relays live */
-    struct event park_sweep;       /* parks idle relays, wakes due ones */
-    struct sw_fanout *fanout;      /* owned: this worker's fan-out side */
+    unsigned id;                     /* 0..workers-1 */
+    struct event_base *base;         /* owned: this thread's loop */
+    struct sw_buf_pool bufs;         /* buffers for every session */
+    struct sw_buf_pool bufs_x4;      /* 4x larger: reads that grew */
+    struct sw_buf_pool bufs_x16;     /* 16x larger, for streams */
+    struct sw_metrics metrics;       /* this worker's counters */
+    struct sw_wconf *wconf;          /* ref: current snapshot state */
+    struct sw_listener *listeners;   /* owned */
+    struct sw_session *sessions;     /* borrowed: live sessions list */
+    size_t nsessions;                /* entries in sessions */
+    pthread_mutex_t post_lock;       /* guards pending_conf, drain_posted */
+    struct sw_conf *pending_conf;    /* ref: posted, not yet adopted */
+    bool drain_posted;               /* posted, not yet started */
+    int post_fd;                     /* owned: eventfd the main thread writes */
+    struct event post_ev;            /* readable post_fd: adopt posts */
+    struct event drain_timer;        /* shutdown_timeout expiry */
+    bool draining;                   /* no accepts; close when idle */
+    uint64_t request_seq;            /* for $request_id */
+    uint64_t id_seed;                /* random per worker, $request_id */
+    struct sw_pipe_pool pipes;       /* pipes for splice() */
+    struct sw_ws_rng rng;            /* WebSocket mask keys */
+    struct sw_relay_env relay_env;   /* what relays borrow from us */
+    struct sw_session *reap;         /* borrowed: closed, free at end */
+    struct event reap_ev;            /* frees closed sessions */
+    struct sw_parked *parked;        /* owned: parked WebSockets (their
+                                        sessions count in nsessions) */
+    size_t nparked;                  /* entries in parked */
+    struct sw_slab parked_slab;      /* where struct sw_parked live */
+    struct sw_slab session_slab;     /* where sessions live */
+    struct sw_slab relay_slab;       /* where relays live */
+    struct event park_sweep;         /* parks idle relays, wakes due ones */
+    struct sw_fanout *fanout;        /* owned: this worker's fan-out side */
     struct sw_plugin_worker plugins; /* the plugins' worker states */
-    size_t parked_since_trim;      /* parks since the last malloc_trim */
-    uint64_t trimmed_ms;           /* when that was */
+    size_t parked_since_trim;        /* parks since the last malloc_trim */
+    uint64_t trimmed_ms;             /* when that was */
 };
 
 enum sw_proxy_state {
@@ -203,33 +203,33 @@ struct sw_session {
     uint64_t req_body_bytes;            /* body bytes so far (413) */
     uint64_t max_body;                  /* limit for this request */
     /* The response in flight. */
-    enum sw_http_body resp_body;         /* upstream framing */
-    uint64_t resp_remaining;             /* LENGTH bytes left */
-    struct sw_http_chunked resp_chunked; /* CHUNKED decoder */
-    unsigned status;                     /* status sent (access log) */
-    uint64_t bytes_out;                  /* body bytes to the client */
-    uint64_t started_ms;                 /* request start, access log */
-    uint64_t t_start_us;                 /* request start (metrics); 0
-                                            once its duration is counted */
-    uint64_t t_upstream_us;              /* CONNECT: connect start; PROXY:
-                                            head sent (0 until then) */
-    struct sw_metrics_route *m_active;   /* borrowed (w->metrics): counted
-                                            in its requests_active until
-                                            the exchange ends; or NULL */
-    char request_id[40];                 /* X-Request-Id sent upstream */
-    char log_req[256];                   /* "GET /x HTTP/1.1" for logs */
-    uint64_t linger_until_ms;            /* LINGER: hard deadline */
-    char ws_key[32];                     /* the upgrade's
-                                            Sec-WebSocket-Key */
-    size_t ws_key_len;                   /* bytes in ws_key */
-    struct sw_relay *relay;              /* owned: after the 101 */
-    struct sw_plugin_sess *plug;         /* owned: the plugins' side, on a
-                                            route with plugins; NULL else */
+    enum sw_http_body resp_body;             /* upstream framing */
+    uint64_t resp_remaining;                 /* LENGTH bytes left */
+    struct sw_http_chunked resp_chunked;     /* CHUNKED decoder */
+    unsigned status;                         /* status sent (access log) */
+    uint64_t bytes_out;                      /* body bytes to the client */
+    uint64_t started_ms;                     /* request start, access log */
+    uint64_t t_start_us;                     /* request start (metrics); 0
+                                                once its duration is counted */
+    uint64_t t_upstream_us;                  /* CONNECT: connect start; PROXY:
+                                                head sent (0 until then) */
+    struct sw_metrics_route *m_active;       /* borrowed (w->metrics): counted
+                                                in its requests_active until
+                                                the exchange ends; or NULL */
+    char request_id[40];                     /* X-Request-Id sent upstream */
+    char log_req[256];                       /* "GET /x HTTP/1.1" for logs */
+    uint64_t linger_until_ms;                /* LINGER: hard deadline */
+    char ws_key[32];                         /* the upgrade's
+                                                Sec-WebSocket-Key */
+    size_t ws_key_len;                       /* bytes in ws_key */
+    struct sw_relay *relay;                  /* owned: after the 101 */
+    struct sw_plugin_sess *plug;             /* owned: the plugins' side, on a
+                                                route with plugins; NULL else */
     const struct sw_plugin_request *plug_rq; /* borrowed (start_request's
                                                 stack): while it runs */
-    struct sw_session *prev;             /* borrowed: worker list */
-    struct sw_session *next;             /* borrowed: worker list */
-    struct sw_session *reap_next;        /* borrowed: reap list */
+    struct sw_session *prev;                 /* borrowed: worker list */
+    struct sw_session *next;                 /* borrowed: worker list */
+    struct sw_session *reap_next;            /* borrowed: reap list */
 };
 
 /*

@@ -128,8 +128,7 @@ may_splice(const struct sw_relay *r, const struct dir *d)
     uint64_t threshold = r->rt->ws_splice_threshold;
     /* a plugin that reads frames reads them from our buffers */
     return threshold != 0 && d->remaining >= threshold && !d->validate &&
-           !r->plug_frames &&
-           d->src->conn->io.ops->can_splice &&
+           !r->plug_frames && d->src->conn->io.ops->can_splice &&
            d->dst->conn->io.ops->can_splice &&
            sw_conn_buffered(d->src->conn->in) == 0 &&
            sw_conn_buffered(d->dst->conn->out) == 0 && d->hdr_len == 0;
@@ -399,11 +398,11 @@ plugins_see_frame(struct sw_relay *r, struct dir *d, size_t hlen)
         return SW_PLUGIN_DROP;
     }
     const struct sw_buf *in = d->src->conn->in;
-    bool whole = hlen == f->header_len && in != NULL &&
-                 f->payload_len <= sw_buf_len(in);
+    bool whole =
+        hlen == f->header_len && in != NULL && f->payload_len <= sw_buf_len(in);
     struct sw_plugin_frame pf = {
-        .dir = d == &r->up ? SW_PLUGIN_WS_FROM_CLIENT
-                           : SW_PLUGIN_WS_FROM_UPSTREAM,
+        .dir =
+            d == &r->up ? SW_PLUGIN_WS_FROM_CLIENT : SW_PLUGIN_WS_FROM_UPSTREAM,
         .opcode = d->msg.opcode,
         .first = first,
         .fin = f->fin,

@@ -254,8 +254,8 @@ struct sw_conf_route {
     size_t nplugins;                      /* entries in plugins */
     struct sw_plugin_chain *plugin_chain; /* owned (by cf->plugins): set by
                                              sw_plugin_bind; NULL = none */
-    size_t index;                  /* position in sw_conf.routes (file order) */
-    unsigned line;                 /* line of `route {` for logs */
+    size_t index;  /* position in sw_conf.routes (file order) */
+    unsigned line; /* line of `route {` for logs */
 };
 
 /* TLS protocol versions, bits of sw_conf.tls_protocols. */
@@ -320,7 +320,7 @@ struct sw_conf {
     uint64_t tls_handshake_timeout_ms;  /* default 10s (the proxy enforces) */
     struct sw_conf_plugin_load *plugin_loads; /* owned: load_plugin lines */
     size_t nplugin_loads;                     /* entries in plugin_loads */
-    void *arena;                        /* owned: private allocation arena */
+    void *arena; /* owned: private allocation arena */
     /* TLS contexts built from this snapshot by the daemon (lib/tls sits
      * above conf, so conf only carries them): freed with the snapshot. */
     void *tls;                   /* owned: struct sw_tls_ctx or NULL */

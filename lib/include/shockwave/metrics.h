@@ -189,9 +189,9 @@ struct sw_metrics_server {
 #define SW_METRICS_PLUGIN_COUNTERS 64
 
 struct sw_metrics {
-    uint64_t counters[SW_METRIC_COUNT];     /* indexed by enum sw_metric */
+    uint64_t counters[SW_METRIC_COUNT];          /* indexed by enum sw_metric */
     uint64_t plugin[SW_METRICS_PLUGIN_COUNTERS]; /* by plugin counter id */
-    uint64_t status[SW_METRICS_STATUS_MAX]; /* responses sent, by status */
+    uint64_t status[SW_METRICS_STATUS_MAX];      /* responses sent, by status */
     /* owned: the slots; [0, nroutes) published (release store of n) */
     struct sw_metrics_route *routes[SW_METRICS_MAX_ROUTES];
     size_t nroutes;
