@@ -31,6 +31,8 @@ static const char *const main_custom[] = {
     "log_level",
     "access_log",
     "user",
+    "set_real_ip_from",
+    "real_ip_header",
     "include",
     "upstream",
     "route",
@@ -246,6 +248,10 @@ main_settings(FILE *out, const struct sw_conf *cf)
     fputs("access_log ", out);
     sword(out, cf->access_log);
     fputs(cf->access_log_json ? " json;\n" : ";\n", out);
+    for (size_t i = 0; i < cf->nreal_ip_from; i++) {
+        setting(out, "", "set_real_ip_from", cf->real_ip_from[i].text, false);
+    }
+    setting(out, "", "real_ip_header", cf->real_ip_header, false);
     generics(out, SW__CONF_CTX_MAIN, "", cf);
     fputs("tls_protocols", out);
     fputs(cf->tls_protocols & SW_CONF_TLS_V12 ? " TLSv1.2" : "", out);

@@ -418,6 +418,9 @@ sw__conf_set_cb sw__conf_set_admin;
 sw__conf_set_cb sw__conf_set_log_level;
 sw__conf_set_cb sw__conf_set_access_log; /* PATH [json] */
 sw__conf_set_cb sw__conf_set_user;       /* NAME [GROUP] */
+/* conf_realip.c */
+sw__conf_set_cb sw__conf_set_real_ip_from;
+sw__conf_set_cb sw__conf_set_real_ip_header;
 
 /* conf_directive_tls.c */
 sw__conf_set_cb sw__conf_set_tls_certificate;

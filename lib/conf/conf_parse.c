@@ -635,6 +635,7 @@ sw__conf_parse(const char *text, size_t len, const char *name, const char *dir,
     cf->access_log = sw__conf_dup_str(&ps, "off", 3);
     cf->user = sw__conf_dup_str(&ps, "", 0);
     cf->group = sw__conf_dup_str(&ps, "", 0);
+    cf->real_ip_header = sw__conf_dup_str(&ps, "X-Forwarded-For", 15);
     cf->buffer_size = 16u << 10;
     cf->ws_pipe_size = 1u << 20;
     cf->max_header_bytes = 16u << 10;

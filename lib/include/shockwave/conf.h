@@ -274,6 +274,15 @@ struct sw_conf_tls_cert {
     unsigned col;                /* column of `tls_certificate` */
 };
 
+/* One `set_real_ip_from` entry: a network (docs/configuration.md, "Real
+ * client address"). A plain address is a /32 or /128. */
+struct sw_conf_cidr {
+    struct sw_str text; /* owned: as written, for `shockwave -T` */
+    uint8_t addr[16];   /* network, host bits zero; IPv4 in the first 4 */
+    uint8_t family;     /* AF_INET or AF_INET6 */
+    uint8_t bits;       /* prefix length: 0..32 or 0..128 */
+};
+
 struct sw_conf {
     atomic_int refcnt;   /* see sw_conf_ref/unref */
     uint64_t generation; /* set by the daemon: 1, 2, ... per reload */
@@ -289,6 +298,11 @@ struct sw_conf {
     struct sw_str user;           /* owned: `user NAME [GROUP];`, empty =
                                      none (see docs/operations.md) */
     struct sw_str group;          /* owned: GROUP, empty = NAME's group */
+    /* The real client address from a trusted front (like nginx's realip). */
+    struct sw_conf_cidr *real_ip_from; /* owned: `set_real_ip_from` lines */
+    size_t nreal_ip_from;              /* entries; 0 = the feature is off */
+    struct sw_str real_ip_header;      /* owned: default X-Forwarded-For */
+    bool real_ip_recursive;            /* skip trusted hops, default off */
     /* Client side limits and timeouts (global). */
     size_t buffer_size;            /* pool buffer size, default 16k */
     size_t ws_pipe_size;           /* splice pipe capacity wanted, 1m */
@@ -371,6 +385,19 @@ enum sw_status sw_conf_parse_duration(struct sw_str s, uint64_t *out_ms);
  * are printed as resolved at load time.
  */
 void sw_conf_dump(const struct sw_conf *cf, FILE *out);
+
+/* "192.0.2.0/24", "2001:db8::/32" or a plain address into *out (text is
+ * not set). SW_OK or SW_EINVAL (bad address, prefix over the family's
+ * width, bits set below the prefix are cleared, not refused). */
+enum sw_status sw_conf_cidr_parse(struct sw_str s, struct sw_conf_cidr *out);
+
+/* An IPv4 or IPv6 address (no port, no brackets, no spaces) into family and
+ * addr[16]. False when it is not one. */
+bool sw_conf_addr_parse(struct sw_str s, int *family, uint8_t addr[16]);
+
+/* True when the address is in one of the n networks. */
+bool sw_conf_cidr_match(const struct sw_conf_cidr *list, size_t n, int family,
+                        const uint8_t addr[16]);
 
 /* Find an upstream by name; NULL if none. */
 const struct sw_conf_upstream *sw_conf_find_upstream(const struct sw_conf *cf,
