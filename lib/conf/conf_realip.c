@@ -64,8 +64,9 @@ sw_conf_cidr_parse(struct sw_str s, struct sw_conf_cidr *out)
     out->bits = (uint8_t)bits;
     /* clear the host bits, so a match is a plain compare */
     for (unsigned i = 0; i < 16; i++) {
-        unsigned keep = bits >= (i + 1) * 8 ? 8 : bits > i * 8 ? bits - i * 8
-                                                               : 0;
+        unsigned keep = bits >= (i + 1) * 8 ? 8
+                        : bits > i * 8      ? bits - i * 8
+                                            : 0;
         out->addr[i] &= (uint8_t)(0xff00u >> keep);
     }
     return SW_OK;
@@ -118,8 +119,8 @@ sw__conf_set_real_ip_from(struct sw__conf_parser *ps, struct sw__conf_src *s,
 }
 
 void
-sw__conf_set_real_ip_header(struct sw__conf_parser *ps,
-                            struct sw__conf_src *s, struct sw__conf_block *b,
+sw__conf_set_real_ip_header(struct sw__conf_parser *ps, struct sw__conf_src *s,
+                            struct sw__conf_block *b,
                             const struct sw__conf_stmt *st,
                             const struct sw__conf_directive *d)
 {

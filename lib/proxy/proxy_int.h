@@ -182,6 +182,9 @@ struct sw_session {
     struct sw_conn u;          /* upstream connection (fd -1 if none) */
     char raddr[48];            /* client address text */
     char rport[8];             /* client port text */
+    char real_addr[48];        /* the request's client address from a
+                                  trusted front (proxy_realip.c), or empty:
+                                  then it is raddr */
     /* The request in flight. */
     const struct sw_conf_route *route;  /* borrowed (wc->cf) */
     struct sw_upstream *up;             /* borrowed (wc->ups) */
@@ -270,6 +273,13 @@ set_flag(struct sw_session *p, unsigned flag, bool on)
     p->flags = on ? p->flags | flag : p->flags & ~flag;
 }
 
+/* The request's client address: a trusted front's, else the peer's. */
+static inline const char *
+client_addr(const struct sw_session *p)
+{
+    return p->real_addr[0] != '\0' ? p->real_addr : p->raddr;
+}
+
 static inline const struct sw_conf *
 conf_of(const struct sw_session *p)
 {
@@ -282,6 +292,10 @@ route_or(uint64_t route_ms, uint64_t upstream_ms)
 {
     return route_ms != 0 ? route_ms : upstream_ms;
 }
+
+/* proxy_realip.c: p->real_addr for this request (empty unless the peer
+ * is a trusted front that named another address) */
+void sw__proxy_realip(struct sw_session *p, const struct sw_http_request *r);
 
 /* worker.c */
 void sw__proxy_wconf_unref(struct sw_wconf *wc);

@@ -21,8 +21,12 @@ log_access_json(const struct sw_session *p, uint64_t ms,
 {
     struct sw_log_json j;
     sw_log_json_begin(&j, "http");
-    sw_log_json_str(&j, "client", p->raddr, strlen(p->raddr));
+    sw_log_json_str(&j, "client", client_addr(p), strlen(client_addr(p)));
     sw_log_json_u64(&j, "client_port", strtoull(p->rport, NULL, 10));
+    if (p->real_addr[0] != '\0') {
+        /* the trusted front the client address came through */
+        sw_log_json_str(&j, "realip_remote_addr", p->raddr, strlen(p->raddr));
+    }
     sw_log_json_str(&j, "request", p->log_req, strlen(p->log_req));
     sw_log_json_u64(&j, "status", p->status);
     sw_log_json_u64(&j, "bytes_sent", p->bytes_out);
@@ -60,8 +64,8 @@ log_access(struct sw_session *p, uint64_t now_us)
     }
     char extra[SW_PLUGIN_LOG_ROOM + 2 * SW_PLUGIN_LOG_FIELDS + 1];
     sw_plugin_log_fields_text(&f, extra, sizeof(extra));
-    sw_log_access("%s \"%s\" %u %llu %.*s %llums %s%s", p->raddr, p->log_req,
-                  p->status, (unsigned long long)p->bytes_out,
+    sw_log_access("%s \"%s\" %u %llu %.*s %llums %s%s", client_addr(p),
+                  p->log_req, p->status, (unsigned long long)p->bytes_out,
                   p->peer ? (int)p->peer->server->text.len : 1,
                   p->peer ? p->peer->server->text.p : "-",
                   (unsigned long long)ms, p->request_id, extra);

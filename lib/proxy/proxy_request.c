@@ -55,7 +55,7 @@ sw__proxy_vars(const struct sw_session *p, struct sw_str host,
                struct sw_str target)
 {
     return (struct sw_route_vars){
-        .remote_addr = cstr(p->raddr),
+        .remote_addr = cstr(client_addr(p)),
         .remote_port = cstr(p->rport),
         .scheme = cstr(p->c.io.ops->scheme),
         .host = host,
@@ -135,7 +135,7 @@ write_upstream_head(struct sw_session *p, const struct sw_http_request *r,
                 sw_http_write(&w, ", ", 2);
             }
         }
-        sw_http_write_cstr(&w, p->raddr);
+        sw_http_write_cstr(&w, client_addr(p));
         sw_http_write(&w, "\r\n", 2);
     }
     if (!edited(rt, "X-Forwarded-Proto")) {
@@ -262,6 +262,7 @@ route_request(struct sw_session *p, const struct sw_http_request *r)
              (int)r->method.len, r->method.p, (int)SW_MIN(r->target.len, 200),
              r->target.p, r->version_minor);
     make_request_id(p, r);
+    sw__proxy_realip(p, r);
     p->c.in->pos += r->head_len; /* the head is consumed; body follows */
 
     char norm[4096];
@@ -339,7 +340,7 @@ route_request(struct sw_session *p, const struct sw_http_request *r)
     p->up = &p->wc->ups[rt->upstream->index];
     p->hash_key_len = 0;
     if (rt->upstream->balance == SW_CONF_BALANCE_HASH) {
-        struct sw_str key = {p->raddr, strlen(p->raddr)};
+        struct sw_str key = cstr(client_addr(p));
         if (rt->upstream->hash_key == SW_CONF_HASH_HEADER) {
             char name[128];
             snprintf(name, sizeof(name), "%.*s",
@@ -401,6 +402,7 @@ sw__proxy_phase_head(struct sw_session *p)
     }
     const struct sw_conf *cf = conf_of(p);
     if (p->state == SW_PROXY_IDLE) {
+        p->real_addr[0] = '\0'; /* a 408 here is the peer's */
         sw__proxy_set_state(p, SW_PROXY_HEAD);
         sw_conn_timer(&p->c, cf->client_header_timeout_ms);
     }
@@ -433,6 +435,7 @@ sw__proxy_phase_head(struct sw_session *p)
         sw__proxy_respond_error(p, 431, "request head larger than the buffer");
         return SW_OK;
     }
+    p->real_addr[0] = '\0'; /* per request: the peer until realip says */
     if (st != SW_OK) {
         set_flag(p, SW_SESS_F_CLIENT_KEEPALIVE, false);
         snprintf(p->log_req, sizeof(p->log_req), "-");

@@ -31,8 +31,8 @@ static struct sw_conf_cidr
 cidr(const char *text)
 {
     struct sw_conf_cidr c;
-    ck_assert_msg(sw_conf_cidr_parse((struct sw_str){text, strlen(text)},
-                                     &c) == SW_OK,
+    ck_assert_msg(sw_conf_cidr_parse((struct sw_str){text, strlen(text)}, &c) ==
+                      SW_OK,
                   "%s refused", text);
     return c;
 }
@@ -44,9 +44,9 @@ in(const char *net, const char *addr)
     struct sw_conf_cidr c = cidr(net);
     int family;
     uint8_t a[16];
-    ck_assert_msg(sw_conf_addr_parse((struct sw_str){addr, strlen(addr)},
-                                     &family, a),
-                  "%s is not an address", addr);
+    ck_assert_msg(
+        sw_conf_addr_parse((struct sw_str){addr, strlen(addr)}, &family, a),
+        "%s is not an address", addr);
     return sw_conf_cidr_match(&c, 1, family, a);
 }
 
@@ -103,16 +103,17 @@ END_TEST
 START_TEST(test_bad_input)
 {
     static const char *const bad[] = {
-        "",          "/8",         "10.0.0.0/",   "10.0.0.0/33",
-        "::/129",    "10.0.0.0/-1", "10.0.0.0/8x", "10.0.0/8",
+        "",          "/8",          "10.0.0.0/",     "10.0.0.0/33",
+        "::/129",    "10.0.0.0/-1", "10.0.0.0/8x",   "10.0.0/8",
         "300.0.0.1", "localhost",   "10.0.0.0/0008", "::1/1234",
-        "[::1]",     " 10.0.0.1",  "10.0.0.1:80", "2001:db8::/ 32",
+        "[::1]",     " 10.0.0.1",   "10.0.0.1:80",   "2001:db8::/ 32",
     };
     for (size_t i = 0; i < SW_NELEMS(bad); i++) {
         struct sw_conf_cidr c;
-        ck_assert_msg(sw_conf_cidr_parse((struct sw_str){bad[i], strlen(bad[i])},
-                                         &c) == SW_EINVAL,
-                      "\"%s\" accepted", bad[i]);
+        ck_assert_msg(
+            sw_conf_cidr_parse((struct sw_str){bad[i], strlen(bad[i])}, &c) ==
+                SW_EINVAL,
+            "\"%s\" accepted", bad[i]);
     }
     int family;
     uint8_t a[16];

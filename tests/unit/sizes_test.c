@@ -17,7 +17,7 @@
 
 #include <check.h>
 
-#define SESSION_MAX 1800       /* struct sw_session, two sw_conn included */
+#define SESSION_MAX 1848       /* struct sw_session, two sw_conn included */
 #define CONN_MAX 480           /* struct sw_conn: io, three events, buffers */
 #define RELAY_MAX 1632         /* struct sw_relay: two ends, two directions */
 #define PARKED_MAX 616         /* struct sw_parked: an idle WebSocket, whole */
