@@ -207,6 +207,8 @@ START_TEST(dump_shows_documented_defaults)
         "error_log stderr;",
         "log_level info;",
         "access_log off;",
+        "real_ip_header X-Forwarded-For;",
+        "real_ip_recursive off;",
         "buffer_size 16k;",
         "ws_pipe_size 1m;",
         "max_header_bytes 16k;",
