@@ -64,6 +64,7 @@ static const struct {
     {"request_id", SW_CONF_VAR_REQUEST_ID},
     {"request_uri", SW_CONF_VAR_REQUEST_URI},
     {"server_port", SW_CONF_VAR_SERVER_PORT},
+    {"realip_remote_addr", SW_CONF_VAR_REALIP_REMOTE_ADDR},
 };
 
 static bool

@@ -360,6 +360,7 @@ static void template(FILE *out, const struct sw_conf_tpl *tpl)
         [SW_CONF_VAR_REQUEST_ID] = "request_id",
         [SW_CONF_VAR_REQUEST_URI] = "request_uri",
         [SW_CONF_VAR_SERVER_PORT] = "server_port",
+        [SW_CONF_VAR_REALIP_REMOTE_ADDR] = "realip_remote_addr",
         [SW_CONF_VAR_URI] = "uri",
     };
     fputc('"', out);

@@ -123,6 +123,9 @@ expand_key(const struct sw_session *p, const struct sw_http_request *r,
         case SW_CONF_VAR_SERVER_PORT:
             put(o, v.server_port);
             break;
+        case SW_CONF_VAR_REALIP_REMOTE_ADDR:
+            put(o, v.realip_remote_addr);
+            break;
         }
     }
     return !o->overflow;

@@ -23,20 +23,6 @@ is_sep(char ch)
     return ch == ',' || ch == ' ' || ch == '\t';
 }
 
-/* A header value without surrounding blanks. */
-static struct sw_str
-trim(struct sw_str v)
-{
-    while (v.len > 0 && (v.p[0] == ' ' || v.p[0] == '\t')) {
-        v.p++;
-        v.len--;
-    }
-    while (v.len > 0 && (v.p[v.len - 1] == ' ' || v.p[v.len - 1] == '\t')) {
-        v.len--;
-    }
-    return v;
-}
-
 struct addr {
     int family;
     uint8_t bytes[16];
@@ -110,7 +96,7 @@ from_single(const struct sw_session *p, const struct sw_conf *cf,
         if (!sw_str_eq_ci(h->name, cf->real_ip_header.p)) {
             continue;
         }
-        struct sw_str v = trim(h->value);
+        struct sw_str v = h->value; /* OWS trimmed by the parser */
         struct addr next;
         if (!sw_conf_addr_parse(v, &next.family, next.bytes)) {
             not_an_address(p, cf, v);

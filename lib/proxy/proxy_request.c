@@ -62,6 +62,7 @@ sw__proxy_vars(const struct sw_session *p, struct sw_str host,
         .request_id = cstr(p->request_id),
         .request_uri = target,
         .server_port = cstr(p->l->port),
+        .realip_remote_addr = cstr(p->raddr),
     };
 }
 

@@ -156,6 +156,8 @@ var_value(enum sw_conf_var v, const struct sw_route_vars *vars)
         return vars->request_uri;
     case SW_CONF_VAR_SERVER_PORT:
         return vars->server_port;
+    case SW_CONF_VAR_REALIP_REMOTE_ADDR:
+        return vars->realip_remote_addr;
     case SW_CONF_VAR_NONE:
     case SW_CONF_VAR_URI: /* only in fan-out keys (lib/proxy) */
     case SW_CONF_VAR_ARG:

@@ -113,13 +113,7 @@ request_once(const char *target, const char *extra, struct sw_test_resp *r)
 static void
 expect_echo(const struct sw_test_resp *r, const char *name, const char *want)
 {
-    char *v = sw_test_echo_header(r->body, name);
-    ck_assert_msg(sw_test_echo_count(r->body, name) == 1 && v != NULL &&
-                      strcmp(v, want) == 0,
-                  "%s upstream: want one \"%s\", got %d, first \"%s\"\n%s",
-                  name, want, sw_test_echo_count(r->body, name),
-                  v != NULL ? v : "(absent)", r->body);
-    free(v);
+    sw_test_expect_echo(r->body, name, want);
 }
 
 static long

@@ -29,7 +29,6 @@
 static struct sw_test_proc be1; /* swload echo "b1" */
 static struct sw_test_proc be2; /* swload echo "b2" */
 static struct sw_test_gw gw;    /* the daemon */
-static char logp[512];          /* its text access log */
 
 static void
 start(const char *from1, const char *from2, const char *header,
@@ -39,12 +38,10 @@ start(const char *from1, const char *from2, const char *header,
     int p2;
     ck_assert(sw_test_backend_start(&be1, "b1", &p1));
     ck_assert(sw_test_backend_start(&be2, "b2", &p2));
-    snprintf(logp, sizeof(logp), "%s/realip_access.log", sw_test_tmpdir());
-    unlink(logp);
     const char *kv[] = {
-        "B1",     sw_test_itoa(p1), "B2",        sw_test_itoa(p2), "LOG",
-        logp,     "FROM1",          from1,       "FROM2",          from2,
-        "HEADER", header,           "RECURSIVE", recursive,        NULL};
+        "B1",        sw_test_itoa(p1), "B2",  sw_test_itoa(p2), "FROM1",
+        from1,       "FROM2",          from2, "HEADER",         header,
+        "RECURSIVE", recursive,        NULL};
     ck_assert(sw_test_gw_start(&gw, "realip.conf", kv));
 }
 
@@ -96,11 +93,7 @@ get(const char *path, const char *extra, struct sw_test_resp *r)
 static void
 expect_echo(const struct sw_test_resp *r, const char *name, const char *want)
 {
-    char *v = sw_test_echo_header(r->body, name);
-    ck_assert_msg(v != NULL && strcmp(v, want) == 0,
-                  "%s upstream: want \"%s\", got \"%s\"\n%s", name, want,
-                  v != NULL ? v : "(absent)", r->body);
-    free(v);
+    sw_test_expect_echo(r->body, name, want);
 }
 
 /* The address the upstream saw as $remote_addr for one request. */
@@ -113,36 +106,13 @@ expect_real(const char *extra, const char *want)
     sw_test_resp_free(&r);
 }
 
-static char *
-read_log(void)
-{
-    FILE *f = fopen(logp, "rb");
-    if (f == NULL) {
-        return strdup("");
-    }
-    static char buf[1 << 16];
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    return strdup(buf);
-}
-
-/* Wait (bounded) for the access log to hold `needle`. */
+/* Wait (bounded) for the log (error and access lines both go to
+ * stderr) to hold `needle`. */
 static void
 expect_logged(const char *needle)
 {
-    char *t = NULL;
-    for (int i = 0; i < WAIT_MS / 20; i++) {
-        free(t);
-        t = read_log();
-        if (strstr(t, needle) != NULL) {
-            break;
-        }
-        sw_test_sleep_ms(20);
-    }
-    ck_assert_msg(strstr(t, needle) != NULL, "no \"%s\" in the access log:\n%s",
-                  needle, t);
-    free(t);
+    ck_assert_msg(sw_test_proc_wait_log(&gw.proc, needle, 0, WAIT_MS) > 0,
+                  "no \"%s\" in the log", needle);
 }
 
 START_TEST(trusted_last_address)
@@ -169,6 +139,7 @@ START_TEST(trusted_forwarded_for_upstream)
     ck_assert_int_eq(sw_test_echo_count(r.body, "X-Forwarded-For"), 1);
     expect_echo(&r, "X-Forwarded-For",
                 "198.51.100.1, 203.0.113.9, 203.0.113.9");
+    expect_echo(&r, "X-Peer", "127.0.0.1"); /* $realip_remote_addr */
     sw_test_resp_free(&r);
 }
 END_TEST

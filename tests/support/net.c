@@ -9,6 +9,8 @@
  */
 #include "net.h"
 
+#include <check.h>
+
 #include <shockwave/core.h>
 
 #include <arpa/inet.h>
@@ -744,4 +746,15 @@ sw_test_listen_loopback(int backlog, int *port)
     }
     *port = ntohs(sa.sin_port);
     return fd;
+}
+
+void
+sw_test_expect_echo(const char *body, const char *name, const char *want)
+{
+    char *v = sw_test_echo_header(body, name);
+    int n = sw_test_echo_count(body, name);
+    ck_assert_msg(n == 1 && v != NULL && strcmp(v, want) == 0,
+                  "%s upstream: want one \"%s\", got %d, first \"%s\"\n%s",
+                  name, want, n, v != NULL ? v : "(absent)", body);
+    free(v);
 }

@@ -151,6 +151,10 @@ int sw_test_http_get(int port, const char *host, const char *path,
 char *sw_test_echo_header(const char *body, const char *name);
 /* How many headers named `name` the echo body lists. */
 int sw_test_echo_count(const char *body, const char *name);
+/* Fails the test unless the echo body lists exactly one `name`, valued
+ * `want`. */
+void sw_test_expect_echo(const char *body, const char *name,
+                         const char *want);
 
 /*
  * Value of `name` in an admin /metrics answer (Prometheus text), or -1

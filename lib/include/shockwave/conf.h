@@ -44,6 +44,7 @@ enum sw_conf_var {
     SW_CONF_VAR_REQUEST_ID,
     SW_CONF_VAR_REQUEST_URI,
     SW_CONF_VAR_SERVER_PORT,
+    SW_CONF_VAR_REALIP_REMOTE_ADDR, /* the peer, before set_real_ip_from */
     /* Only in a fan-out key (`fanout KEY;`): */
     SW_CONF_VAR_URI,  /* the normalised path, without the query */
     SW_CONF_VAR_ARG,  /* $arg_NAME: a query argument (name in text) */

@@ -43,6 +43,8 @@ struct sw_route_vars {
     struct sw_str request_id;  /* borrowed: X-Request-Id sent upstream */
     struct sw_str request_uri; /* borrowed: request-target */
     struct sw_str server_port; /* borrowed: listener port */
+    /* borrowed: the connection's peer, before set_real_ip_from */
+    struct sw_str realip_remote_addr;
 };
 
 /* Append the expansion of a template to w. */
