@@ -117,6 +117,21 @@ sw_plugin_request_end(struct sw_plugin_sess *s)
 }
 
 void
+sw_plugin_request_sent(struct sw_plugin_sess *s)
+{
+    size_t pos = 0;
+    enum room_kind k;
+    struct sw_str n;
+    struct sw_str v;
+    while (sw__plugin_room_next(s, &pos, &k, &n, &v)) {
+        if (k == ROOM_RESP_ADD) {
+            return;
+        }
+    }
+    sw_plugin_request_end(s);
+}
+
+void
 sw_plugin_sess_free(struct sw_plugin_sess *s)
 {
     if (s == NULL) {

@@ -369,6 +369,7 @@ route_request(struct sw_session *p, const struct sw_http_request *r)
         sw__proxy_respond_error(p, 431, "request head too large after edits");
         return;
     }
+    sw_plugin_request_sent(p->plug); /* the edits are in the head now */
     if (fanout) {
         sw__proxy_fanout_join(p, r, path, host, fanout_key);
         return;

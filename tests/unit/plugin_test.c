@@ -80,6 +80,27 @@ START_TEST(edits_set_add_remove)
 }
 END_TEST
 
+START_TEST(room_kept_only_for_response_headers)
+{
+    struct sw_plugin_sess *s =
+        sw_plugin_sess_new(&pw, &chain, "10.0.0.1", 7, SW_STR("r"));
+    ck_assert_int_eq(
+        sw__plugin_room_put(s, ROOM_REQ_SET, SW_STR("X-A"), SW_STR("1")),
+        SW_OK);
+    sw_plugin_request_sent(s); /* request edits only: the room goes back */
+    ck_assert_ptr_null(s->room);
+    ck_assert_uint_eq(pw.rooms.nused, 0);
+    ck_assert_int_eq(
+        sw__plugin_room_put(s, ROOM_RESP_ADD, SW_STR("X-B"), SW_STR("2")),
+        SW_OK);
+    sw_plugin_request_sent(s); /* a response header: kept for the head */
+    ck_assert_ptr_nonnull(s->room);
+    sw_plugin_request_end(s);
+    ck_assert_uint_eq(pw.rooms.nused, 0);
+    sw_plugin_sess_free(s);
+}
+END_TEST
+
 START_TEST(room_is_bounded)
 {
     struct sw_plugin_sess *s =
@@ -378,6 +399,7 @@ plugin_suite(void)
     TCase *tc = tcase_create("host");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, edits_set_add_remove);
+    tcase_add_test(tc, room_kept_only_for_response_headers);
     tcase_add_test(tc, room_is_bounded);
     tcase_add_test(tc, request_accessors);
     tcase_add_test(tc, accessors_outside_their_hook);

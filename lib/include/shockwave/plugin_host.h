@@ -150,6 +150,11 @@ void sw_plugin_resp_write(const struct sw_plugin_sess *s,
                           struct sw_http_writer *w);
 /* The request's head went out: the edit room goes back to the pool. */
 void sw_plugin_request_end(struct sw_plugin_sess *s);
+/* The head toward the upstream is written: the room goes back at once
+ * unless it holds response headers (then at sw_plugin_request_end), so a
+ * request that only edits holds no room while its upstream answers.
+ * Accepts NULL. */
+void sw_plugin_request_sent(struct sw_plugin_sess *s);
 
 /* WebSocket session hooks. */
 void sw_plugin_run_ws_open(struct sw_plugin_sess *s);
