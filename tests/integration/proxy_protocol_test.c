@@ -25,7 +25,6 @@
 #include "support.h"
 
 #include <check.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,20 +42,6 @@ static int tls_port;           /* @TLSPORT@: tls proxy_protocol */
 static char certs[512];        /* @CERTS@ */
 static char logp[600];         /* @LOG@: the access log */
 
-static int shell(char **out, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static int
-shell(char **out, const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    char *argv[] = {"/bin/sh", "-c", cmd, NULL};
-    return sw_test_run(argv, 30000, out);
-}
-
 static void
 setup(void)
 {
@@ -64,8 +49,8 @@ setup(void)
     struct stat st;
     if (stat(certs, &st) != 0) {
         char *out = NULL;
-        int rc = shell(&out, "sh '%s/tests/tls/gen-certs.sh' '%s'",
-                       sw_test_env("SW_SOURCE_ROOT"), certs);
+        int rc = sw_test_shell(&out, "sh '%s/tests/tls/gen-certs.sh' '%s'",
+                               sw_test_env("SW_SOURCE_ROOT"), certs);
         ck_assert_msg(rc == 0, "gen-certs.sh: %s", out);
         free(out);
     }
@@ -136,7 +121,7 @@ access_log_has(const char *needle)
 {
     for (int i = 0; i < WAIT_MS / 20; i++) {
         char *out = NULL;
-        int rc = shell(&out, "grep -F -q -e '%s' '%s'", needle, logp);
+        int rc = sw_test_shell(&out, "grep -F -q -e '%s' '%s'", needle, logp);
         free(out);
         if (rc == 0) {
             return;
@@ -172,32 +157,34 @@ errors_reach(long long want)
 START_TEST(curl_haproxy_protocol)
 {
     char *out = NULL;
-    int rc = shell(&out,
-                   "curl -sS --max-time 10 --haproxy-protocol "
-                   "http://127.0.0.1:%d/pp",
-                   gw.port);
+    int rc = sw_test_shell(&out,
+                           "curl -sS --max-time 10 --haproxy-protocol "
+                           "http://127.0.0.1:%d/pp",
+                           gw.port);
     ck_assert_msg(rc == 0, "curl: %s", out);
     ck_assert_msg(strstr(out, "X-Real-IP: 127.0.0.1") != NULL, "%s", out);
     free(out);
-    rc = shell(&out,
-               "curl -sS --max-time 10 --haproxy-protocol --cacert "
-               "'%s/ca.pem' --resolve a.test:%d:127.0.0.1 https://a.test:%d/pp",
-               certs, tls_port, tls_port);
+    rc = sw_test_shell(
+        &out,
+        "curl -sS --max-time 10 --haproxy-protocol --cacert "
+        "'%s/ca.pem' --resolve a.test:%d:127.0.0.1 https://a.test:%d/pp",
+        certs, tls_port, tls_port);
     ck_assert_msg(rc == 0, "curl https: %s", out);
     ck_assert_msg(strstr(out, "X-Real-IP: 127.0.0.1") != NULL, "%s", out);
     free(out);
     ck_assert_int_eq(errors_now(), 0);
 
     /* the same clients without the header: closed, no answer, counted */
-    rc = shell(&out, "curl -sS --max-time 10 http://127.0.0.1:%d/pp", gw.port);
+    rc = sw_test_shell(&out, "curl -sS --max-time 10 http://127.0.0.1:%d/pp",
+                       gw.port);
     /* 52: empty reply; 56: reset, the request being unread at the close */
     ck_assert_msg(rc == 52 || rc == 56, "curl without a header: exit %d, %s",
                   rc, out);
     free(out);
-    rc = shell(&out,
-               "curl -sS --max-time 10 --cacert '%s/ca.pem' --resolve "
-               "a.test:%d:127.0.0.1 https://a.test:%d/pp",
-               certs, tls_port, tls_port);
+    rc = sw_test_shell(&out,
+                       "curl -sS --max-time 10 --cacert '%s/ca.pem' --resolve "
+                       "a.test:%d:127.0.0.1 https://a.test:%d/pp",
+                       certs, tls_port, tls_port);
     ck_assert_msg(rc != 0, "TLS without a header answered: %s", out);
     free(out);
     errors_reach(2);
@@ -361,6 +348,30 @@ port_up(int port)
     return false;
 }
 
+/* curl from 127.0.0.2 to HAProxy's port (url has a %d for it, twice for
+ * https: --resolve), then the backend and the access log line for `tag`
+ * show 127.0.0.2 while the gateway's socket peer is HAProxy's 127.0.0.1. */
+static void
+via_haproxy(const char *url_fmt, int port, const char *tag)
+{
+    char url[256];
+    snprintf(url, sizeof(url), url_fmt, port);
+    char *out = NULL;
+    int rc = sw_test_shell(&out,
+                           "curl -sS --max-time 10 --interface 127.0.0.2 "
+                           "--cacert '%s/ca.pem' --resolve a.test:%d:127.0.0.1 "
+                           "'%s'",
+                           certs, port, url);
+    ck_assert_msg(rc == 0, "curl %s: %s", url, out);
+    ck_assert_msg(strstr(out, "X-Real-IP: 127.0.0.2") != NULL, "%s", out);
+    free(out);
+    access_log_has(tag);
+    rc = sw_test_shell(&out, "grep -F '%s' '%s' | grep -F -q 127.0.0.2", tag,
+                       logp);
+    ck_assert_msg(rc == 0, "the access log line of %s lacks 127.0.0.2", tag);
+    free(out);
+}
+
 START_TEST(haproxy_in_front)
 {
     char path[600];
@@ -380,33 +391,8 @@ START_TEST(haproxy_in_front)
         sw_test_proc_dump(&hap);
         ck_abort_msg("haproxy did not listen");
     }
-    char *out = NULL;
-    int rc = shell(&out,
-                   "curl -sS --max-time 10 --interface 127.0.0.2 "
-                   "http://127.0.0.1:%d/via-haproxy-v1",
-                   h1);
-    ck_assert_msg(rc == 0, "curl via send-proxy: %s", out);
-    ck_assert_msg(strstr(out, "X-Real-IP: 127.0.0.2") != NULL, "%s", out);
-    free(out);
-    access_log_has("via-haproxy-v1");
-    rc =
-        shell(&out, "grep -F via-haproxy-v1 '%s' | grep -F -q 127.0.0.2", logp);
-    ck_assert_msg(rc == 0, "the access log line lacks 127.0.0.2");
-    free(out);
-
-    rc = shell(&out,
-               "curl -sS --max-time 10 --interface 127.0.0.2 --cacert "
-               "'%s/ca.pem' --resolve a.test:%d:127.0.0.1 "
-               "https://a.test:%d/via-haproxy-v2",
-               certs, h2, h2);
-    ck_assert_msg(rc == 0, "curl via send-proxy-v2 (TLS): %s", out);
-    ck_assert_msg(strstr(out, "X-Real-IP: 127.0.0.2") != NULL, "%s", out);
-    free(out);
-    access_log_has("via-haproxy-v2");
-    rc =
-        shell(&out, "grep -F via-haproxy-v2 '%s' | grep -F -q 127.0.0.2", logp);
-    ck_assert_msg(rc == 0, "the access log line lacks 127.0.0.2");
-    free(out);
+    via_haproxy("http://127.0.0.1:%d/via-haproxy-v1", h1, "via-haproxy-v1");
+    via_haproxy("https://a.test:%d/via-haproxy-v2", h2, "via-haproxy-v2");
     sw_test_proc_stop(&hap, 2000);
 }
 END_TEST
