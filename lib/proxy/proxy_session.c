@@ -286,10 +286,11 @@ start_transport(struct sw_session *p)
 /* A PROXY header that did not come whole and right: logged once, counted,
  * closed without an answer (the balancer in front expects none). */
 static enum sw_status
-proxyhdr_refuse(struct sw_session *p, const char *why)
+proxyhdr_refuse(struct sw_session *p, const char *why, int err)
 {
-    sw_log_warn("client %s:%s: PROXY protocol header refused: %s", p->raddr,
-                p->rport, why);
+    sw_log_warn("client %s:%s: PROXY protocol header refused: %s%s%s", p->raddr,
+                p->rport, why, err != 0 ? ": " : "",
+                err != 0 ? strerror(err) : "");
     sw_metrics_inc(&p->w->metrics, SW_METRIC_PROXY_PROTOCOL_ERRORS);
     sw__proxy_close(p);
     return SW_ECLOSED;
@@ -322,27 +323,26 @@ phase_proxyhdr(struct sw_session *p)
         return SW_AGAIN;
     }
     if (n < 0) {
-        sw_log_info("client %s:%s: recv: %s", p->raddr, p->rport,
-                    strerror(errno));
-        return proxyhdr_refuse(p, "connection failed before the header");
+        return proxyhdr_refuse(p, "recv failed before the header", errno);
     }
     if (n == 0) {
-        return proxyhdr_refuse(p, "connection closed before the header");
+        return proxyhdr_refuse(p, "connection closed before the header", 0);
     }
     struct sw_proxyproto pp;
     enum sw_status st = sw_http_proxyproto_decode(&pp, b->pos, have + (size_t)n,
                                                   SW_PROXYPROTO_V2_MAX);
     if (st == SW_EPROTO) {
-        return proxyhdr_refuse(p, pp.reason);
+        return proxyhdr_refuse(p, pp.reason, 0);
     }
     size_t take = st == SW_OK ? pp.len - have : (size_t)n;
     if (st == SW_AGAIN && have + (size_t)n >= SW_PROXYPROTO_V2_MAX) {
-        return proxyhdr_refuse(p, "header longer than the bound");
+        return proxyhdr_refuse(p, "header longer than the bound", 0);
     }
     /* the peeked bytes are queued: this read returns exactly `take` */
     ssize_t got = recv(p->c.io.fd, b->last, take, 0);
     if (got != (ssize_t)take) {
-        return proxyhdr_refuse(p, "header bytes vanished from the socket");
+        return proxyhdr_refuse(p, "header bytes vanished from the socket",
+                               got < 0 ? errno : 0);
     }
     sw_metrics_add(&p->w->metrics, SW_METRIC_BYTES_FROM_CLIENTS, got);
     b->last += got;
@@ -638,7 +638,8 @@ on_client_timer(struct sw_conn *c, void *arg)
     SW_UNUSED(c);
     switch (p->state) {
     case SW_PROXY_PROXYHDR:
-        proxyhdr_refuse(p, "no complete header within client_header_timeout");
+        proxyhdr_refuse(p, "no complete header within client_header_timeout",
+                        0);
         return;
     case SW_PROXY_HANDSHAKE:
         sw_log_info("client %s:%s: TLS handshake timed out", p->raddr,
