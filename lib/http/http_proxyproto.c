@@ -99,7 +99,9 @@ split_fields(const char *line, size_t n, struct sw_str *f, size_t max)
 static enum sw_status
 decode_v1(struct sw_proxyproto *pp, const char *d, size_t len)
 {
-    size_t scan = len < SW_PROXYPROTO_V1_MAX ? len : SW_PROXYPROTO_V1_MAX;
+    /* the CR may stand at index 105 at the latest: 107 bytes with LF */
+    size_t cr_max = SW_PROXYPROTO_V1_MAX - 2;
+    size_t scan = len < cr_max + 1 ? len : cr_max + 1;
     size_t eol = 0;
     bool found = false;
     for (size_t i = 0; i < scan; i++) {
@@ -122,7 +124,7 @@ decode_v1(struct sw_proxyproto *pp, const char *d, size_t len)
         }
     }
     if (!found) {
-        if (len >= SW_PROXYPROTO_V1_MAX) {
+        if (len > cr_max) {
             return refuse(pp, "v1 header longer than 107 bytes");
         }
         return SW_AGAIN;

@@ -50,6 +50,17 @@ static const struct pp_vec vecs[] = {
        "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff 65535 65535\r\n"),
      .st = SW_OK, .hlen = 104,
      .addr = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", .port = "65535"},
+    /* the spec's bound: 107 bytes with the CRLF, not one more */
+    {"v1 unknown at 107",
+     V("PROXY UNKNOWN "
+       "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy"
+       "yyyyyyyyyyyyyyyyyyyy\r\n"),
+     .st = SW_OK, .hlen = 107, .local = true},
+    {"v1 unknown at 108",
+     V("PROXY UNKNOWN "
+       "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy"
+       "yyyyyyyyyyyyyyyyyyyyy\r\n"),
+     .st = SW_EPROTO},
     {"v1 http instead", V("GET / HTTP/1.1\r\n\r\n"), .st = SW_EPROTO},
     {"v1 lower case", V("proxy TCP4 1.2.3.4 5.6.7.8 1 2\r\n"), .st = SW_EPROTO},
     {"v1 PROXYX", V("PROXYX TCP4\r\n"), .st = SW_EPROTO},
