@@ -82,8 +82,9 @@ sw_gateway_start_workers(struct sw_gateway *g)
         g->workers[i].w = w;
         for (size_t j = 0; j < g->cf->nlistens; j++) {
             int fd = sw_gateway_listen_socket(&g->cf->listens[j], true);
+            const struct sw_conf_listen *cl = &g->cf->listens[j];
             if (fd < 0 ||
-                sw_worker_listen(w, fd, g->cf->listens[j].tls) != SW_OK) {
+                sw_worker_listen(w, fd, cl->tls, cl->proxy_protocol) != SW_OK) {
                 return SW_ERROR;
             }
         }

@@ -60,7 +60,7 @@ static const struct sw__conf_directive main_directives[] = {
     {.name = "listen",
      .set = sw__conf_set_listen,
      .min = 1,
-     .max = 3,
+     .max = 4,
      .flags = SW__CONF_F_MULTI},
     {.name = "admin", .set = sw__conf_set_admin, .min = 1, .max = 1},
     {.name = "error_log",

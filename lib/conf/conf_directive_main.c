@@ -4,7 +4,7 @@
  *
  *   sw__conf_set_workers()    workers auto | N
  *   listen_init()             an address with the listen defaults
- *   sw__conf_set_listen()     listen ADDR [backlog=N] [tls], no duplicates
+ *   sw__conf_set_listen()     listen ADDR [backlog=N] [tls] [proxy_protocol]
  *   sw__conf_set_admin()      admin ADDR
  *   sw__conf_set_log_level()  log_level error | warn | info | debug
  *   sw__conf_set_access_log() access_log off | stderr | PATH [json]
@@ -89,10 +89,13 @@ sw__conf_set_listen(struct sw__conf_parser *ps, struct sw__conf_src *s,
             }
         } else if (sw__conf_str_eq(st->args[i].text, "tls")) {
             l.tls = true;
+        } else if (sw__conf_str_eq(st->args[i].text, "proxy_protocol")) {
+            l.proxy_protocol = true;
         } else {
             sw__conf_err_tok(ps, s, &st->args[i],
                              "unknown option \"%.*s\" for "
-                             "\"listen\": expected backlog=N or tls",
+                             "\"listen\": expected backlog=N, tls or "
+                             "proxy_protocol",
                              SW__CONF_TOKF(&st->args[i]));
             ok = false;
         }

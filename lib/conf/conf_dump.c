@@ -236,7 +236,8 @@ main_settings(FILE *out, const struct sw_conf *cf)
         const struct sw_conf_listen *l = &cf->listens[i];
         fputs("listen ", out);
         sword(out, l->text);
-        fprintf(out, " backlog=%d%s;\n", l->backlog, l->tls ? " tls" : "");
+        fprintf(out, " backlog=%d%s%s;\n", l->backlog, l->tls ? " tls" : "",
+                l->proxy_protocol ? " proxy_protocol" : "");
     }
     if (cf->admin != NULL) {
         setting(out, "", "admin", cf->admin->text, false);

@@ -10,6 +10,8 @@
  *
  *   NEW --TLS listener--> HANDSHAKE --done--> IDLE
  *   NEW --plain listener--------------------> IDLE
+ *   NEW --proxy_protocol listener--> PROXYHDR --header read--> HANDSHAKE
+ *                                            (TLS) or IDLE (plain)
  *
  *   IDLE --first byte--> HEAD --no route / return / bad head--> LOCAL
  *                         |
@@ -73,6 +75,7 @@ struct sw_listener {
     struct event ev;          /* readable: accept */
     char port[8];             /* local port as text ($server_port) */
     bool tls;                 /* `listen ... tls`: terminate TLS */
+    bool proxy_protocol;      /* `listen ... proxy_protocol` */
     struct sw_worker *w;      /* borrowed: owning worker */
     struct sw_listener *next; /* owned: next listener */
 };
@@ -120,6 +123,7 @@ struct sw_worker {
 
 enum sw_proxy_state {
     SW_PROXY_NEW = 0,   /* accepted, nothing armed yet */
+    SW_PROXY_PROXYHDR,  /* reading the PROXY protocol header */
     SW_PROXY_HANDSHAKE, /* transport handshake (TLS) in progress */
     SW_PROXY_IDLE,      /* waiting for a request's first byte */
     SW_PROXY_HEAD,      /* reading a request head */

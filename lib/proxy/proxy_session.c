@@ -21,6 +21,7 @@
  *
  * Contents:
  *   transition_ok, sw__proxy_set_state, sw__proxy_show_flags
+ *   phase_proxyhdr            the PROXY protocol header (proxy_protocol)
  *   phase_handshake, phase_connect, phase_proxy, phase_local, phase_wait
  *   sw__proxy_run             runs the current state's phase until SW_AGAIN
  *   update_interest, update_timers
@@ -36,6 +37,7 @@
 #include <shockwave/ws.h>
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -66,8 +68,10 @@ transition_ok(enum sw_proxy_state from, enum sw_proxy_state to)
     }
     switch (from) {
     case SW_PROXY_NEW:
-        return to == SW_PROXY_HANDSHAKE || to == SW_PROXY_IDLE ||
-               to == SW_PROXY_UPGRADED;
+        return to == SW_PROXY_PROXYHDR || to == SW_PROXY_HANDSHAKE ||
+               to == SW_PROXY_IDLE || to == SW_PROXY_UPGRADED;
+    case SW_PROXY_PROXYHDR:
+        return to == SW_PROXY_HANDSHAKE || to == SW_PROXY_IDLE;
     case SW_PROXY_HANDSHAKE:
         return to == SW_PROXY_IDLE;
     case SW_PROXY_IDLE:
@@ -254,6 +258,110 @@ flush_client(struct sw_session *p)
     return SW_AGAIN;
 }
 
+/* The client's first exchange on its transport: the TLS handshake on a TLS
+ * listener, else the first request, under its header timeout. False when
+ * the session was closed. */
+static bool
+start_transport(struct sw_session *p)
+{
+    const struct sw_conf *cf = conf_of(p);
+    if (p->l->tls) {
+        /* the snapshot built its TLS contexts at load (gateway) */
+        if (cf->tls == NULL ||
+            sw_tls_server_attach(cf->tls, p->w->id, &p->c.io) != SW_OK) {
+            sw_log_error("client %s:%s: cannot start TLS", p->raddr, p->rport);
+            sw__proxy_close(p);
+            return false;
+        }
+        sw__proxy_set_state(p, SW_PROXY_HANDSHAKE);
+        sw_conn_timer(&p->c, cf->tls_handshake_timeout_ms);
+    } else {
+        sw__proxy_set_state(p, SW_PROXY_IDLE);
+        /* the first request gets the header timeout from accept */
+        sw_conn_timer(&p->c, cf->client_header_timeout_ms);
+    }
+    return true;
+}
+
+/* A PROXY header that did not come whole and right: logged once, counted,
+ * closed without an answer (the balancer in front expects none). */
+static enum sw_status
+proxyhdr_refuse(struct sw_session *p, const char *why, int err)
+{
+    sw_log_warn("client %s:%s: PROXY protocol header refused: %s%s%s", p->raddr,
+                p->rport, why, err != 0 ? ": " : "",
+                err != 0 ? strerror(err) : "");
+    sw_metrics_inc(&p->w->metrics, SW_METRIC_PROXY_PROTOCOL_ERRORS);
+    sw__proxy_close(p);
+    return SW_ECLOSED;
+}
+
+/*
+ * PROXYHDR: read the PROXY protocol header off the socket itself, never a
+ * byte more, so what follows (a TLS ClientHello, a request) is still there
+ * for the transport. The bytes are peeked; a complete header is then
+ * consumed to its exact length, an incomplete one (every byte peeked
+ * belongs to it) is consumed whole into c.in, which holds nothing else
+ * until the header ends and is then emptied.
+ */
+static enum sw_status
+phase_proxyhdr(struct sw_session *p)
+{
+    if (!sw_conn_buf_ready(&p->c, &p->c.in)) {
+        sw_metrics_inc(&p->w->metrics, SW_METRIC_OUT_OF_MEMORY);
+        sw__proxy_close(p);
+        return SW_ECLOSED;
+    }
+    struct sw_buf *b = p->c.in;
+    size_t have = sw_buf_len(b);
+    size_t want = SW_PROXYPROTO_V2_MAX - have;
+    if (sw_buf_room(b) < want) {
+        want = sw_buf_room(b);
+    }
+    ssize_t n = recv(p->c.io.fd, b->last, want, MSG_PEEK);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+        return SW_AGAIN;
+    }
+    if (n < 0) {
+        return proxyhdr_refuse(p, "recv failed before the header", errno);
+    }
+    if (n == 0) {
+        return proxyhdr_refuse(p, "connection closed before the header", 0);
+    }
+    struct sw_proxyproto pp;
+    enum sw_status st = sw_http_proxyproto_decode(&pp, b->pos, have + (size_t)n,
+                                                  SW_PROXYPROTO_V2_MAX);
+    if (st == SW_EPROTO) {
+        return proxyhdr_refuse(p, pp.reason, 0);
+    }
+    size_t take = st == SW_OK ? pp.len - have : (size_t)n;
+    if (st == SW_AGAIN && have + (size_t)n >= SW_PROXYPROTO_V2_MAX) {
+        return proxyhdr_refuse(p, "header longer than the bound", 0);
+    }
+    /* the peeked bytes are queued: this read returns exactly `take` */
+    ssize_t got = recv(p->c.io.fd, b->last, take, 0);
+    if (got != (ssize_t)take) {
+        return proxyhdr_refuse(p, "header bytes vanished from the socket",
+                               got < 0 ? errno : 0);
+    }
+    sw_metrics_add(&p->w->metrics, SW_METRIC_BYTES_FROM_CLIENTS, got);
+    b->last += got;
+    if (st == SW_AGAIN) {
+        return SW_AGAIN;
+    }
+    char host[sizeof(p->raddr)];
+    char port[sizeof(p->rport)];
+    if (sw_http_proxyproto_addr_text(&pp, host, sizeof(host), port,
+                                     sizeof(port)) > 0) {
+        sw_log_debug("client %s:%s: PROXY v%u header: client %s:%s", p->raddr,
+                     p->rport, pp.version, host, port);
+        memcpy(p->raddr, host, sizeof(host));
+        memcpy(p->rport, port, sizeof(port));
+    }
+    sw_conn_buf_release(&p->c, &p->c.in);
+    return start_transport(p) ? SW_OK : SW_ECLOSED;
+}
+
 /* HANDSHAKE: drive the client's transport handshake (TLS). */
 static enum sw_status
 phase_handshake(struct sw_session *p)
@@ -330,6 +438,7 @@ phase_wait(struct sw_session *p)
 
 static enum sw_status (*const phases[])(struct sw_session *p) = {
     [SW_PROXY_NEW] = phase_wait,
+    [SW_PROXY_PROXYHDR] = phase_proxyhdr,
     [SW_PROXY_HANDSHAKE] = phase_handshake,
     [SW_PROXY_IDLE] = sw__proxy_phase_head,
     [SW_PROXY_HEAD] = sw__proxy_phase_head,
@@ -351,6 +460,9 @@ update_interest(struct sw_session *p)
     struct sw_conn *u = &p->u;
     bool read_client = false;
     switch (p->state) {
+    case SW_PROXY_PROXYHDR:
+        sw_conn_watch(c, true, false);
+        return;
     case SW_PROXY_HANDSHAKE: {
         bool wr = c->io.want == SW_IO_WANT_WRITE;
         sw_conn_watch(c, !wr, wr);
@@ -488,6 +600,7 @@ on_client_read(struct sw_conn *c, void *arg)
     case SW_PROXY_LINGER:
         linger_read(p);
         return;
+    case SW_PROXY_PROXYHDR:
     case SW_PROXY_HANDSHAKE:
         sw__proxy_run(p);
         return;
@@ -508,7 +621,7 @@ on_client_write(struct sw_conn *c, void *arg)
     if (p->state == SW_PROXY_CLOSING) {
         return;
     }
-    if (p->state == SW_PROXY_HANDSHAKE) {
+    if (p->state == SW_PROXY_HANDSHAKE || p->state == SW_PROXY_PROXYHDR) {
         sw__proxy_run(p);
         return;
     }
@@ -524,6 +637,10 @@ on_client_timer(struct sw_conn *c, void *arg)
     struct sw_session *p = arg;
     SW_UNUSED(c);
     switch (p->state) {
+    case SW_PROXY_PROXYHDR:
+        proxyhdr_refuse(p, "no complete header within client_header_timeout",
+                        0);
+        return;
     case SW_PROXY_HANDSHAKE:
         sw_log_info("client %s:%s: TLS handshake timed out", p->raddr,
                     p->rport);
@@ -637,21 +754,12 @@ sw__proxy_session_start(struct sw_worker *w, struct sw_listener *l, int fd,
     sw_metrics_inc(&w->metrics, SW_METRIC_CLIENT_CONNECTIONS_TOTAL);
     sw_metrics_inc(&w->metrics, SW_METRIC_CLIENT_CONNECTIONS_ACTIVE);
 
-    const struct sw_conf *cf = conf_of(p);
-    if (l->tls) {
-        /* the snapshot built its TLS contexts at load (gateway) */
-        if (cf->tls == NULL ||
-            sw_tls_server_attach(cf->tls, w->id, &p->c.io) != SW_OK) {
-            sw_log_error("client %s:%s: cannot start TLS", p->raddr, p->rport);
-            sw__proxy_close(p);
-            return;
-        }
-        sw__proxy_set_state(p, SW_PROXY_HANDSHAKE);
-        sw_conn_timer(&p->c, cf->tls_handshake_timeout_ms);
-    } else {
-        sw__proxy_set_state(p, SW_PROXY_IDLE);
-        /* the first request gets the header timeout from accept */
-        sw_conn_timer(&p->c, cf->client_header_timeout_ms);
+    if (l->proxy_protocol) {
+        /* before anything else, TLS included; the header timeout bounds it */
+        sw__proxy_set_state(p, SW_PROXY_PROXYHDR);
+        sw_conn_timer(&p->c, conf_of(p)->client_header_timeout_ms);
+    } else if (!start_transport(p)) {
+        return;
     }
     sw_conn_watch(&p->c, true, false);
 }
@@ -692,7 +800,7 @@ sw__proxy_session_drain(struct sw_session *p, bool force)
         return;
     }
     if (force || p->state == SW_PROXY_IDLE || p->state == SW_PROXY_LINGER ||
-        p->state == SW_PROXY_HANDSHAKE) {
+        p->state == SW_PROXY_HANDSHAKE || p->state == SW_PROXY_PROXYHDR) {
         sw__proxy_close(p);
         return;
     }

@@ -295,7 +295,7 @@ on_listener(evutil_socket_t fd, short what, void *arg)
 }
 
 enum sw_status
-sw_worker_listen(struct sw_worker *w, int fd, bool tls)
+sw_worker_listen(struct sw_worker *w, int fd, bool tls, bool proxy_protocol)
 {
     struct sw_listener *l = calloc(1, sizeof(*l));
     if (l == NULL) {
@@ -305,6 +305,7 @@ sw_worker_listen(struct sw_worker *w, int fd, bool tls)
     l->w = w;
     l->fd = fd;
     l->tls = tls;
+    l->proxy_protocol = proxy_protocol;
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
     if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {

@@ -153,6 +153,7 @@ START_TEST(dump_shows_every_setting)
     expect_line(d, "workers 3;");
     expect_line(d, "listen 127.0.0.1:20000 backlog=77;");
     expect_line(d, "listen 127.0.0.1:20016 backlog=511 tls;");
+    expect_line(d, "listen 127.0.0.1:20099 backlog=9 tls proxy_protocol;");
     expect_line(d, "log_level warn;");
     snprintf(line, sizeof(line), "access_log \"%s/access log.json\" json;",
              sw_test_tmpdir());

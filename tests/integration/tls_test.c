@@ -127,27 +127,11 @@ teardown(void)
     sw_test_proc_stop(&be, 2000);
 }
 
-/* Run a shell pipeline (stdin from /dev/null unless it pipes); exit code,
- * *out gets stdout + stderr. */
-static int shell(char **out, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static int
-shell(char **out, const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    char *argv[] = {"/bin/sh", "-c", cmd, NULL};
-    return sw_test_run(argv, 60000, out);
-}
-
 /* s_client with an HTTP request on stdin; extra options in `opts`. */
 static int
 s_client(char **out, const char *opts)
 {
-    return shell(out,
+    return sw_test_shell(out,
                  "printf 'GET /x HTTP/1.1\\r\\nHost: a.test\\r\\nConnection: "
                  "close\\r\\n\\r\\n' | openssl s_client -connect 127.0.0.1:%d "
                  "-CAfile '%s/ca.pem' -verify_return_error -ign_eof %s 2>&1",
@@ -246,7 +230,7 @@ END_TEST
 START_TEST(tls_curl)
 {
     char *out = NULL;
-    int rc = shell(&out,
+    int rc = sw_test_shell(&out,
                    "curl --silent --show-error --max-time 20 --noproxy '*' "
                    "--cacert '%s/ca.pem' --resolve a.test:%d:127.0.0.1 "
                    "https://a.test:%d/get",
@@ -257,7 +241,7 @@ START_TEST(tls_curl)
     free(proto);
     free(out);
     /* POST a 1 MiB body; the echo backend answers with its digest. */
-    rc = shell(&out,
+    rc = sw_test_shell(&out,
                "head -c 1048576 /dev/urandom > '%s/body' && curl --silent "
                "--show-error --max-time 20 --noproxy '*' --cacert '%s/ca.pem' "
                "--resolve a.test:%d:127.0.0.1 --data-binary @'%s/body' "
@@ -288,7 +272,7 @@ START_TEST(tls_renegotiation_refused)
     long mark = sw_test_proc_log_size(&gw.proc);
     char *out = NULL;
     /* s_client renegotiates when a line is just "R" */
-    shell(&out,
+    sw_test_shell(&out,
           "(printf 'R\\n'; sleep 1) | openssl s_client -connect "
           "127.0.0.1:%d -tls1_2 -servername a.test -CAfile '%s/ca.pem' 2>&1",
           tls_port, certs);
@@ -331,7 +315,7 @@ END_TEST
 START_TEST(tls_wss_echo)
 {
     char *out = NULL;
-    int rc = shell(&out,
+    int rc = sw_test_shell(&out,
                    "/usr/bin/python3 '%s/tests/tls/wss_client.py' "
                    "wss://127.0.0.1:%d/ws '%s/ca.pem' a.test echo 2>&1",
                    sw_test_env("SW_SOURCE_ROOT"), tls_port, certs);
@@ -344,7 +328,7 @@ END_TEST
 static int
 node_wss_echo(char **out, const char *ca, const char *name)
 {
-    return shell(out,
+    return sw_test_shell(out,
                  "'%s' '%s/tests/js/wss_client.js' echo "
                  "wss://127.0.0.1:%d/ws '%s/%s' %s 2>&1",
                  node_bin, sw_test_env("SW_SOURCE_ROOT"), tls_port, certs, ca,
@@ -391,7 +375,7 @@ serial_of(const char *name)
     fputs(out, f);
     fclose(f);
     free(out);
-    shell(&cmd_out, "openssl x509 -noout -serial -in '%s'", tmp);
+    sw_test_shell(&cmd_out, "openssl x509 -noout -serial -in '%s'", tmp);
     return cmd_out;
 }
 
@@ -459,7 +443,7 @@ START_TEST(tls_reload_certificates)
     /* ... and it is exactly b2's serial. */
     char *b2 = NULL;
     ck_assert_int_eq(
-        shell(&b2, "openssl x509 -noout -serial -in '%s/b2.leaf'", certs), 0);
+        sw_test_shell(&b2, "openssl x509 -noout -serial -in '%s/b2.leaf'", certs), 0);
     ck_assert_str_eq(after, b2);
     free(b2);
     free(after);
@@ -524,7 +508,7 @@ START_TEST(tls_browser_wss)
     const char *src = sw_test_env("SW_SOURCE_ROOT");
     char *out = NULL;
     long mark = sw_test_proc_log_size(&gw.proc);
-    int rc = shell(&out,
+    int rc = sw_test_shell(&out,
                    "'%s' '%s/tests/tls/browser.js' '%s' "
                    "'file://%s/tests/tls/page.html?url=wss://127.0.0.1:%d/ws' "
                    "'%s' 30000 2>&1",
@@ -633,7 +617,7 @@ START_TEST(tls_upstream_verified)
     free(body);
     /* TLS on both legs: curl to the TLS listener, TLS to the upstream. */
     char *out = NULL;
-    int rc = shell(&out,
+    int rc = sw_test_shell(&out,
                    "curl --silent --show-error --max-time 20 --noproxy '*' "
                    "--cacert '%s/ca.pem' --resolve a.test:%d:127.0.0.1 "
                    "https://a.test:%d/good/both",

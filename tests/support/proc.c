@@ -581,6 +581,18 @@ sw_test_conf_check(const char *name, const char *const *kv, char **out)
     return sw_test_run(argv, 10000, out);
 }
 
+int
+sw_test_shell(char **out, const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+    return sw_test_run(argv, 60000, out);
+}
+
 const char *
 sw_test_itoa(long v)
 {

@@ -100,6 +100,11 @@ int sw_test_proc_stop(struct sw_test_proc *p, int timeout_ms);
  */
 int sw_test_run(char *const argv[], int timeout_ms, char **out);
 
+/* The same for a /bin/sh command line (printf-formatted, stdin from
+ * /dev/null unless it pipes) with a 60 s deadline. */
+int sw_test_shell(char **out, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /* The path of program `name` on PATH (the shell's `command -v`) into
  * path[cap]; false when there is none. */
 bool sw_test_which(const char *name, char *path, size_t cap);

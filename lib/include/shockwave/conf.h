@@ -83,6 +83,8 @@ struct sw_conf_listen {
     socklen_t addrlen;            /* bytes of addr in use */
     int backlog;                  /* listen(2) backlog, default 511 */
     bool tls;                     /* `listen ADDR tls;`: TLS termination */
+    bool proxy_protocol;          /* `listen ADDR proxy_protocol;`: a PROXY
+                                     header (v1/v2) comes first */
 };
 
 struct sw_conf_server {

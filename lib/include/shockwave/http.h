@@ -191,6 +191,49 @@ void sw_http_write_header(struct sw_http_writer *w, struct sw_str name,
 /* Chunk size line "1a2b\r\n" into out (at least 20 bytes); returns length. */
 size_t sw_http_chunk_header(char *out, uint64_t size);
 
+/*
+ * PROXY protocol header (HAProxy's doc/proxy-protocol.txt), sent by a load
+ * balancer before the client's first byte to carry the client's address.
+ */
+#define SW_PROXYPROTO_V1_MAX 107     /* whole v1 line incl. CRLF (doc 2.1) */
+#define SW_PROXYPROTO_V2_FIXED 16    /* signature, ver/cmd, fam, length */
+#define SW_PROXYPROTO_V2_MAX 536     /* default bound: HAProxy's advice */
+#define SW_PROXYPROTO_V2_MIN_MAX 232 /* smallest bound: a UNIX v2 header */
+
+struct sw_proxyproto {
+    size_t len;         /* header bytes, on SW_OK; the client's start after */
+    unsigned version;   /* 1 or 2 */
+    bool local;         /* keep the connection's own addresses: v1 UNKNOWN,
+                           v2 LOCAL, v2 UNSPEC or UNIX family */
+    int family;         /* AF_INET or AF_INET6 when !local */
+    uint8_t src[16];    /* client address, network order (4 or 16 bytes) */
+    uint8_t dst[16];    /* address the client connected to */
+    uint16_t sport;     /* client port, host order */
+    uint16_t dport;     /* destination port, host order */
+    const char *reason; /* static: why, with SW_EPROTO */
+};
+
+/*
+ * Decode a PROXY header from data[0..len), the connection's first bytes;
+ * call again with the same bytes plus what arrived since. `max` bounds a v2
+ * header (raised to SW_PROXYPROTO_V2_MIN_MAX if below); v1 is bounded at
+ * 107 bytes by the spec. TLVs are checked to fit and skipped.
+ *
+ * Returns:
+ *   SW_OK      complete: pp is filled, pp->len bytes are the header
+ *   SW_AGAIN   a valid prefix so far: more bytes needed
+ *   SW_EPROTO  not a PROXY header, malformed or over the bound; pp->reason
+ *              says which (known as early as the bytes allow)
+ */
+enum sw_status sw_http_proxyproto_decode(struct sw_proxyproto *pp,
+                                         const void *data, size_t len,
+                                         size_t max);
+
+/* The carried client address and port as text into host/port; returns the
+ * length of host, 0 for a `local` header (nothing to replace). */
+size_t sw_http_proxyproto_addr_text(const struct sw_proxyproto *pp, char *host,
+                                    size_t hostlen, char *port, size_t portlen);
+
 /* Reason phrase for a status code ("Bad Gateway"); "Unknown" if none. */
 const char *sw_http_reason(unsigned status);
 

@@ -39,6 +39,9 @@
     X(CLIENT_CONNECTIONS_REFUSED, "client_connections_refused_total", COUNTER, \
       "Client connections closed at accept: over "                             \
       "max_client_connections.")                                               \
+    X(PROXY_PROTOCOL_ERRORS, "proxy_protocol_errors_total", COUNTER,           \
+      "Connections closed on a proxy_protocol listener for a missing, "        \
+      "malformed, oversized or late PROXY header.")                            \
     X(HTTP_REQUESTS_TOTAL, "http_requests_total", COUNTER,                     \
       "HTTP request heads read from clients.")                                 \
     X(HTTP_ERRORS_TOTAL, "http_errors_total", COUNTER,                         \

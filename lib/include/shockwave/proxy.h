@@ -32,8 +32,11 @@ struct sw_worker *sw_worker_new(unsigned id, struct sw_conf *cf,
 
 /* Add a listening socket (non-blocking, already bound and listening); the
  * worker owns it from now on. `tls`: connections on it start with a TLS
- * handshake (the snapshot's TLS contexts). SW_OK or SW_ERROR. */
-enum sw_status sw_worker_listen(struct sw_worker *w, int fd, bool tls);
+ * handshake (the snapshot's TLS contexts). `proxy_protocol`: a PROXY
+ * protocol header (v1 or v2) comes first, before any TLS byte, and carries
+ * the client's address. SW_OK or SW_ERROR. */
+enum sw_status sw_worker_listen(struct sw_worker *w, int fd, bool tls,
+                                bool proxy_protocol);
 
 /* Run the loop until drained. Call on the worker's own thread. */
 void sw_worker_run(struct sw_worker *w);
