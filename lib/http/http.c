@@ -531,6 +531,53 @@ sw__http_head_decode(struct sw__http_head *h, const char *d, size_t len)
     return cross_check(h, d);
 }
 
+bool
+sw_http_is_token(struct sw_str s)
+{
+    for (size_t i = 0; i < s.len; i++) {
+        if (!sw__http_is_tchar((unsigned char)s.p[i])) {
+            return false;
+        }
+    }
+    return s.len > 0;
+}
+
+struct sw_str
+sw_http_query(struct sw_str target)
+{
+    const char *q = memchr(target.p, '?', target.len);
+    if (q == NULL) {
+        return (struct sw_str){"", 0};
+    }
+    return (struct sw_str){q + 1, (size_t)(target.p + target.len - q - 1)};
+}
+
+bool
+sw_http_param(struct sw_str list, char sep, struct sw_str name,
+              struct sw_str *value)
+{
+    const char *p = list.p;
+    const char *end = list.p + list.len;
+    while (p < end) {
+        while (p < end && (*p == ' ' || *p == '\t')) {
+            p++;
+        }
+        const char *next = memchr(p, sep, (size_t)(end - p));
+        const char *stop = next != NULL ? next : end;
+        const char *eq = memchr(p, '=', (size_t)(stop - p));
+        const char *kend = eq != NULL ? eq : stop;
+        if ((size_t)(kend - p) == name.len &&
+            memcmp(p, name.p, name.len) == 0) {
+            *value = eq != NULL
+                         ? (struct sw_str){eq + 1, (size_t)(stop - eq - 1)}
+                         : (struct sw_str){"", 0};
+            return true;
+        }
+        p = next != NULL ? next + 1 : end;
+    }
+    return false;
+}
+
 const struct sw_http_header *
 sw_http_find(const struct sw_http_header *h, size_t n, const char *name)
 {

@@ -114,17 +114,7 @@ sw_plugin_req_path(const struct sw_plugin_ctx *ctx)
 struct sw_str
 sw_plugin_req_query(const struct sw_plugin_ctx *ctx)
 {
-    if (head(ctx) == NULL) {
-        return empty;
-    }
-    struct sw_str t = head(ctx)->target;
-    const char *q = memchr(t.p, '?', t.len);
-    if (q == NULL) {
-        return empty;
-    }
-    const char *end = memchr(q, '#', (size_t)(t.p + t.len - q));
-    size_t n = (size_t)((end != NULL ? end : t.p + t.len) - q - 1);
-    return (struct sw_str){q + 1, n};
+    return head(ctx) != NULL ? sw_http_query(head(ctx)->target) : empty;
 }
 
 struct sw_str
@@ -150,38 +140,13 @@ sw_plugin_req_header(const struct sw_plugin_ctx *ctx, const char *name,
     return true;
 }
 
-/* In "a=1&b=2" (sep '&') or "a=1; b=2" (sep ';'), the value of `name`. */
-static bool
-find_pair(struct sw_str list, char sep, const char *name, struct sw_str *value)
-{
-    size_t nlen = strlen(name);
-    const char *p = list.p;
-    const char *end = list.p + list.len;
-    while (p < end) {
-        while (p < end && (*p == ' ' || *p == '\t')) {
-            p++;
-        }
-        const char *next = memchr(p, sep, (size_t)(end - p));
-        const char *stop = next != NULL ? next : end;
-        const char *eq = memchr(p, '=', (size_t)(stop - p));
-        const char *kend = eq != NULL ? eq : stop;
-        if ((size_t)(kend - p) == nlen && memcmp(p, name, nlen) == 0) {
-            *value = eq != NULL
-                         ? (struct sw_str){eq + 1, (size_t)(stop - eq - 1)}
-                         : empty;
-            return true;
-        }
-        p = next != NULL ? next + 1 : end;
-    }
-    return false;
-}
-
 bool
 sw_plugin_req_arg(const struct sw_plugin_ctx *ctx, const char *name,
                   struct sw_str *value)
 {
     return head(ctx) != NULL &&
-           find_pair(sw_plugin_req_query(ctx), '&', name, value);
+           sw_http_param(sw_plugin_req_query(ctx), '&',
+                         (struct sw_str){name, strlen(name)}, value);
 }
 
 bool
@@ -194,7 +159,8 @@ sw_plugin_req_cookie(const struct sw_plugin_ctx *ctx, const char *name,
     }
     for (size_t i = 0; i < r->nheaders; i++) {
         if (sw_str_eq_ci(r->headers[i].name, "Cookie") &&
-            find_pair(r->headers[i].value, ';', name, value)) {
+            sw_http_param(r->headers[i].value, ';',
+                          (struct sw_str){name, strlen(name)}, value)) {
             return true;
         }
     }
@@ -216,24 +182,6 @@ sw_plugin_req_is_first(const struct sw_plugin_ctx *ctx)
 /* ---- edits, variables, answers ------------------------------------------ */
 
 bool
-sw__plugin_is_token(const char *p, size_t n)
-{
-    static const char extra[] = "!#$%&'*+-.^_`|~";
-    if (n == 0) {
-        return false;
-    }
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)p[i];
-        bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                     (ch >= '0' && ch <= '9');
-        if (!alnum && (ch == '\0' || strchr(extra, ch) == NULL)) {
-            return false;
-        }
-    }
-    return true;
-}
-
-bool
 sw__plugin_is_field_value(struct sw_str v)
 {
     for (size_t i = 0; i < v.len; i++) {
@@ -250,7 +198,7 @@ put_header(struct sw_plugin_ctx *ctx, enum room_kind kind, const char *name,
            struct sw_str value)
 {
     if (head(ctx) == NULL || name == NULL ||
-        !sw__plugin_is_token(name, strlen(name)) ||
+        !sw_http_is_token((struct sw_str){name, strlen(name)}) ||
         !sw__plugin_is_field_value(value)) {
         return SW_EINVAL;
     }
@@ -320,7 +268,7 @@ sw_plugin_respond_header(struct sw_plugin_ctx *ctx, const char *name,
                          struct sw_str value)
 {
     if (head(ctx) == NULL || name == NULL ||
-        !sw__plugin_is_token(name, strlen(name)) ||
+        !sw_http_is_token((struct sw_str){name, strlen(name)}) ||
         !sw__plugin_is_field_value(value)) {
         return SW_EINVAL;
     }
@@ -449,7 +397,8 @@ sw_plugin_log_field(struct sw_plugin_ctx *ctx, const char *key,
 {
     struct sw_plugin_log_fields *f = ctx->log;
     size_t klen = key != NULL ? strlen(key) : 0;
-    if (f == NULL || klen == 0 || !sw__plugin_is_token(key, klen) ||
+    if (f == NULL || klen == 0 ||
+        !sw_http_is_token((struct sw_str){key, klen}) ||
         !sw__plugin_is_field_value(value)) {
         return SW_EINVAL; /* a line break would forge a log line */
     }

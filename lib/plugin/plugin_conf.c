@@ -85,61 +85,17 @@ sw_plugin_conf_path(const struct sw_plugin_conf *pc, const char *path,
     return n >= 0 && (size_t)n < outlen ? SW_OK : SW_ETOOBIG;
 }
 
-/* digits then a unit from units[] (scale per suffix); empty suffix uses
- * bare_scale. */
-struct unit {
-    const char *suffix;
-    uint64_t scale;
-};
-
-static int
-parse_scaled(const char *s, const struct unit *units, size_t nunits,
-             uint64_t bare_scale, uint64_t *out)
-{
-    uint64_t v = 0;
-    size_t i = 0;
-    for (; s[i] >= '0' && s[i] <= '9'; i++) {
-        if (v > (UINT64_MAX - 9) / 10) {
-            return SW_EINVAL;
-        }
-        v = v * 10 + (uint64_t)(s[i] - '0');
-    }
-    if (i == 0) {
-        return SW_EINVAL;
-    }
-    uint64_t scale = 0;
-    if (s[i] == '\0') {
-        scale = bare_scale;
-    }
-    for (size_t k = 0; scale == 0 && k < nunits; k++) {
-        if (strcmp(s + i, units[k].suffix) == 0) {
-            scale = units[k].scale;
-        }
-    }
-    if (scale == 0 || (v != 0 && v > UINT64_MAX / scale)) {
-        return SW_EINVAL;
-    }
-    *out = v * scale;
-    return SW_OK;
-}
-
+/* The gateway's own readers: a plugin's values read like its directives. */
 int
 sw_plugin_parse_duration(const char *s, uint64_t *ms)
 {
-    static const struct unit units[] = {
-        {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000},
-    };
-    return parse_scaled(s, units, SW_NELEMS(units), 1000, ms);
+    return sw_conf_parse_duration((struct sw_str){s, strlen(s)}, ms);
 }
 
 int
 sw_plugin_parse_size(const char *s, uint64_t *bytes)
 {
-    static const struct unit units[] = {
-        {"k", 1024},        {"K", 1024},          {"m", 1024 * 1024},
-        {"M", 1024 * 1024}, {"g", 1024ull << 20}, {"G", 1024ull << 20},
-    };
-    return parse_scaled(s, units, SW_NELEMS(units), 1, bytes);
+    return sw_conf_parse_size((struct sw_str){s, strlen(s)}, bytes);
 }
 
 unsigned

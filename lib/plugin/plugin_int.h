@@ -156,8 +156,7 @@ bool sw__plugin_room_next(const struct sw_plugin_sess *s, size_t *pos,
                           enum room_kind *kind, struct sw_str *name,
                           struct sw_str *value);
 
-/* RFC 9110 5.6.2 token; a field value without CR, LF or NUL. */
-bool sw__plugin_is_token(const char *p, size_t n);
+/* A field value without CR, LF or NUL. */
 bool sw__plugin_is_field_value(struct sw_str v);
 
 #endif

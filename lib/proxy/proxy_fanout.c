@@ -41,25 +41,9 @@ put(struct key_out *o, struct sw_str s)
 static struct sw_str
 query_arg(struct sw_str target, struct sw_str name)
 {
-    const char *q = memchr(target.p, '?', target.len);
-    if (q == NULL) {
-        return (struct sw_str){"", 0};
-    }
-    const char *p = q + 1;
-    const char *end = target.p + target.len;
-    while (p < end) {
-        const char *amp = memchr(p, '&', (size_t)(end - p));
-        const char *stop = amp != NULL ? amp : end;
-        const char *eq = memchr(p, '=', (size_t)(stop - p));
-        const char *kend = eq != NULL ? eq : stop;
-        if ((size_t)(kend - p) == name.len &&
-            memcmp(p, name.p, name.len) == 0) {
-            return eq != NULL ? (struct sw_str){eq + 1, (size_t)(stop - eq - 1)}
-                              : (struct sw_str){"", 0};
-        }
-        p = stop + 1;
-    }
-    return (struct sw_str){"", 0};
+    struct sw_str v = {"", 0};
+    sw_http_param(sw_http_query(target), '&', name, &v);
+    return v;
 }
 
 /* The value of request header `name` ("_" standing for "-"). */

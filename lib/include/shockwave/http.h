@@ -133,6 +133,18 @@ int sw_http_method_head(void);
 int sw_http_method_get(void);
 int sw_http_method_connect(void);
 
+/* True when s is an RFC 9110 5.6.2 token (a valid field name). */
+bool sw_http_is_token(struct sw_str s);
+
+/* The query of a request target, without '?' (empty when none). */
+struct sw_str sw_http_query(struct sw_str target);
+
+/* In a list of "name=value" pairs cut by sep ('&' for a query, ';' for a
+ * Cookie field; blanks before a name skipped), the raw value of `name`
+ * into *value (empty for a bare "name"). True when present. */
+bool sw_http_param(struct sw_str list, char sep, struct sw_str name,
+                   struct sw_str *value);
+
 /* Find a header by name (case-insensitive); NULL if absent. */
 const struct sw_http_header *sw_http_find(const struct sw_http_header *h,
                                           size_t n, const char *name);

@@ -159,8 +159,9 @@ int sw_plugin_conf_error(struct sw_plugin_conf *pc, size_t i, const char *fmt,
  * the file that contains the block. SW_OK or SW_ETOOBIG. */
 int sw_plugin_conf_path(const struct sw_plugin_conf *pc, const char *path,
                         char *out, size_t outlen);
-/* Parse "30s", "500ms", "2m", "1h" (a bare number is seconds) and "10k",
- * "1m" (bytes). SW_OK or SW_EINVAL. */
+/* Parse a duration ("30s", "500ms", "2m", "1h30m"; a bare number is
+ * seconds) into milliseconds, and a size ("10k", "1m") into bytes, as the
+ * gateway reads its own directives. SW_OK or SW_EINVAL. */
 int sw_plugin_parse_duration(const char *s, uint64_t *ms);
 int sw_plugin_parse_size(const char *s, uint64_t *bytes);
 /* Worker threads of the gateway (known at configure). */
