@@ -279,8 +279,15 @@ sw_plugin_respond_header(struct sw_plugin_ctx *ctx, const char *name,
     if (n < 0 || (size_t)n >= sizeof(line)) {
         return SW_ETOOBIG;
     }
-    return sw__plugin_room_append(ctx->s, ROOM_ANS_HEADER,
-                                  (struct sw_str){line, (size_t)n});
+    if (ctx->s->answer_headers + (size_t)n > SW__PLUGIN_ANSWER_HEADERS) {
+        return SW_ETOOBIG;
+    }
+    int st = sw__plugin_room_put(ctx->s, ROOM_ANS_HEADER, empty,
+                                 (struct sw_str){line, (size_t)n});
+    if (st == SW_OK) {
+        ctx->s->answer_headers += (size_t)n;
+    }
+    return st;
 }
 
 int
@@ -290,7 +297,10 @@ sw_plugin_respond(struct sw_plugin_ctx *ctx, unsigned status,
     if (head(ctx) == NULL || status < 200 || status > 599) {
         return SW_EINVAL;
     }
-    int st = sw__plugin_room_put(ctx->s, ROOM_ANS_BODY, empty, body);
+    int st = sw__plugin_join_answer_headers(ctx->s);
+    if (st == SW_OK) {
+        st = sw__plugin_room_put(ctx->s, ROOM_ANS_BODY, empty, body);
+    }
     if (st == SW_OK) {
         ctx->s->answer_status = status;
     }

@@ -87,7 +87,7 @@ struct sw_plugin_sess {
     const struct sw_plugin_chain *ch; /* borrowed (the session's snapshot) */
     struct sw_buf *room;              /* owned (pw->rooms): the edit room */
     size_t edits;                     /* bytes of edits, vars, headers */
-    size_t last_rec;                  /* offset of the newest record */
+    size_t answer_headers;            /* bytes of the answer's headers */
     unsigned answer_status;           /* 0 = no answer */
     const char *answered_by;          /* borrowed: that plugin's name */
     bool seen_request;                /* a request ran the chain before */
@@ -147,10 +147,10 @@ const char *sw__plugin_counter_name(int id);
  * buffer) or SW_ETOOBIG (past limit bytes of that kind). */
 int sw__plugin_room_put(struct sw_plugin_sess *s, enum room_kind kind,
                         struct sw_str name, struct sw_str value);
-/* Append value to the newest record when it is of that kind (the answer's
- * headers stay one run of lines), else put a new one. */
-int sw__plugin_room_append(struct sw_plugin_sess *s, enum room_kind kind,
-                           struct sw_str value);
+/* The answer's header lines (one record each) become one run at the end
+ * of the room, for sw_plugin_sess_answer; called when the answer is set,
+ * before its body. SW_OK or SW_ETOOBIG. */
+int sw__plugin_join_answer_headers(struct sw_plugin_sess *s);
 /* The next record of s's room after *pos (0 to start); false at the end. */
 bool sw__plugin_room_next(const struct sw_plugin_sess *s, size_t *pos,
                           enum room_kind *kind, struct sw_str *name,

@@ -112,6 +112,7 @@ sw_plugin_request_end(struct sw_plugin_sess *s)
     if (s != NULL) {
         s->edits = 0;
         s->answer_status = 0;
+        s->answer_headers = 0;
         s->answered_by = NULL;
     }
 }
@@ -173,7 +174,6 @@ sw__plugin_room_put(struct sw_plugin_sess *s, enum room_kind kind,
     }
     struct room_rec rec = {(uint8_t)kind, (uint16_t)name.len,
                            (uint32_t)value.len};
-    s->last_rec = (size_t)(b->last - b->pos);
     memcpy(b->last, &rec, sizeof(rec));
     memcpy(b->last + sizeof(rec), name.p, name.len);
     if (value.len > 0) {
@@ -183,30 +183,6 @@ sw__plugin_room_put(struct sw_plugin_sess *s, enum room_kind kind,
     if (kind != ROOM_ANS_BODY && kind != ROOM_ANS_HEADER) {
         s->edits += need;
     }
-    return SW_OK;
-}
-
-int
-sw__plugin_room_append(struct sw_plugin_sess *s, enum room_kind kind,
-                       struct sw_str value)
-{
-    struct sw_buf *b = s->room;
-    struct room_rec rec;
-    if (b == NULL || sw_buf_len(b) < s->last_rec + sizeof(rec)) {
-        return sw__plugin_room_put(s, kind, SW_STR(""), value);
-    }
-    memcpy(&rec, b->pos + s->last_rec, sizeof(rec));
-    if (rec.kind != kind || rec.nlen != 0) {
-        return sw__plugin_room_put(s, kind, SW_STR(""), value);
-    }
-    if (sw_buf_room(b) < value.len ||
-        (uint64_t)rec.vlen + value.len > SW__PLUGIN_ANSWER_HEADERS) {
-        return SW_ETOOBIG;
-    }
-    memcpy(b->last, value.p, value.len);
-    b->last += value.len;
-    rec.vlen += (uint32_t)value.len;
-    memcpy(b->pos + s->last_rec, &rec, sizeof(rec));
     return SW_OK;
 }
 
@@ -300,8 +276,8 @@ sw_plugin_sess_answer(const struct sw_plugin_sess *s,
     }
     *out = (struct sw_plugin_answer){.status = s->answer_status,
                                      .by = s->answered_by};
-    /* the answer's header lines are one record (sw__plugin_room_append,
-     * or join_answer_headers when edits came between them): the last */
+    /* the answer's header lines: one record, or the run that
+     * sw__plugin_join_answer_headers made of several: the last */
     size_t pos = 0;
     enum room_kind k;
     struct sw_str n;
@@ -318,10 +294,10 @@ sw_plugin_sess_answer(const struct sw_plugin_sess *s,
 
 /* ---- runners ------------------------------------------------------------- */
 
-/* Header lines of an answer put apart by other records become one run, in
+/* Several header lines of an answer (one record each) become one run, in
  * a new record at the end (sw_plugin_sess_answer takes the last). */
-static void
-join_answer_headers(struct sw_plugin_sess *s)
+int
+sw__plugin_join_answer_headers(struct sw_plugin_sess *s)
 {
     size_t pos = 0;
     size_t runs = 0;
@@ -336,8 +312,11 @@ join_answer_headers(struct sw_plugin_sess *s)
         }
     }
     struct sw_buf *b = s->room;
-    if (runs < 2 || sw_buf_room(b) < sizeof(struct room_rec) + total) {
-        return;
+    if (runs < 2) {
+        return SW_OK;
+    }
+    if (sw_buf_room(b) < sizeof(struct room_rec) + total) {
+        return SW_ETOOBIG;
     }
     struct room_rec rec = {ROOM_ANS_HEADER, 0, (uint32_t)total};
     uint8_t *dst = b->last + sizeof(rec);
@@ -349,8 +328,8 @@ join_answer_headers(struct sw_plugin_sess *s)
         }
     }
     memcpy(b->last, &rec, sizeof(rec));
-    s->last_rec = (size_t)(b->last - b->pos);
     b->last = dst;
+    return SW_OK;
 }
 
 static struct sw_plugin_ctx
@@ -388,7 +367,6 @@ sw_plugin_run_request(struct sw_plugin_sess *s,
             }
             if (v == SW_PLUGIN_ANSWERED && s->answer_status != 0) {
                 s->answered_by = u->pl->name;
-                join_answer_headers(s);
                 return SW_PLUGIN_ANSWERED;
             }
             sw_log_error(
