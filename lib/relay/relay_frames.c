@@ -385,17 +385,26 @@ pass_whole_frame(struct sw_relay *r, struct dir *d, size_t hlen)
  * leave a message cut in two: that becomes a close); CLOSE ends the
  * session, the sender getting the plugin's code (RFC 6455 7.4.1 1008).
  */
+/* Skip the frame whose header was decoded, and, until its FIN, the rest of
+ * its message; what came before it still goes. */
+static int
+drop_frame(struct sw_relay *r, struct dir *d)
+{
+    flush_run(r, d);
+    d->plug_dropping = !d->f.fin;
+    d->frames++;
+    d->remaining = d->f.payload_len;
+    d->state = DIR_DROP;
+    return SW_PLUGIN_DROP;
+}
+
 static int
 plugins_see_frame(struct sw_relay *r, struct dir *d, size_t hlen)
 {
     const struct sw_ws_frame *f = &d->f;
     bool first = f->opcode != SW_WS_OP_CONT;
     if (d->plug_dropping && !first) {
-        d->plug_dropping = !f->fin;
-        d->frames++;
-        d->remaining = f->payload_len;
-        d->state = DIR_DROP;
-        return SW_PLUGIN_DROP;
+        return drop_frame(r, d);
     }
     const struct sw_buf *in = d->src->conn->in;
     bool whole =
@@ -421,14 +430,7 @@ plugins_see_frame(struct sw_relay *r, struct dir *d, size_t hlen)
         sw__relay_policy_close(r, d, code, "a plugin closed the session");
         return v;
     }
-    if (v == SW_PLUGIN_DROP) {
-        flush_run(r, d); /* what came before still goes */
-        d->plug_dropping = !f->fin;
-        d->frames++;
-        d->remaining = f->payload_len;
-        d->state = DIR_DROP;
-    }
-    return v;
+    return v == SW_PLUGIN_DROP ? drop_frame(r, d) : v;
 }
 
 /* Walk the frames in d->src->conn->in as far as buffers allow. */
