@@ -24,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #define WAIT_MS 10000
 
@@ -64,10 +63,8 @@ start(struct sw_test_gw *gw, struct sw_test_proc *be)
     char example[512];
     char ratelimit[512];
     char log[600];
-    snprintf(example, sizeof(example), "%s/plugins/example/example.so",
-             sw_test_env("SW_BUILD_ROOT"));
-    snprintf(ratelimit, sizeof(ratelimit), "%s/plugins/ratelimit/ratelimit.so",
-             sw_test_env("SW_BUILD_ROOT"));
+    sw_test_plugin_so("example", example, sizeof(example));
+    sw_test_plugin_so("ratelimit", ratelimit, sizeof(ratelimit));
     snprintf(log, sizeof(log), "%s/plugin_alloc_access.log", sw_test_tmpdir());
     const char *kv[] = {"B1",        sw_test_itoa(be_port),
                         "EXAMPLE",   example,
@@ -128,8 +125,8 @@ START_TEST(zero_alloc_per_request_and_message)
     sw_test_conn_close(&c);
     ck_assert_int_eq(sw_test_ws_close_handshake(&ws, 1000, WAIT_MS), 1000);
     sw_test_ws_free(&ws);
-    int rc = sw_test_gw_stop(&gw);
-    ck_assert_msg(WIFEXITED(rc) && WEXITSTATUS(rc) == 0,
+    int rc;
+    ck_assert_msg(sw_test_gw_stop_clean(&gw, &rc),
                   "shockwave did not exit 0 (status 0x%x)", rc);
     sw_test_proc_stop(&be, 2000);
 }

@@ -30,8 +30,7 @@ static char plugin[512];       /* the built example.so */
 static void
 setup(void)
 {
-    snprintf(plugin, sizeof(plugin), "%s/plugins/example/example.so",
-             sw_test_env("SW_BUILD_ROOT"));
+    sw_test_plugin_so("example", plugin, sizeof(plugin));
     ck_assert(sw_test_backend_start(&be, "b1", &be_port));
     const char *kv[] = {"B1", sw_test_itoa(be_port), "PLUGIN", plugin, NULL};
     ck_assert(sw_test_gw_start(&gw, "plugin_example.conf", kv));

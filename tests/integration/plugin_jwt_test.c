@@ -613,8 +613,7 @@ START_TEST(with_ratelimit)
     int st;
     ck_assert(sw_test_gw_stop_clean(&gw, &st));
     char rl_so[600];
-    snprintf(rl_so, sizeof(rl_so), "%s/plugins/ratelimit/ratelimit.so",
-             sw_test_env("SW_BUILD_ROOT"));
+    sw_test_plugin_so("ratelimit", rl_so, sizeof(rl_so));
     const char *kv[] = {
         "B1",   sw_test_itoa(be_port), "PLUGIN", plugin_so, "DIR",
         keydir, "RATELIMIT",           rl_so,    NULL};
@@ -677,8 +676,7 @@ plugin_jwt_suite(void)
 int
 main(void)
 {
-    snprintf(plugin_so, sizeof(plugin_so), "%s/plugins/jwt_auth/jwt_auth.so",
-             sw_test_env("SW_BUILD_ROOT"));
+    sw_test_plugin_so("jwt_auth", plugin_so, sizeof(plugin_so));
     const char *base = getenv("TMPDIR");
     snprintf(keydir, sizeof(keydir), "%s/swjwt.XXXXXX",
              base != NULL && base[0] != '\0' ? base : "/tmp");

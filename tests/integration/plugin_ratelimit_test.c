@@ -36,8 +36,7 @@ static char plugin[512];       /* the built ratelimit.so */
 static void
 start(const char *conf)
 {
-    snprintf(plugin, sizeof(plugin), "%s/plugins/ratelimit/ratelimit.so",
-             sw_test_env("SW_BUILD_ROOT"));
+    sw_test_plugin_so("ratelimit", plugin, sizeof(plugin));
     ck_assert(sw_test_backend_start(&be, "b1", &be_port));
     const char *kv[] = {"B1",    sw_test_itoa(be_port),   "PLUGIN", plugin,
                         "PROBE", sw_test_env("SW_PROBE"), NULL};

@@ -161,6 +161,14 @@ sw_test_env(const char *name)
     return v;
 }
 
+char *
+sw_test_plugin_so(const char *name, char *out, size_t n)
+{
+    snprintf(out, n, "%s/plugins/%s/%s.so", sw_test_env("SW_BUILD_ROOT"), name,
+             name);
+    return out;
+}
+
 bool
 sw_test_proc_spawn(struct sw_test_proc *p, const char *tag,
                    char *const argv[])

@@ -44,6 +44,10 @@ const char *sw_test_tmpdir(void);
  * SW_SOURCE_ROOT. */
 const char *sw_test_env(const char *name);
 
+/* The path of the built plugin NAME (SW_BUILD_ROOT/plugins/NAME/NAME.so)
+ * into out; returns out. */
+char *sw_test_plugin_so(const char *name, char *out, size_t n);
+
 /*
  * Start argv[0] (a path) with argv; stdout and stderr go to a new log file
  * whose name starts with `tag`. Returns false when fork/exec set-up failed.
