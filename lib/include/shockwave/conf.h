@@ -335,6 +335,17 @@ struct sw_conf {
     uint64_t tls_session_cache;         /* sessions cached per worker,
                                            default 20480; 0 = off */
     uint64_t tls_handshake_timeout_ms;  /* default 10s (the proxy enforces) */
+    /* The Redis bus between gateways (`fanout_bus`, docs/scaling.md):
+     * bus_host empty = no bus. Read at start; a reload keeps the bus the
+     * daemon started with. */
+    struct sw_str bus_url;      /* owned: as written, for -T and logs */
+    struct sw_str bus_host;     /* owned: host name or address */
+    uint16_t bus_port;          /* default 6379 */
+    unsigned bus_db;            /* /DB, default 0 (holder keys only) */
+    struct sw_str bus_user;     /* owned: redis://USER:PASS@ (ACL), or "" */
+    struct sw_str bus_password; /* owned: "" = no AUTH */
+    struct sw_str bus_prefix;   /* owned: `fanout_bus_prefix`, "shockwave:" */
+    uint64_t bus_lease_ms;      /* `fanout_bus_lease`, default 3s */
     struct sw_conf_plugin_load *plugin_loads; /* owned: load_plugin lines */
     size_t nplugin_loads;                     /* entries in plugin_loads */
     void *arena; /* owned: private allocation arena */

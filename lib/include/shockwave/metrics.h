@@ -102,7 +102,21 @@
     X(FANOUT_CLIENT_DROPPED, "fanout_client_messages_dropped_total", COUNTER,  \
       "Client messages a fan-out channel dropped.")                            \
     X(FANOUT_RING_MESSAGES, "fanout_ring_messages_total", COUNTER,             \
-      "Fan-out messages handed to another worker through its ring.")
+      "Fan-out messages handed to another worker through its ring.")           \
+    X(FANOUT_BUS_CONNECTS, "fanout_bus_connects_total", COUNTER,               \
+      "Connections made to the Redis bus, reconnects included.")               \
+    X(FANOUT_BUS_ERRORS, "fanout_bus_errors_total", COUNTER,                   \
+      "Redis bus connections lost or refused, and commands that failed.")      \
+    X(FANOUT_BUS_PUBLISHED, "fanout_bus_published_total", COUNTER,             \
+      "Messages this gateway published on the Redis bus.")                     \
+    X(FANOUT_BUS_RECEIVED, "fanout_bus_received_total", COUNTER,               \
+      "Messages from other gateways delivered from the Redis bus.")            \
+    X(FANOUT_BUS_UNSENT, "fanout_bus_unsent_total", COUNTER,                   \
+      "Messages not published because the Redis bus was down.")                \
+    X(FANOUT_BUS_HOLDS, "fanout_bus_holds_total", COUNTER,                     \
+      "Channels whose upstream this gateway took as the elected holder.")      \
+    X(FANOUT_BUS_STEPDOWNS, "fanout_bus_stepdowns_total", COUNTER,             \
+      "Upstreams this gateway closed because another gateway holds them.")
 
 enum sw_metric {
 #define SW_METRIC_ENUM(id, name, type, help) SW_METRIC_##id,
