@@ -73,12 +73,29 @@ sw_test_free_port(void)
 int
 sw_test_connect(int port, int timeout_ms)
 {
+    return sw_test_connect_addr("127.0.0.1", port, NULL, timeout_ms);
+}
+
+int
+sw_test_connect_addr(const char *ip, int port, const char *src, int timeout_ms)
+{
+    struct sockaddr_in sa, from;
+    loopback(&sa, port);
+    if (inet_pton(AF_INET, ip, &sa.sin_addr) != 1) {
+        return -1;
+    }
+    loopback(&from, 0);
+    if (src != NULL && inet_pton(AF_INET, src, &from.sin_addr) != 1) {
+        return -1;
+    }
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
         return -1;
     }
-    struct sockaddr_in sa;
-    loopback(&sa, port);
+    if (src != NULL && bind(fd, (struct sockaddr *)&from, sizeof(from)) != 0) {
+        close(fd);
+        return -1;
+    }
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
         if (errno != EINPROGRESS) {
             close(fd);
@@ -104,9 +121,16 @@ sw_test_connect(int port, int timeout_ms)
 bool
 sw_test_conn_open(struct sw_test_conn *c, int port)
 {
+    return sw_test_conn_open_addr(c, "127.0.0.1", port, NULL);
+}
+
+bool
+sw_test_conn_open_addr(struct sw_test_conn *c, const char *ip, int port,
+                       const char *src)
+{
     memset(c, 0, sizeof(*c));
     c->timeout_ms = 5000;
-    c->fd = sw_test_connect(port, c->timeout_ms);
+    c->fd = sw_test_connect_addr(ip, port, src, c->timeout_ms);
     return c->fd >= 0;
 }
 

@@ -32,6 +32,12 @@ int sw_test_free_port(void);
 /* Connect to 127.0.0.1:port; -1 on failure. Blocking fd, CLOEXEC. */
 int sw_test_connect(int port, int timeout_ms);
 
+/* The same to ip:port (IPv4 text, any of 127.0.0.0/8 for gateways on
+ * addresses of their own), from source address src (NULL: the kernel's
+ * choice). */
+int sw_test_connect_addr(const char *ip, int port, const char *src,
+                         int timeout_ms);
+
 /* Called with each piece of a response body instead of storing it. */
 typedef void (*sw_test_body_cb)(const uint8_t *p, size_t n, void *arg);
 
@@ -77,6 +83,9 @@ struct sw_test_resp {
 
 /* Open a connection; false on failure. */
 bool sw_test_conn_open(struct sw_test_conn *c, int port);
+/* The same to ip:port from src (as sw_test_connect_addr). */
+bool sw_test_conn_open_addr(struct sw_test_conn *c, const char *ip, int port,
+                            const char *src);
 /* The local (client side) port of an open connection. */
 int sw_test_conn_local_port(const struct sw_test_conn *c);
 

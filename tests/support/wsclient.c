@@ -63,9 +63,28 @@ sw_test_ws_open(struct sw_test_ws *ws, int port, const char *host,
     return sw_test_ws_open_key(ws, port, host, path, extra, NULL);
 }
 
+static int open_at(struct sw_test_ws *ws, const char *ip, const char *src,
+                   int port, const char *host, const char *path,
+                   const char *extra, const char *key);
+
 int
 sw_test_ws_open_key(struct sw_test_ws *ws, int port, const char *host,
                     const char *path, const char *extra, const char *key)
+{
+    return open_at(ws, "127.0.0.1", NULL, port, host, path, extra, key);
+}
+
+int
+sw_test_ws_open_addr(struct sw_test_ws *ws, const char *ip, const char *src,
+                     int port, const char *host, const char *path,
+                     const char *extra)
+{
+    return open_at(ws, ip, src, port, host, path, extra, NULL);
+}
+
+static int
+open_at(struct sw_test_ws *ws, const char *ip, const char *src, int port,
+        const char *host, const char *path, const char *extra, const char *key)
 {
     memset(ws, 0, sizeof(*ws));
     ws->status = -1;
@@ -82,7 +101,7 @@ sw_test_ws_open_key(struct sw_test_ws *ws, int port, const char *host,
     } else {
         sw_ws_handshake_key(ws->rng, ws->key);
     }
-    if (!sw_test_conn_open(&ws->conn, port)) {
+    if (!sw_test_conn_open_addr(&ws->conn, ip, port, src)) {
         ws->why = "connect failed";
         return -1;
     }

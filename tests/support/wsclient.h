@@ -97,6 +97,12 @@ int sw_test_ws_open_key(struct sw_test_ws *ws, int port, const char *host,
                         const char *path, const char *extra,
                         const char *key);
 
+/* The same to ip:port from source address src (NULL: any), for gateways
+ * and load balancers on loopback addresses of their own. */
+int sw_test_ws_open_addr(struct sw_test_ws *ws, const char *ip, const char *src,
+                         int port, const char *host, const char *path,
+                         const char *extra);
+
 /* Close the socket, free everything. Accepts a zeroed or freed ws. */
 void sw_test_ws_free(struct sw_test_ws *ws);
 
