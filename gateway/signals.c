@@ -91,6 +91,14 @@ warn_fixed(const struct sw_gateway *g, const struct sw_conf *cf)
         sw_log_warn("reload: log files or formats changed; they take effect "
                     "at the next restart");
     }
+    /* The bus connects once, at start (docs/configuration.md). */
+    if (!same_str(g->cf->bus_url, cf->bus_url) ||
+        !same_str(g->cf->bus_prefix, cf->bus_prefix) ||
+        g->cf->bus_lease_ms != cf->bus_lease_ms) {
+        sw_log_warn("reload: fanout_bus, fanout_bus_prefix or "
+                    "fanout_bus_lease changed; they take effect at the next "
+                    "restart (the bus the daemon started with stays)");
+    }
 }
 
 static void

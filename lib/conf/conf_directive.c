@@ -200,6 +200,15 @@ static const struct sw__conf_directive main_directives[] = {
      VALUE(sw__conf_duration, CF(tls_handshake_timeout_ms)),
      .lo = 1,
      .hi = MAX_DUR},
+    {.name = "fanout_bus", .set = sw__conf_set_bus, .min = 1, .max = 1},
+    {.name = "fanout_bus_prefix",
+     .set = sw__conf_set_bus_prefix,
+     .min = 1,
+     .max = 1},
+    {.name = "fanout_bus_lease",
+     VALUE(sw__conf_duration, CF(bus_lease_ms)),
+     .lo = SW__CONF_SEC,
+     .hi = SW__CONF_MINUTE},
 };
 
 static const struct sw__conf_directive upstream_directives[] = {

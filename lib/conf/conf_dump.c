@@ -42,6 +42,8 @@ static const char *const main_custom[] = {
     "tls_protocols",
     "tls_session_cache",
     "load_plugin",
+    "fanout_bus",
+    "fanout_bus_prefix",
 };
 static const char *const upstream_custom[] = {
     "server", "balance", "tls_ca", "tls_server_name", "include", "health_check",
@@ -254,6 +256,11 @@ main_settings(FILE *out, const struct sw_conf *cf)
     }
     setting(out, "", "real_ip_header", cf->real_ip_header, false);
     generics(out, SW__CONF_CTX_MAIN, "", cf);
+    /* The URL as written (its password included: -T shows the file). */
+    if (cf->bus_host.len > 0) {
+        setting(out, "", "fanout_bus", cf->bus_url, false);
+    }
+    setting(out, "", "fanout_bus_prefix", cf->bus_prefix, false);
     fputs("tls_protocols", out);
     fputs(cf->tls_protocols & SW_CONF_TLS_V12 ? " TLSv1.2" : "", out);
     fputs(cf->tls_protocols & SW_CONF_TLS_V13 ? " TLSv1.3" : "", out);

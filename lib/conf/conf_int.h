@@ -13,6 +13,7 @@
  *   conf_directive_upstream.c  upstream { }, server, balance
  *   conf_directive_route.c     route { }, matches, header edits, WebSocket
  *   conf_directive_plugin.c    load_plugin, plugin NAME { } (kept raw)
+ *   conf_bus.c                 fanout_bus URL, fanout_bus_prefix
  *   conf_dump.c                the snapshot printed back as a file (-T)
  *
  *   text --lexer--> tokens --parser--> directives --handlers--> sw_conf
@@ -421,6 +422,11 @@ sw__conf_set_cb sw__conf_set_user;       /* NAME [GROUP] */
 /* conf_realip.c */
 sw__conf_set_cb sw__conf_set_real_ip_from;
 sw__conf_set_cb sw__conf_set_real_ip_header;
+/* conf_bus.c */
+sw__conf_set_cb sw__conf_set_bus;        /* fanout_bus redis://... */
+sw__conf_set_cb sw__conf_set_bus_prefix; /* fanout_bus_prefix PREFIX */
+/* The bus fields at their defaults: no bus (sw__conf_parse). */
+void sw__conf_bus_defaults(struct sw__conf_parser *ps);
 
 /* conf_directive_tls.c */
 sw__conf_set_cb sw__conf_set_tls_certificate;

@@ -657,6 +657,7 @@ sw__conf_parse(const char *text, size_t len, const char *name, const char *dir,
     cf->tls_ticket_rotate_ms = 3600000;
     cf->tls_session_cache = 20480;
     cf->tls_handshake_timeout_ms = 10000;
+    sw__conf_bus_defaults(&ps);
     if (ps.oom) {
         goto fail;
     }

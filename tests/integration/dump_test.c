@@ -227,6 +227,8 @@ START_TEST(dump_shows_documented_defaults)
         "tls_ticket_rotate 1h;",
         "tls_session_cache 20480;",
         "tls_handshake_timeout 10s;",
+        "fanout_bus_prefix shockwave:;",
+        "fanout_bus_lease 3s;",
         "    balance round_robin;",
         "    keepalive 16;",
         "    keepalive_timeout 1m;",
@@ -252,7 +254,38 @@ START_TEST(dump_shows_documented_defaults)
         expect_line(d, lines[i]);
     }
     ck_assert_ptr_null(strstr(d, "\nuser "));
+    ck_assert_ptr_null(strstr(d, "\nfanout_bus "));
     free(d);
+}
+END_TEST
+
+START_TEST(dump_shows_the_bus)
+{
+    /* The Redis bus: the URL as written (percent escapes kept), the prefix
+     * quoted when it must be, the lease in its largest unit. */
+    char file[600];
+    snprintf(file, sizeof(file), "%s/bus.conf", sw_test_tmpdir());
+    ck_assert(sw_test_write_file(
+        file, "listen 127.0.0.1:20000;\n"
+              "fanout_bus redis://gw:p%40ss@[::1]:6380/2;\n"
+              "fanout_bus_prefix \"eu;1:\";\n"
+              "fanout_bus_lease 1500ms;\n"
+              "upstream feed { server 127.0.0.1:20001; }\n"
+              "route { upstream feed; websocket on; fanout $uri; }\n"));
+    char *d = check_fixed_point(file);
+    expect_line(d, "fanout_bus redis://gw:p%40ss@[::1]:6380/2;");
+    expect_line(d, "fanout_bus_prefix \"eu;1:\";");
+    expect_line(d, "fanout_bus_lease 1500ms;");
+    free(d);
+    /* -t names a bad URL with its place */
+    ck_assert(sw_test_write_file(file, "listen 127.0.0.1:20000;\n"
+                                       "fanout_bus rediss://h;\n"));
+    char *out;
+    ck_assert_int_ne(run("-t", file, &out), 0);
+    ck_assert_msg(strstr(out, "bus.conf:2:12: \"fanout_bus\": rediss:// "
+                              "(Redis over TLS) is not supported") != NULL,
+                  "%s", out);
+    free(out);
 }
 END_TEST
 
@@ -311,6 +344,7 @@ dump_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, dump_shows_every_setting);
     tcase_add_test(tc, dump_shows_documented_defaults);
+    tcase_add_test(tc, dump_shows_the_bus);
     tcase_add_test(tc, every_template_dumps_to_a_fixed_point);
     tcase_add_test(tc, version_and_build);
     suite_add_tcase(s, tc);
