@@ -200,7 +200,8 @@ usage(FILE *f)
           " [--interval MS] [--size BYTES]\n"
           "  swload subscribe --url ws://HOST:PORT/PATH [--clients N]"
           " [--duration SEC]\n"
-          "         [--threads N] [--source-addrs A,B,...] [--json-only]\n"
+          "         [--threads N] [--source-addrs A,B,...] [--channels N]"
+          " [--json-only]\n"
           "HTTP load: use wrk (see loadtest/README.md)\n"
           "see loadtest/README.md\n",
           f);

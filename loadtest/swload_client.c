@@ -80,6 +80,7 @@ struct client {
     socklen_t dstlen;            /* bytes of dst */
     char host[128];              /* Host header value */
     char path[256];              /* request path */
+    uint64_t channels;           /* --channels: 0, or path + (i mod it) */
     uint64_t conns;              /* connections in total */
     uint64_t size;               /* message payload bytes */
     uint64_t duration_ms;        /* measuring (or holding) time */
@@ -518,14 +519,20 @@ on_writable(evutil_socket_t fd, short what, void *arg)
             cc_fail(c, true);
             return;
         }
+        /* --channels: connection i asks for PATH + (i mod N) */
+        char suffix[24] = "";
+        if (w->cl->channels > 0) {
+            snprintf(suffix, sizeof(suffix), "%" PRIu64,
+                     c->index % w->cl->channels);
+        }
         int n = snprintf(req, sizeof(req),
-                         "GET %s HTTP/1.1\r\n"
+                         "GET %s%s HTTP/1.1\r\n"
                          "Host: %s\r\n"
                          "Upgrade: websocket\r\n"
                          "Connection: Upgrade\r\n"
                          "Sec-WebSocket-Key: %s\r\n"
                          "Sec-WebSocket-Version: 13\r\n\r\n",
-                         w->cl->path, w->cl->host, c->key);
+                         w->cl->path, suffix, w->cl->host, c->key);
         /* A fresh socket's buffer takes a small request whole. */
         if (write(fd, req, (size_t)n) != n) {
             cc_fail(c, true);
@@ -809,7 +816,7 @@ client_usage(void)
           "       [--connections N] [--size BYTES] [--duration SEC]"
           " [--threads N] [--source-addrs A,B,...] [--json-only]\n"
           "       swload subscribe --url ws://HOST:PORT/PATH [--clients N]"
-          " [--duration SEC] [...]\n",
+          " [--duration SEC] [--channels N] [...]\n",
           stderr);
 }
 
@@ -826,6 +833,7 @@ swload_client_main(int argc, char **argv, bool subscribe)
         {"threads", required_argument, NULL, 't'},
         {"source-addrs", required_argument, NULL, 'a'},
         {"json-only", no_argument, NULL, 'j'},
+        {"channels", required_argument, NULL, 'n'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -845,7 +853,7 @@ swload_client_main(int argc, char **argv, bool subscribe)
     cl->sc = subscribe ? SC_SUBSCRIBE : SC_ECHO;
     cl->nthreads = 1;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "u:s:c:z:d:t:a:jh", opts, NULL)) !=
+    while ((opt = getopt_long(argc, argv, "u:s:c:z:d:t:a:n:jh", opts, NULL)) !=
            -1) {
         switch (opt) {
         case 'u':
@@ -899,6 +907,11 @@ swload_client_main(int argc, char **argv, bool subscribe)
             break;
         case 'j':
             cl->json_only = true;
+            break;
+        case 'n':
+            if (!swload_parse_u64(optarg, &cl->channels) || cl->channels == 0) {
+                goto bad;
+            }
             break;
         default:
             client_usage();

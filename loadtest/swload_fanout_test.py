@@ -10,7 +10,8 @@ the two tools of the fan-out benchmark (loadtest/fanout), on loopback.
   bytes in order, answers a ping and a close, counts what it did;
 - the subscriber opens its clients, receives, and reports no gap against
   the real backend; against a scripted sender (sequence 1 2 4 3 5 and a
-  short message) it reports the gap, the reordering and the bad message.
+  short message) it reports the gap, the reordering and the bad message;
+  with --channels N its clients ask for N paths in turn.
 
 Every process started here is stopped by PID; every wait is bounded.
 Standard library only. Exit status 0 when every check passed."""
@@ -212,12 +213,59 @@ def subscriber_order_checks():
     check(r.returncode == 2, "subscribe with a bad URL: exit 2")
 
 
+def channel_sender(ls, n, paths, stop):
+    """n WebSockets answered with a 101; the request target of each goes
+    to paths."""
+    conns = []
+    for _ in range(n):
+        c, _ = ls.accept()
+        c.settimeout(5)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += c.recv(4096)
+        paths.append(head.split(b" ", 2)[1].decode())
+        key = [ln.split(b":", 1)[1].strip() for ln in head.split(b"\r\n")
+               if ln.lower().startswith(b"sec-websocket-key:")][0]
+        acc = base64.b64encode(hashlib.sha1(key + GUID).digest())
+        c.sendall(b"HTTP/1.1 101 Switching Protocols\r\n"
+                  b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                  b"Sec-WebSocket-Accept: %s\r\n\r\n" % acc)
+        conns.append(c)
+    stop.wait(10)
+    for c in conns:
+        c.close()
+
+
+def subscriber_channel_checks():
+    """--channels 3: connection i asks for PATH + (i mod 3)."""
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(8)
+    paths, stop = [], threading.Event()
+    t = threading.Thread(target=channel_sender, args=(ls, 6, paths, stop))
+    t.start()
+    try:
+        r = run(["subscribe", "--url", "ws://127.0.0.1:%d/live/ch" %
+                 ls.getsockname()[1], "--clients", "6", "--channels", "3",
+                 "--duration", "0.2"])
+    finally:
+        stop.set()
+        t.join(10)
+        ls.close()
+    check(sorted(paths) == ["/live/ch0", "/live/ch0", "/live/ch1",
+                            "/live/ch1", "/live/ch2", "/live/ch2"],
+          "--channels 3 spreads 6 clients over ch0..ch2: %s" % paths)
+    r = run(["subscribe", "--url", "ws://127.0.0.1:1/", "--channels", "0"])
+    check(r.returncode == 2, "--channels 0: exit 2")
+
+
 def main():
     if not SWLOAD or not os.access(SWLOAD, os.X_OK):
         print("usage: swload_fanout_test.py PATH/TO/swload")
         return 2
     backend_checks()
     subscriber_order_checks()
+    subscriber_channel_checks()
     print("%d failed" % len(FAILED))
     return 1 if FAILED else 0
 
