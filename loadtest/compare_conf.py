@@ -59,4 +59,8 @@ FANOUT_END = "<!-- fanout: end -->"
 # The Plugins section, likewise: written from a `compare --plugin` run.
 PLUGINS_BEGIN = "<!-- plugins: begin (from loadtest/compare --plugin runs) -->"
 PLUGINS_END = "<!-- plugins: end -->"
-KEPT_SECTIONS = [(FANOUT_BEGIN, FANOUT_END), (PLUGINS_BEGIN, PLUGINS_END)]
+# The Scale-out section, likewise: written by loadtest/scaleout.
+SCALEOUT_BEGIN = "<!-- scaleout: begin -->"
+SCALEOUT_END = "<!-- scaleout: end -->"
+KEPT_SECTIONS = [(FANOUT_BEGIN, FANOUT_END), (PLUGINS_BEGIN, PLUGINS_END),
+                 (SCALEOUT_BEGIN, SCALEOUT_END)]
