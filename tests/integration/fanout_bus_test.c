@@ -56,7 +56,7 @@
 /* One gateway of the test. */
 struct bgw {
     struct sw_test_gw gw; /* the daemon (port: direct clients) */
-    char addr[16];        /* its loopback address */
+    char addr[24];        /* its loopback address */
     int pport;            /* its proxy_protocol listener */
     char log[600];        /* its access log */
     bool up;              /* running (not killed) */
@@ -249,21 +249,45 @@ expect_end(struct sw_test_ws *ws, const char *who)
                   who, rc, ws->why ? ws->why : "-");
 }
 
+/* Gateways 0..ngw-1 up; client a joins `path` on gateway 0 first (the
+ * holder, once its upstream is open), then b on gateway 1 (a follower);
+ * both gateways are then subscribed to the channel's d:. */
+static void
+holder_and_follower(const char *path, int ngw, struct sw_test_ws *a,
+                    struct sw_test_ws *b)
+{
+    for (int i = 0; i < ngw; i++) {
+        gw_up(i);
+    }
+    join(a, 0, path);
+    free(lease_open(path));
+    join(b, 1, path);
+    ck_assert_int_eq(numsub_wait('d', path, 2), 2);
+}
+
+/* The backend sends n rounds; every client in ws[0..nws) gets each once,
+ * in order, on `path`. `when` names the phase in failure messages. */
+static void
+send_to_all(const char *path, unsigned n, struct sw_test_ws *const *ws, int nws,
+            const char *when)
+{
+    unsigned long long s = sw_test_fanback_send(&feed, n, 50, false);
+    for (int i = 0; i < nws; i++) {
+        char who[64];
+        snprintf(who, sizeof(who), "client %d (%s)", i, when);
+        sw_test_fan_expect(ws[i], who, s, n, path, 50, WAIT_MS);
+    }
+}
+
 START_TEST(one_upstream_for_two_gateways)
 {
     const char *path = "/live/one";
-    gw_up(0);
-    gw_up(1);
     struct sw_test_ws a, b;
-    join(&a, 0, path);
-    char *v = lease_open(path);
-    free(v);
-    join(&b, 1, path);
+    holder_and_follower(path, 2, &a, &b);
     ck_assert_int_eq(sw_test_fanback_stat(&feed, "upgraded"), 1);
     ck_assert_int_eq(sw_test_fanback_stat(&feed, "live"), 1);
-    /* both gateways deliver the channel: both are subscribed to d:; only
-     * the holder to u: */
-    ck_assert_int_eq(numsub_wait('d', path, 2), 2);
+    /* both gateways deliver the channel (both subscribed to d:), only the
+     * holder takes client messages (u:) */
     ck_assert_int_eq(numsub('u', path), 1);
 
     /* a witness on the bus: the holder publishes each message once, in
@@ -310,12 +334,8 @@ END_TEST
 START_TEST(client_message_from_the_follower)
 {
     const char *path = "/live/up";
-    gw_up(0);
-    gw_up(1);
     struct sw_test_ws a, b;
-    join(&a, 0, path);
-    free(lease_open(path));
-    join(&b, 1, path);
+    holder_and_follower(path, 2, &a, &b);
     ck_assert_int_eq(numsub_wait('u', path, 1), 1);
     ck_assert(
         sw_test_ws_send(&b, true, SW_WS_OP_TEXT, "from the follower", 17));
@@ -360,14 +380,8 @@ START_TEST(publish_reaches_every_gateway)
 {
     const char *path = "/live/pub";
     const char *arg = "%2Flive%2Fpub"; /* percent-decoded by the gateway */
-    gw_up(0);
-    gw_up(1);
-    gw_up(2);
     struct sw_test_ws a, b;
-    join(&a, 0, path);
-    free(lease_open(path));
-    join(&b, 1, path);
-    ck_assert_int_eq(numsub_wait('d', path, 2), 2);
+    holder_and_follower(path, 3, &a, &b);
 
     /* from the follower's admin listener, then the holder's */
     char *json = NULL;
@@ -413,26 +427,17 @@ END_TEST
 START_TEST(redis_down_and_back)
 {
     const char *path = "/live/down";
-    gw_up(0);
-    gw_up(1);
     struct sw_test_ws a, b;
-    join(&a, 0, path);
-    free(lease_open(path));
-    join(&b, 1, path);
-    ck_assert_int_eq(numsub_wait('d', path, 2), 2);
-    unsigned long long s = sw_test_fanback_send(&feed, 5, 50, false);
-    sw_test_fan_expect(&a, "client on .2", s, 5, path, 50, WAIT_MS);
-    sw_test_fan_expect(&b, "client on .3", s, 5, path, 50, WAIT_MS);
+    holder_and_follower(path, 2, &a, &b);
+    struct sw_test_ws *both[] = {&a, &b};
+    send_to_all(path, 5, both, 2, "bus up");
 
-    /* Redis stopped: the follower holds an upstream of its own */
+    /* Redis stopped: the follower holds an upstream of its own, and both
+     * keep delivering */
     sw_test_redis_stop(&redis);
     ck_assert_int_eq(sw_test_fanback_wait(&feed, "live", 2, BUS_MS), 2);
     ck_assert_int_eq(sw_test_fanback_stat(&feed, "upgraded"), 2);
-    s = sw_test_fanback_send(&feed, 5, 50, false);
-    sw_test_fan_expect(&a, "client on .2 (Redis down)", s, 5, path, 50,
-                       WAIT_MS);
-    sw_test_fan_expect(&b, "client on .3 (Redis down)", s, 5, path, 50,
-                       WAIT_MS);
+    send_to_all(path, 5, both, 2, "Redis down");
     ck_assert_int_ge(metric(0, "shockwave_fanout_bus_unsent_total"), 5);
     ck_assert_int_ge(metric(1, "shockwave_fanout_bus_unsent_total"), 5);
     ck_assert_int_ge(metric_sum("shockwave_fanout_bus_errors_total"), 1);
@@ -444,17 +449,9 @@ START_TEST(redis_down_and_back)
         metric_sum_wait("shockwave_fanout_bus_stepdowns_total", 1, WAIT_MS), 1);
     free(lease_open(path));
     ck_assert_int_eq(numsub_wait('d', path, 2), 2);
-    s = sw_test_fanback_send(&feed, 5, 50, false);
-    sw_test_fan_expect(&a, "client on .2 (Redis back)", s, 5, path, 50,
-                       WAIT_MS);
-    sw_test_fan_expect(&b, "client on .3 (Redis back)", s, 5, path, 50,
-                       WAIT_MS);
+    send_to_all(path, 5, both, 2, "Redis back");
     /* once: a duplicate of those would come before these */
-    s = sw_test_fanback_send(&feed, 3, 50, false);
-    sw_test_fan_expect(&a, "client on .2 (Redis back)", s, 3, path, 50,
-                       WAIT_MS);
-    sw_test_fan_expect(&b, "client on .3 (Redis back)", s, 3, path, 50,
-                       WAIT_MS);
+    send_to_all(path, 3, both, 2, "Redis back");
     ck_assert_int_eq(sw_test_fanback_stat(&feed, "live"), 1);
     ck_assert_int_eq(sw_test_fanback_stat(&feed, "errors"), 0);
     sw_test_fan_leave(&a);
@@ -465,22 +462,16 @@ END_TEST
 START_TEST(holder_killed)
 {
     const char *path = "/live/kill";
-    gw_up(0);
-    gw_up(1);
-    gw_up(2);
     struct sw_test_ws a, b, c;
-    join(&a, 0, path);
+    holder_and_follower(path, 3, &a, &b);
+    join(&c, 2, path);
+    ck_assert_int_eq(numsub_wait('d', path, 3), 3);
     char *v = lease_open(path);
     char before[64];
     lease_id(v, before, sizeof(before));
     free(v);
-    join(&b, 1, path);
-    join(&c, 2, path);
-    ck_assert_int_eq(numsub_wait('d', path, 3), 3);
-    unsigned long long s = sw_test_fanback_send(&feed, 5, 50, false);
-    sw_test_fan_expect(&a, "client on .2", s, 5, path, 50, WAIT_MS);
-    sw_test_fan_expect(&b, "client on .3", s, 5, path, 50, WAIT_MS);
-    sw_test_fan_expect(&c, "client on .4", s, 5, path, 50, WAIT_MS);
+    struct sw_test_ws *all[] = {&a, &b, &c};
+    send_to_all(path, 5, all, 3, "before the kill");
 
     gw_kill(0);
     expect_end(&a, "client on .2");
@@ -495,9 +486,7 @@ START_TEST(holder_killed)
     ck_assert_msg(strcmp(before, after) != 0, "lease still held by %s", before);
     ck_assert_int_eq(metric_sum("shockwave_fanout_bus_holds_total"), 1);
     /* the followers' clients stayed connected and get what comes next */
-    s = sw_test_fanback_send(&feed, 5, 50, false);
-    sw_test_fan_expect(&b, "client on .3", s, 5, path, 50, WAIT_MS);
-    sw_test_fan_expect(&c, "client on .4", s, 5, path, 50, WAIT_MS);
+    send_to_all(path, 5, all + 1, 2, "after the take-over");
     ck_assert_int_eq(sw_test_fanback_stat(&feed, "upgraded"), 2);
     sw_test_fan_leave(&b);
     sw_test_fan_leave(&c);
