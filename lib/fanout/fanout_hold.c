@@ -289,6 +289,11 @@ void
 fo_hold_from_upstream(struct sw_fanout *f, struct fo_chan *ch,
                       struct fo_slice s)
 {
+    if (ch->hold.role == FO_ROLE_ALONE) {
+        /* the bus is down: the other gateways read their own upstreams */
+        sw_metrics_inc(f->metrics, SW_METRIC_FANOUT_BUS_UNSENT);
+        return;
+    }
     if (ch->hold.role != FO_ROLE_HOLDER) {
         return;
     }
