@@ -291,7 +291,8 @@ START_TEST(one_upstream_for_two_gateways)
     ck_assert_int_eq(numsub('u', path), 1);
 
     /* a witness on the bus: the holder publishes each message once, in
-     * the envelope of the contract (kind 1 = text, its own id) */
+     * the envelope of docs/scaling.md (kind 1 = text, 0x10 = from a
+     * holder's upstream, then its own id) */
     struct sw_test_conn sub;
     char ch[256];
     snprintf(ch, sizeof(ch), PREFIX "d:feed:%s", path);
@@ -311,7 +312,8 @@ START_TEST(one_upstream_for_two_gateways)
         ck_assert_msg(p != NULL, "bus message %u of 30 missing", i + 1);
         unsigned long long s = 0;
         char t[256];
-        ck_assert_msg(n > 9 && p[0] == 1 && memcmp(p + 1, zero, 8) != 0 &&
+        ck_assert_msg(n > 9 && p[0] == (1 | 0x10) &&
+                          memcmp(p + 1, zero, 8) != 0 &&
                           sw_test_fan_parse(p + 9, &s, t, sizeof(t)) &&
                           s == first + i && strcmp(t, path) == 0,
                       "bus message %u: kind %d, %zu bytes, \"%.40s\"", i + 1,
