@@ -236,13 +236,16 @@ bus_lost(struct fo_bus *b, const char *why)
     b->cmd_ready = b->sub_ready = false;
     redisAsyncContext *cmd = b->cmd, *sub = b->sub;
     b->cmd = b->sub = NULL;
+    /* freed, not disconnected: a disconnect would wait for the replies
+     * of a connection that may never answer; the pending callbacks run
+     * now (or when the callback we are in returns) with no reply */
     if (cmd != NULL) {
         cmd->data = NULL;
-        redisAsyncDisconnect(cmd);
+        redisAsyncFree(cmd);
     }
     if (sub != NULL) {
         sub->data = NULL;
-        redisAsyncDisconnect(sub);
+        redisAsyncFree(sub);
     }
     if (b->stopping) {
         return;

@@ -154,7 +154,8 @@ fo_hold_looked(struct sw_fanout *f, struct fo_chan *ch, bool held,
         long long own = h->sub_d ? 1 : 0;
         h->remote = numsub > own ? (uint64_t)(numsub - own) : 0;
     }
-    h->next_look_ms = now + look_every(f);
+    h->next_look_ms = h->relook ? 0 : now + look_every(f);
+    h->relook = false;
     if (h->role == FO_ROLE_LOCAL || ch->state == FO_GONE) {
         return;
     }
@@ -280,8 +281,9 @@ fo_hold_message(struct sw_fanout *f, struct fo_chan *ch, char kind,
 void
 fo_hold_upstream_open(struct sw_fanout *f, struct fo_chan *ch)
 {
-    if (ch->hold.role == FO_ROLE_HOLDER) {
-        fo_bus_look(f->bus, ch); /* the followers learn it is open */
+    /* the followers learn it is open: now, or after the look in flight */
+    if (ch->hold.role == FO_ROLE_HOLDER && !fo_bus_look(f->bus, ch)) {
+        ch->hold.relook = true;
     }
 }
 

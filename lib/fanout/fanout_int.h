@@ -221,6 +221,7 @@ struct fo_hold {
     size_t kind_at;           /* index of the d/u/h letter in names */
     bool sub_d, sub_u;        /* SUBSCRIBE sent on the current connection */
     bool looking;             /* a look (the lease script) in flight */
+    bool relook;              /* our value changed during that look */
     bool ended;               /* the channel ended: replies only unref */
     uint64_t next_look_ms;    /* the next look; 0 at once */
     uint64_t open_by_ms;      /* FOLLOWER while CONNECTING: 502 after */
