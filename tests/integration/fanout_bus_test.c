@@ -13,7 +13,8 @@
  *   message to both clients once and in order, published once on the bus
  *   a client message on the follower reaches the backend (through u:)
  *   POST /publish on either gateway (and on one without the channel) and
- *   a PUBLISH straight into Redis reach the clients of every gateway
+ *   a PUBLISH straight into Redis (p:, through the holder) reach the
+ *   clients of every gateway, in the same order
  *   Redis stopped: both gateways hold their own upstream and keep
  *   delivering; Redis back: one upstream again, every message once
  *   the holder killed (SIGKILL): the follower takes the channel over, its
@@ -250,8 +251,8 @@ expect_end(struct sw_test_ws *ws, const char *who)
 }
 
 /* Gateways 0..ngw-1 up; client a joins `path` on gateway 0 first (the
- * holder, once its upstream is open), then b on gateway 1 (a follower);
- * both gateways are then subscribed to the channel's d:. */
+ * holder, once its upstream is open), then b on gateway 1 (a follower,
+ * subscribed to the channel's d:; the holder subscribes u: and p:). */
 static void
 holder_and_follower(const char *path, int ngw, struct sw_test_ws *a,
                     struct sw_test_ws *b)
@@ -262,7 +263,9 @@ holder_and_follower(const char *path, int ngw, struct sw_test_ws *a,
     join(a, 0, path);
     free(lease_open(path));
     join(b, 1, path);
-    ck_assert_int_eq(numsub_wait('d', path, 2), 2);
+    ck_assert_int_eq(numsub_wait('d', path, 1), 1);
+    ck_assert_int_eq(numsub_wait('u', path, 1), 1);
+    ck_assert_int_eq(numsub_wait('p', path, 1), 1);
 }
 
 /* The backend sends n rounds; every client in ws[0..nws) gets each once,
@@ -286,13 +289,9 @@ START_TEST(one_upstream_for_two_gateways)
     holder_and_follower(path, 2, &a, &b);
     ck_assert_int_eq(sw_test_fanback_stat(&feed, "upgraded"), 1);
     ck_assert_int_eq(sw_test_fanback_stat(&feed, "live"), 1);
-    /* both gateways deliver the channel (both subscribed to d:), only the
-     * holder takes client messages (u:) */
-    ck_assert_int_eq(numsub('u', path), 1);
 
-    /* a witness on the bus: the holder publishes each message once, in
-     * the envelope of docs/scaling.md (kind 1 = text, 0x10 = from a
-     * holder's upstream, then its own id) */
+    /* a witness on the bus: the holder publishes each message once on d:,
+     * as docs/scaling.md has it (the opcode, 1 = text, then the payload) */
     struct sw_test_conn sub;
     char ch[256];
     snprintf(ch, sizeof(ch), PREFIX "d:feed:%s", path);
@@ -305,19 +304,17 @@ START_TEST(one_upstream_for_two_gateways)
     ck_assert_uint_eq(
         sw_test_fan_expect(&b, "client on .3", first, 30, path, 100, WAIT_MS),
         first + 29);
-    static const uint8_t zero[8];
     for (unsigned i = 0; i < 30; i++) {
         size_t n = 0;
         char *p = sw_test_redis_next(&sub, &n, WAIT_MS);
         ck_assert_msg(p != NULL, "bus message %u of 30 missing", i + 1);
         unsigned long long s = 0;
         char t[256];
-        ck_assert_msg(n > 9 && p[0] == (1 | 0x10) &&
-                          memcmp(p + 1, zero, 8) != 0 &&
-                          sw_test_fan_parse(p + 9, &s, t, sizeof(t)) &&
+        ck_assert_msg(n > 1 && p[0] == SW_WS_OP_TEXT &&
+                          sw_test_fan_parse(p + 1, &s, t, sizeof(t)) &&
                           s == first + i && strcmp(t, path) == 0,
-                      "bus message %u: kind %d, %zu bytes, \"%.40s\"", i + 1,
-                      n > 0 ? p[0] : -1, n, n > 9 ? p + 9 : "");
+                      "bus message %u: opcode %d, %zu bytes, \"%.40s\"", i + 1,
+                      n > 0 ? p[0] : -1, n, n > 1 ? p + 1 : "");
         free(p);
     }
     sw_test_conn_close(&sub);
@@ -408,11 +405,12 @@ START_TEST(publish_reaches_every_gateway)
     free(json);
     expect_msg(&a, "client on .2", SW_WS_OP_BINARY, "bin via .4");
     expect_msg(&b, "client on .3", SW_WS_OP_BINARY, "bin via .4");
-    /* straight into Redis, as a backend without a gateway would */
-    char env[64] = "\x01\0\0\0\0\0\0\0\0from redis";
+    /* straight into Redis, as a backend without a gateway would: on p:,
+     * which the holder alone takes */
     char ch[256];
-    snprintf(ch, sizeof(ch), PREFIX "d:feed:%s", path);
-    ck_assert_int_eq(sw_test_redis_publish(&redis, ch, env, 9 + 10), 2);
+    snprintf(ch, sizeof(ch), PREFIX "p:feed:%s", path);
+    ck_assert_int_eq(sw_test_redis_publish(&redis, ch, "\x01from redis", 11),
+                     1);
     expect_msg(&a, "client on .2", SW_WS_OP_TEXT, "from redis");
     expect_msg(&b, "client on .3", SW_WS_OP_TEXT, "from redis");
     /* the backend wrote none of these, and a message from it still comes
@@ -450,7 +448,10 @@ START_TEST(redis_down_and_back)
     ck_assert_int_eq(
         metric_sum_wait("shockwave_fanout_bus_stepdowns_total", 1, WAIT_MS), 1);
     free(lease_open(path));
-    ck_assert_int_eq(numsub_wait('d', path, 2), 2);
+    /* one holder (u:, p:) and one follower (d:) again */
+    ck_assert_int_eq(numsub_wait('d', path, 1), 1);
+    ck_assert_int_eq(numsub_wait('u', path, 1), 1);
+    ck_assert_int_eq(numsub_wait('p', path, 1), 1);
     send_to_all(path, 5, both, 2, "Redis back");
     /* once: a duplicate of those would come before these */
     send_to_all(path, 3, both, 2, "Redis back");
@@ -467,7 +468,7 @@ START_TEST(holder_killed)
     struct sw_test_ws a, b, c;
     holder_and_follower(path, 3, &a, &b);
     join(&c, 2, path);
-    ck_assert_int_eq(numsub_wait('d', path, 3), 3);
+    ck_assert_int_eq(numsub_wait('d', path, 2), 2);
     char *v = lease_open(path);
     char before[64];
     lease_id(v, before, sizeof(before));
