@@ -409,7 +409,10 @@ START_TEST(publish_reaches_every_gateway)
      * which the holder alone takes */
     char ch[256];
     snprintf(ch, sizeof(ch), PREFIX "p:feed:%s", path);
-    ck_assert_int_eq(sw_test_redis_publish(&redis, ch, "\x01from redis", 11),
+    ck_assert_int_eq(sw_test_redis_publish(&redis, ch,
+                                           "\x01"
+                                           "from redis",
+                                           11),
                      1);
     expect_msg(&a, "client on .2", SW_WS_OP_TEXT, "from redis");
     expect_msg(&b, "client on .3", SW_WS_OP_TEXT, "from redis");
