@@ -70,7 +70,7 @@ sw_gateway_start_workers(struct sw_gateway *g)
         return SW_ENOMEM;
     }
     g->fanout = sw_fanout_hub_new(g->nworkers);
-    if (g->fanout == NULL) {
+    if (g->fanout == NULL || sw_fanout_hub_set_bus(g->fanout, g->cf) != SW_OK) {
         sw_log_error("out of memory for the fan-out hub");
         return SW_ENOMEM;
     }

@@ -39,9 +39,13 @@ sw_fanout_hub_new(unsigned nworkers)
     hub->pools = calloc(nworkers, sizeof(*hub->pools));
     hub->rings = calloc((size_t)nworkers * nworkers, sizeof(*hub->rings));
     hub->efd = calloc(nworkers, sizeof(*hub->efd));
+    hub->inbox = calloc(nworkers, sizeof(*hub->inbox));
     if (hub->buckets == NULL || hub->pools == NULL || hub->rings == NULL ||
-        hub->efd == NULL) {
+        hub->efd == NULL || hub->inbox == NULL) {
         goto fail;
+    }
+    for (unsigned i = 0; i < nworkers; i++) {
+        pthread_mutex_init(&hub->inbox[i].lock, NULL);
     }
     for (unsigned i = 0; i < nworkers; i++) {
         hub->efd[i] = -1;
@@ -74,6 +78,7 @@ fail:
 static void
 chan_free(struct fo_chan *ch)
 {
+    free(ch->hold.names);
     free(ch->key);
     free(ch);
 }
@@ -105,6 +110,11 @@ sw_fanout_hub_free(struct sw_fanout_hub *hub)
             close(hub->efd[i]);
         }
     }
+    for (unsigned i = 0; hub->inbox != NULL && i < hub->nworkers; i++) {
+        pthread_mutex_destroy(&hub->inbox[i].lock); /* drained by its worker */
+    }
+    fo_bus_conf_free(hub->bus);
+    free(hub->inbox);
     pthread_mutex_destroy(&hub->lock);
     free(hub->buckets);
     free(hub->pools);
@@ -136,6 +146,48 @@ sw_fanout_hub_stats(struct sw_fanout_hub *hub, struct sw_fanout_stats *out)
         out->block_bytes += atomic_load(&hub->pools[i].bytes);
         out->blocks_pooled += atomic_load(&hub->pools[i].pooled);
     }
+}
+
+static struct fo_chan *dir_find(struct sw_fanout_hub *hub, struct sw_str key,
+                                uint64_t h);
+
+bool
+sw_fanout_hub_publish(struct sw_fanout_hub *hub, struct sw_str key,
+                      uint8_t opcode, const void *data, size_t len)
+{
+    struct fo_pub *p = malloc(sizeof(*p) + key.len + len);
+    if (p == NULL) {
+        return false;
+    }
+    *p = (struct fo_pub){.opcode = opcode, .key_len = key.len, .len = len};
+    memcpy(p->data, key.p, key.len);
+    if (len > 0) {
+        memcpy(p->data + key.len, data, len);
+    }
+    uint64_t h = sw_hash64(key.p, key.len, 0);
+    unsigned to = 0; /* no channel here: any worker publishes on the bus */
+    pthread_mutex_lock(&hub->lock);
+    struct fo_chan *ch = dir_find(hub, key, h);
+    if (ch != NULL && ch->state != FO_GONE) {
+        fo_chan_ref(ch);
+        p->ch = ch;
+        to = ch->owner;
+    }
+    pthread_mutex_unlock(&hub->lock);
+    bool here = p->ch != NULL; /* p is the worker's once queued */
+    struct fo_inbox *in = &hub->inbox[to];
+    pthread_mutex_lock(&in->lock);
+    if (in->last != NULL) {
+        in->last->next = p;
+    } else {
+        in->first = p;
+    }
+    in->last = p;
+    pthread_mutex_unlock(&in->lock);
+    uint64_t one = 1;
+    ssize_t w = write(hub->efd[to], &one, sizeof(one));
+    SW_UNUSED(w); /* the counter is at its maximum: it is readable anyway */
+    return here;
 }
 
 /* ---- the directory (hub mutex held) ------------------------------------ */
@@ -499,6 +551,7 @@ fo_chan_announce(struct sw_fanout *f, struct fo_chan *ch, uint16_t code)
         fo_chan_ref(ch);
         fo_post(f, w, &e);
     }
+    fo_hold_announce(f, ch, code);
     announce_local(f, ch, code);
 }
 
@@ -533,6 +586,7 @@ on_wake(evutil_socket_t fd, short what, void *arg)
     uint64_t count;
     ssize_t n = read(fd, &count, sizeof(count));
     SW_UNUSED(n);
+    fo_hold_drain_inbox(f);
     fo_drain_rings(f, on_entry);
     fo_end_turn(f);
 }
@@ -633,6 +687,12 @@ sw_fanout_new(struct sw_fanout_hub *hub, const struct sw_fanout_env *env)
         free(f);
         return NULL;
     }
+    if (hub->bus != NULL && (f->bus = fo_bus_new(f)) == NULL) {
+        free(f->later);
+        free(f->wake);
+        free(f);
+        return NULL;
+    }
     sw_slab_init(&f->client_slab, sizeof(struct fo_client));
     event_assign(&f->wake_ev, f->base, hub->efd[f->id], EV_READ | EV_PERSIST,
                  on_wake, f);
@@ -716,6 +776,8 @@ sw_fanout_free(struct sw_fanout *f)
     }
     f->on_empty = NULL; /* the worker is going: nobody to tell */
     sw_fanout_abort(f);
+    fo_hold_drain_inbox(f); /* draining: dropped */
+    fo_bus_free(f->bus);
     fo_drain_rings(f, on_entry_dropped);
     for (unsigned to = 0; to < f->hub->nworkers; to++) {
         struct fo_backlog *bl = &f->later[to];

@@ -10,6 +10,10 @@
  *                      frames in, messages out, reconnect, linger
  *   fanout_client.c    a client of a channel: its 101, its frames, its
  *                      queue, pings, close
+ *   fanout_bus.c       a worker's two Redis connections (commands and
+ *                      subscriptions), the bus envelope, publishing
+ *   fanout_hold.c      a channel across gateways: the holder's lease,
+ *                      following the bus, take-over, stepping down
  *
  * Channel states (written under the hub's mutex by the owner):
  *
@@ -142,6 +146,7 @@ struct fo_backlog {
 enum fo_chan_state { FO_CONNECTING = 0, FO_OPEN, FO_RETRY, FO_GONE };
 
 struct fo_client;
+struct fo_bus;
 
 /* A channel's clients on one worker (that worker's alone, but `active`,
  * which the owner reads to know where to post). */
@@ -190,6 +195,39 @@ struct fo_upstream {
     bool ever_open;
 };
 
+/* Where a channel's messages come from (docs/scaling.md). Without a bus
+ * every channel is FO_ROLE_LOCAL. With one, the owner runs the election:
+ *
+ *   ASKING --lease won--> HOLDER --lease lost--> FOLLOWER --lease free--+
+ *     |                     ^                                           |
+ *     +--lease held by another gateway--> FOLLOWER          HOLDER <----+
+ *   any role --bus down--> ALONE --bus back, election--> HOLDER | FOLLOWER
+ *
+ * HOLDER and ALONE (and LOCAL) read their own upstream; FOLLOWER delivers
+ * what the holder publishes; ASKING has no source yet. */
+enum fo_role {
+    FO_ROLE_LOCAL = 0,
+    FO_ROLE_ASKING,
+    FO_ROLE_HOLDER,
+    FO_ROLE_FOLLOWER,
+    FO_ROLE_ALONE,
+};
+
+struct fo_hold {
+    enum fo_role role;
+    char *names; /* owned: "PREFIXd:UP:KEY" (then "u", "h" in place of
+                    the d): one string, the letter changed per use */
+    size_t names_len;
+    size_t kind_at;           /* index of the d/u/h letter in names */
+    bool sub_d, sub_u;        /* SUBSCRIBE sent on the current connection */
+    bool looking;             /* a look (the lease script) in flight */
+    bool ended;               /* the channel ended: replies only unref */
+    uint64_t next_look_ms;    /* the next look; 0 at once */
+    uint64_t open_by_ms;      /* FOLLOWER while CONNECTING: 502 after */
+    uint64_t remote;          /* other gateways subscribed (last look) */
+    struct fo_chan *map_next; /* borrowed: the worker's bus-name map */
+};
+
 struct fo_chan {
     /* fixed at creation */
     char *key; /* owned: "UPSTREAM\x1fKEY", its identity */
@@ -224,6 +262,7 @@ struct fo_chan {
     uint64_t linger_at_ms; /* close the upstream then (no client); 0 none */
     struct sw_fanout *f;   /* borrowed: the owner */
     struct fo_chan *own_prev, *own_next; /* the owner's list */
+    struct fo_hold hold;                 /* the owner's: across gateways */
     struct fo_local local[];             /* one per worker */
 };
 
@@ -285,9 +324,38 @@ struct sw_fanout_hub {
     struct fo_chan **buckets; /* owned array, borrowed entries */
     size_t nbuckets;
     size_t nchannels;
-    struct fo_pool *pools;  /* owned: one per worker */
-    struct fo_ring **rings; /* owned: [from * nworkers + to] */
-    int *efd;               /* owned: each worker's eventfd */
+    struct fo_pool *pools;   /* owned: one per worker */
+    struct fo_ring **rings;  /* owned: [from * nworkers + to] */
+    int *efd;                /* owned: each worker's eventfd */
+    struct fo_bus_conf *bus; /* owned: the Redis bus, NULL: none */
+    struct fo_inbox *inbox;  /* owned: one per worker, publishes from
+                                other threads (the admin listener) */
+};
+
+/* The bus settings every worker's connections use (copied from the
+ * snapshot the daemon started with). */
+struct fo_bus_conf {
+    char *host, *user, *password, *prefix; /* owned */
+    uint16_t port;
+    unsigned db;
+    uint64_t lease_ms;
+    uint8_t id[8];   /* this gateway's, random: the bus envelope's origin */
+    char id_hex[17]; /* the same in the lease value */
+};
+
+/* A message published from another thread, waiting for its worker. */
+struct fo_pub {
+    struct fo_pub *next;
+    struct fo_chan *ch; /* ref, or NULL: no channel here when published */
+    uint8_t opcode;
+    size_t key_len; /* data: the key ("UP\x1fKEY"), then the payload */
+    size_t len;
+    uint8_t data[];
+};
+
+struct fo_inbox {
+    pthread_mutex_t lock;
+    struct fo_pub *first, *last; /* owned */
 };
 
 struct sw_fanout {
@@ -312,7 +380,8 @@ struct sw_fanout {
     bool sweep_on;
     uint64_t client_sweep_ms;
     bool draining;
-    bool prefilled; /* fo_pool_prefill ran */
+    bool prefilled;     /* fo_pool_prefill ran */
+    struct fo_bus *bus; /* owned: this worker's Redis connections, or NULL */
     void (*on_empty)(void *arg);
     void *empty_arg;
     struct sw_slab client_slab;
@@ -410,6 +479,77 @@ void fo_upstream_tick(struct sw_fanout *f, struct fo_chan *ch, uint64_t now);
 /* Close the upstream for good (linger over, drain); releases what the
  * channel borrowed. */
 void fo_upstream_end(struct sw_fanout *f, struct fo_chan *ch, uint16_t code);
+
+/* fanout_upstream.c, for the election */
+/* Connect the upstream now (a holder or a gateway alone). */
+void fo_upstream_connect(struct fo_chan *ch);
+/* Close the upstream connection, the channel kept (a follower now). */
+void fo_upstream_stop(struct sw_fanout *f, struct fo_chan *ch);
+
+/* fanout_bus.c */
+void fo_bus_conf_free(struct fo_bus_conf *c);
+struct fo_bus *fo_bus_new(struct sw_fanout *f);
+void fo_bus_free(struct fo_bus *b);
+/* Both connections up and ready. */
+bool fo_bus_up(const struct fo_bus *b);
+/* Envelope kinds: the WebSocket opcode, FO_BUS_UPSTREAM added when the
+ * message came from a holder's upstream; FO_BUS_END: the channel ended. */
+#define FO_BUS_UPSTREAM 0x10
+#define FO_BUS_END 8
+/* Publish on the channel's d: (toward clients) or u: (toward the
+ * upstream) name. False when it was not sent (the bus is down or
+ * behind): counted. */
+bool fo_bus_publish(struct fo_bus *b, struct fo_chan *ch, char kind,
+                    uint8_t type, const uint8_t *payload, size_t len);
+/* The same for a channel name written out ("PREFIXd:UP:KEY"). */
+bool fo_bus_publish_name(struct fo_bus *b, const char *name, size_t name_len,
+                         uint8_t type, const uint8_t *payload, size_t len);
+/* (Un)subscribe the channel's d: or u: name; entering the map too. */
+void fo_bus_subscribe(struct fo_bus *b, struct fo_chan *ch, char kind);
+void fo_bus_unsubscribe(struct fo_bus *b, struct fo_chan *ch, char kind);
+/* Run the lease script for ch (and PUBSUB NUMSUB of its d: name); the
+ * reply goes to fo_hold_looked. */
+bool fo_bus_look(struct fo_bus *b, struct fo_chan *ch);
+/* Delete ch's lease if it is still this gateway's. */
+void fo_bus_release(struct fo_bus *b, struct fo_chan *ch);
+/* Out of the bus-name map (the channel ends). */
+void fo_bus_forget(struct fo_bus *b, struct fo_chan *ch);
+
+/* fanout_hold.c */
+/* A new channel: its names, and its first source (ASKING with the bus
+ * up, ALONE with it down, LOCAL without a bus). */
+bool fo_hold_start(struct sw_fanout *f, struct fo_chan *ch);
+/* The sweep's look at ch: the lease, the follower's wait. False when ch
+ * ended (a follower whose holder never opened). */
+bool fo_hold_tick(struct sw_fanout *f, struct fo_chan *ch, uint64_t now);
+/* Remote interest keeps a holder's channel (no local client needed). */
+bool fo_hold_busy(const struct fo_chan *ch);
+/* A look's answer: held = we hold the lease, else value is the holder's
+ * ("ID|STATE|PROTO"); numsub: subscribers of d: (-1 unknown). */
+void fo_hold_looked(struct sw_fanout *f, struct fo_chan *ch, bool held,
+                    const char *value, size_t value_len, long long numsub);
+/* A message on one of ch's names: from the bus. */
+void fo_hold_message(struct sw_fanout *f, struct fo_chan *ch, char kind,
+                     const uint8_t *msg, size_t len);
+/* The upstream opened (the first time or again). */
+void fo_hold_upstream_open(struct sw_fanout *f, struct fo_chan *ch);
+/* A message from our upstream (s: the frame as clients get it). */
+void fo_hold_from_upstream(struct sw_fanout *f, struct fo_chan *ch,
+                           struct fo_slice s);
+/* A client message toward the upstream: true when the bus took it (a
+ * follower sends it to the holder). */
+bool fo_hold_to_upstream(struct sw_fanout *f, struct fo_chan *ch,
+                         struct fo_slice s, uint8_t opcode);
+/* The channel ends: out of the bus, its lease given back. */
+void fo_hold_end(struct sw_fanout *f, struct fo_chan *ch);
+/* The channel failed its clients with code (502 or a close code): a
+ * holder tells the followers. */
+void fo_hold_announce(struct sw_fanout *f, struct fo_chan *ch, uint16_t code);
+/* The bus went down or came back: every owned channel's source. */
+void fo_hold_bus_down(struct sw_fanout *f);
+void fo_hold_bus_up(struct sw_fanout *f);
+/* Publishes waiting in this worker's inbox (from other threads). */
+void fo_hold_drain_inbox(struct sw_fanout *f);
 
 /* fanout_client.c */
 struct fo_client *fo_client_new(struct sw_fanout *f, struct fo_chan *ch,

@@ -72,6 +72,7 @@ void
 fo_upstream_end(struct sw_fanout *f, struct fo_chan *ch, uint16_t code)
 {
     struct fo_upstream *u = &ch->up;
+    fo_hold_end(f, ch);
     if (code != 0 && u->phase == FO_UP_OPEN) {
         uint8_t payload[2] = {(uint8_t)(code >> 8), (uint8_t)code};
         if (fo_outq_control(&u->out, SW_WS_OP_CLOSE, payload, 2, f->rng)) {
@@ -199,7 +200,43 @@ fo_upstream_start(struct sw_fanout *f, struct fo_chan *ch)
     }
     sw_conn_init(&u->conn, "upstream", f->base, f->bufs, &up_handlers, ch);
     sw_ws_msg_init(&u->msg, ch->max_message);
-    connect_next(f, ch);
+    if (!fo_hold_start(f, ch)) {
+        sw_metrics_inc(f->metrics, SW_METRIC_OUT_OF_MEMORY);
+        ch->hold.role = FO_ROLE_LOCAL; /* no bus names: this gateway alone */
+        connect_next(f, ch);
+    }
+}
+
+void
+fo_upstream_connect(struct fo_chan *ch)
+{
+    struct fo_upstream *u = &ch->up;
+    if (u->phase != FO_UP_IDLE) {
+        return;
+    }
+    u->tried = 0;
+    u->retry_at_ms = 0;
+    connect_next(ch->f, ch);
+}
+
+void
+fo_upstream_stop(struct sw_fanout *f, struct fo_chan *ch)
+{
+    struct fo_upstream *u = &ch->up;
+    if (u->phase == FO_UP_OPEN) {
+        uint8_t payload[2] = {SW_WS_CLOSE_NORMAL >> 8,
+                              SW_WS_CLOSE_NORMAL & 0xff};
+        if (fo_outq_control(&u->out, SW_WS_OP_CLOSE, payload, 2, f->rng)) {
+            (void)fo_outq_flush(f, &u->conn, &u->out); /* best effort */
+        }
+    }
+    drop_conn(f, ch);
+    u->retry_at_ms = 0;
+    u->backoff_ms = 0;
+    u->tried = 0;
+    if (ch->state == FO_RETRY) {
+        fo_chan_set_state(f, ch, FO_OPEN, NULL);
+    }
 }
 
 /* ---- connect, head, 101 ------------------------------------------------ */
@@ -297,6 +334,7 @@ opened(struct sw_fanout *f, struct fo_chan *ch, const char *protocol)
                     server_name(ch));
     }
     sw_conn_watch(&u->conn, true, !fo_outq_empty(&u->out));
+    fo_hold_upstream_open(f, ch);
 }
 
 static void
@@ -424,6 +462,7 @@ join_emit(struct sw_fanout *f, struct fo_chan *ch, uint8_t opcode)
     memcpy(u->join->data + off, hdr, h);
     struct fo_slice s = {u->join, off, (uint32_t)h + u->join_len};
     fo_fanout_message(f, ch, s);
+    fo_hold_from_upstream(f, ch, s);
     fo_block_unref(f, u->join); /* the queues hold it now */
     u->join = NULL;
     u->join_len = 0;
@@ -463,6 +502,7 @@ on_frame(struct sw_fanout *f, struct fo_chan *ch, const struct sw_ws_frame *fr,
         /* the common case: the frame as it came */
         struct fo_slice s = {u->blk, off, (uint32_t)(fr->header_len + plen)};
         fo_fanout_message(f, ch, s);
+        fo_hold_from_upstream(f, ch, s);
         return true;
     }
     if (!join_append(f, ch, pay, plen)) {
@@ -679,6 +719,9 @@ fo_upstream_send(struct sw_fanout *f, struct fo_chan *ch, struct fo_slice s,
 {
     struct fo_upstream *u = &ch->up;
     uint32_t plen = s.len - FO_HEAD_ROOM;
+    if (fo_hold_to_upstream(f, ch, s, opcode)) {
+        return; /* a follower's: to the holder, over the bus */
+    }
     if (u->phase != FO_UP_OPEN || u->out.bytes + s.len > ch->backlog) {
         sw_metrics_inc(f->metrics, SW_METRIC_FANOUT_CLIENT_DROPPED);
         return;
@@ -709,8 +752,12 @@ void
 fo_upstream_tick(struct sw_fanout *f, struct fo_chan *ch, uint64_t now)
 {
     struct fo_upstream *u = &ch->up;
+    if (!fo_hold_tick(f, ch, now)) {
+        return;
+    }
+    /* a holder keeps the upstream for other gateways' clients too */
     size_t n = atomic_load_explicit(&ch->nclients, memory_order_relaxed);
-    if (n > 0) {
+    if (n > 0 || fo_hold_busy(ch)) {
         ch->linger_at_ms = 0;
     } else if (ch->linger_at_ms == 0) {
         ch->linger_at_ms = now + ch->linger_ms;

@@ -41,6 +41,22 @@ struct sw_fanout_hub *sw_fanout_hub_new(unsigned nworkers);
 /* Free the hub after every worker's sw_fanout was freed. Accepts NULL. */
 void sw_fanout_hub_free(struct sw_fanout_hub *hub);
 
+/* The Redis bus between gateways (docs/scaling.md), from cf's bus_*
+ * settings: call before any worker's side is made. A no-op when cf has
+ * no bus. SW_ENOMEM on failure. */
+enum sw_status sw_fanout_hub_set_bus(struct sw_fanout_hub *hub,
+                                     const struct sw_conf *cf);
+/* True when a bus is configured. */
+bool sw_fanout_hub_has_bus(const struct sw_fanout_hub *hub);
+
+/* Publish a message into channel `key` ("UPSTREAM\x1fKEY", as a fan-out
+ * route names it) from any thread: this gateway's clients of the channel
+ * get it, and with a bus every other gateway's. opcode: SW_WS_OP_TEXT or
+ * SW_WS_OP_BINARY. The channel's owner sends it, soon after the call.
+ * True when this gateway has the channel now. */
+bool sw_fanout_hub_publish(struct sw_fanout_hub *hub, struct sw_str key,
+                           uint8_t opcode, const void *data, size_t len);
+
 /* What the metrics show of the hub (any thread; takes the mutex). */
 struct sw_fanout_stats {
     uint64_t channels;      /* channels in the directory */
