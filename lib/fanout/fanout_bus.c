@@ -13,9 +13,9 @@
  * made again after a backoff (100 ms doubling to 5 s); meanwhile every
  * channel holds its own upstream (fanout_hold.c).
  *
- * The envelope of a message (one PUBLISH payload): the kind (1 byte), the
- * origin gateway's id (8 bytes), the payload. A gateway ignores what it
- * published itself.
+ * A message (one PUBLISH payload) is its WebSocket opcode (1 byte) and
+ * its payload; which of the channel's names it travels on says what it is
+ * (fanout_int.h).
  *
  * Worker thread only.
  */
@@ -38,7 +38,7 @@
 /* Output hiredis holds for Redis at most: past it publishes are dropped
  * (counted) rather than queued without bound. */
 #define BUS_OBUF_MAX (16u << 20)
-#define BUS_ENVELOPE 9
+#define BUS_ENVELOPE 1 /* the opcode */
 #define BUS_MAP_MIN 64
 
 /* The lease, in one script: free or ours, it is (re)taken with our value;
@@ -106,6 +106,7 @@ sw_fanout_hub_set_bus(struct sw_fanout_hub *hub, const struct sw_conf *cf)
         return SW_OK;
     }
     struct fo_bus_conf *c = calloc(1, sizeof(*c));
+    uint8_t id[8];
     if (c == NULL) {
         return SW_ENOMEM;
     }
@@ -114,15 +115,15 @@ sw_fanout_hub_set_bus(struct sw_fanout_hub *hub, const struct sw_conf *cf)
     c->password = dup_str(cf->bus_password);
     c->prefix = dup_str(cf->bus_prefix);
     if (c->host == NULL || c->user == NULL || c->password == NULL ||
-        c->prefix == NULL || RAND_bytes(c->id, sizeof(c->id)) != 1) {
+        c->prefix == NULL || RAND_bytes(id, sizeof(id)) != 1) {
         fo_bus_conf_free(c);
         return SW_ENOMEM;
     }
     c->port = cf->bus_port;
     c->db = cf->bus_db;
     c->lease_ms = cf->bus_lease_ms;
-    for (size_t i = 0; i < sizeof(c->id); i++) {
-        snprintf(c->id_hex + 2 * i, 3, "%02x", c->id[i]);
+    for (size_t i = 0; i < sizeof(id); i++) {
+        snprintf(c->id_hex + 2 * i, 3, "%02x", id[i]);
     }
     fo_bus_conf_free(hub->bus);
     hub->bus = c;
@@ -236,13 +237,16 @@ bus_lost(struct fo_bus *b, const char *why)
     b->cmd_ready = b->sub_ready = false;
     redisAsyncContext *cmd = b->cmd, *sub = b->sub;
     b->cmd = b->sub = NULL;
+    /* freed, not disconnected: a disconnect would wait for the replies
+     * of a connection that may never answer; the pending callbacks run
+     * now (or when the callback we are in returns) with no reply */
     if (cmd != NULL) {
         cmd->data = NULL;
-        redisAsyncDisconnect(cmd);
+        redisAsyncFree(cmd);
     }
     if (sub != NULL) {
         sub->data = NULL;
-        redisAsyncDisconnect(sub);
+        redisAsyncFree(sub);
     }
     if (b->stopping) {
         return;
@@ -468,7 +472,6 @@ fo_bus_publish_name(struct fo_bus *b, const char *name, size_t name_len,
         return false;
     }
     b->scratch[0] = type;
-    memcpy(b->scratch + 1, b->c->id, sizeof(b->c->id));
     if (len > 0) {
         memcpy(b->scratch + BUS_ENVELOPE, payload, len);
     }
@@ -502,25 +505,25 @@ fo_bus_subscribe(struct fo_bus *b, struct fo_chan *ch, char kind)
         sw_metrics_inc(b->f->metrics, SW_METRIC_OUT_OF_MEMORY);
         return;
     }
-    bool *flag = kind == 'd' ? &ch->hold.sub_d : &ch->hold.sub_u;
-    if (!b->up || *flag) {
+    uint8_t bit = fo_sub_bit(kind);
+    if (!b->up || (ch->hold.subs & bit)) {
         return;
     }
     ch->hold.names[ch->hold.kind_at] = kind;
     if (redisAsyncCommand(b->sub, on_sub_reply, b, "SUBSCRIBE %b",
                           ch->hold.names, ch->hold.names_len) == REDIS_OK) {
-        *flag = true;
+        ch->hold.subs |= bit;
     }
 }
 
 void
 fo_bus_unsubscribe(struct fo_bus *b, struct fo_chan *ch, char kind)
 {
-    bool *flag = kind == 'd' ? &ch->hold.sub_d : &ch->hold.sub_u;
-    if (!*flag) {
+    uint8_t bit = fo_sub_bit(kind);
+    if (!(ch->hold.subs & bit)) {
         return;
     }
-    *flag = false;
+    ch->hold.subs &= (uint8_t)~bit;
     if (!b->up) {
         return;
     }
@@ -562,12 +565,9 @@ on_sub_reply(redisAsyncContext *ac, void *r, void *arg)
     if (strcmp(type, "unsubscribe") == 0) {
         /* hiredis forgets the name's callback at this answer, even when
          * it was subscribed again meanwhile: subscribe once more */
-        bool *flag = ch == NULL    ? NULL
-                     : kind == 'd' ? &ch->hold.sub_d
-                     : kind == 'u' ? &ch->hold.sub_u
-                                   : NULL;
-        if (flag != NULL && *flag) {
-            *flag = false;
+        uint8_t bit = fo_sub_bit(kind);
+        if (ch != NULL && bit != 0 && (ch->hold.subs & bit)) {
+            ch->hold.subs &= (uint8_t)~bit;
             fo_bus_subscribe(b, ch, kind);
         }
         return;
@@ -578,9 +578,6 @@ on_sub_reply(redisAsyncContext *ac, void *r, void *arg)
     const redisReply *msg = reply->element[2];
     if (msg->type != REDIS_REPLY_STRING || msg->len < BUS_ENVELOPE) {
         return;
-    }
-    if (memcmp(msg->str + 1, b->c->id, sizeof(b->c->id)) == 0) {
-        return; /* our own, delivered here already */
     }
     fo_hold_message(b->f, ch, kind, (const uint8_t *)msg->str,
                     (size_t)msg->len);

@@ -118,6 +118,8 @@ step_down(struct sw_fanout *f, struct fo_chan *ch)
                 ch->name);
     fo_upstream_stop(f, ch);
     fo_bus_unsubscribe(f->bus, ch, 'u');
+    fo_bus_unsubscribe(f->bus, ch, 'p');
+    fo_bus_subscribe(f->bus, ch, 'd');
     sw_metrics_inc(f->metrics, SW_METRIC_FANOUT_BUS_STEPDOWNS);
 }
 
@@ -151,10 +153,11 @@ fo_hold_looked(struct sw_fanout *f, struct fo_chan *ch, bool held,
     struct fo_hold *h = &ch->hold;
     uint64_t now = sw_now_ms();
     if (numsub >= 0) {
-        long long own = h->sub_d ? 1 : 0;
+        long long own = (h->subs & fo_sub_bit('d')) ? 1 : 0;
         h->remote = numsub > own ? (uint64_t)(numsub - own) : 0;
     }
-    h->next_look_ms = now + look_every(f);
+    h->next_look_ms = h->relook ? 0 : now + look_every(f);
+    h->relook = false;
     if (h->role == FO_ROLE_LOCAL || ch->state == FO_GONE) {
         return;
     }
@@ -166,6 +169,8 @@ fo_hold_looked(struct sw_fanout *f, struct fo_chan *ch, bool held,
         h->role = FO_ROLE_HOLDER;
         sw_metrics_inc(f->metrics, SW_METRIC_FANOUT_BUS_HOLDS);
         fo_bus_subscribe(f->bus, ch, 'u');
+        fo_bus_subscribe(f->bus, ch, 'p');
+        fo_bus_unsubscribe(f->bus, ch, 'd'); /* its own upstream now */
         if (was == FO_ROLE_FOLLOWER) {
             sw_log_info("fanout channel \"%s\": the holder's lease lapsed; "
                         "this gateway takes the upstream over",
@@ -228,19 +233,36 @@ ended_elsewhere(struct sw_fanout *f, struct fo_chan *ch, const uint8_t *p,
     fo_upstream_end(f, ch, 0);
 }
 
+/* A message for this gateway's clients (and, on the holder, for the
+ * followers' too). */
+static void
+deliver(struct sw_fanout *f, struct fo_chan *ch, uint8_t op, const uint8_t *p,
+        size_t n, bool to_followers)
+{
+    struct fo_slice s;
+    if (!frame_of(f, op, p, n, &s)) {
+        return;
+    }
+    fo_fanout_message(f, ch, s);
+    fo_block_unref(f, s.b);
+    if (to_followers) {
+        (void)fo_bus_publish(f->bus, ch, 'd', op, p, n);
+    }
+}
+
 void
 fo_hold_message(struct sw_fanout *f, struct fo_chan *ch, char kind,
                 const uint8_t *msg, size_t len)
 {
     struct fo_hold *h = &ch->hold;
-    uint8_t type = msg[0];
-    uint8_t op = type & 0x0f;
-    const uint8_t *p = msg + 9;
-    size_t n = len - 9;
+    uint8_t op = msg[0];
+    const uint8_t *p = msg + 1;
+    size_t n = len - 1;
     if (h->ended || ch->state == FO_GONE) {
         return;
     }
-    if (kind == 'd' && type == FO_BUS_END) {
+    bool holder = h->role == FO_ROLE_HOLDER;
+    if (kind == 'd' && op == SW_WS_OP_CLOSE) {
         if (h->role == FO_ROLE_FOLLOWER) {
             ended_elsewhere(f, ch, p, n);
         }
@@ -249,20 +271,14 @@ fo_hold_message(struct sw_fanout *f, struct fo_chan *ch, char kind,
     if (!data_opcode(op) || n > ch->max_message) {
         return;
     }
-    struct fo_slice s;
-    if (kind == 'd') {
-        /* a holder's upstream message is for the followers; one published
-         * (a backend, another gateway's endpoint) is for everyone */
-        if ((type & FO_BUS_UPSTREAM) && h->role != FO_ROLE_FOLLOWER) {
-            return;
-        }
-        if (!frame_of(f, op, p, n, &s)) {
-            return;
-        }
+    if (kind == 'd' && h->role == FO_ROLE_FOLLOWER) {
         sw_metrics_inc(f->metrics, SW_METRIC_FANOUT_BUS_RECEIVED);
-        fo_fanout_message(f, ch, s);
-        fo_block_unref(f, s.b);
-    } else if (kind == 'u' && h->role == FO_ROLE_HOLDER) {
+        deliver(f, ch, op, p, n, false);
+    } else if (kind == 'p' && holder) {
+        /* published by anyone: in the holder's order for every gateway */
+        sw_metrics_inc(f->metrics, SW_METRIC_FANOUT_BUS_RECEIVED);
+        deliver(f, ch, op, p, n, true);
+    } else if (kind == 'u' && holder) {
         struct fo_block *b = fo_block_get(f, FO_HEAD_ROOM + n);
         if (b == NULL) {
             sw_metrics_inc(f->metrics, SW_METRIC_OUT_OF_MEMORY);
@@ -280,8 +296,9 @@ fo_hold_message(struct sw_fanout *f, struct fo_chan *ch, char kind,
 void
 fo_hold_upstream_open(struct sw_fanout *f, struct fo_chan *ch)
 {
-    if (ch->hold.role == FO_ROLE_HOLDER) {
-        fo_bus_look(f->bus, ch); /* the followers learn it is open */
+    /* the followers learn it is open: now, or after the look in flight */
+    if (ch->hold.role == FO_ROLE_HOLDER && !fo_bus_look(f->bus, ch)) {
+        ch->hold.relook = true;
     }
 }
 
@@ -300,9 +317,7 @@ fo_hold_from_upstream(struct sw_fanout *f, struct fo_chan *ch,
     const uint8_t *fr = s.b->data + s.off;
     uint8_t len7 = fr[1] & 0x7f;
     uint32_t h = len7 == 127 ? 10u : len7 == 126 ? 4u : 2u;
-    (void)fo_bus_publish(f->bus, ch, 'd',
-                         (uint8_t)((fr[0] & 0x0f) | FO_BUS_UPSTREAM), fr + h,
-                         s.len - h);
+    (void)fo_bus_publish(f->bus, ch, 'd', fr[0] & 0x0f, fr + h, s.len - h);
 }
 
 bool
@@ -327,7 +342,7 @@ fo_hold_announce(struct sw_fanout *f, struct fo_chan *ch, uint16_t code)
 {
     if (ch->hold.role == FO_ROLE_HOLDER && code != 0) {
         uint8_t p[2] = {(uint8_t)(code >> 8), (uint8_t)code};
-        (void)fo_bus_publish(f->bus, ch, 'd', FO_BUS_END, p, 2);
+        (void)fo_bus_publish(f->bus, ch, 'd', SW_WS_OP_CLOSE, p, 2);
     }
 }
 
@@ -344,6 +359,7 @@ fo_hold_end(struct sw_fanout *f, struct fo_chan *ch)
     }
     fo_bus_unsubscribe(f->bus, ch, 'd');
     fo_bus_unsubscribe(f->bus, ch, 'u');
+    fo_bus_unsubscribe(f->bus, ch, 'p');
     fo_bus_forget(f->bus, ch);
     if (h->role == FO_ROLE_HOLDER) {
         fo_bus_release(f->bus, ch); /* a follower takes over at once */
@@ -358,7 +374,7 @@ fo_hold_bus_down(struct sw_fanout *f)
         if (h->role == FO_ROLE_LOCAL || h->ended) {
             continue;
         }
-        h->sub_d = h->sub_u = false; /* that connection is gone */
+        h->subs = 0; /* that connection is gone */
         enum fo_role was = h->role;
         h->role = FO_ROLE_ALONE;
         if (was == FO_ROLE_FOLLOWER || was == FO_ROLE_ASKING) {
@@ -391,13 +407,12 @@ publish_one(struct sw_fanout *f, struct fo_pub *p)
     const uint8_t *pay = p->data + p->key_len;
     struct fo_chan *ch = p->ch;
     if (ch != NULL && ch->state != FO_GONE && !ch->hold.ended) {
-        struct fo_slice s;
-        if (frame_of(f, p->opcode, pay, p->len, &s)) {
-            fo_fanout_message(f, ch, s);
-            fo_block_unref(f, s.b);
-        }
-        if (f->bus != NULL && ch->hold.names != NULL) {
-            (void)fo_bus_publish(f->bus, ch, 'd', p->opcode, pay, p->len);
+        enum fo_role r = ch->hold.role;
+        if (r == FO_ROLE_FOLLOWER || r == FO_ROLE_ASKING) {
+            /* through the holder, which gives every gateway one order */
+            (void)fo_bus_publish(f->bus, ch, 'p', p->opcode, pay, p->len);
+        } else {
+            deliver(f, ch, p->opcode, pay, p->len, r == FO_ROLE_HOLDER);
         }
         return;
     }
@@ -411,6 +426,7 @@ publish_one(struct sw_fanout *f, struct fo_pub *p)
         sw_metrics_inc(f->metrics, SW_METRIC_OUT_OF_MEMORY);
         return;
     }
+    name[at] = 'p';
     (void)fo_bus_publish_name(f->bus, name, nlen, p->opcode, pay, p->len);
     free(name);
 }

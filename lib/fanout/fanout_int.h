@@ -219,8 +219,10 @@ struct fo_hold {
                     the d): one string, the letter changed per use */
     size_t names_len;
     size_t kind_at;           /* index of the d/u/h letter in names */
-    bool sub_d, sub_u;        /* SUBSCRIBE sent on the current connection */
+    uint8_t subs;             /* SUBSCRIBE sent on the current connection:
+                                 fo_sub_bit of d, u, p */
     bool looking;             /* a look (the lease script) in flight */
+    bool relook;              /* our value changed during that look */
     bool ended;               /* the channel ended: replies only unref */
     uint64_t next_look_ms;    /* the next look; 0 at once */
     uint64_t open_by_ms;      /* FOLLOWER while CONNECTING: 502 after */
@@ -339,8 +341,7 @@ struct fo_bus_conf {
     uint16_t port;
     unsigned db;
     uint64_t lease_ms;
-    uint8_t id[8];   /* this gateway's, random: the bus envelope's origin */
-    char id_hex[17]; /* the same in the lease value */
+    char id_hex[17]; /* this gateway's id (random), in the lease value */
 };
 
 /* A message published from another thread, waiting for its worker. */
@@ -492,13 +493,18 @@ struct fo_bus *fo_bus_new(struct sw_fanout *f);
 void fo_bus_free(struct fo_bus *b);
 /* Both connections up and ready. */
 bool fo_bus_up(const struct fo_bus *b);
-/* Envelope kinds: the WebSocket opcode, FO_BUS_UPSTREAM added when the
- * message came from a holder's upstream; FO_BUS_END: the channel ended. */
-#define FO_BUS_UPSTREAM 0x10
-#define FO_BUS_END 8
-/* Publish on the channel's d: (toward clients) or u: (toward the
- * upstream) name. False when it was not sent (the bus is down or
- * behind): counted. */
+/* A message on the bus is its WebSocket opcode (1 byte), then its
+ * payload: text, binary, or close (the channel ended, with its code).
+ * The names: d: the holder to the followers, u: client messages to the
+ * holder, p: messages published by anyone, which the holder delivers and
+ * sends on d:, so every gateway has the holder's order. */
+static inline uint8_t
+fo_sub_bit(char kind)
+{
+    return kind == 'd' ? 1 : kind == 'u' ? 2 : kind == 'p' ? 4 : 0;
+}
+/* Publish on the channel's name of that kind. False when it was not sent
+ * (the bus is down or behind): counted. */
 bool fo_bus_publish(struct fo_bus *b, struct fo_chan *ch, char kind,
                     uint8_t type, const uint8_t *payload, size_t len);
 /* The same for a channel name written out ("PREFIXd:UP:KEY"). */
