@@ -296,13 +296,7 @@ sw_gateway_status_json(struct sw_gateway *g, int fd)
     struct sw_json j;
     sw_json_init(&j);
     json_build(&j, g);
-    if (j.failed) {
-        sw_gateway_admin_answer(fd, 500, "Internal Server Error", "text/plain",
-                                "out of memory\n", 14);
-    } else {
-        sw_gateway_admin_answer(fd, 200, "OK", "application/json", j.buf,
-                                j.len);
-    }
+    sw_gateway_admin_answer_json(fd, 200, "OK", &j);
     sw_json_fini(&j);
 }
 

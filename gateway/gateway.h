@@ -128,9 +128,49 @@ enum sw_status sw_gateway_metrics_text(struct sw_gateway *g,
 void sw_gateway_status_page(struct sw_gateway *g, int fd);
 void sw_gateway_status_json(struct sw_gateway *g, int fd);
 
-/* admin.c: an answer with its head; the connection closes after it. */
+/* admin.c: an answer with its head; the connection closes after it.
+ * _with adds header lines (`extra`: "" or "Name: value\r\n" lines);
+ * _send writes raw bytes (the local client is waited for, briefly). */
 void sw_gateway_admin_answer(int fd, unsigned status, const char *reason,
                              const char *type, const char *body, size_t len);
+void sw_gateway_admin_answer_with(int fd, unsigned status, const char *reason,
+                                  const char *type, const char *extra,
+                                  const char *body, size_t len);
+void sw_gateway_admin_send(int fd, const char *p, size_t n);
+/* The text of j (json.h) as an application/json answer, or 500 when j
+ * failed (out of memory). */
+struct sw_json;
+void sw_gateway_admin_answer_json(int fd, unsigned status, const char *reason,
+                                  const struct sw_json *j);
+
+/* admin_publish.c: POST /publish?upstream=NAME&channel=KEY. */
+#define SW_GATEWAY_PUBLISH_MAX (1u << 20) /* bytes of one message */
+/* "UPSTREAM\x1fKEY": as long as the key a fan-out join can make
+ * (lib/proxy/proxy_fanout.c) */
+#define SW_GATEWAY_PUBLISH_KEY_MAX 1024
+
+/* An accepted publish head, kept while its body is read. */
+struct sw_gateway_publish {
+    char key[SW_GATEWAY_PUBLISH_KEY_MAX]; /* "UPSTREAM\x1fKEY", decoded */
+    size_t key_len;                       /* bytes in key */
+    size_t up_len;                        /* bytes of UPSTREAM in key */
+    size_t head_len;                      /* bytes of the request head */
+    size_t body_len;                      /* Content-Length */
+    uint8_t opcode;                       /* SW_WS_OP_TEXT or _BINARY */
+};
+
+/* The request head in req (NUL-terminated) is for /publish. */
+bool sw_gateway_publish_is(const char *req);
+/* Check the complete head req[0..len) (body bytes may follow): false when
+ * it was refused (answered: the connection closes); true with pub filled
+ * (and "100 Continue" sent when asked): read pub->body_len bytes after
+ * pub->head_len, then call sw_gateway_publish_body. */
+bool sw_gateway_publish_head(struct sw_gateway *g, int fd, const char *req,
+                             size_t len, struct sw_gateway_publish *pub);
+/* Publish body[0..pub->body_len) and answer 202 (or 400: bad UTF-8). */
+void sw_gateway_publish_body(struct sw_gateway *g, int fd,
+                             const struct sw_gateway_publish *pub,
+                             const char *body);
 
 /* Open a listening socket for `l`; reuseport for one-per-worker sockets.
  * Returns the fd or -1 (logged). */

@@ -4,6 +4,8 @@
  */
 #include "json.h"
 
+#include <shockwave/ws.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,8 +57,9 @@ put(struct sw_json *j, const char *p, size_t n)
     }
 }
 
+/* utf8: s is valid UTF-8, so bytes >= 0x80 are copied as they are. */
 static void
-put_str(struct sw_json *j, const char *s, size_t n)
+put_str(struct sw_json *j, const char *s, size_t n, bool utf8)
 {
     static const char hex[] = "0123456789abcdef";
     put(j, "\"", 1);
@@ -69,7 +72,7 @@ put_str(struct sw_json *j, const char *s, size_t n)
             put(j, "\\n", 2);
         } else if (c == '\t') {
             put(j, "\\t", 2);
-        } else if (c < 0x20 || c >= 0x7f) {
+        } else if (c < 0x20 || c == 0x7f || (c > 0x7f && !utf8)) {
             char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
             put(j, e, 6);
         } else {
@@ -91,7 +94,7 @@ member(struct sw_json *j, const char *key)
         j->filled |= bit;
     }
     if (key != NULL) {
-        put_str(j, key, strlen(key));
+        put_str(j, key, strlen(key), false);
         put(j, ":", 1);
     }
 }
@@ -148,7 +151,14 @@ void
 sw_json_str(struct sw_json *j, const char *key, const char *s, size_t n)
 {
     member(j, key);
-    put_str(j, s, n);
+    put_str(j, s, n, false);
+}
+
+void
+sw_json_text(struct sw_json *j, const char *key, const char *s, size_t n)
+{
+    member(j, key);
+    put_str(j, s, n, sw_ws_utf8_is_valid((const uint8_t *)s, n));
 }
 
 void

@@ -41,6 +41,9 @@ void sw_json_arr_close(struct sw_json *j);
  * escaped; DEL and every byte >= 0x80 go as \u00XX (read as Latin-1), so
  * the text is valid JSON whatever bytes the configuration holds. */
 void sw_json_str(struct sw_json *j, const char *key, const char *s, size_t n);
+/* Text: when s is valid UTF-8, its characters as they are (quotes,
+ * backslashes and control characters escaped); else as sw_json_str. */
+void sw_json_text(struct sw_json *j, const char *key, const char *s, size_t n);
 void sw_json_cstr(struct sw_json *j, const char *key, const char *s);
 void sw_json_u64(struct sw_json *j, const char *key, uint64_t v);
 void sw_json_double(struct sw_json *j, const char *key, double v);

@@ -31,65 +31,14 @@
 #define PREFIX_MAX 64
 #define USAGE "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]"
 
-/* The parts of a URL, as slices of the token's text. */
+/* The parts of a URL. */
 struct url {
-    struct sw_str user;     /* percent-encoded, may be empty */
-    struct sw_str password; /* percent-encoded, may be empty */
-    struct sw_str host;     /* without brackets */
+    struct sw_str user;     /* owned (arena): decoded; NULL without "@" */
+    struct sw_str password; /* owned (arena): decoded; NULL without "@" */
+    struct sw_str host;     /* borrowed (the token): without brackets */
     uint16_t port;
     unsigned db;
 };
-
-static int
-hex_digit(char ch)
-{
-    if (ch >= '0' && ch <= '9') {
-        return ch - '0';
-    }
-    ch = (char)(ch | 0x20);
-    return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
-}
-
-/* Offset of the first bad "%XX" (or an encoded NUL) in v, or v.len. */
-static size_t
-bad_escape(struct sw_str v)
-{
-    for (size_t i = 0; i < v.len; i++) {
-        if (v.p[i] != '%') {
-            continue;
-        }
-        if (i + 2 >= v.len || hex_digit(v.p[i + 1]) < 0 ||
-            hex_digit(v.p[i + 2]) < 0 ||
-            (hex_digit(v.p[i + 1]) | hex_digit(v.p[i + 2])) == 0) {
-            return i;
-        }
-        i += 2;
-    }
-    return v.len;
-}
-
-/* v percent-decoded into the arena (checked by bad_escape first). */
-static struct sw_str
-decode(struct sw__conf_parser *ps, struct sw_str v)
-{
-    char *out = sw__conf_alloc(ps->arena, v.len + 1);
-    if (out == NULL) {
-        sw__conf_oom(ps);
-        return (struct sw_str){"", 0};
-    }
-    size_t n = 0;
-    for (size_t i = 0; i < v.len; i++) {
-        if (v.p[i] == '%') {
-            out[n++] =
-                (char)(hex_digit(v.p[i + 1]) << 4 | hex_digit(v.p[i + 2]));
-            i += 2;
-        } else {
-            out[n++] = v.p[i];
-        }
-    }
-    out[n] = '\0';
-    return (struct sw_str){out, n};
-}
 
 /* Offset in s of the first byte of any of `set`, or s.len. */
 static size_t
@@ -108,6 +57,32 @@ is_host_byte(char ch)
     return sw__conf_is_host_char(ch) || (ch >= 'A' && ch <= 'Z');
 }
 
+/* t->text[from..end) percent-decoded into the arena. */
+static bool
+decode(struct sw__conf_parser *ps, const struct sw__conf_src *s,
+       const struct sw__conf_tok *t, size_t from, size_t end,
+       struct sw_str *out)
+{
+    struct sw_str v = {t->text.p + from, end - from};
+    char *d = sw__conf_alloc(ps->arena, v.len + 1);
+    if (d == NULL) {
+        sw__conf_oom(ps);
+        return false;
+    }
+    size_t bad = 0;
+    ssize_t n = sw_percent_decode(v, d, v.len, &bad);
+    if (n < 0) {
+        sw__conf_err_off(ps, s, t, from + bad,
+                         "\"fanout_bus\": invalid percent escape in the user "
+                         "or password: expected %%XX with two hex digits, "
+                         "not %%00");
+        return false;
+    }
+    d[n] = '\0';
+    *out = (struct sw_str){d, (size_t)n};
+    return true;
+}
+
 /* USER:PASSWORD in t->text[from..at), at being the "@". */
 static bool
 parse_userinfo(struct sw__conf_parser *ps, const struct sw__conf_src *s,
@@ -124,23 +99,13 @@ parse_userinfo(struct sw__conf_parser *ps, const struct sw__conf_src *s,
         return false;
     }
     size_t c = (size_t)(colon - p);
-    u->user = (struct sw_str){p + from, c - from};
-    u->password = (struct sw_str){p + c + 1, at - c - 1};
-    if (u->password.len == 0) {
+    if (at == c + 1) {
         sw__conf_err_off(ps, s, t, c + 1,
                          "\"fanout_bus\": empty password after \":\"");
         return false;
     }
-    size_t bu = bad_escape(u->user);
-    size_t bp = bad_escape(u->password);
-    if (bu < u->user.len || bp < u->password.len) {
-        sw__conf_err_off(ps, s, t, bu < u->user.len ? from + bu : c + 1 + bp,
-                         "\"fanout_bus\": invalid percent escape in the user "
-                         "or password: expected %%XX with two hex digits, "
-                         "not %%00");
-        return false;
-    }
-    return true;
+    return decode(ps, s, t, from, c, &u->user) &&
+           decode(ps, s, t, c + 1, at, &u->password);
 }
 
 /* HOST, [V6] or HOST:PORT at t->text[from..end). */
@@ -323,8 +288,10 @@ sw__conf_set_bus(struct sw__conf_parser *ps, struct sw__conf_src *s,
     cf->bus_host = sw__conf_dup_str(ps, u.host.p, u.host.len);
     cf->bus_port = u.port;
     cf->bus_db = u.db;
-    cf->bus_user = decode(ps, u.user);
-    cf->bus_password = decode(ps, u.password);
+    if (u.password.p != NULL) { /* else the defaults' "" stay */
+        cf->bus_user = u.user;
+        cf->bus_password = u.password;
+    }
 }
 
 void

@@ -126,3 +126,39 @@ sw_flags_show(unsigned flags, const struct sw_flag_name *names, size_t count,
     }
     return out;
 }
+
+int
+sw_hex_value(char ch)
+{
+    if (ch >= '0' && ch <= '9') {
+        return ch - '0';
+    }
+    ch = (char)(ch | 0x20);
+    return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+}
+
+ssize_t
+sw_percent_decode(struct sw_str in, char *out, size_t cap, size_t *bad)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < in.len; i++) {
+        char ch = in.p[i];
+        if (ch == '%') {
+            int hi = i + 2 < in.len ? sw_hex_value(in.p[i + 1]) : -1;
+            int lo = i + 2 < in.len ? sw_hex_value(in.p[i + 2]) : -1;
+            if (hi < 0 || lo < 0 || (hi | lo) == 0) {
+                if (bad != NULL) {
+                    *bad = i;
+                }
+                return SW_EINVAL;
+            }
+            ch = (char)(hi << 4 | lo);
+            i += 2;
+        }
+        if (n == cap) {
+            return SW_ETOOBIG;
+        }
+        out[n++] = ch;
+    }
+    return (ssize_t)n;
+}

@@ -208,16 +208,6 @@ sw_route_edits_write(struct sw_http_writer *w, const struct sw_conf_edit *edits,
     }
 }
 
-static int
-hex_value(char ch)
-{
-    if (ch >= '0' && ch <= '9') {
-        return ch - '0';
-    }
-    ch = (char)(ch | 0x20);
-    return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
-}
-
 ssize_t
 sw_route_normalize_path(struct sw_str path, char *out, size_t cap)
 {
@@ -226,8 +216,8 @@ sw_route_normalize_path(struct sw_str path, char *out, size_t cap)
     while (i < path.len) {
         char ch = path.p[i++];
         if (ch == '%' && i + 1 < path.len) {
-            int hi = hex_value(path.p[i]);
-            int lo = hex_value(path.p[i + 1]);
+            int hi = sw_hex_value(path.p[i]);
+            int lo = sw_hex_value(path.p[i + 1]);
             int v = hi < 0 || lo < 0 ? -1 : hi << 4 | lo;
             /* decode what could change the segment structure */
             if (v == '.' || v == '/') {

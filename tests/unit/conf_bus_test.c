@@ -1,9 +1,10 @@
 /*
  * conf_bus_test.c - the Redis bus settings (`fanout_bus`,
  * `fanout_bus_prefix`, `fanout_bus_lease`): URLs that load and what they
- * store, every refusal with its message and FILE:LINE:COL, the defaults,
- * the bounds of the prefix and the lease, and `shockwave -T` printing
- * them back so the dump loads as the same settings.
+ * store (and the percent decoder their user info goes through), every refusal
+ * with its message and FILE:LINE:COL, the defaults, the bounds of the prefix
+ * and the lease, and `shockwave -T` printing them back so the dump loads as the
+ * same settings.
  */
 #include "support.h"
 
@@ -159,6 +160,49 @@ START_TEST(test_bad_urls)
                       "%s: want \"%s\" in:\n%s", cases[i].url, cases[i].want,
                       err);
     }
+}
+END_TEST
+
+/* sw_percent_decode (lib/core), which the URL's user info goes through. */
+START_TEST(test_percent_decode)
+{
+    static const struct {
+        const char *in;
+        ssize_t rc;      /* length, or the status */
+        const char *out; /* decoded, or NULL */
+        size_t bad;      /* offset of the bad escape */
+    } cases[] = {
+        {"", 0, "", 0},
+        {"plain+text", 10, "plain+text", 0},
+        {"%40%3a%3A%2f%7E", 5, "@::/~", 0},
+        {"a%20b%C3%A9", 5, "a b\xc3\xa9", 0},
+        {"%ff", 1, "\xff", 0},
+        {"%", SW_EINVAL, NULL, 0},
+        {"ab%4", SW_EINVAL, NULL, 2},
+        {"ab%4g", SW_EINVAL, NULL, 2},
+        {"%%41", SW_EINVAL, NULL, 0},
+        {"x%00", SW_EINVAL, NULL, 1},
+    };
+    for (size_t i = 0; i < SW_NELEMS(cases); i++) {
+        char out[32];
+        size_t bad = 99;
+        struct sw_str in = {cases[i].in, strlen(cases[i].in)};
+        ssize_t rc = sw_percent_decode(in, out, sizeof(out), &bad);
+        ck_assert_msg(rc == cases[i].rc, "\"%s\": %zd, want %zd", cases[i].in,
+                      rc, cases[i].rc);
+        if (rc >= 0) {
+            ck_assert(memcmp(out, cases[i].out, (size_t)rc) == 0);
+        } else {
+            ck_assert_uint_eq(bad, cases[i].bad);
+        }
+    }
+    /* the output is bounded: exactly full is fine, one more is not */
+    char out[3];
+    ck_assert_int_eq(sw_percent_decode(SW_STR("a%42c"), out, 3, NULL), 3);
+    ck_assert_int_eq(sw_percent_decode(SW_STR("a%42cd"), out, 3, NULL),
+                     SW_ETOOBIG);
+    ck_assert_int_eq(sw_hex_value('F'), 15);
+    ck_assert_int_eq(sw_hex_value('g'), -1);
 }
 END_TEST
 
@@ -327,6 +371,7 @@ bus_suite(void)
     TCase *tc = tcase_create("bus");
     tcase_add_test(tc, test_good_urls);
     tcase_add_test(tc, test_bad_urls);
+    tcase_add_test(tc, test_percent_decode);
     tcase_add_test(tc, test_long_host);
     tcase_add_test(tc, test_defaults);
     tcase_add_test(tc, test_prefix_and_lease);

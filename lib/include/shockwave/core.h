@@ -80,6 +80,15 @@ sw_str_eq_ci(struct sw_str s, const char *lit)
  * tok, compared case-insensitively ("keep-alive, Upgrade" has "upgrade"). */
 bool sw_str_has_token(struct sw_str s, const char *tok);
 
+/* The value of the hex digit ch (either case), or -1. */
+int sw_hex_value(char ch);
+
+/* RFC 3986 2.1: `in` percent-decoded into out[0..cap) ("%40" is "@"; a "+"
+ * stays a "+"). Returns the decoded length; SW_EINVAL for a "%" without
+ * two hex digits after it, or for "%00" (no NUL gets in), with *bad (when
+ * not NULL) set to its offset in `in`; SW_ETOOBIG when out is too small. */
+ssize_t sw_percent_decode(struct sw_str in, char *out, size_t cap, size_t *bad);
+
 /* One bit of a flags word and its name, for sw_flags_show(). */
 struct sw_flag_name {
     unsigned flag;    /* the bit */
