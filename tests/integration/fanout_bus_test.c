@@ -20,11 +20,13 @@
  *   the holder killed (SIGKILL): the follower takes the channel over, its
  *   clients stay connected and get what is sent after the take-over
  *   scale-out: 1,000 clients through HAProxy (roundrobin, send-proxy-v2)
- *   over 10 channels and three gateways: one upstream connection per
- *   channel, every message to every client once and in order, each
- *   client's real address and port in one gateway's access log; a gateway
- *   killed: its clients' connections end, they reconnect through HAProxy,
- *   and everyone gets the later messages; the others never miss one.
+ *   over 10 channels and three gateways of two workers each (each worker
+ *   its own bus connections, a channel's clients on both workers): one
+ *   upstream connection per channel, every message to every client once
+ *   and in order, each client's real address and port in one gateway's
+ *   access log; a gateway killed: its clients' connections end, they
+ *   reconnect through HAProxy, and everyone gets the later messages; the
+ *   others never miss one.
  *
  * Waits are bounded polls (fanback stats, /metrics, Redis keys); nothing
  * asserts how long anything took.
@@ -94,9 +96,9 @@ teardown(void)
     ck_assert_msg(clean, "a gateway did not exit 0 on SIGTERM (0x%x)", st);
 }
 
-/* Start gateway i on 127.0.0.(2+i) with the bus. */
+/* Start gateway i on 127.0.0.(2+i) with the bus and `workers` workers. */
 static void
-gw_up(int i)
+gw_up_workers(int i, int workers)
 {
     struct bgw *g = &gws[i];
     snprintf(g->addr, sizeof(g->addr), "127.0.0.%d", 2 + i);
@@ -107,12 +109,20 @@ gw_up(int i)
     snprintf(bus, sizeof(bus),
              "fanout_bus redis://127.0.0.1:%d;\nfanout_bus_lease 1s;",
              redis.port);
-    const char *kv[] = {"ADDR", g->addr, "PPORT", sw_test_itoa(g->pport),
-                        "LOG",  g->log,  "FEED",  sw_test_itoa(feed.port),
-                        "BUS",  bus,     NULL};
+    const char *kv[] = {"ADDR", g->addr, "PPORT",   sw_test_itoa(g->pport),
+                        "LOG",  g->log,  "FEED",    sw_test_itoa(feed.port),
+                        "BUS",  bus,     "WORKERS", sw_test_itoa(workers),
+                        NULL};
     ck_assert_msg(sw_test_gw_start(&g->gw, "fanout_bus.conf", kv),
                   "gateway %s did not start", g->addr);
     g->up = true;
+}
+
+/* The same with one worker. */
+static void
+gw_up(int i)
+{
+    gw_up_workers(i, 1);
 }
 
 /* SIGKILL gateway i by its pid and reap it. */
@@ -640,7 +650,7 @@ access_logs_show_clients(const struct sclient *cl, int per_gw[NGW])
 START_TEST(scale_out_behind_haproxy)
 {
     for (int i = 0; i < NGW; i++) {
-        gw_up(i);
+        gw_up_workers(i, 2);
     }
     int hport = haproxy_up();
     struct sclient *cl = calloc(NCLIENTS, sizeof(*cl));
