@@ -62,6 +62,7 @@ struct fo_bus {
     bool up;                   /* both ready: the channels were told */
     bool stopping;             /* fo_bus_free: no reconnect */
     bool was_down;             /* the loss was logged */
+    bool script_warned;        /* a failed lease script was logged */
     uint64_t backoff_ms;
     uint64_t connect_by_ms;
     struct event timer;   /* reconnect, connect deadline */
@@ -275,6 +276,7 @@ both_ready(struct fo_bus *b)
         return;
     }
     b->up = true;
+    b->script_warned = false;
     b->backoff_ms = 0;
     b->connect_by_ms = 0;
     sw_metrics_inc(b->f->metrics, SW_METRIC_FANOUT_BUS_CONNECTS);
@@ -620,9 +622,12 @@ on_look(redisAsyncContext *ac, void *r, void *arg)
     } else if (v->type == REDIS_REPLY_STRING) {
         fo_hold_looked(f, ch, false, v->str, v->len, numsub);
     } else {
-        sw_log_warn("fanout channel \"%s\": the lease script failed: %s",
-                    ch->name,
-                    v->type == REDIS_REPLY_ERROR ? v->str : "bad reply");
+        if (!b->script_warned) { /* once per connection: it repeats */
+            b->script_warned = true;
+            sw_log_warn("fanout channel \"%s\": the lease script failed: %s",
+                        ch->name,
+                        v->type == REDIS_REPLY_ERROR ? v->str : "bad reply");
+        }
         sw_metrics_inc(f->metrics, SW_METRIC_FANOUT_BUS_ERRORS);
     }
     fo_end_turn(f);

@@ -198,6 +198,16 @@ fo_hold_tick(struct sw_fanout *f, struct fo_chan *ch, uint64_t now)
     if (h->role == FO_ROLE_LOCAL || h->role == FO_ROLE_ALONE) {
         return true;
     }
+    if (h->role == FO_ROLE_ASKING && now >= h->open_by_ms) {
+        /* the lease script keeps failing (an ACL without EVAL, say):
+         * serve this gateway's clients on its own */
+        sw_log_warn("fanout channel \"%s\": no answer from the lease on the "
+                    "bus in time; this gateway connects its own upstream",
+                    ch->name);
+        h->role = FO_ROLE_ALONE;
+        fo_upstream_connect(ch);
+        return true;
+    }
     if (h->role == FO_ROLE_FOLLOWER && ch->state == FO_CONNECTING &&
         now >= h->open_by_ms) {
         sw_log_warn("fanout channel \"%s\": the holding gateway's upstream "
