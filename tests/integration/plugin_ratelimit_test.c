@@ -32,14 +32,19 @@ static struct sw_test_proc be; /* swload echo */
 static struct sw_test_gw gw;   /* the daemon */
 static int be_port;            /* its port */
 static char plugin[512];       /* the built ratelimit.so */
+static int pp_port;            /* @PPORT@: a proxy_protocol listener */
 
 static void
 start(const char *conf)
 {
     sw_test_plugin_so("ratelimit", plugin, sizeof(plugin));
     ck_assert(sw_test_backend_start(&be, "b1", &be_port));
+    pp_port = sw_test_free_port();
+    char pp[16];
+    snprintf(pp, sizeof(pp), "%d", pp_port);
     const char *kv[] = {"B1",    sw_test_itoa(be_port),   "PLUGIN", plugin,
-                        "PROBE", sw_test_env("SW_PROBE"), NULL};
+                        "PROBE", sw_test_env("SW_PROBE"), "PPORT",  pp,
+                        NULL};
     ck_assert(sw_test_gw_start(&gw, conf, kv));
 }
 
@@ -284,6 +289,40 @@ START_TEST(connections_per_client)
     ASSERT_SERVED(admitted, 3, 3, MINUTE, t0);
     ck_assert_int_ge(sw_test_metric(gw.admin_port, METRIC("limited_total")),
                      6 - admitted);
+}
+END_TEST
+
+/* One request on a new connection to the proxy_protocol listener, as a
+ * balancer would bring it from client `addr`: its status. */
+static int
+proxied_request(const char *addr, const char *path)
+{
+    struct sw_test_conn c;
+    ck_assert(sw_test_conn_open(&c, pp_port));
+    char hdr[96];
+    int n = snprintf(hdr, sizeof(hdr), "PROXY TCP4 %s 192.0.2.1 40000 80\r\n",
+                     addr);
+    ck_assert(sw_test_conn_send(&c, hdr, (size_t)n));
+    int status = request(&c, path, NULL, NULL);
+    sw_test_conn_close(&c);
+    return status;
+}
+
+START_TEST(connections_per_carried_address)
+{
+    /* connections 3/m on /conns/, keyed by the client address: behind a
+     * balancer that is the address the PROXY header carries, so each
+     * client has its own bucket though every socket comes from one peer */
+    uint64_t t0 = sw_now_ms();
+    long admitted = 0;
+    for (int i = 0; i < 5; i++) {
+        int st = proxied_request("203.0.113.1", "/conns/");
+        ck_assert_msg(st == 200 || st == 503, "connection %d: %d", i, st);
+        admitted += st == 200;
+    }
+    ASSERT_SERVED(admitted, 3, 3, MINUTE, t0);
+    ck_assert_int_eq(proxied_request("203.0.113.2", "/conns/"), 200);
+    ck_assert_int_eq(proxied_request("198.51.100.7", "/conns/"), 200);
 }
 END_TEST
 
@@ -578,6 +617,7 @@ plugin_ratelimit_suite(void)
     tcase_add_test(tc, reload_keeps_buckets);
     tcase_add_test(tc, keys_evicted_lru);
     tcase_add_test(tc, connections_per_client);
+    tcase_add_test(tc, connections_per_carried_address);
     tcase_add_test(tc, key_from_variable);
     tcase_add_test(tc, ws_messages_close);
     tcase_add_test(tc, ws_messages_drop);
