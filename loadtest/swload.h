@@ -3,8 +3,9 @@
  *
  * swload is one program with several commands:
  *
- *   swload echo    HTTP/1.1 + WebSocket test backend (swload_server.c)
- *   swload sink    WebSocket server that discards messages (swload_server.c)
+ *   swload echo    HTTP/1.1 + WebSocket test backend (swload_server.c,
+ *                  swload_server_http.c, swload_server_ws.c)
+ *   swload sink    WebSocket server that discards messages (the same)
  *   swload client  WebSocket load scenarios (swload_client.c)
  *   swload broadcast  WebSocket backend sending to every connection it
  *                  holds, time-stamped (swload_bcast.c)
