@@ -90,3 +90,20 @@ sw_test_sleep_ms(int ms)
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
 }
+
+const char *
+sw_test_cut_dir(const char *text, const char *dir)
+{
+    static char out[16384];
+    size_t n = strlen(dir);
+    size_t o = 0;
+    for (const char *p = text; *p != '\0' && o + 1 < sizeof(out);) {
+        if (strncmp(p, dir, n) == 0 && p[n] == '/') {
+            p += n + 1;
+        } else {
+            out[o++] = *p++;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}

@@ -19,6 +19,11 @@ void sw_test_sleep_ms(int ms);
  * status: 0 when every test passed, 1 otherwise. */
 int sw_test_run_suite(Suite *s);
 
+/* `text` with every "DIR/" cut out, for stable comparisons of messages
+ * that name files in a temporary folder. A static buffer of 16 KiB (longer
+ * text is cut), overwritten by the next call. */
+const char *sw_test_cut_dir(const char *text, const char *dir);
+
 /* Copy data into fresh pages so that its last byte sits right before an
  * unreadable page. Returns the copy; release it with sw_test_guard_free. */
 void *sw_test_guard_copy(const void *data, size_t len);

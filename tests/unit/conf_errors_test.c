@@ -429,18 +429,7 @@ load_file(const char *rel)
 static const char *
 rel_err(void)
 {
-    static char out[sizeof(err)];
-    size_t n = strlen(tmpdir);
-    size_t o = 0;
-    for (const char *p = err; *p != '\0' && o + 1 < sizeof(out);) {
-        if (strncmp(p, tmpdir, n) == 0 && p[n] == '/') {
-            p += n + 1;
-        } else {
-            out[o++] = *p++;
-        }
-    }
-    out[o] = '\0';
-    return out;
+    return sw_test_cut_dir(err, tmpdir);
 }
 
 START_TEST(test_load_file)

@@ -332,19 +332,7 @@ tls_err(const char *text)
     struct sw_tls_ctx *t = sw_tls_ctx_new(cf, 2, err, sizeof(err));
     ck_assert_msg(t == NULL, "context built for:\n%s", text);
     sw_conf_unref(cf);
-    /* Cut the temporary folder out, for stable comparisons. */
-    static char out[sizeof(err)];
-    size_t n = strlen(tmpdir);
-    size_t o = 0;
-    for (const char *p = err; *p != '\0' && o + 1 < sizeof(out);) {
-        if (strncmp(p, tmpdir, n) == 0 && p[n] == '/') {
-            p += n + 1;
-        } else {
-            out[o++] = *p++;
-        }
-    }
-    out[o] = '\0';
-    return out;
+    return sw_test_cut_dir(err, tmpdir);
 }
 
 START_TEST(test_ctx_errors)
