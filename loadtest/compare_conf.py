@@ -62,5 +62,8 @@ PLUGINS_END = "<!-- plugins: end -->"
 # The Scale-out section, likewise: written by loadtest/scaleout.
 SCALEOUT_BEGIN = "<!-- scaleout: begin -->"
 SCALEOUT_END = "<!-- scaleout: end -->"
+# The io_uring relay probe, likewise: written by loadtest/uring_probe.
+URING_BEGIN = "<!-- uring-probe: begin -->"
+URING_END = "<!-- uring-probe: end -->"
 KEPT_SECTIONS = [(FANOUT_BEGIN, FANOUT_END), (PLUGINS_BEGIN, PLUGINS_END),
-                 (SCALEOUT_BEGIN, SCALEOUT_END)]
+                 (SCALEOUT_BEGIN, SCALEOUT_END), (URING_BEGIN, URING_END)]

@@ -7,11 +7,13 @@ set -euo pipefail
 # libjwt-dev, libjansson-dev: the jwt_auth plugin (plugins/jwt_auth)
 # libhiredis-dev: the Redis bus between gateways (fanout_bus); redis-server:
 # the bus in the scale-out tests, started by each test on loopback
+# liburing-dev: loadtest/bench_uring, the epoll / io_uring relay probe
 packages=(build-essential pkg-config meson ninja-build libevent-dev libssl-dev
           libhttp-parser-dev check curl openssl python3-websockets wrk
           nginx-light haproxy nodejs npm clang libclang-rt-14-dev valgrind
           chromium groff-base prometheus
-          libjwt-dev libjansson-dev libhiredis-dev redis-server)
+          libjwt-dev libjansson-dev libhiredis-dev redis-server
+          liburing-dev)
 
 missing=()
 for p in "${packages[@]}"; do
