@@ -120,6 +120,7 @@ sw_fanout_hub_set_bus(struct sw_fanout_hub *hub, const struct sw_conf *cf)
         fo_bus_conf_free(c);
         return SW_ENOMEM;
     }
+    c->prefix_len = cf->bus_prefix.len;
     c->port = cf->bus_port;
     c->db = cf->bus_db;
     c->lease_ms = cf->bus_lease_ms;
@@ -468,8 +469,8 @@ fo_bus_publish_name(struct fo_bus *b, const char *name, size_t name_len,
                     uint8_t type, const uint8_t *payload, size_t len)
 {
     struct sw_metrics *m = b->f->metrics;
-    if (!b->up || b->cmd->c.obuf == NULL ||
-        sdslen(b->cmd->c.obuf) > BUS_OBUF_MAX || !room(b, BUS_ENVELOPE + len)) {
+    if (!b->up || sdslen(b->cmd->c.obuf) > BUS_OBUF_MAX ||
+        !room(b, BUS_ENVELOPE + len)) {
         sw_metrics_inc(m, SW_METRIC_FANOUT_BUS_UNSENT);
         return false;
     }
@@ -539,7 +540,7 @@ fo_bus_unsubscribe(struct fo_bus *b, struct fo_chan *ch, char kind)
 static struct fo_chan *
 lookup(struct fo_bus *b, const char *name, size_t len, char *kind)
 {
-    size_t pl = strlen(b->c->prefix);
+    size_t pl = b->c->prefix_len;
     if (b->map_cap == 0 || len < pl + 2 ||
         memcmp(name, b->c->prefix, pl) != 0 || name[pl + 1] != ':') {
         return NULL;

@@ -30,7 +30,7 @@ static char *
 names_of(const struct fo_bus_conf *c, const char *key, size_t key_len,
          size_t *len, size_t *kind_at)
 {
-    size_t pl = strlen(c->prefix);
+    size_t pl = c->prefix_len;
     char *n = malloc(pl + 2 + key_len + 1);
     if (n == NULL) {
         return NULL;
@@ -60,14 +60,10 @@ frame_of(struct sw_fanout *f, uint8_t opcode, const uint8_t *p, size_t n,
         sw_metrics_inc(f->metrics, SW_METRIC_OUT_OF_MEMORY);
         return false;
     }
-    uint8_t hdr[SW_WS_MAX_HEADER];
-    size_t h = sw_ws_frame_encode(hdr, true, opcode, NULL, n);
-    uint32_t off = (uint32_t)(FO_HEAD_ROOM - h);
-    memcpy(b->data + off, hdr, h);
     if (n > 0) {
         memcpy(b->data + FO_HEAD_ROOM, p, n);
     }
-    *s = (struct fo_slice){b, off, (uint32_t)(h + n)};
+    *s = fo_frame_head(b, FO_HEAD_ROOM, opcode, NULL, (uint32_t)n);
     return true;
 }
 
@@ -213,9 +209,7 @@ fo_hold_tick(struct sw_fanout *f, struct fo_chan *ch, uint64_t now)
         sw_log_warn("fanout channel \"%s\": the holding gateway's upstream "
                     "did not open in time; its clients get 502",
                     ch->name);
-        fo_chan_set_state(f, ch, FO_GONE, NULL);
-        fo_chan_announce(f, ch, 502);
-        fo_upstream_end(f, ch, 0);
+        fo_chan_fail(f, ch, 502);
         return false;
     }
     if (now >= h->next_look_ms) {
@@ -238,9 +232,7 @@ ended_elsewhere(struct sw_fanout *f, struct fo_chan *ch, const uint8_t *p,
     uint16_t code = n >= 2 ? (uint16_t)(p[0] << 8 | p[1]) : 1011;
     sw_log_info("fanout channel \"%s\": ended by its holder (%u)", ch->name,
                 code);
-    fo_chan_set_state(f, ch, FO_GONE, NULL);
-    fo_chan_announce(f, ch, code);
-    fo_upstream_end(f, ch, 0);
+    fo_chan_fail(f, ch, code);
 }
 
 /* A message for this gateway's clients (and, on the holder, for the

@@ -338,6 +338,7 @@ struct sw_fanout_hub {
  * snapshot the daemon started with). */
 struct fo_bus_conf {
     char *host, *user, *password, *prefix; /* owned */
+    size_t prefix_len;
     uint16_t port;
     unsigned db;
     uint64_t lease_ms;
@@ -399,6 +400,11 @@ fo_block_ref(struct fo_block *b, unsigned n)
 void fo_pool_fini(struct fo_pool *p);
 /* Fill the pool ahead of a worker's first channel. */
 void fo_pool_prefill(struct sw_fanout *f);
+/* Write a final frame's header (masked with key, NULL: unmasked) right
+ * before the `len` payload bytes at b->data + at, which must have
+ * FO_HEAD_ROOM bytes before it; the frame's slice (no reference taken). */
+struct fo_slice fo_frame_head(struct fo_block *b, uint32_t at, uint8_t opcode,
+                              const uint8_t *key, uint32_t len);
 /* Queue a slice (taking a reference of its own). False when the queue
  * is at FO_QUEUE_MAX or memory ran out. */
 bool fo_outq_push(struct sw_fanout *f, struct fo_outq *q, struct fo_slice s);
@@ -481,6 +487,10 @@ void fo_upstream_tick(struct sw_fanout *f, struct fo_chan *ch, uint64_t now);
  * channel borrowed. */
 void fo_upstream_end(struct sw_fanout *f, struct fo_chan *ch, uint16_t code);
 
+/* The channel ends for its clients: out of the directory, every
+ * worker's clients told `code` (502, or a close code), the upstream
+ * ended. */
+void fo_chan_fail(struct sw_fanout *f, struct fo_chan *ch, uint16_t code);
 /* fanout_upstream.c, for the election */
 /* Connect the upstream now (a holder or a gateway alone). */
 void fo_upstream_connect(struct fo_chan *ch);

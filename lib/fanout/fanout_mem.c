@@ -190,6 +190,17 @@ grow(struct fo_outq *q)
     return true;
 }
 
+struct fo_slice
+fo_frame_head(struct fo_block *b, uint32_t at, uint8_t opcode,
+              const uint8_t *key, uint32_t len)
+{
+    uint8_t hdr[SW_WS_MAX_HEADER];
+    size_t h = sw_ws_frame_encode(hdr, true, opcode, key, len);
+    uint32_t off = at - (uint32_t)h;
+    memcpy(b->data + off, hdr, h);
+    return (struct fo_slice){b, off, (uint32_t)h + len};
+}
+
 bool
 fo_outq_push(struct sw_fanout *f, struct fo_outq *q, struct fo_slice s)
 {

@@ -101,6 +101,14 @@ fo_upstream_end(struct sw_fanout *f, struct fo_chan *ch, uint16_t code)
     fo_check_empty(f);
 }
 
+void
+fo_chan_fail(struct sw_fanout *f, struct fo_chan *ch, uint16_t code)
+{
+    fo_chan_set_state(f, ch, FO_GONE, NULL);
+    fo_chan_announce(f, ch, code);
+    fo_upstream_end(f, ch, 0);
+}
+
 /* The upstream is gone while the channel lives: retry, or end it. */
 static void
 lost(struct sw_fanout *f, struct fo_chan *ch, const char *why)
@@ -114,9 +122,7 @@ lost(struct sw_fanout *f, struct fo_chan *ch, const char *why)
     }
     drop_conn(f, ch);
     if (!ch->reconnect || f->draining) {
-        fo_chan_set_state(f, ch, FO_GONE, NULL);
-        fo_chan_announce(f, ch, SW_WS_CLOSE_INTERNAL);
-        fo_upstream_end(f, ch, 0);
+        fo_chan_fail(f, ch, SW_WS_CLOSE_INTERNAL);
         return;
     }
     fo_chan_set_state(f, ch, FO_RETRY, NULL);
@@ -137,9 +143,7 @@ round_failed(struct sw_fanout *f, struct fo_chan *ch)
         sw_log_warn("fanout channel \"%s\": no upstream server answered the "
                     "upgrade; its clients get 502",
                     ch->name);
-        fo_chan_set_state(f, ch, FO_GONE, NULL);
-        fo_chan_announce(f, ch, 502);
-        fo_upstream_end(f, ch, 0);
+        fo_chan_fail(f, ch, 502);
         fo_end_turn(f);
         return;
     }
@@ -456,11 +460,8 @@ static void
 join_emit(struct sw_fanout *f, struct fo_chan *ch, uint8_t opcode)
 {
     struct fo_upstream *u = &ch->up;
-    uint8_t hdr[SW_WS_MAX_HEADER];
-    size_t h = sw_ws_frame_encode(hdr, true, opcode, NULL, u->join_len);
-    uint32_t off = (uint32_t)(FO_HEAD_ROOM - h);
-    memcpy(u->join->data + off, hdr, h);
-    struct fo_slice s = {u->join, off, (uint32_t)h + u->join_len};
+    struct fo_slice s =
+        fo_frame_head(u->join, FO_HEAD_ROOM, opcode, NULL, u->join_len);
     fo_fanout_message(f, ch, s);
     fo_hold_from_upstream(f, ch, s);
     fo_block_unref(f, u->join); /* the queues hold it now */
@@ -727,15 +728,11 @@ fo_upstream_send(struct sw_fanout *f, struct fo_chan *ch, struct fo_slice s,
         return;
     }
     /* the block is this message's alone: framed and masked in place */
-    uint8_t hdr[SW_WS_MAX_HEADER];
     uint8_t key[4];
     sw_ws_rng_key(f->rng, key);
-    size_t h = sw_ws_frame_encode(hdr, true, opcode, key, plen);
-    uint8_t *pay = s.b->data + s.off + FO_HEAD_ROOM;
-    sw_ws_mask(pay, plen, key, 0);
-    uint32_t off = (uint32_t)(s.off + FO_HEAD_ROOM - h);
-    memcpy(s.b->data + off, hdr, h);
-    struct fo_slice framed = {s.b, off, (uint32_t)h + plen};
+    sw_ws_mask(s.b->data + s.off + FO_HEAD_ROOM, plen, key, 0);
+    struct fo_slice framed =
+        fo_frame_head(s.b, s.off + FO_HEAD_ROOM, opcode, key, plen);
     if (!fo_outq_push(f, &u->out, framed)) {
         sw_metrics_inc(f->metrics, SW_METRIC_FANOUT_CLIENT_DROPPED);
         return;
