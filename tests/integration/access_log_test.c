@@ -135,9 +135,7 @@ setup(void)
 static void
 teardown(void)
 {
-    int st;
-    ck_assert(sw_test_gw_stop_clean(&gw, &st));
-    sw_test_proc_stop(&be, 2000);
+    sw_test_gw_teardown(&gw, &be);
 }
 
 /* A WebSocket session on path: n "hello" messages echoed back, then

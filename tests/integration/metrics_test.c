@@ -72,9 +72,7 @@ setup(void)
 static void
 teardown(void)
 {
-    int st;
-    ck_assert(sw_test_gw_stop_clean(&gw, &st));
-    sw_test_proc_stop(&be, 2000);
+    sw_test_gw_teardown(&gw, &be);
 }
 
 /* ---- the exposition, parsed ------------------------------------------- */

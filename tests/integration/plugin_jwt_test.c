@@ -206,10 +206,7 @@ setup(void)
 static void
 teardown(void)
 {
-    int st;
-    bool clean = sw_test_gw_stop_clean(&gw, &st);
-    sw_test_proc_stop(&be, 2000);
-    ck_assert_msg(clean, "shockwave did not exit 0 on SIGTERM (0x%x)", st);
+    sw_test_gw_teardown(&gw, &be);
 }
 
 /* GET path with extra header lines (each ending in CRLF); the response. */

@@ -63,10 +63,7 @@ setup_two(void)
 static void
 teardown(void)
 {
-    int st = 0;
-    ck_assert_msg(sw_test_gw_stop_clean(&gw, &st),
-                  "shockwave did not exit 0 on SIGTERM (status 0x%x)", st);
-    sw_test_proc_stop(&be, 2000);
+    sw_test_gw_teardown(&gw, &be);
 }
 
 /* Tokens a bucket of `count` per `period_ms` may have added over

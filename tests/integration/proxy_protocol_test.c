@@ -72,10 +72,7 @@ setup(void)
 static void
 teardown(void)
 {
-    int st;
-    bool clean = sw_test_gw_stop_clean(&gw, &st);
-    sw_test_proc_stop(&be, 2000);
-    ck_assert_msg(clean, "shockwave did not exit 0 on SIGTERM (0x%x)", st);
+    sw_test_gw_teardown(&gw, &be);
 }
 
 static const char req[] = "GET /pp HTTP/1.1\r\nHost: a\r\n"

@@ -729,3 +729,15 @@ sw_test_gw_stop_clean(struct sw_test_gw *g, int *status)
     *status = st;
     return clean;
 }
+
+void
+sw_test_gw_teardown(struct sw_test_gw *g, struct sw_test_proc *backend)
+{
+    int st = 0;
+    bool clean = sw_test_gw_stop_clean(g, &st);
+    if (backend != NULL) {
+        sw_test_proc_stop(backend, 2000);
+    }
+    ck_assert_msg(clean, "shockwave did not exit 0 on SIGTERM (status 0x%x)",
+                  st);
+}

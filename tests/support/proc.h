@@ -169,6 +169,10 @@ int sw_test_gw_stop(struct sw_test_gw *g);
  * stderr first. *status receives the wait status. */
 bool sw_test_gw_stop_clean(struct sw_test_gw *g, int *status);
 
+/* The usual fixture teardown: SIGTERM the daemon, stop `backend` (NULL:
+ * none) whatever happened, then assert that the daemon exited 0. */
+void sw_test_gw_teardown(struct sw_test_gw *g, struct sw_test_proc *backend);
+
 /* The port as a string in a static per-call buffer ring (for kv lists). */
 const char *sw_test_itoa(long v);
 
