@@ -250,13 +250,12 @@ sw_plugin_var_get(const struct sw_plugin_ctx *ctx, const char *name,
 {
     size_t pos = 0;
     size_t nlen = strlen(name);
-    enum room_kind k;
-    struct sw_str n;
-    struct sw_str v;
+    struct room_entry e;
     bool found = false;
-    while (ctx->rq != NULL && sw__plugin_room_next(ctx->s, &pos, &k, &n, &v)) {
-        if (k == ROOM_VAR && n.len == nlen && memcmp(n.p, name, nlen) == 0) {
-            *value = v; /* the last set wins */
+    while (ctx->rq != NULL && sw__plugin_room_next(ctx->s, &pos, &e)) {
+        if (e.kind == ROOM_VAR && e.name.len == nlen &&
+            memcmp(e.name.p, name, nlen) == 0) {
+            *value = e.value; /* the last set wins */
             found = true;
         }
     }

@@ -151,10 +151,17 @@ int sw__plugin_room_put(struct sw_plugin_sess *s, enum room_kind kind,
  * of the room, for sw_plugin_sess_answer; called when the answer is set,
  * before its body. SW_OK or SW_ETOOBIG. */
 int sw__plugin_join_answer_headers(struct sw_plugin_sess *s);
+
+/* A record of the room as read back: its kind, name and value. */
+struct room_entry {
+    enum room_kind kind;
+    struct sw_str name;
+    struct sw_str value;
+};
+
 /* The next record of s's room after *pos (0 to start); false at the end. */
 bool sw__plugin_room_next(const struct sw_plugin_sess *s, size_t *pos,
-                          enum room_kind *kind, struct sw_str *name,
-                          struct sw_str *value);
+                          struct room_entry *e);
 
 /* A field value without CR, LF or NUL. */
 bool sw__plugin_is_field_value(struct sw_str v);

@@ -121,11 +121,9 @@ void
 sw_plugin_request_sent(struct sw_plugin_sess *s)
 {
     size_t pos = 0;
-    enum room_kind k;
-    struct sw_str n;
-    struct sw_str v;
-    while (sw__plugin_room_next(s, &pos, &k, &n, &v)) {
-        if (k == ROOM_RESP_ADD) {
+    struct room_entry e;
+    while (sw__plugin_room_next(s, &pos, &e)) {
+        if (e.kind == ROOM_RESP_ADD) {
             return;
         }
     }
@@ -188,8 +186,7 @@ sw__plugin_room_put(struct sw_plugin_sess *s, enum room_kind kind,
 
 bool
 sw__plugin_room_next(const struct sw_plugin_sess *s, size_t *pos,
-                     enum room_kind *kind, struct sw_str *name,
-                     struct sw_str *value)
+                     struct room_entry *e)
 {
     if (s == NULL || s->room == NULL) {
         return false;
@@ -202,9 +199,8 @@ sw__plugin_room_next(const struct sw_plugin_sess *s, size_t *pos,
     struct room_rec rec;
     memcpy(&rec, start + *pos, sizeof(rec));
     const char *p = (const char *)start + *pos + sizeof(rec);
-    *kind = (enum room_kind)rec.kind;
-    *name = (struct sw_str){p, rec.nlen};
-    *value = (struct sw_str){p + rec.nlen, rec.vlen};
+    *e = (struct room_entry){
+        (enum room_kind)rec.kind, {p, rec.nlen}, {p + rec.nlen, rec.vlen}};
     *pos += sizeof(rec) + rec.nlen + rec.vlen;
     return true;
 }
@@ -221,11 +217,10 @@ static bool
 set_or_removed_from(const struct sw_plugin_sess *s, size_t pos,
                     struct sw_str name)
 {
-    enum room_kind k;
-    struct sw_str n;
-    struct sw_str v;
-    while (sw__plugin_room_next(s, &pos, &k, &n, &v)) {
-        if ((k == ROOM_REQ_SET || k == ROOM_REQ_REMOVE) && name_is(n, name)) {
+    struct room_entry e;
+    while (sw__plugin_room_next(s, &pos, &e)) {
+        if ((e.kind == ROOM_REQ_SET || e.kind == ROOM_REQ_REMOVE) &&
+            name_is(e.name, name)) {
             return true;
         }
     }
@@ -242,13 +237,11 @@ void
 sw_plugin_edits_write(const struct sw_plugin_sess *s, struct sw_http_writer *w)
 {
     size_t pos = 0;
-    enum room_kind k;
-    struct sw_str n;
-    struct sw_str v;
-    while (sw__plugin_room_next(s, &pos, &k, &n, &v)) {
-        if (k == ROOM_REQ_ADD ||
-            (k == ROOM_REQ_SET && !set_or_removed_from(s, pos, n))) {
-            sw_http_write_header(w, n, v);
+    struct room_entry e;
+    while (sw__plugin_room_next(s, &pos, &e)) {
+        if (e.kind == ROOM_REQ_ADD ||
+            (e.kind == ROOM_REQ_SET && !set_or_removed_from(s, pos, e.name))) {
+            sw_http_write_header(w, e.name, e.value);
         }
     }
 }
@@ -257,12 +250,10 @@ void
 sw_plugin_resp_write(const struct sw_plugin_sess *s, struct sw_http_writer *w)
 {
     size_t pos = 0;
-    enum room_kind k;
-    struct sw_str n;
-    struct sw_str v;
-    while (sw__plugin_room_next(s, &pos, &k, &n, &v)) {
-        if (k == ROOM_RESP_ADD) {
-            sw_http_write_header(w, n, v);
+    struct room_entry e;
+    while (sw__plugin_room_next(s, &pos, &e)) {
+        if (e.kind == ROOM_RESP_ADD) {
+            sw_http_write_header(w, e.name, e.value);
         }
     }
 }
@@ -279,14 +270,12 @@ sw_plugin_sess_answer(const struct sw_plugin_sess *s,
     /* the answer's header lines: one record, or the run that
      * sw__plugin_join_answer_headers made of several: the last */
     size_t pos = 0;
-    enum room_kind k;
-    struct sw_str n;
-    struct sw_str v;
-    while (sw__plugin_room_next(s, &pos, &k, &n, &v)) {
-        if (k == ROOM_ANS_HEADER) {
-            out->headers = v;
-        } else if (k == ROOM_ANS_BODY) {
-            out->body = v;
+    struct room_entry e;
+    while (sw__plugin_room_next(s, &pos, &e)) {
+        if (e.kind == ROOM_ANS_HEADER) {
+            out->headers = e.value;
+        } else if (e.kind == ROOM_ANS_BODY) {
+            out->body = e.value;
         }
     }
     return true;
@@ -302,13 +291,11 @@ sw__plugin_join_answer_headers(struct sw_plugin_sess *s)
     size_t pos = 0;
     size_t runs = 0;
     size_t total = 0;
-    enum room_kind k;
-    struct sw_str n;
-    struct sw_str v;
-    while (sw__plugin_room_next(s, &pos, &k, &n, &v)) {
-        if (k == ROOM_ANS_HEADER) {
+    struct room_entry e;
+    while (sw__plugin_room_next(s, &pos, &e)) {
+        if (e.kind == ROOM_ANS_HEADER) {
             runs++;
-            total += v.len;
+            total += e.value.len;
         }
     }
     struct sw_buf *b = s->room;
@@ -321,10 +308,10 @@ sw__plugin_join_answer_headers(struct sw_plugin_sess *s)
     struct room_rec rec = {ROOM_ANS_HEADER, 0, (uint32_t)total};
     uint8_t *dst = b->last + sizeof(rec);
     pos = 0;
-    while (sw__plugin_room_next(s, &pos, &k, &n, &v)) {
-        if (k == ROOM_ANS_HEADER) {
-            memcpy(dst, v.p, v.len);
-            dst += v.len;
+    while (sw__plugin_room_next(s, &pos, &e)) {
+        if (e.kind == ROOM_ANS_HEADER) {
+            memcpy(dst, e.value.p, e.value.len);
+            dst += e.value.len;
         }
     }
     memcpy(b->last, &rec, sizeof(rec));
