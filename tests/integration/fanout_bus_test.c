@@ -538,33 +538,14 @@ static const char hap_cfg[] =
 static int
 haproxy_up(void)
 {
-    char path[600];
-    ck_assert_msg(sw_test_which("haproxy", path, sizeof(path)),
-                  "haproxy is not installed: run scripts/deps.sh");
     int port = sw_test_free_port();
     char text[2048];
     snprintf(text, sizeof(text), hap_cfg, port, gws[0].addr, gws[0].pport,
              gws[0].gw.admin_port, gws[1].addr, gws[1].pport,
              gws[1].gw.admin_port, gws[2].addr, gws[2].pport,
              gws[2].gw.admin_port);
-    char cfg[600];
-    snprintf(cfg, sizeof(cfg), "%s/haproxy.cfg", sw_test_tmpdir());
-    ck_assert(sw_test_write_file(cfg, text));
-    char *argv[] = {path, "-db", "-f", cfg, NULL};
-    ck_assert(sw_test_proc_spawn(&hap, "haproxy", argv));
-    uint64_t deadline = sw_now_ms() + WAIT_MS;
-    for (;;) {
-        int fd = sw_test_connect(port, 200);
-        if (fd >= 0) {
-            close(fd);
-            return port;
-        }
-        if (sw_now_ms() >= deadline || !sw_test_proc_alive(&hap)) {
-            sw_test_proc_dump(&hap);
-            ck_abort_msg("haproxy did not listen on %d", port);
-        }
-        sw_test_sleep_ms(20);
-    }
+    sw_test_haproxy_start(&hap, text, &port, 1);
+    return port;
 }
 
 /* One client of the scale-out case. */

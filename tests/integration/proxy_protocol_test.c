@@ -330,21 +330,6 @@ static const char hap_cfg[] = "global\n"
                               "backend gw_v2\n"
                               "    server gw 127.0.0.1:%d send-proxy-v2\n";
 
-/* Wait until a port accepts a connection. */
-static bool
-port_up(int port)
-{
-    for (int i = 0; i < WAIT_MS / 20; i++) {
-        int fd = sw_test_connect(port, 200);
-        if (fd >= 0) {
-            close(fd);
-            return true;
-        }
-        sw_test_sleep_ms(20);
-    }
-    return false;
-}
-
 /* curl from 127.0.0.2 to HAProxy's port (url has a %d for it, twice for
  * https: --resolve), then the backend and the access log line for `tag`
  * show 127.0.0.2 while the gateway's socket peer is HAProxy's 127.0.0.1. */
@@ -371,23 +356,11 @@ via_haproxy(const char *url_fmt, int port, const char *tag)
 
 START_TEST(haproxy_in_front)
 {
-    char path[600];
-    if (!sw_test_which("haproxy", path, sizeof(path))) {
-        ck_abort_msg("haproxy is not installed: run scripts/deps.sh");
-    }
-    int h1 = sw_test_free_port();
-    int h2 = sw_test_free_port();
+    int h[2] = {sw_test_free_port(), sw_test_free_port()};
+    int h1 = h[0], h2 = h[1];
     char cfg_text[2048];
     snprintf(cfg_text, sizeof(cfg_text), hap_cfg, h1, h2, gw.port, tls_port);
-    char cfg[600];
-    snprintf(cfg, sizeof(cfg), "%s/haproxy.cfg", sw_test_tmpdir());
-    ck_assert(sw_test_write_file(cfg, cfg_text));
-    char *argv[] = {path, "-db", "-f", cfg, NULL};
-    ck_assert(sw_test_proc_spawn(&hap, "haproxy", argv));
-    if (!port_up(h1) || !port_up(h2)) {
-        sw_test_proc_dump(&hap);
-        ck_abort_msg("haproxy did not listen");
-    }
+    sw_test_haproxy_start(&hap, cfg_text, h, 2);
     via_haproxy("http://127.0.0.1:%d/via-haproxy-v1", h1, "via-haproxy-v1");
     via_haproxy("https://a.test:%d/via-haproxy-v2", h2, "via-haproxy-v2");
     sw_test_proc_stop(&hap, 2000);

@@ -741,3 +741,31 @@ sw_test_gw_teardown(struct sw_test_gw *g, struct sw_test_proc *backend)
     ck_assert_msg(clean, "shockwave did not exit 0 on SIGTERM (status 0x%x)",
                   st);
 }
+
+void
+sw_test_haproxy_start(struct sw_test_proc *p, const char *cfg_text,
+                      const int *ports, size_t n)
+{
+    char path[600];
+    ck_assert_msg(sw_test_which("haproxy", path, sizeof(path)),
+                  "haproxy is not installed: run scripts/deps.sh");
+    char cfg[600];
+    snprintf(cfg, sizeof(cfg), "%s/haproxy.cfg", sw_test_tmpdir());
+    ck_assert(sw_test_write_file(cfg, cfg_text));
+    char *argv[] = {path, "-db", "-f", cfg, NULL};
+    ck_assert(sw_test_proc_spawn(p, "haproxy", argv));
+    uint64_t deadline = sw_now_ms() + 10000;
+    for (size_t i = 0; i < n;) {
+        int fd = sw_test_connect(ports[i], 200);
+        if (fd >= 0) {
+            close(fd);
+            i++;
+            continue;
+        }
+        if (sw_now_ms() >= deadline || !sw_test_proc_alive(p)) {
+            sw_test_proc_dump(p);
+            ck_abort_msg("haproxy did not listen on %d", ports[i]);
+        }
+        sw_test_sleep_ms(20);
+    }
+}

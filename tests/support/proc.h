@@ -173,6 +173,13 @@ bool sw_test_gw_stop_clean(struct sw_test_gw *g, int *status);
  * none) whatever happened, then assert that the daemon exited 0. */
 void sw_test_gw_teardown(struct sw_test_gw *g, struct sw_test_proc *backend);
 
+/* Start Debian's haproxy (`haproxy -db`) on the configuration `cfg_text`
+ * (written to the test's folder) and wait until each of the n `ports`
+ * accepts a connection. Fails the test when haproxy is missing, exits or
+ * does not listen in time (its log copied to stderr). */
+void sw_test_haproxy_start(struct sw_test_proc *p, const char *cfg_text,
+                           const int *ports, size_t n);
+
 /* The port as a string in a static per-call buffer ring (for kv lists). */
 const char *sw_test_itoa(long v);
 
