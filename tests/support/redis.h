@@ -1,17 +1,17 @@
 /*
  * redis.h - a Redis server for the suites of the bus between gateways
- * (Debian's redis-server, a child process) and a tiny RESP client to look
- * into it.
+ * (Debian's redis-server, a child process) and calls to look into it
+ * (hiredis's blocking client).
  *
  *   sw_test_redis_start --> redis-server --port P --bind 127.0.0.1
  *                           --save "" --appendonly no --dir TMP/redis.P
  *        |                  waited for until it answers PING
- *        +--> sw_test_redis_call / _get / _numsub / _publish   (RESP2)
+ *        +--> sw_test_redis_get / _numsub / _publish / _subscribe
  *        +--> sw_test_redis_stop (SIGTERM by pid), then
  *             sw_test_redis_restart: the same port again (Redis down, up)
  *
  * Nothing is persisted: no RDB, no AOF, an empty folder of its own per
- * server. Every call opens a fresh connection with a deadline (net.h), so
+ * server. Every call opens a fresh connection with a deadline, so
  * a call made while the server is stopped fails at once, never hangs.
  *
  * Threading: from the test's main thread (proc.h spawns from there).
@@ -19,8 +19,9 @@
 #ifndef SW_TEST_REDIS_H
 #define SW_TEST_REDIS_H
 
-#include "net.h"
 #include "proc.h"
+
+#include <hiredis/hiredis.h>
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -29,19 +30,6 @@ struct sw_test_redis {
     struct sw_test_proc proc; /* the redis-server process */
     int port;                 /* its port on 127.0.0.1 */
     char dir[512];            /* its working folder (under sw_test_tmpdir) */
-};
-
-/* One RESP2 reply. */
-struct sw_test_redis_reply {
-    char type;     /* '+' status, '-' error, ':' integer, '$' bulk,
-                      '*' array; 0 when the call failed */
-    long long num; /* ':' its value; '$' its length, '*' its count
-                      (-1 for a nil bulk or array) */
-    char *str;     /* owned: '+', '-' and '$' bytes, NUL-terminated,
-                      NULL for nil */
-    size_t len;    /* bytes in str */
-    struct sw_test_redis_reply *elem; /* owned: '*' elements */
-    size_t nelem;                     /* entries in elem */
 };
 
 /*
@@ -57,17 +45,6 @@ bool sw_test_redis_restart(struct sw_test_redis *r);
 /* SIGTERM by pid, SIGKILL after 2 s. Accepts a stopped server. */
 void sw_test_redis_stop(struct sw_test_redis *r);
 
-/*
- * Send one command (argv[i] of lens[i] bytes; lens NULL: NUL-terminated
- * strings) on a fresh connection and read its reply into *out. False on a
- * connection, timeout or parse failure (out->type 0). Free with
- * sw_test_redis_reply_free in every case.
- */
-bool sw_test_redis_call(const struct sw_test_redis *r,
-                        struct sw_test_redis_reply *out, int argc,
-                        const char *const *argv, const size_t *lens);
-void sw_test_redis_reply_free(struct sw_test_redis_reply *rep);
-
 /* GET key: its value (malloc'd), or NULL for nil or a failure. */
 char *sw_test_redis_get(const struct sw_test_redis *r, const char *key);
 
@@ -82,13 +59,13 @@ long long sw_test_redis_publish(const struct sw_test_redis *r,
                                 size_t len);
 
 /*
- * A subscriber of its own: SUBSCRIBE channel on c (open on success), then
- * sw_test_redis_next reads each published message's payload (malloc'd,
- * *len its bytes) within timeout_ms, NULL on timeout or a closed
- * connection.
+ * A subscriber of its own: a connection that has SUBSCRIBEd to channel
+ * (NULL on failure; close it with redisFree), then sw_test_redis_next
+ * reads each published message's payload (malloc'd, *len its bytes)
+ * within timeout_ms, NULL on timeout or a closed connection.
  */
-bool sw_test_redis_subscribe(const struct sw_test_redis *r,
-                             struct sw_test_conn *c, const char *channel);
-char *sw_test_redis_next(struct sw_test_conn *c, size_t *len, int timeout_ms);
+redisContext *sw_test_redis_subscribe(const struct sw_test_redis *r,
+                                      const char *channel);
+char *sw_test_redis_next(redisContext *c, size_t *len, int timeout_ms);
 
 #endif
