@@ -123,6 +123,15 @@ reload(struct sw_gateway *g)
         return;
     }
     warn_fixed(g, cf);
+    /* The workers' loops stay on the engine they started on: the new
+     * snapshot says so too, so the next reload compares with it. */
+    if (cf->io_engine != g->cf->io_engine) {
+        sw_log_warn("reload: io_engine changed to %s; it takes effect at the "
+                    "next restart (the workers stay on %s)",
+                    sw_conf_io_engine_name(cf->io_engine),
+                    sw_conf_io_engine_name(g->cf->io_engine));
+        cf->io_engine = g->cf->io_engine;
+    }
     cf->generation = g->cf->generation + 1;
     /* Before any worker sees it: the servers' shared states (health). */
     sw_health_apply(g->health, cf);

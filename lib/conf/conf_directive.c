@@ -57,6 +57,7 @@ static const struct sw__conf_directive main_directives[] = {
      .max = 1,
      .lo = 1,
      .hi = 1024},
+    {.name = "io_engine", .set = sw__conf_set_io_engine, .min = 1, .max = 1},
     {.name = "listen",
      .set = sw__conf_set_listen,
      .min = 1,

@@ -3,6 +3,8 @@
  * own: worker count, listeners, the admin address and the log level.
  *
  *   sw__conf_set_workers()    workers auto | N
+ *   sw__conf_set_io_engine()  io_engine epoll | io_uring
+ *   sw_conf_io_engine_name()  an engine's name, as the directive spells it
  *   listen_init()             an address with the listen defaults
  *   sw__conf_set_listen()     listen ADDR [backlog=N] [tls] [proxy_protocol]
  *   sw__conf_set_admin()      admin ADDR
@@ -50,6 +52,37 @@ sw__conf_set_workers(struct sw__conf_parser *ps, struct sw__conf_src *s,
         return;
     }
     cf->workers = (unsigned)v;
+}
+
+/* Indexed by enum sw_io_engine. */
+static const char *const engine_names[] = {
+    [SW_IO_ENGINE_EPOLL] = "epoll",
+    [SW_IO_ENGINE_IO_URING] = "io_uring",
+};
+
+const char *
+sw_conf_io_engine_name(enum sw_io_engine e)
+{
+    return (size_t)e < SW_NELEMS(engine_names) ? engine_names[e] : "unknown";
+}
+
+void
+sw__conf_set_io_engine(struct sw__conf_parser *ps, struct sw__conf_src *s,
+                       struct sw__conf_block *b, const struct sw__conf_stmt *st,
+                       const struct sw__conf_directive *d)
+{
+    SW_UNUSED(d);
+    struct sw_conf *cf = b->obj;
+    const struct sw__conf_tok *t = &st->args[0];
+    for (size_t i = 0; i < SW_NELEMS(engine_names); i++) {
+        if (sw__conf_str_eq(t->text, engine_names[i])) {
+            cf->io_engine = (enum sw_io_engine)i;
+            return;
+        }
+    }
+    sw__conf_err_tok(ps, s, t,
+                     "\"io_engine\" expects epoll or io_uring, got \"%.*s\"",
+                     SW__CONF_TOKF(t));
 }
 
 static bool

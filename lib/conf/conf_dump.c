@@ -26,6 +26,7 @@
 /* Directives with printers of their own, or expanded (include). */
 static const char *const main_custom[] = {
     "workers",
+    "io_engine",
     "listen",
     "admin",
     "log_level",
@@ -234,6 +235,7 @@ main_settings(FILE *out, const struct sw_conf *cf)
     } else {
         fprintf(out, "workers %u;\n", cf->workers);
     }
+    fprintf(out, "io_engine %s;\n", sw_conf_io_engine_name(cf->io_engine));
     for (size_t i = 0; i < cf->nlistens; i++) {
         const struct sw_conf_listen *l = &cf->listens[i];
         fputs("listen ", out);

@@ -8,7 +8,7 @@
  *                 whole snapshot
  *   conf_directive.c           the directive tables and their look-up
  *   conf_directive_value.c     value parsers and the generic setters
- *   conf_directive_main.c      workers, listen, admin, logs
+ *   conf_directive_main.c      workers, io_engine, listen, admin, logs
  *   conf_directive_tls.c       certificates, protocols, ciphers, upstream TLS
  *   conf_directive_upstream.c  upstream { }, server, balance
  *   conf_directive_route.c     route { }, matches, header edits, WebSocket
@@ -414,6 +414,7 @@ sw__conf_set_cb sw__conf_set_string; /* non-empty: cipher lists */
 
 /* conf_directive_main.c */
 sw__conf_set_cb sw__conf_set_workers;
+sw__conf_set_cb sw__conf_set_io_engine; /* epoll | io_uring */
 sw__conf_set_cb sw__conf_set_listen;
 sw__conf_set_cb sw__conf_set_admin;
 sw__conf_set_cb sw__conf_set_log_level;

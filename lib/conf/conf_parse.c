@@ -631,6 +631,7 @@ sw__conf_parse(const char *text, size_t len, const char *name, const char *dir,
     ps.top_file = sw__conf_dup_cstr(&ps, name);
     cf->path = sw__conf_dup_str(&ps, name, strlen(name));
     cf->error_log = sw__conf_dup_str(&ps, "stderr", 6);
+    cf->io_engine = SW_IO_ENGINE_EPOLL;
     cf->log_level = SW_LOG_INFO;
     cf->access_log = sw__conf_dup_str(&ps, "off", 3);
     cf->user = sw__conf_dup_str(&ps, "", 0);

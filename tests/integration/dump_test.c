@@ -151,6 +151,7 @@ START_TEST(dump_shows_every_setting)
     char line[1024];
     expect_line(d, "user nobody nogroup;");
     expect_line(d, "workers 3;");
+    expect_line(d, "io_engine io_uring;");
     expect_line(d, "listen 127.0.0.1:20000 backlog=77;");
     expect_line(d, "listen 127.0.0.1:20016 backlog=511 tls;");
     expect_line(d, "listen 127.0.0.1:20099 backlog=9 tls proxy_protocol;");
@@ -205,6 +206,7 @@ START_TEST(dump_shows_documented_defaults)
     ck_assert(sw_test_conf_render("basic.conf", file, all_vars()));
     char *d = check_fixed_point(file);
     static const char *const lines[] = {
+        "io_engine epoll;",
         "error_log stderr;",
         "log_level info;",
         "access_log off;",

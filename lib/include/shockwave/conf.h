@@ -286,11 +286,16 @@ struct sw_conf_cidr {
     uint8_t bits;       /* prefix length: 0..32 or 0..128 */
 };
 
+/* The I/O engine of the workers (`io_engine`, docs/configuration.md): read
+ * at start; a reload keeps the engine the daemon started with. */
+enum sw_io_engine { SW_IO_ENGINE_EPOLL = 0, SW_IO_ENGINE_IO_URING };
+
 struct sw_conf {
-    atomic_int refcnt;   /* see sw_conf_ref/unref */
-    uint64_t generation; /* set by the daemon: 1, 2, ... per reload */
-    struct sw_str path;  /* owned: the file it was loaded from */
-    unsigned workers;    /* 0 = auto (one per core) */
+    atomic_int refcnt;           /* see sw_conf_ref/unref */
+    uint64_t generation;         /* set by the daemon: 1, 2, ... per reload */
+    struct sw_str path;          /* owned: the file it was loaded from */
+    unsigned workers;            /* 0 = auto (one per core) */
+    enum sw_io_engine io_engine; /* `io_engine`, default epoll */
     struct sw_conf_listen *listens; /* owned: nlistens >= 1 */
     size_t nlistens;
     struct sw_conf_listen *admin; /* owned: `admin ADDR;` or NULL */
@@ -412,6 +417,10 @@ bool sw_conf_addr_parse(struct sw_str s, int *family, uint8_t addr[16]);
 /* True when the address is in one of the n networks. */
 bool sw_conf_cidr_match(const struct sw_conf_cidr *list, size_t n, int family,
                         const uint8_t addr[16]);
+
+/* "epoll" or "io_uring", as `io_engine` spells it ("unknown" out of
+ * range). */
+const char *sw_conf_io_engine_name(enum sw_io_engine e);
 
 /* Find an upstream by name; NULL if none. */
 const struct sw_conf_upstream *sw_conf_find_upstream(const struct sw_conf *cf,
