@@ -204,6 +204,7 @@ sw__ring_close(struct sw_conn *c, bool gently)
 {
     struct sw_ring_ep *ep = c->ring;
     unbind(c);
+    c->io.fd = -1; /* the end has the socket now */
     ep->gently = gently;
     if (ring_tx_idle(ep) || ep->tx_err != 0) {
         ring_close_socket(ep);
