@@ -156,7 +156,7 @@ void
 ring_rx_arm(struct sw_ring_ep *ep)
 {
     if (ep->conn == NULL || !ep->want_read || ep->rx_state != RX_IDLE ||
-        ep->direct || ep->rx_eof || ep->rx_err != 0 ||
+        ep->direct || ep->to_direct || ep->rx_eof || ep->rx_err != 0 ||
         ep->rx_nbufs >= SW_RING_RX_MAX) {
         return;
     }
@@ -215,6 +215,7 @@ bool
 ring_rx_has_news(const struct sw_ring_ep *ep)
 {
     return ep->rx_nbufs > 0 ||
+           (ep->to_direct && ep->rx_state == RX_IDLE) ||
            ((ep->rx_eof || ep->rx_err != 0 || ep->starved) &&
             ep->conn != NULL && !sw_conn_has(ep->conn, SW_CONN_F_EOF));
 }
@@ -228,6 +229,7 @@ news(struct sw_ring_ep *ep)
         ep->next_news = r->news;
         r->news = ep;
     }
+    kick(r); /* news reaped outside a turn (rx_stop_now) still gets run */
 }
 
 static void
@@ -260,6 +262,9 @@ on_rx(struct sw_ring_ep *ep, int res, unsigned flags)
     if ((flags & IORING_CQE_F_MORE) == 0) {
         ep->rx_state = RX_IDLE;
         ep->ops--;
+        if (ep->to_direct && ep->conn != NULL) {
+            news(ep); /* its owner now reads the socket itself */
+        }
         ring_rx_arm(ep);
         ring_maybe_free(ep);
     }
@@ -473,7 +478,7 @@ dispatch(struct sw_ring *r)
         }
         c = ep->conn; /* the owner may have closed or moved it */
         if (c != NULL && ep->wait_room && sw_conn_has(c, SW_CONN_F_WRITING) &&
-            (ep->tx_err != 0 || ep->tx == NULL || sw_buf_room(ep->tx) > 0)) {
+            (ep->tx_err != 0 || ring_tx_idle(ep))) {
             ep->wait_room = false;
             c->on->on_write(c, c->arg);
         }

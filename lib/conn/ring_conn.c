@@ -74,15 +74,12 @@ sw__ring_watch(struct sw_conn *c, bool read, bool write)
     c->flags = write ? c->flags | SW_CONN_F_WRITING
                      : c->flags & ~(unsigned)SW_CONN_F_WRITING;
     /* Writable: the socket itself while nothing is queued (a splice
-     * writes there), else room in the staging buffer, which a send's
-     * completion makes. */
+     * writes there), else once the queued bytes are sent (the completion
+     * says so; partial room would wake an owner that waits to splice
+     * again and again). */
     bool idle = ring_tx_idle(ep) && ep->tx_err == 0;
     set_event(&c->wev, &ep->wev_added, write && idle);
     ep->wait_room = write && !idle;
-    if (ep->wait_room && (ep->tx == NULL || sw_buf_room(ep->tx) > 0)) {
-        ep->wait_room = false;
-        event_active(&c->wev, EV_WRITE, 0);
-    }
 }
 
 static ssize_t
@@ -99,6 +96,7 @@ static void
 go_direct(struct sw_ring_ep *ep)
 {
     ep->direct = true;
+    ep->to_direct = false;
     set_event(&ep->conn->rev, &ep->rev_added, ep->want_read);
 }
 
@@ -129,6 +127,10 @@ sw__ring_recv(struct sw_conn *c, uint8_t *p, size_t room)
         return 0;
     }
     if (ep->direct) {
+        return SW_RING_DIRECT;
+    }
+    if (ep->to_direct && ep->rx_state == RX_IDLE) {
+        go_direct(ep); /* the received bytes are read: the socket now */
         return SW_RING_DIRECT;
     }
     if (ep->starved && ep->rx_state == RX_IDLE) {
@@ -259,7 +261,16 @@ sw__ring_direct_reads(struct sw_conn *c)
     if (ep->direct) {
         return true;
     }
-    if (!rx_quiesce(ep)) {
+    /* no receive armed from now on; received bytes are read first (the
+     * owner copies them), then the socket is read directly */
+    ep->to_direct = true;
+    if (ring_rx_has_news(ep) || ep->rx_eof) {
+        ring_rx_cancel(ep);
+        return false;
+    }
+    ring_rx_stop_now(ep);
+    if (ep->rx_state != RX_IDLE || ep->rx_nbufs > 0 || ep->rx_eof ||
+        ep->rx_err != 0) {
         return false;
     }
     go_direct(ep);
@@ -270,6 +281,7 @@ static void
 ring_reads(struct sw_ring_ep *ep)
 {
     ep->direct = false;
+    ep->to_direct = false;
     ep->starved = false;
     set_event(&ep->conn->rev, &ep->rev_added, false);
     ring_rx_arm(ep);
@@ -278,7 +290,7 @@ ring_reads(struct sw_ring_ep *ep)
 void
 sw__ring_ring_reads(struct sw_conn *c)
 {
-    if (c->ring->direct && !c->ring->starved) {
+    if ((c->ring->direct || c->ring->to_direct) && !c->ring->starved) {
         ring_reads(c->ring);
     }
 }

@@ -41,6 +41,7 @@ struct sw_ring_ep {
     uint8_t rx_state;      /* enum rx_state */
     bool want_read;        /* the owner's read interest */
     bool direct;           /* reads straight from the socket */
+    bool to_direct;        /* direct once the received bytes are read */
     bool starved;          /* direct because the buffers ran out */
     bool rx_eof;           /* FIN after the queued bytes */
     bool rev_added, wev_added; /* the conn's libevent events */

@@ -132,9 +132,8 @@ may_splice(const struct sw_relay *r, const struct dir *d)
            d->dst->conn->io.ops->can_splice &&
            sw_conn_buffered(d->src->conn->in) == 0 &&
            sw_conn_buffered(d->dst->conn->out) == 0 && d->hdr_len == 0 &&
-           /* on io_uring: nothing queued toward dst, and src read straight
-            * from its socket from now on (last: it switches) */
-           sw_conn_sends_idle(d->dst->conn) &&
+           /* on io_uring: src read straight from its socket from now on
+            * (last: it switches); splice_step waits for dst's queue */
            sw_conn_reads_direct(d->src->conn);
 }
 
@@ -218,6 +217,8 @@ splice_step(struct sw_relay *r, struct dir *d)
                 d->src->conn->flags |= SW_CONN_F_EOF | SW_CONN_F_RESET;
             }
         }
+        /* on io_uring, bytes queued toward dst go before the pipe's */
+        dst_full = dst_full || !sw_conn_sends_idle(d->dst->conn);
         if (!dst_full && d->in_pipe > 0 &&
             !sw_conn_has(d->dst->conn, SW_CONN_F_DEAD)) {
             sw_metrics_inc(r->env.metrics, SW_METRIC_WS_SPLICE_CALLS);
@@ -511,6 +512,8 @@ dir_walk(struct sw_relay *r, struct dir *d)
         }
         case DIR_DATA:
             if (d->remaining == 0 && d->hdr_len == 0) {
+                sw_conn_reads_ring(d->src->conn); /* it may have gone
+                                                     direct for a splice */
                 frame_done(r, d);
                 progress = true;
                 break;
