@@ -220,8 +220,8 @@ ring_rx_has_news(const struct sw_ring_ep *ep)
             ep->conn != NULL && !sw_conn_has(ep->conn, SW_CONN_F_EOF));
 }
 
-static void
-news(struct sw_ring_ep *ep)
+void
+ring_news(struct sw_ring_ep *ep)
 {
     struct sw_ring *r = ep->ring;
     if (!ep->in_news) {
@@ -243,27 +243,27 @@ on_rx(struct sw_ring_ep *ep, int res, unsigned flags)
             buf_give_back(r, bid);
         } else {
             rx_push(ep, bid, (uint32_t)res);
-            news(ep);
+            ring_news(ep);
             if (ep->rx_nbufs >= SW_RING_RX_MAX || !ep->want_read) {
                 ring_rx_cancel(ep);
             }
         }
     } else if (res == 0) {
         ep->rx_eof = true;
-        news(ep);
+        ring_news(ep);
     } else if (res == -ENOBUFS) {
         ep->starved = true;
         r->st.nobufs++;
-        news(ep);
+        ring_news(ep);
     } else if (res != -ECANCELED) {
         ep->rx_err = -res;
-        news(ep);
+        ring_news(ep);
     }
     if ((flags & IORING_CQE_F_MORE) == 0) {
         ep->rx_state = RX_IDLE;
         ep->ops--;
         if (ep->to_direct && ep->conn != NULL) {
-            news(ep); /* its owner now reads the socket itself */
+            ring_news(ep); /* its owner now reads the socket itself */
         }
         ring_rx_arm(ep);
         ring_maybe_free(ep);
@@ -340,7 +340,7 @@ on_tx(struct sw_ring_ep *ep, int res)
     }
     if (ep->conn != NULL) {
         if (ep->wait_room || ep->tx_err != 0) {
-            news(ep);
+            ring_news(ep);
         }
     } else if (ep->lingering && (ring_tx_idle(ep) || ep->tx_err != 0)) {
         linger_done(ep);

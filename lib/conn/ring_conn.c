@@ -57,14 +57,13 @@ void
 sw__ring_watch(struct sw_conn *c, bool read, bool write)
 {
     struct sw_ring_ep *ep = c->ring;
-    bool was_reading = ep->want_read;
     ep->want_read = read;
     if (ep->direct) {
         set_event(&c->rev, &ep->rev_added, read);
     } else if (read) {
         ring_rx_arm(ep);
-        if (!was_reading && ring_rx_has_news(ep)) {
-            event_active(&c->rev, EV_READ, 0);
+        if (ring_rx_has_news(ep)) {
+            ring_news(ep); /* level-triggered, as epoll: read again */
         }
     } else {
         ring_rx_cancel(ep); /* what arrives meanwhile waits in its buffers */

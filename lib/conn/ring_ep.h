@@ -89,6 +89,10 @@ void ring_rx_stop_now(struct sw_ring_ep *ep);
  * seen yet. */
 bool ring_rx_has_news(const struct sw_ring_ep *ep);
 
+/* The end has something for its owner: it runs in the turn's dispatch
+ * (or the next turn's, when the turn is over). */
+void ring_news(struct sw_ring_ep *ep);
+
 /* Nothing queued or in flight toward the socket. */
 bool ring_tx_idle(const struct sw_ring_ep *ep);
 
