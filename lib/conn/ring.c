@@ -45,14 +45,44 @@ ud(const struct sw_ring_ep *ep, unsigned tag)
     return (uint64_t)(uintptr_t)ep | tag;
 }
 
+static void
+ep_free(struct sw_ring_ep *ep)
+{
+    struct sw_ring *r = ep->ring;
+    if (ep->all_prev != NULL) {
+        ep->all_prev->all_next = ep->all_next;
+    } else {
+        r->all = ep->all_next;
+    }
+    if (ep->all_next != NULL) {
+        ep->all_next->all_prev = ep->all_prev;
+    }
+    sw_buf_put(ep->bufs, ep->tx);
+    sw_slab_free(&r->eps, ep);
+}
+
 void
 ring_maybe_free(struct sw_ring_ep *ep)
 {
     if (ep->conn == NULL && ep->ops == 0 && ep->fd < 0 && !ep->in_dirty &&
         !ep->in_news && !ep->in_linger) {
-        sw_buf_put(ep->bufs, ep->tx);
-        sw_slab_free(&ep->ring->eps, ep);
+        ep_free(ep);
     }
+}
+
+struct sw_ring_ep *
+ring_ep_new(struct sw_ring *r)
+{
+    struct sw_ring_ep *ep = sw_slab_zalloc(&r->eps);
+    if (ep != NULL) {
+        ep->ring = r;
+        ep->all_next = r->all;
+        if (r->all != NULL) {
+            r->all->all_prev = ep;
+        }
+        r->all = ep;
+    }
+    return ep;
 }
 
 /* ---- buffers ---------------------------------------------------------- */
@@ -214,7 +244,7 @@ ring_rx_stop_now(struct sw_ring_ep *ep)
 bool
 ring_rx_has_news(const struct sw_ring_ep *ep)
 {
-    return ep->rx_nbufs > 0 ||
+    return ep->rx_head != SW_RING_NONE ||
            (ep->to_direct && ep->rx_state == RX_IDLE) ||
            ((ep->rx_eof || ep->rx_err != 0 || ep->starved) &&
             ep->conn != NULL && !sw_conn_has(ep->conn, SW_CONN_F_EOF));
@@ -681,13 +711,12 @@ sw_ring_free(struct sw_ring *r)
         event_del(&r->flush_ev);
         event_del(&r->news_ev);
         event_del(&r->linger_ev);
-        for (struct sw_ring_ep *ep = r->linger; ep != NULL;
-             ep = ep->next_linger) {
-            ring_close_socket(ep);
-            sw_buf_put(ep->bufs, ep->tx);
-            ep->tx = NULL;
+        /* what is still in flight ends with the ring, below */
+        while (r->all != NULL) {
+            ring_close_socket(r->all);
+            ep_free(r->all);
         }
-        sw_slab_fini(&r->eps); /* every end's memory, in flight or not */
+        sw_slab_fini(&r->eps);
     }
     io_uring_queue_exit(&r->uring); /* ends what is still in flight */
     if (r->br != NULL) {

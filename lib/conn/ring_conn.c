@@ -18,11 +18,10 @@ bool
 sw__ring_join(struct sw_ring *r, struct sw_conn *c)
 {
     SW_ASSERT(c->ring == NULL && c->io.fd >= 0);
-    struct sw_ring_ep *ep = sw_slab_zalloc(&r->eps);
+    struct sw_ring_ep *ep = ring_ep_new(r);
     if (ep == NULL) {
         return false;
     }
-    ep->ring = r;
     ep->conn = c;
     ep->bufs = c->bufs;
     ep->fd = c->io.fd;

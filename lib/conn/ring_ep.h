@@ -31,13 +31,14 @@ struct sw_ring_ep {
     struct sw_buf *tx;     /* owned (pool): bytes to send */
     struct sw_buf_pool *bufs; /* borrowed: where tx comes from */
     struct sw_ring_ep *next_dirty, *next_news, *next_linger;
+    struct sw_ring_ep *all_prev, *all_next; /* every end of the ring */
     uint64_t linger_until_ms;
     uint32_t tx_inflight;  /* bytes of tx the kernel is sending */
     int fd;                /* the socket (-1 once closed) */
     int rx_err, tx_err;    /* errno of a failed receive / send */
     unsigned ops;          /* operations in flight */
     uint16_t rx_head, rx_tail; /* received buffers, oldest first */
-    uint8_t rx_nbufs;
+    uint16_t rx_nbufs;     /* received buffers queued (up to all of them) */
     uint8_t rx_state;      /* enum rx_state */
     bool want_read;        /* the owner's read interest */
     bool direct;           /* reads straight from the socket */
@@ -62,6 +63,7 @@ struct sw_ring {
     struct event ring_ev, flush_ev, news_ev, linger_ev;
     bool flush_queued, in_turn;
     struct sw_ring_ep *dirty, *news, *linger;
+    struct sw_ring_ep *all; /* every end not yet freed */
     struct sw_slab eps;
     struct sw_ring_stats st;
 };
@@ -69,6 +71,9 @@ struct sw_ring {
 /* Free an end nothing refers to any more (closed, nothing in flight, on
  * no list). */
 void ring_maybe_free(struct sw_ring_ep *ep);
+
+/* A new end, on the ring's list of ends (NULL without memory). */
+struct sw_ring_ep *ring_ep_new(struct sw_ring *r);
 
 uint8_t *ring_buf_at(const struct sw_ring *r, unsigned bid);
 
