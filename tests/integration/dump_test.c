@@ -10,7 +10,8 @@
  * check, so a directive the dump forgets or prints wrongly shows up.
  *
  * The engine switch: with SW_TEST_IO_ENGINE set, the file a started daemon
- * reads, before and after a reload, names that engine, and -T prints it.
+ * reads, before and after a reload, names that engine, -T prints it, and
+ * on io_uring the daemon holds io_uring instances (none on epoll).
  */
 #include "net.h"
 #include "proc.h"
@@ -23,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static char certs[512]; /* @CERTS@: made once per test process */
 
@@ -356,12 +358,56 @@ expect_switch_engine(const char *path)
     free(d);
 }
 
+/* The io_uring instances a process holds: its "anon_inode:[io_uring]"
+ * descriptors. */
+static int
+rings_of(pid_t pid)
+{
+    char dirp[64];
+    snprintf(dirp, sizeof(dirp), "/proc/%d/fd", (int)pid);
+    DIR *dir = opendir(dirp);
+    ck_assert_ptr_nonnull(dir);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(dir)) != NULL) {
+        char path[400], link[64];
+        snprintf(path, sizeof(path), "%s/%s", dirp, e->d_name);
+        ssize_t k = readlink(path, link, sizeof(link) - 1);
+        if (k > 0) {
+            link[k] = '\0';
+            n += strcmp(link, "anon_inode:[io_uring]") == 0;
+        }
+    }
+    closedir(dir);
+    return n;
+}
+
+/* On io_uring the workers hold rings (or each said why it could not make
+ * one and runs on epoll); on epoll there is none. */
+static void
+expect_engine_running(struct sw_test_gw *gw)
+{
+    if (strcmp(sw_test_io_engine(), "epoll") == 0) {
+        ck_assert_int_eq(rings_of(gw->proc.pid), 0);
+        return;
+    }
+    for (int i = 0; i < 100 && rings_of(gw->proc.pid) == 0; i++) {
+        if (sw_test_proc_log_count(&gw->proc, 0, "io_uring unavailable", NULL) >
+            0) {
+            return;
+        }
+        sw_test_sleep_ms(50);
+    }
+    ck_assert_msg(rings_of(gw->proc.pid) > 0, "no io_uring in the daemon");
+}
+
 START_TEST(engine_switch_reaches_the_daemon)
 {
     struct sw_test_gw gw;
     const char *kv[] = {"B1", sw_test_itoa(sw_test_free_port()), NULL};
     ck_assert(sw_test_gw_start(&gw, "basic.conf", kv));
     expect_switch_engine(gw.conf_path);
+    expect_engine_running(&gw);
     /* A reload of a re-rendered file (without the line) keeps it. */
     ck_assert(sw_test_gw_render(&gw, "basic.conf", kv));
     long mark = sw_test_proc_log_size(&gw.proc);
@@ -372,6 +418,7 @@ START_TEST(engine_switch_reaches_the_daemon)
     ck_assert_int_eq(
         sw_test_proc_log_count(&gw.proc, mark, "reload: io_engine", NULL), 0);
     expect_switch_engine(gw.conf_path);
+    expect_engine_running(&gw);
     int st = 0;
     ck_assert_msg(sw_test_gw_stop_clean(&gw, &st), "exit status 0x%x", st);
 }
