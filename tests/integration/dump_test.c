@@ -8,6 +8,10 @@
  * point: the dump of the dump is the same text. Every other template in
  * tests/conf that passes -t once rendered goes through the same fixed-point
  * check, so a directive the dump forgets or prints wrongly shows up.
+ *
+ * The engine switch: with SW_TEST_IO_ENGINE set, the file a started daemon
+ * reads, before and after a reload, names that engine, -T prints it, and
+ * on io_uring the daemon holds io_uring instances (none on epoll).
  */
 #include "net.h"
 #include "proc.h"
@@ -15,10 +19,12 @@
 
 #include <check.h>
 #include <dirent.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static char certs[512]; /* @CERTS@: made once per test process */
 
@@ -80,6 +86,7 @@ dump_of(const char *file)
     char cmd[4096];
     char outp[1024];
     snprintf(outp, sizeof(outp), "%s.dump", file);
+    ck_assert(sw_test_conf_engine(file)); /* not spawned: system() */
     snprintf(cmd, sizeof(cmd), "'%s' -T -c '%s' > '%s' 2>/dev/null",
              sw_test_env("SW_SHOCKWAVE"), file, outp);
     ck_assert_msg(system(cmd) == 0, "-T failed on %s", file);
@@ -205,8 +212,10 @@ START_TEST(dump_shows_documented_defaults)
     snprintf(file, sizeof(file), "%s/defaults.conf", sw_test_tmpdir());
     ck_assert(sw_test_conf_render("basic.conf", file, all_vars()));
     char *d = check_fixed_point(file);
+    char engine[64];
+    snprintf(engine, sizeof(engine), "io_engine %s;", sw_test_io_engine());
+    expect_line(d, engine);
     static const char *const lines[] = {
-        "io_engine epoll;",
         "error_log stderr;",
         "log_level info;",
         "access_log off;",
@@ -325,6 +334,96 @@ START_TEST(every_template_dumps_to_a_fixed_point)
 }
 END_TEST
 
+/* The file at path holds `io_engine ENGINE;` from the switch when it is
+ * set, and names no engine when it is not; -T prints the engine. */
+static void
+expect_switch_engine(const char *path)
+{
+    char *text = NULL;
+    ck_assert_int_eq(sw_test_shell(&text, "cat '%s'", path), 0);
+    const char *e = getenv("SW_TEST_IO_ENGINE");
+    char want[64];
+    snprintf(want, sizeof(want), "\nio_engine %s; # SW_TEST_IO_ENGINE\n",
+             sw_test_io_engine());
+    if (e != NULL && e[0] != '\0') {
+        ck_assert_msg(strstr(text, want) != NULL, "no \"%s\" in:\n%s", want + 1,
+                      text);
+    } else {
+        ck_assert_msg(strstr(text, "io_engine") == NULL, "%s", text);
+    }
+    free(text);
+    char *d = dump_of(path);
+    snprintf(want, sizeof(want), "io_engine %s;", sw_test_io_engine());
+    expect_line(d, want);
+    free(d);
+}
+
+/* The io_uring instances a process holds: its "anon_inode:[io_uring]"
+ * descriptors. */
+static int
+rings_of(pid_t pid)
+{
+    char dirp[64];
+    snprintf(dirp, sizeof(dirp), "/proc/%d/fd", (int)pid);
+    DIR *dir = opendir(dirp);
+    ck_assert_ptr_nonnull(dir);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(dir)) != NULL) {
+        char path[400], link[64];
+        snprintf(path, sizeof(path), "%s/%s", dirp, e->d_name);
+        ssize_t k = readlink(path, link, sizeof(link) - 1);
+        if (k > 0) {
+            link[k] = '\0';
+            n += strcmp(link, "anon_inode:[io_uring]") == 0;
+        }
+    }
+    closedir(dir);
+    return n;
+}
+
+/* On io_uring the workers hold rings (or each said why it could not make
+ * one and runs on epoll); on epoll there is none. */
+static void
+expect_engine_running(struct sw_test_gw *gw)
+{
+    if (strcmp(sw_test_io_engine(), "epoll") == 0) {
+        ck_assert_int_eq(rings_of(gw->proc.pid), 0);
+        return;
+    }
+    for (int i = 0; i < 100 && rings_of(gw->proc.pid) == 0; i++) {
+        if (sw_test_proc_log_count(&gw->proc, 0, "io_uring unavailable", NULL) >
+            0) {
+            return;
+        }
+        sw_test_sleep_ms(50);
+    }
+    ck_assert_msg(rings_of(gw->proc.pid) > 0, "no io_uring in the daemon");
+}
+
+START_TEST(engine_switch_reaches_the_daemon)
+{
+    struct sw_test_gw gw;
+    const char *kv[] = {"B1", sw_test_itoa(sw_test_free_port()), NULL};
+    ck_assert(sw_test_gw_start(&gw, "basic.conf", kv));
+    expect_switch_engine(gw.conf_path);
+    expect_engine_running(&gw);
+    /* A reload of a re-rendered file (without the line) keeps it. */
+    ck_assert(sw_test_gw_render(&gw, "basic.conf", kv));
+    long mark = sw_test_proc_log_size(&gw.proc);
+    ck_assert(sw_test_proc_signal(&gw.proc, SIGHUP));
+    ck_assert_int_ge(
+        sw_test_proc_wait_log(&gw.proc, "configuration reloaded", mark, 10000),
+        0);
+    ck_assert_int_eq(
+        sw_test_proc_log_count(&gw.proc, mark, "reload: io_engine", NULL), 0);
+    expect_switch_engine(gw.conf_path);
+    expect_engine_running(&gw);
+    int st = 0;
+    ck_assert_msg(sw_test_gw_stop_clean(&gw, &st), "exit status 0x%x", st);
+}
+END_TEST
+
 START_TEST(version_and_build)
 {
     char *argv[] = {(char *)sw_test_env("SW_SHOCKWAVE"), "-v", NULL};
@@ -348,6 +447,7 @@ dump_suite(void)
     tcase_add_test(tc, dump_shows_documented_defaults);
     tcase_add_test(tc, dump_shows_the_bus);
     tcase_add_test(tc, every_template_dumps_to_a_fixed_point);
+    tcase_add_test(tc, engine_switch_reaches_the_daemon);
     tcase_add_test(tc, version_and_build);
     suite_add_tcase(s, tc);
     return s;

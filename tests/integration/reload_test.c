@@ -1,8 +1,9 @@
 /*
  * reload_test.c - SIGHUP re-reads the configuration: new requests follow the
  * new routes, a connection opened before keeps working on its snapshot, an
- * invalid file keeps the old configuration (logged as "reload failed"), and
- * reloads under load lose no request.
+ * invalid file keeps the old configuration (logged as "reload failed"),
+ * reloads under load lose no request, and a changed `io_engine` waits for a
+ * restart (logged) while the reload goes through.
  *
  * tests/conf/reload.conf routes everything to upstream @TARGET@ (a -> "one",
  * b -> "two"); tests/conf/reload_bad.conf is the same file with errors.
@@ -102,8 +103,7 @@ START_TEST(reload_switches_backend)
     /* The log names the new generation. */
     char gen[32];
     snprintf(gen, sizeof(gen), "%lld", gen0 + 1);
-    ck_assert_int_ge(sw_test_proc_log_count(&gw.proc, 0, "reloaded", gen,
-                                            NULL),
+    ck_assert_int_ge(sw_test_proc_log_count(&gw.proc, 0, "reloaded", gen, NULL),
                      1);
 }
 END_TEST
@@ -113,20 +113,16 @@ START_TEST(old_connection_keeps_working)
     struct sw_test_conn c;
     struct sw_test_resp r;
     ck_assert(sw_test_conn_open(&c, gw.port));
-    ck_assert_int_eq(sw_test_conn_request(&c,
-                                          "GET /1 HTTP/1.1\r\nHost: x\r\n\r\n",
-                                          &r),
-                     1);
+    ck_assert_int_eq(
+        sw_test_conn_request(&c, "GET /1 HTTP/1.1\r\nHost: x\r\n\r\n", &r), 1);
     ck_assert_str_eq(backend_of(&r), "one");
     sw_test_resp_free(&r);
 
     reload("reload.conf", "b", "reloaded");
 
     /* The live connection still works, on the snapshot it started with. */
-    ck_assert_int_eq(sw_test_conn_request(&c,
-                                          "GET /2 HTTP/1.1\r\nHost: x\r\n\r\n",
-                                          &r),
-                     1);
+    ck_assert_int_eq(
+        sw_test_conn_request(&c, "GET /2 HTTP/1.1\r\nHost: x\r\n\r\n", &r), 1);
     ck_assert_int_eq(r.status, 200);
     ck_assert_str_eq(backend_of(&r), "one");
     sw_test_resp_free(&r);
@@ -177,10 +173,10 @@ START_TEST(invalid_file_keeps_old)
 END_TEST
 
 struct load {
-    int port;            /* daemon port */
-    int done;            /* requests answered 200 by a known backend */
-    int failed;          /* anything else */
-    char why[256];       /* first failure */
+    int port;      /* daemon port */
+    int done;      /* requests answered 200 by a known backend */
+    int failed;    /* anything else */
+    char why[256]; /* first failure */
 };
 
 static void *
@@ -202,8 +198,8 @@ load_main(void *arg)
                                           "GET /load HTTP/1.1\r\n"
                                           "Host: x\r\n\r\n",
                                           &r);
-            const char *b = rc == 1 ? sw_test_resp_header(&r, "X-Backend")
-                                    : NULL;
+            const char *b =
+                rc == 1 ? sw_test_resp_header(&r, "X-Backend") : NULL;
             if (rc == 1 && r.status == 200 && b != NULL &&
                 (strcmp(b, "one") == 0 || strcmp(b, "two") == 0)) {
                 l->done++;
@@ -238,10 +234,55 @@ START_TEST(reload_under_load)
     pthread_join(t, NULL);
     ck_assert_msg(l.failed == 0, "%d failures, first: %s", l.failed, l.why);
     ck_assert_int_eq(l.done, 2000);
-    ck_assert_int_eq(sw_test_proc_log_count(&gw.proc, 0, "reloaded", NULL),
-                     10);
+    ck_assert_int_eq(sw_test_proc_log_count(&gw.proc, 0, "reloaded", NULL), 10);
     ck_assert_int_eq(
         sw_test_metric(gw.admin_port, "shockwave_conf_reloads_total"), 10);
+}
+END_TEST
+
+START_TEST(reload_keeps_the_engine)
+{
+    /* The daemon runs on the test engine (SW_TEST_IO_ENGINE, default
+     * epoll); the file names the other one. */
+    const char *started = sw_test_io_engine();
+    const char *other = strcmp(started, "epoll") == 0 ? "io_uring" : "epoll";
+    char text[512];
+    snprintf(text, sizeof(text),
+             "workers 2;\nlisten 127.0.0.1:%d;\nadmin 127.0.0.1:%d;\n"
+             "io_engine %s;\nupstream b { server 127.0.0.1:%d; }\n"
+             "route { upstream b; }\n",
+             gw.port, gw.admin_port, other, be_port[1]);
+    ck_assert(sw_test_write_file(gw.conf_path, text));
+    /* Twice: the second reload still compares with the engine the workers
+     * run on, not with the file's last value. */
+    for (int i = 0; i < 2; i++) {
+        long mark = sw_test_proc_log_size(&gw.proc);
+        ck_assert(sw_test_proc_signal(&gw.proc, SIGHUP));
+        char *line =
+            sw_test_proc_log_line(&gw.proc, mark, "reload: io_engine", 5000);
+        ck_assert_msg(line != NULL, "reload %d: no warning", i);
+        char want[128];
+        snprintf(want, sizeof(want),
+                 "changed to %s; it takes effect at the next restart (the "
+                 "workers stay on %s)",
+                 other, started);
+        ck_assert_msg(strstr(line, want) != NULL, "want \"%s\" in: %s", want,
+                      line);
+        free(line);
+        ck_assert_int_ge(
+            sw_test_proc_wait_log(&gw.proc, "reloaded", mark, 5000), 0);
+    }
+    /* The rest of the file is taken. */
+    struct sw_test_resp r;
+    ck_assert_int_eq(sw_test_http_get(gw.port, "x", "/", &r), 1);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(backend_of(&r), "two");
+    sw_test_resp_free(&r);
+    /* Back to a file on the engine the workers run on: nothing said. */
+    long mark = sw_test_proc_log_size(&gw.proc);
+    reload("reload.conf", "a", "reloaded");
+    ck_assert_int_eq(
+        sw_test_proc_log_count(&gw.proc, mark, "reload: io_engine", NULL), 0);
 }
 END_TEST
 
@@ -256,6 +297,7 @@ reload_suite(void)
     tcase_add_test(tc, old_connection_keeps_working);
     tcase_add_test(tc, invalid_file_keeps_old);
     tcase_add_test(tc, reload_under_load);
+    tcase_add_test(tc, reload_keeps_the_engine);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -10,6 +10,7 @@
 #include "support.h"
 #include "net.h"
 
+#include <shockwave/conf.h>
 #include <shockwave/core.h>
 
 #include <errno.h>
@@ -34,12 +35,10 @@ struct child_slot {
 };
 
 static struct child_slot children[MAX_CHILDREN]; /* every spawned child */
-static char tmpdir[256];                          /* "" until created */
-static pid_t tmpdir_owner;                        /* creator of tmpdir */
-static bool atexit_done;                          /* handler registered */
-static unsigned log_seq;                          /* unique log names */
-
-
+static char tmpdir[256];                         /* "" until created */
+static pid_t tmpdir_owner;                       /* creator of tmpdir */
+static bool atexit_done;                         /* handler registered */
+static unsigned log_seq;                         /* unique log names */
 
 static int
 rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -154,8 +153,10 @@ sw_test_env(const char *name)
 {
     const char *v = getenv(name);
     if (v == NULL || v[0] == '\0') {
-        fprintf(stderr, "proc: environment variable %s is not set "
-                        "(run through `meson test`)\n", name);
+        fprintf(stderr,
+                "proc: environment variable %s is not set "
+                "(run through `meson test`)\n",
+                name);
         abort();
     }
     return v;
@@ -170,14 +171,23 @@ sw_test_plugin_so(const char *name, char *out, size_t n)
 }
 
 bool
-sw_test_proc_spawn(struct sw_test_proc *p, const char *tag,
-                   char *const argv[])
+sw_test_proc_spawn(struct sw_test_proc *p, const char *tag, char *const argv[])
 {
     memset(p, 0, sizeof(*p));
     snprintf(p->log_path, sizeof(p->log_path), "%s/%s.%u.%d.log",
              sw_test_tmpdir(), tag, log_seq++, (int)getpid());
-    int fd = open(p->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                  0644);
+    const char *daemon = getenv("SW_SHOCKWAVE");
+    for (size_t i = 1; daemon != NULL && strcmp(argv[0], daemon) == 0 &&
+                       argv[i] != NULL && argv[i + 1] != NULL;
+         i++) {
+        if (strcmp(argv[i], "-c") == 0) {
+            snprintf(p->conf, sizeof(p->conf), "%s", argv[i + 1]);
+            if (!sw_test_conf_engine(p->conf)) {
+                return false;
+            }
+        }
+    }
+    int fd = open(p->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
         fprintf(stderr, "proc: open %s: %s\n", p->log_path, strerror(errno));
         return false;
@@ -305,9 +315,8 @@ sw_test_proc_wait_log(struct sw_test_proc *p, const char *needle, long from,
         bool alive = sw_test_proc_alive(p);
         char *text = read_file_from(p->log_path, from, NULL);
         char *hit = strstr(text, needle);
-        long off = hit != NULL ? from + (long)(hit - text) +
-                                     (long)strlen(needle)
-                               : -1;
+        long off =
+            hit != NULL ? from + (long)(hit - text) + (long)strlen(needle) : -1;
         free(text);
         if (off >= 0) {
             return off;
@@ -396,6 +405,9 @@ bool
 sw_test_proc_signal(struct sw_test_proc *p, int sig)
 {
     if (!sw_test_proc_alive(p)) {
+        return false;
+    }
+    if (sig == SIGHUP && p->conf[0] != '\0' && !sw_test_conf_engine(p->conf)) {
         return false;
     }
     return kill(p->pid, sig) == 0;
@@ -509,6 +521,59 @@ sw_test_write_file(const char *path, const char *text)
     return ok;
 }
 
+const char *
+sw_test_io_engine(void)
+{
+    const char *e = getenv("SW_TEST_IO_ENGINE");
+    if (e == NULL || e[0] == '\0') {
+        return "epoll";
+    }
+    if (strcmp(e, "epoll") != 0 && strcmp(e, "io_uring") != 0) {
+        fprintf(stderr,
+                "proc: SW_TEST_IO_ENGINE=%s: expected epoll or "
+                "io_uring\n",
+                e);
+        abort();
+    }
+    return e;
+}
+
+bool
+sw_test_conf_engine(const char *path)
+{
+    const char *e = getenv("SW_TEST_IO_ENGINE");
+    const char *tmp = sw_test_tmpdir();
+    size_t n = strlen(tmp);
+    if (e == NULL || e[0] == '\0' || strncmp(path, tmp, n) != 0 ||
+        path[n] != '/') {
+        return true;
+    }
+    char *text = read_file_from(path, 0, NULL);
+    size_t len = strlen(text);
+    size_t cap = len + 64;
+    char *more = malloc(cap);
+    char dir[512];
+    if (more == NULL) {
+        abort();
+    }
+    /* The newline first: the file may end in a comment without one. */
+    snprintf(more, cap, "%s\nio_engine %s; # SW_TEST_IO_ENGINE\n", text,
+             sw_test_io_engine());
+    snprintf(dir, sizeof(dir), "%s", path);
+    *strrchr(dir, '/') = '\0';
+    char err[256];
+    struct sw_conf *cf = sw_conf_load_string(more, path, dir, err, sizeof(err));
+    /* A new file replaces the old one: it keeps the old one's mode. */
+    struct stat st;
+    bool ok =
+        cf == NULL || (stat(path, &st) == 0 && sw_test_write_file(path, more) &&
+                       chmod(path, st.st_mode & 07777) == 0);
+    sw_conf_unref(cf);
+    free(more);
+    free(text);
+    return ok;
+}
+
 bool
 sw_test_conf_render(const char *name, const char *out_path,
                     const char *const *kv)
@@ -542,8 +607,7 @@ sw_test_conf_render(const char *name, const char *out_path,
         }
         if (is_key) {
             for (size_t i = 0; kv != NULL && kv[i] != NULL; i += 2) {
-                if (strlen(kv[i]) == klen &&
-                    memcmp(kv[i], s + 1, klen) == 0) {
+                if (strlen(kv[i]) == klen && memcmp(kv[i], s + 1, klen) == 0) {
                     val = kv[i + 1];
                 }
             }
@@ -618,8 +682,13 @@ sw_test_backend_start(struct sw_test_proc *p, const char *name, int *port)
         int prt = sw_test_free_port();
         char listen[64];
         snprintf(listen, sizeof(listen), "127.0.0.1:%d", prt);
-        char *argv[] = {(char *)sw_test_env("SW_SWLOAD"), "echo", "--listen",
-                        listen, "--name", (char *)name, NULL};
+        char *argv[] = {(char *)sw_test_env("SW_SWLOAD"),
+                        "echo",
+                        "--listen",
+                        listen,
+                        "--name",
+                        (char *)name,
+                        NULL};
         char tag[64];
         snprintf(tag, sizeof(tag), "backend-%s", name);
         if (!sw_test_proc_spawn(p, tag, argv)) {
@@ -654,11 +723,9 @@ static void
 gw_keep_vars(struct sw_test_gw *g, const char *const *kv)
 {
     g->nvars = 0;
-    for (size_t i = 0; kv != NULL && kv[i] != NULL && g->nvars < 16;
-         i += 2) {
+    for (size_t i = 0; kv != NULL && kv[i] != NULL && g->nvars < 16; i += 2) {
         snprintf(g->vars[g->nvars][0], sizeof(g->vars[0][0]), "%s", kv[i]);
-        snprintf(g->vars[g->nvars][1], sizeof(g->vars[0][1]), "%s",
-                 kv[i + 1]);
+        snprintf(g->vars[g->nvars][1], sizeof(g->vars[0][1]), "%s", kv[i + 1]);
         g->nvars++;
     }
 }
@@ -699,8 +766,10 @@ sw_test_gw_start(struct sw_test_gw *g, const char *conf_name,
         if (sw_test_proc_wait_log(&g->proc, "ready", 0, 10000) >= 0) {
             return true;
         }
-        fprintf(stderr, "proc: shockwave did not log \"ready\" (attempt %d)"
-                        "\n", attempt + 1);
+        fprintf(stderr,
+                "proc: shockwave did not log \"ready\" (attempt %d)"
+                "\n",
+                attempt + 1);
         sw_test_proc_dump(&g->proc);
         bool exited = !sw_test_proc_alive(&g->proc);
         sw_test_proc_stop(&g->proc, 1000);

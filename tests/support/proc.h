@@ -34,6 +34,7 @@ struct sw_test_proc {
     int status;         /* wait status once reaped */
     bool reaped;        /* status is valid */
     char log_path[512]; /* file holding the child's stdout and stderr */
+    char conf[512];     /* the daemon's `-c FILE`, "" for other programs */
 };
 
 /* The private temporary folder of this test process (created on first use,
@@ -129,6 +130,30 @@ bool sw_test_conf_render(const char *name, const char *out_path,
  * rendering failed), *out its output (malloc'd, never NULL). */
 int sw_test_conf_check(const char *name, const char *const *kv, char **out);
 
+/*
+ * The engine switch (README.md, "Testing on both engines"): with
+ * SW_TEST_IO_ENGINE=epoll or io_uring in the environment, every
+ * configuration the suites hand the daemon runs on that engine.
+ *
+ * sw_test_io_engine() is that engine, "epoll" (the daemon's default) when
+ * the variable is unset or empty; any other value aborts the test with a
+ * message.
+ *
+ * sw_test_conf_engine() ends the file at `path` with `io_engine ENGINE;`.
+ * The line goes last, at the top level, so every line and column of the
+ * file stays where it was (tests match errors by position). Left as it is:
+ * without the variable; a file outside sw_test_tmpdir() (tests/conf/ in
+ * the source tree); and a file that, with the line, does not load
+ * (sw_conf_load_string: a file made to fail, or one that names its engine
+ * itself). The daemon gets every file through it: sw_test_proc_spawn()
+ * calls it on the `-c FILE` of SW_SHOCKWAVE (start, -t and -T) and
+ * sw_test_proc_signal() again before a SIGHUP, so re-rendered files keep
+ * the engine across reloads. False only when the file could not be
+ * rewritten.
+ */
+const char *sw_test_io_engine(void);
+bool sw_test_conf_engine(const char *path);
+
 /* Write text to a file. */
 bool sw_test_write_file(const char *path, const char *text);
 
@@ -136,8 +161,7 @@ bool sw_test_write_file(const char *path, const char *text);
  * Start `swload echo --listen 127.0.0.1:P --name NAME` on a free port and
  * wait for "listening on". *port receives P. Retries on a port race.
  */
-bool sw_test_backend_start(struct sw_test_proc *p, const char *name,
-                           int *port);
+bool sw_test_backend_start(struct sw_test_proc *p, const char *name, int *port);
 
 /* A running daemon with its listener and admin ports. */
 struct sw_test_gw {

@@ -1,7 +1,7 @@
 /*
- * conf_cases.h - what the lib/conf suites (conf_test.c, conf_errors_test.c)
- * share: the smallest valid configuration, the error buffer and loading a
- * string as "t.conf".
+ * conf_cases.h - what the lib/conf suites (conf_test.c, conf_errors_test.c,
+ * conf_engine_test.c) share: the smallest valid configuration, the error
+ * buffer, loading a string as "t.conf" and a snapshot's `shockwave -T` text.
  */
 #ifndef SW_TEST_CONF_CASES_H
 #define SW_TEST_CONF_CASES_H
@@ -9,6 +9,7 @@
 #include <shockwave/conf.h>
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 #define BASE                                                                   \
@@ -28,6 +29,22 @@ static inline bool
 str_is(struct sw_str s, const char *lit)
 {
     return s.len == strlen(lit) && memcmp(s.p, lit, s.len) == 0;
+}
+
+/* sw_conf_dump() into a malloc'd string (the caller frees), NULL when no
+ * memory stream could be opened. */
+static inline char *
+dump_text(const struct sw_conf *cf)
+{
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    if (f == NULL) {
+        return NULL;
+    }
+    sw_conf_dump(cf, f);
+    fclose(f);
+    return out;
 }
 
 #endif

@@ -133,18 +133,6 @@ START_TEST(test_names)
 }
 END_TEST
 
-static char *
-dump(const struct sw_conf *cf)
-{
-    char *out = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&out, &len);
-    ck_assert_ptr_nonnull(f);
-    sw_conf_dump(cf, f);
-    fclose(f);
-    return out;
-}
-
 START_TEST(test_dump_round_trip)
 {
     static const struct {
@@ -159,7 +147,8 @@ START_TEST(test_dump_round_trip)
     for (size_t i = 0; i < SW_NELEMS(cases); i++) {
         struct sw_conf *cf = load(cases[i].text);
         ck_assert_msg(cf != NULL, "%s", err);
-        char *d = dump(cf);
+        char *d = dump_text(cf);
+        ck_assert_ptr_nonnull(d);
         ck_assert_msg(strstr(d, cases[i].line) != NULL, "want %s in:\n%s",
                       cases[i].line, d);
         ck_assert_msg(strstr(d, "# not shown") == NULL, "%s", d);
