@@ -5,7 +5,8 @@ with the ratio io_uring / epoll of proxy CPU per message, rate, latency,
 kernel entries per message and idle memory, then the engine's goals."""
 
 from compare_conf import SCENARIO_ORDER, SW_URING
-from compare_report import change, fmt, fmt_ratio, median, ratio, spread
+from compare_report import (fmt_ratio, median, pair_head, pair_row,
+                            pair_spread)
 
 # Scenario -> how its rows are named in this section.
 SCENARIO_LABEL = {
@@ -81,11 +82,7 @@ def write_engines_section(w, args, info, results, syscalls):
     worse = {}   # workers -> rows whose CPU ratio is above GOAL_ANY
     for workers in args.workers:
         counts = {}
-        w("### %d worker%s" % (workers, "" if workers == 1 else "s"))
-        w("")
-        w("| metric | better | epoll | io_uring | io_uring / epoll | change "
-          "| spread |")
-        w("|---|---|---:|---:|---:|---|---:|")
+        pair_head(w, workers, "epoll", "io_uring")
         worse[workers] = []
         for scen in [s for s in SCENARIO_ORDER if s in args.scenarios]:
             for key, label, higher in engine_rows(scen):
@@ -93,18 +90,9 @@ def write_engines_section(w, args, info, results, syscalls):
                 ur = value(results, syscalls, workers, SW_URING, scen, key)
                 if ep is None and ur is None:
                     continue
-                r = ratio(ur, ep)
-                sp = None
-                if key != KERNEL:
-                    sp = [spread(results, workers, t, scen, key)
-                          for t in ("shockwave", SW_URING)]
-                    sp = max([x for x in sp if x is not None], default=None)
-                word = change(r, higher, sp)
-                counts[word.split()[0]] = counts.get(word.split()[0], 0) + 1
-                w("| %s | %s | %s | %s | **%s** | %s | %s |" % (
-                    label, "higher" if higher else "lower", fmt(ep), fmt(ur),
-                    fmt_ratio(r), word,
-                    ("%.0f%%" % (100 * sp)) if sp is not None else "-"))
+                sp = (None if key == KERNEL else pair_spread(
+                    results, workers, ("shockwave", SW_URING), scen, key))
+                r = pair_row(w, counts, label, higher, ep, ur, sp)
                 if key == "cpu_us" and r is not None and r > GOAL_ANY:
                     worse[workers].append("%s: %s%s" % (
                         SCENARIO_LABEL.get(scen, scen), fmt_ratio(r),

@@ -234,32 +234,50 @@ def write_baseline_section(w, args, info, results):
     w("")
     for workers in args.workers:
         counts = {}
-        w("### %d worker%s" % (workers, "" if workers == 1 else "s"))
-        w("")
-        w("| metric | better | before | now | now / before | change | "
-          "spread |")
-        w("|---|---|---:|---:|---:|---|---:|")
+        pair_head(w, workers, "before", "now")
         for scen, key, label, higher in BASELINE_ROWS:
             if scen not in args.scenarios:
                 continue
             now = median(results, workers, "shockwave", scen, key)
             before = median(results, workers, BASELINE, scen, key)
-            r = ratio(now, before)
-            sp = [spread(results, workers, t, scen, key)
-                  for t in ("shockwave", BASELINE)]
-            sp = max([x for x in sp if x is not None], default=None)
-            word = change(r, higher, sp)
-            kind = word.split()[0]
-            counts[kind] = counts.get(kind, 0) + 1
-            w("| %s | %s | %s | **%s** | %s | %s | %s |" % (
-                label, "higher" if higher else "lower", fmt(before),
-                fmt(now), fmt_ratio(r), word,
-                ("%.0f%%" % (100 * sp)) if sp is not None else "-"))
+            sp = pair_spread(results, workers, ("shockwave", BASELINE), scen,
+                             key)
+            pair_row(w, counts, label, higher, before, now, sp)
         w("")
         w("Rows better: %d, worse: %d, even: %d." % (
             counts.get("better", 0), counts.get("worse", 0),
             counts.get("even", 0)))
         w("")
+
+
+def pair_head(w, workers, old, new):
+    """The heading and header of a table of two Shockwave targets, row by
+    row (now / before, io_uring / epoll)."""
+    w("### %d worker%s" % (workers, "" if workers == 1 else "s"))
+    w("")
+    w("| metric | better | %s | %s | %s / %s | change | spread |"
+      % (old, new, new, old))
+    w("|---|---|---:|---:|---:|---|---:|")
+
+
+def pair_spread(results, workers, targets, scen, key):
+    """The larger round-to-round spread of the two targets on a row."""
+    sp = [spread(results, workers, t, scen, key) for t in targets]
+    return max([x for x in sp if x is not None], default=None)
+
+
+def pair_row(w, counts, label, higher, old, new, sp):
+    """One row of a pair_head table; counts its change word. Returns the
+    ratio new / old."""
+    r = ratio(new, old)
+    word = change(r, higher, sp)
+    kind = word.split()[0]
+    counts[kind] = counts.get(kind, 0) + 1
+    w("| %s | %s | %s | **%s** | %s | %s | %s |" % (
+        label, "higher" if higher else "lower", fmt(old), fmt(new),
+        fmt_ratio(r), word, ("%.0f%%" % (100 * sp)) if sp is not None
+        else "-"))
+    return r
 
 
 def write_syscalls_section(w, args, syscalls):
@@ -418,10 +436,11 @@ def write_report(path, args, info, results, micro, anomalies, started,
       "the system calls counted, divided by that run's messages, give the "
       "System calls per message tables (every proxy at the first worker "
       "count, the Shockwave targets at each). Counting costs each call a "
-      "little and these runs are not timed; the count per message does not "
-      "depend on that cost. On io_uring a send or receive carried by the "
-      "ring is no kernel entry of its own: one `io_uring_enter` submits "
-      "and waits for a whole loop turn.")
+      "little and these runs are not timed; the count per message hardly "
+      "depends on it (a gateway slowed down may take a little more per "
+      "loop turn where many connections are busy). On io_uring a send or "
+      "receive carried by the ring is no kernel entry of its own: one "
+      "`io_uring_enter` submits and waits for a whole loop turn.")
     w("- WebSocket load: `swload client` (masked frames, fresh key per "
       "frame, echoes checked for size). HTTP: `wrk -t1 -c50 -d%ds "
       "--latency` on `/size/64` (keep-alive GETs, 64-byte bodies)."
