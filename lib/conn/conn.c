@@ -14,10 +14,13 @@
  *   sw_conn_buf_ready / out_room / buf_release* / release_idle
  *   sw_conn_read, sw_conn_send_buf, sw_conn_flush
  *   sw_conn_show_flags
+ *   sw_conn_ring_join / leave, sw_conn_reads_direct / _ring,
+ *   sw_conn_sends_idle           an end on the io_uring ring (ring.c)
  *
  * Threading: the owning worker's thread only.
  */
-#include <shockwave/conn.h>
+#include "ring_int.h"
+
 #include <shockwave/log.h>
 
 #include <errno.h>
@@ -109,6 +112,7 @@ sw_conn_rebind(struct sw_conn *c, const struct sw_conn_handlers *on, void *arg)
 void
 sw_conn_detach(struct sw_conn *c, struct sw_io *io)
 {
+    SW_ASSERT(c->ring == NULL); /* sw_conn_ring_leave first */
     sw_conn_watch(c, false, false);
     event_del(&c->timer);
     *io = c->io;
@@ -120,7 +124,10 @@ sw_conn_close(struct sw_conn *c)
 {
     sw_conn_watch(c, false, false);
     event_del(&c->timer);
-    if (c->io.fd >= 0) {
+    if (c->ring != NULL) {
+        c->io.ops->close(&c->io);
+        sw__ring_close(c, false); /* after the sends it holds */
+    } else if (c->io.fd >= 0) {
         c->io.ops->close(&c->io);
         close(c->io.fd);
     }
@@ -132,7 +139,11 @@ sw_conn_close(struct sw_conn *c)
 void
 sw_conn_close_gently(struct sw_conn *c)
 {
-    if (c->io.fd >= 0) {
+    if (c->ring != NULL) {
+        sw_conn_watch(c, false, false);
+        c->io.ops->close(&c->io);
+        sw__ring_close(c, true); /* FIN after the sends it holds */
+    } else if (c->io.fd >= 0) {
         c->io.ops->close(&c->io);
         c->io.ops = &sw_io_plain;
         shutdown(c->io.fd, SHUT_WR);
@@ -166,6 +177,10 @@ sw_conn_watch(struct sw_conn *c, bool read, bool write)
     if (c->io.fd < 0) {
         return;
     }
+    if (c->ring != NULL) {
+        sw__ring_watch(c, read, write);
+        return;
+    }
     bool r = read || (write && sw_conn_has(c, SW_CONN_F_WRITE_WANTS_READ));
     bool w = write || (read && sw_conn_has(c, SW_CONN_F_READ_WANTS_WRITE));
     want(c, &c->rev, SW_CONN_F_READING, r);
@@ -191,6 +206,9 @@ sw_conn_peer_gone(const struct sw_conn *c)
 {
     if (c->io.fd < 0) {
         return false;
+    }
+    if (c->ring != NULL && sw__ring_failed(c)) {
+        return true;
     }
     /* libevent reports a reset only to an armed read or write event: an
      * owner that is not reading has neither, so ask the socket itself */
@@ -358,7 +376,16 @@ sw_conn_out_reserve(struct sw_conn *c, size_t need)
 ssize_t
 sw_conn_recv_into(struct sw_conn *c, uint8_t *p, size_t room)
 {
-    ssize_t n = c->io.ops->recv(&c->io, p, room);
+    ssize_t n = SW_RING_DIRECT;
+    if (c->ring != NULL) {
+        n = sw__ring_recv(c, p, room);
+    }
+    if (n == SW_RING_DIRECT) {
+        n = c->io.ops->recv(&c->io, p, room);
+        if (n == SW_AGAIN && c->ring != NULL) {
+            sw__ring_retry_buffers(c); /* drained: back to the ring? */
+        }
+    }
     c->flags &= ~SW_CONN_F_READ_WANTS_WRITE;
     if (n == 0) {
         c->flags |= SW_CONN_F_EOF;
@@ -406,6 +433,16 @@ sw_conn_send_buf(struct sw_conn *c, struct sw_buf *b)
         return SW_ECLOSED;
     }
     c->flags &= ~SW_CONN_F_WRITE_WANTS_READ;
+    if (c->ring != NULL && b != NULL) {
+        struct iovec iov = {b->pos, sw_buf_len(b)};
+        ssize_t n = sw__ring_sendv(c, &iov, 1);
+        if (n < 0) {
+            c->flags |= SW_CONN_F_DEAD;
+            return n;
+        }
+        b->pos += n;
+        return n;
+    }
     while (b != NULL && sw_buf_len(b) > 0) {
         ssize_t n = c->io.ops->send(&c->io, b->pos, sw_buf_len(b));
         if (n > 0) {
@@ -436,6 +473,13 @@ sw_conn_sendv(struct sw_conn *c, const struct iovec *iov, int n)
         return SW_ECLOSED;
     }
     c->flags &= ~SW_CONN_F_WRITE_WANTS_READ;
+    if (c->ring != NULL) {
+        ssize_t k = sw__ring_sendv(c, iov, n);
+        if (k < 0) {
+            c->flags |= SW_CONN_F_DEAD;
+        }
+        return k;
+    }
     if (c->io.ops != &sw_io_plain || n == 1) {
         /* a transport of its own (TLS), or one piece: piece by piece */
         ssize_t total = 0;
@@ -480,6 +524,44 @@ ssize_t
 sw_conn_flush(struct sw_conn *c)
 {
     return sw_conn_send_buf(c, c->out);
+}
+
+/* ---- the io_uring engine ------------------------------------------- */
+
+bool
+sw_conn_ring_join(struct sw_conn *c, struct sw_ring *r)
+{
+    if (r == NULL || c->ring != NULL || c->io.fd < 0 ||
+        c->io.ops != &sw_io_plain) {
+        return false;
+    }
+    return sw__ring_join(r, c);
+}
+
+bool
+sw_conn_ring_leave(struct sw_conn *c)
+{
+    return c->ring == NULL || sw__ring_leave(c);
+}
+
+bool
+sw_conn_reads_direct(struct sw_conn *c)
+{
+    return c->ring == NULL || sw__ring_direct_reads(c);
+}
+
+void
+sw_conn_reads_ring(struct sw_conn *c)
+{
+    if (c->ring != NULL) {
+        sw__ring_ring_reads(c);
+    }
+}
+
+bool
+sw_conn_sends_idle(const struct sw_conn *c)
+{
+    return c->ring == NULL || sw__ring_tx_idle(c);
 }
 
 /* ---- debug ------------------------------------------------------------ */

@@ -74,6 +74,15 @@ static void
 park(struct sw_session *p)
 {
     struct sw_worker *w = p->w;
+    /* a parked socket waits on epoll: off the io_uring ring first, which
+     * it leaves only with nothing queued either way */
+    if (!sw_conn_ring_leave(&p->c)) {
+        return;
+    }
+    if (!sw_conn_ring_leave(&p->u)) {
+        sw_conn_ring_join(&p->c, w->ring);
+        return;
+    }
     struct sw_parked *k = sw_slab_alloc(&w->parked_slab);
     if (k == NULL) {
         return;

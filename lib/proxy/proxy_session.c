@@ -233,6 +233,13 @@ sw__proxy_relay_done(struct sw_session *p)
         sw__proxy_close(p);
         return;
     }
+    if (!sw_conn_ring_leave(&p->c)) {
+        /* bytes still queued on the io_uring ring: it sends them, then
+         * closes as gently (FIN, drain) */
+        sw_conn_close_gently(&p->c);
+        sw__proxy_close(p);
+        return;
+    }
     sw_conn_rebind(&p->c, &client_handlers, p);
     sw_conn_grow_upto(&p->c, 0);
     start_linger(p);

@@ -7,6 +7,8 @@
  */
 #include "proxy_int.h"
 
+#include <shockwave/ring.h>
+
 #include <shockwave/log.h>
 
 #include <arpa/inet.h>
@@ -156,6 +158,15 @@ sw_worker_new(unsigned id, struct sw_conf *cf, struct sw_fanout_hub *hub)
         w->id_seed = (uint64_t)getpid() * 0x9e3779b97f4a7c15ull ^ id;
     }
     sw_pipe_pool_init(&w->pipes, SW_WORKER_IDLE_PIPES, cf->ws_pipe_size);
+    if (cf->io_engine == SW_IO_ENGINE_IO_URING) {
+        char why[128];
+        w->ring = sw_ring_new(w->base, why, sizeof(why));
+        if (w->ring == NULL) {
+            sw_log_warn("worker %u: io_uring unavailable (%s): running on "
+                        "epoll",
+                        id, why);
+        }
+    }
     if (sw_ws_rng_init(&w->rng) != SW_OK) {
         sw_log_error("worker %u: no random bytes for WebSocket masks", id);
         goto fail;
@@ -167,6 +178,7 @@ sw_worker_new(unsigned id, struct sw_conf *cf, struct sw_fanout_hub *hub)
         .rng = &w->rng,
         .metrics = &w->metrics,
         .relays = &w->relay_slab,
+        .ring = w->ring,
     };
     sw_slab_init(&w->session_slab, sizeof(struct sw_session));
     sw_slab_init(&w->relay_slab, sw_relay_size());
@@ -231,6 +243,7 @@ sw_worker_free(struct sw_worker *w)
     }
     sw__proxy_wconf_unref(w->wconf);
     sw_conf_unref(w->pending_conf);
+    sw_ring_free(w->ring); /* its lingering sockets hold pool buffers */
     sw_buf_pool_fini(&w->bufs);
     sw_buf_pool_fini(&w->bufs_x4);
     sw_buf_pool_fini(&w->bufs_x16);

@@ -131,7 +131,11 @@ may_splice(const struct sw_relay *r, const struct dir *d)
            !r->plug_frames && d->src->conn->io.ops->can_splice &&
            d->dst->conn->io.ops->can_splice &&
            sw_conn_buffered(d->src->conn->in) == 0 &&
-           sw_conn_buffered(d->dst->conn->out) == 0 && d->hdr_len == 0;
+           sw_conn_buffered(d->dst->conn->out) == 0 && d->hdr_len == 0 &&
+           /* on io_uring: nothing queued toward dst, and src read straight
+            * from its socket from now on (last: it switches) */
+           sw_conn_sends_idle(d->dst->conn) &&
+           sw_conn_reads_direct(d->src->conn);
 }
 
 void
@@ -175,6 +179,7 @@ splice_step(struct sw_relay *r, struct dir *d)
     if (!d->have_pipe) {
         if (sw_pipe_get(r->env.pipes, &d->pipe) != SW_OK) {
             d->state = DIR_DATA; /* fall back to copying */
+            sw_conn_reads_ring(d->src->conn);
             return false;
         }
         d->have_pipe = true;
@@ -240,6 +245,7 @@ splice_step(struct sw_relay *r, struct dir *d)
         sw_pipe_put(r->env.pipes, &d->pipe);
         d->have_pipe = false;
         sw_metrics_add(r->env.metrics, SW_METRIC_PIPES_IN_USE, -1);
+        sw_conn_reads_ring(d->src->conn);
         frame_done(r, d);
         progress = true;
     }

@@ -17,11 +17,11 @@
 
 #include <check.h>
 
-#define SESSION_MAX 1848       /* struct sw_session, two sw_conn included */
-#define CONN_MAX 480           /* struct sw_conn: io, three events, buffers */
-#define RELAY_MAX 1632         /* struct sw_relay: two ends, two directions */
+#define SESSION_MAX 1864       /* struct sw_session, two sw_conn included */
+#define CONN_MAX 488           /* struct sw_conn: io, three events, buffers */
+#define RELAY_MAX 1640         /* struct sw_relay: two ends, two directions */
 #define PARKED_MAX 616         /* struct sw_parked: an idle WebSocket, whole */
-#define FANOUT_CLIENT_MAX 1304 /* struct fo_client: a fan-out client */
+#define FANOUT_CLIENT_MAX 1312 /* struct fo_client: a fan-out client */
 #define FANOUT_ENTRY 32        /* struct fo_entry: one ring slot */
 #define FANOUT_SLICE 16        /* struct fo_slice: one queued message */
 

@@ -11,7 +11,8 @@
  *      v
  *   struct sw_conn: io (plain or TLS ops) + rev/wev/timer + in/out buffers
  *      |
- *   engine: libevent's epoll loop today
+ *   engine: libevent's epoll loop, or the worker's io_uring ring for the
+ *   plain ends of a WebSocket relay (ring.h, sw_conn_ring_join)
  *
  * The owner says what it wants (read, write); the connection adds what its
  * transport needs besides (TLS: a read that must write, a write that must
@@ -61,6 +62,8 @@ enum sw_conn_flag {
 #define SW_CONN_FLAGS_TEXT 96
 
 struct sw_conn;
+struct sw_ring;
+struct sw_ring_ep;
 
 typedef void (*sw_conn_event_cb)(struct sw_conn *c, void *arg);
 
@@ -88,6 +91,8 @@ struct sw_conn {
     struct sw_buf_pool *bufs;          /* borrowed: the worker's buffers */
     const struct sw_conn_handlers *on; /* borrowed (static table) */
     void *arg;                         /* the owner's, passed to `on` */
+    struct sw_ring_ep *ring;           /* owned: this end on the worker's
+                                          io_uring ring; NULL on epoll */
 };
 
 static inline bool
@@ -226,6 +231,32 @@ ssize_t sw_conn_sendv(struct sw_conn *c, const struct iovec *iov, int n);
 
 /* sw_conn_send_buf(c, c->out). */
 ssize_t sw_conn_flush(struct sw_conn *c);
+
+/* ---- the io_uring engine (ring.h) -------------------------------------
+ * An end on the ring keeps the calls above: sw_conn_read returns what its
+ * multishot receive brought, sw_conn_send_buf queues the bytes for the
+ * turn's one submission, on_read / on_write come from completions. */
+
+/* Move a plain end onto the ring `r` (NULL: the epoll engine, nothing
+ * done). False when it stays on epoll: no ring, TLS, no socket, no
+ * memory. */
+bool sw_conn_ring_join(struct sw_conn *c, struct sw_ring *r);
+
+/* Back to epoll (before sw_conn_detach): true when done or never on the
+ * ring; false while bytes are queued either way (c stays on the ring). */
+bool sw_conn_ring_leave(struct sw_conn *c);
+
+/* Before a splice from c's socket: true when reads come straight from the
+ * socket from now on; false while bytes received through the ring wait to
+ * be read first. Always true on epoll. */
+bool sw_conn_reads_direct(struct sw_conn *c);
+
+/* After the splice: receive through the ring again. */
+void sw_conn_reads_ring(struct sw_conn *c);
+
+/* Before a splice into c's socket: nothing queued or in flight toward it.
+ * Always true on epoll. */
+bool sw_conn_sends_idle(const struct sw_conn *c);
 
 /* Print the names of the flags set ("READING|EOF", "-" for none) into out
  * (SW_CONN_FLAGS_TEXT bytes are enough). Returns out. */

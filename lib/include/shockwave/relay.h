@@ -73,6 +73,8 @@ enum sw_status sw_pipe_get(struct sw_pipe_pool *pp, struct sw_pipe *p);
 /* Give back an EMPTY pipe (closed instead when the pool is full). */
 void sw_pipe_put(struct sw_pipe_pool *pp, const struct sw_pipe *p);
 
+struct sw_ring;
+
 /* What a relay borrows from its worker. */
 struct sw_relay_env {
     struct event_base *base;    /* borrowed: the worker's loop */
@@ -81,6 +83,8 @@ struct sw_relay_env {
     struct sw_ws_rng *rng;      /* borrowed: mask keys */
     struct sw_metrics *metrics; /* borrowed: counters */
     struct sw_slab *relays;     /* borrowed: where relays live */
+    struct sw_ring *ring;       /* borrowed: the worker's io_uring ring,
+                                   NULL on the epoll engine */
 };
 
 struct sw_relay;

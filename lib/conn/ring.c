@@ -1,0 +1,676 @@
+/*
+ * ring.c - the io_uring engine under a worker's relayed connections (see
+ * ring.h for the loop, ring_int.h for what conn.c asks of it).
+ *
+ * Owns: the ring, its provided buffers, and one struct sw_ring_ep per
+ * connection on it. An end outlives its connection while operations of it
+ * are in flight or its queued sends still go out (lingering, bounded by
+ * SW_RING_LINGER_MS); completions name their end by pointer, so an end is
+ * freed only once nothing in the kernel refers to it.
+ *
+ * A turn: the ring's fd is readable -> every completion is reaped into its
+ * end's state (received buffers queued, bytes sent counted) -> the owners of
+ * the ends with news run (on_read, on_write) -> every send queued and every
+ * receive armed in the turn is submitted in one io_uring_enter. Sends queued
+ * from other events (timers, libevent reads) are submitted by the flush
+ * event, activated by the first of them.
+ *
+ * Received bytes are kept in the provided buffers they arrived in, in
+ * order, until the owner reads them: an end that stops reading, or holds
+ * SW_RING_RX_MAX buffers, has its receive cancelled, so one end cannot take
+ * the worker's buffers. When a receive ends for want of a buffer, its end
+ * reads its socket directly until the buffers are back.
+ *
+ * Contents: buffers, submission, receive, send, lingering close, the turn
+ * (reap, dispatch, flush), set-up, and the sw__ring_* calls of conn.c.
+ *
+ * Threading: the owning worker's thread only.
+ */
+#include "ring_ep.h"
+
+#include <shockwave/log.h>
+#include <shockwave/slab.h>
+
+#include <errno.h>
+#include <event2/event.h>
+#include <liburing.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+static uint64_t
+ud(const struct sw_ring_ep *ep, unsigned tag)
+{
+    return (uint64_t)(uintptr_t)ep | tag;
+}
+
+void
+ring_maybe_free(struct sw_ring_ep *ep)
+{
+    if (ep->conn == NULL && ep->ops == 0 && ep->fd < 0 && !ep->in_dirty &&
+        !ep->in_news && !ep->in_linger) {
+        sw_buf_put(ep->bufs, ep->tx);
+        sw_slab_free(&ep->ring->eps, ep);
+    }
+}
+
+/* ---- buffers ---------------------------------------------------------- */
+
+uint8_t *
+ring_buf_at(const struct sw_ring *r, unsigned bid)
+{
+    return r->mem + (size_t)bid * SW_RING_BUF_SIZE;
+}
+
+static void
+buf_give_back(struct sw_ring *r, unsigned bid)
+{
+    io_uring_buf_ring_add(r->br, ring_buf_at(r, bid), SW_RING_BUF_SIZE,
+                          (unsigned short)bid,
+                          io_uring_buf_ring_mask(SW_RING_BUFS), 0);
+    io_uring_buf_ring_advance(r->br, 1);
+}
+
+static void
+rx_push(struct sw_ring_ep *ep, unsigned bid, uint32_t len)
+{
+    struct sw_ring *r = ep->ring;
+    r->blen[bid] = len;
+    r->boff[bid] = 0;
+    r->bnext[bid] = SW_RING_NONE;
+    if (ep->rx_tail != SW_RING_NONE) {
+        r->bnext[ep->rx_tail] = (uint16_t)bid;
+    } else {
+        ep->rx_head = (uint16_t)bid;
+    }
+    ep->rx_tail = (uint16_t)bid;
+    ep->rx_nbufs++;
+    r->bufs_out++;
+}
+
+void
+ring_rx_pop(struct sw_ring_ep *ep)
+{
+    struct sw_ring *r = ep->ring;
+    unsigned bid = ep->rx_head;
+    ep->rx_head = r->bnext[bid];
+    if (ep->rx_head == SW_RING_NONE) {
+        ep->rx_tail = SW_RING_NONE;
+    }
+    ep->rx_nbufs--;
+    r->bufs_out--;
+    buf_give_back(r, bid);
+}
+
+void
+ring_rx_drop_all(struct sw_ring_ep *ep)
+{
+    while (ep->rx_head != SW_RING_NONE) {
+        ring_rx_pop(ep);
+    }
+}
+
+/* ---- submission ------------------------------------------------------- */
+
+static void
+kick(struct sw_ring *r)
+{
+    if (!r->flush_queued && !r->in_turn) {
+        r->flush_queued = true;
+        event_active(&r->flush_ev, EV_READ, 0);
+    }
+}
+
+static void
+submit(struct sw_ring *r)
+{
+    if (io_uring_sq_ready(&r->uring) == 0) {
+        return;
+    }
+    int n = io_uring_submit(&r->uring);
+    r->st.enters++;
+    if (n > 0) {
+        r->st.sqes += (uint64_t)n;
+    } else if (n < 0) {
+        sw_log_debug("io_uring_submit: %s", strerror(-n)); /* retried */
+        kick(r);
+    }
+}
+
+static struct io_uring_sqe *
+sqe_get(struct sw_ring *r)
+{
+    struct io_uring_sqe *s = io_uring_get_sqe(&r->uring);
+    if (s == NULL) {
+        submit(r); /* the queue is full: what it holds goes now */
+        s = io_uring_get_sqe(&r->uring);
+    }
+    kick(r);
+    return s;
+}
+
+/* ---- receive ---------------------------------------------------------- */
+
+void
+ring_rx_arm(struct sw_ring_ep *ep)
+{
+    if (ep->conn == NULL || !ep->want_read || ep->rx_state != RX_IDLE ||
+        ep->direct || ep->rx_eof || ep->rx_err != 0 ||
+        ep->rx_nbufs >= SW_RING_RX_MAX) {
+        return;
+    }
+    struct io_uring_sqe *s = sqe_get(ep->ring);
+    if (s == NULL) {
+        return; /* armed on the next read */
+    }
+    io_uring_prep_recv_multishot(s, ep->fd, NULL, 0, 0);
+    s->flags |= IOSQE_BUFFER_SELECT;
+    s->buf_group = SW_RING_BGID;
+    io_uring_sqe_set_data64(s, ud(ep, TAG_RX));
+    ep->rx_state = RX_ARMED;
+    ep->ops++;
+}
+
+void
+ring_rx_cancel(struct sw_ring_ep *ep)
+{
+    if (ep->rx_state != RX_ARMED) {
+        return;
+    }
+    struct io_uring_sqe *s = sqe_get(ep->ring);
+    if (s == NULL) {
+        return;
+    }
+    io_uring_prep_cancel64(s, ud(ep, TAG_RX), 0);
+    io_uring_sqe_set_data64(s, 0);
+    ep->rx_state = RX_CANCELLING;
+}
+
+/* Cancel the receive and wait for it to end, so that nothing more arrives
+ * through the ring (before a splice, before leaving the ring). */
+static void reap(struct sw_ring *r);
+
+void
+ring_rx_stop_now(struct sw_ring_ep *ep)
+{
+    struct sw_ring *r = ep->ring;
+    if (ep->rx_state == RX_IDLE) {
+        return;
+    }
+    submit(r); /* the receive itself may still wait in the queue */
+    struct io_uring_sync_cancel_reg reg = {.addr = ud(ep, TAG_RX),
+                                           .timeout = {-1, -1}};
+    int rc = io_uring_register_sync_cancel(&r->uring, &reg);
+    r->st.enters++;
+    if (rc < 0 && rc != -ENOENT && rc != -EALREADY) {
+        sw_log_debug("io_uring sync cancel: %s", strerror(-rc));
+    }
+    reap(r);
+}
+
+/* Something for the owner to read: queued bytes, or an end it has not
+ * seen yet. */
+bool
+ring_rx_has_news(const struct sw_ring_ep *ep)
+{
+    return ep->rx_nbufs > 0 ||
+           ((ep->rx_eof || ep->rx_err != 0 || ep->starved) &&
+            ep->conn != NULL && !sw_conn_has(ep->conn, SW_CONN_F_EOF));
+}
+
+static void
+news(struct sw_ring_ep *ep)
+{
+    struct sw_ring *r = ep->ring;
+    if (!ep->in_news) {
+        ep->in_news = true;
+        ep->next_news = r->news;
+        r->news = ep;
+    }
+}
+
+static void
+on_rx(struct sw_ring_ep *ep, int res, unsigned flags)
+{
+    struct sw_ring *r = ep->ring;
+    if (res > 0 && (flags & IORING_CQE_F_BUFFER) != 0) {
+        unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
+        r->st.recv_cqes++;
+        if (ep->conn == NULL) {
+            buf_give_back(r, bid);
+        } else {
+            rx_push(ep, bid, (uint32_t)res);
+            news(ep);
+            if (ep->rx_nbufs >= SW_RING_RX_MAX || !ep->want_read) {
+                ring_rx_cancel(ep);
+            }
+        }
+    } else if (res == 0) {
+        ep->rx_eof = true;
+        news(ep);
+    } else if (res == -ENOBUFS) {
+        ep->starved = true;
+        r->st.nobufs++;
+        news(ep);
+    } else if (res != -ECANCELED) {
+        ep->rx_err = -res;
+        news(ep);
+    }
+    if ((flags & IORING_CQE_F_MORE) == 0) {
+        ep->rx_state = RX_IDLE;
+        ep->ops--;
+        ring_rx_arm(ep);
+        ring_maybe_free(ep);
+    }
+}
+
+/* ---- send ------------------------------------------------------------- */
+
+bool
+ring_tx_idle(const struct sw_ring_ep *ep)
+{
+    return ep->tx_inflight == 0 && (ep->tx == NULL || sw_buf_len(ep->tx) == 0);
+}
+
+void
+ring_tx_dirty(struct sw_ring_ep *ep)
+{
+    struct sw_ring *r = ep->ring;
+    if (!ep->in_dirty) {
+        ep->in_dirty = true;
+        ep->next_dirty = r->dirty;
+        r->dirty = ep;
+    }
+    kick(r);
+}
+
+static void
+tx_submit(struct sw_ring_ep *ep)
+{
+    struct sw_buf *b = ep->tx;
+    if (ep->tx_err != 0 || ep->tx_inflight != 0 || b == NULL ||
+        sw_buf_len(b) == 0 || ep->fd < 0) {
+        return;
+    }
+    struct io_uring_sqe *s = sqe_get(ep->ring);
+    if (s == NULL) {
+        ring_tx_dirty(ep);
+        return;
+    }
+    ep->tx_inflight = (uint32_t)SW_MIN(sw_buf_len(b), (size_t)UINT32_MAX);
+    io_uring_prep_send(s, ep->fd, b->pos, ep->tx_inflight, MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(s, ud(ep, TAG_TX));
+    ep->ops++;
+}
+
+static void linger_done(struct sw_ring_ep *ep);
+
+static void
+on_tx(struct sw_ring_ep *ep, int res)
+{
+    ep->ring->st.send_cqes++;
+    ep->ops--;
+    ep->tx_inflight = 0;
+    if (res > 0) {
+        ep->tx->pos += res;
+        if (sw_buf_len(ep->tx) == 0) {
+            sw_buf_put(ep->bufs, ep->tx); /* an idle end holds no buffer */
+            ep->tx = NULL;
+        } else {
+            ring_tx_dirty(ep);
+        }
+    } else if (res < 0 && res != -EINTR && res != -EAGAIN) {
+        ep->tx_err = -res;
+        if (ep->tx != NULL) {
+            ep->tx->pos = ep->tx->last = ep->tx->start;
+        }
+        if (ep->conn != NULL) {
+            sw_log_debug("%s fd %d: send: %s", ep->conn->role, ep->fd,
+                         strerror(ep->tx_err));
+            ep->conn->flags |= SW_CONN_F_DEAD;
+        }
+    } else {
+        ring_tx_dirty(ep);
+    }
+    if (ep->conn != NULL) {
+        if (ep->wait_room || ep->tx_err != 0) {
+            news(ep);
+        }
+    } else if (ep->lingering && (ring_tx_idle(ep) || ep->tx_err != 0)) {
+        linger_done(ep);
+    }
+    ring_maybe_free(ep);
+}
+
+/* ---- closing ---------------------------------------------------------- */
+
+void
+ring_close_socket(struct sw_ring_ep *ep)
+{
+    if (ep->fd < 0) {
+        return;
+    }
+    if (ep->gently && ep->tx_err == 0) {
+        /* as sw_conn_close_gently: FIN, then what already arrived */
+        shutdown(ep->fd, SHUT_WR);
+        uint8_t scratch[4096];
+        for (int i = 0; i < SW_RING_DRAIN_READS; i++) {
+            if (recv(ep->fd, scratch, sizeof(scratch), MSG_DONTWAIT) <= 0) {
+                break;
+            }
+        }
+    }
+    close(ep->fd); /* a receive still in flight holds the file till it ends */
+    ep->fd = -1;
+}
+
+static void
+linger_done(struct sw_ring_ep *ep)
+{
+    ep->lingering = false; /* the linger sweep drops it from its list */
+    ring_close_socket(ep);
+}
+
+void
+ring_linger_start(struct sw_ring_ep *ep)
+{
+    struct sw_ring *r = ep->ring;
+    r->st.lingered++;
+    ep->lingering = ep->in_linger = true;
+    ep->linger_until_ms = sw_now_ms() + SW_RING_LINGER_MS;
+    ep->next_linger = r->linger;
+    r->linger = ep;
+    if (!event_pending(&r->linger_ev, EV_TIMEOUT, NULL)) {
+        struct timeval tv = {1, 0};
+        event_add(&r->linger_ev, &tv);
+    }
+}
+
+static void
+on_linger_sweep(evutil_socket_t fd, short what, void *arg)
+{
+    SW_UNUSED(fd);
+    SW_UNUSED(what);
+    struct sw_ring *r = arg;
+    uint64_t now = sw_now_ms();
+    struct sw_ring_ep **pp = &r->linger;
+    while (*pp != NULL) {
+        struct sw_ring_ep *ep = *pp;
+        if (ep->lingering && now >= ep->linger_until_ms) {
+            sw_log_info("fd %d: queued bytes not sent in %d ms, closing",
+                        ep->fd, SW_RING_LINGER_MS);
+            struct io_uring_sqe *s = sqe_get(r);
+            if (s != NULL && ep->tx_inflight != 0) {
+                io_uring_prep_cancel64(s, ud(ep, TAG_TX), 0);
+                io_uring_sqe_set_data64(s, 0);
+            }
+            ep->tx_err = ETIMEDOUT;
+            linger_done(ep);
+        }
+        if (!ep->lingering) {
+            *pp = ep->next_linger;
+            ep->in_linger = false;
+            ring_maybe_free(ep);
+        } else {
+            pp = &ep->next_linger;
+        }
+    }
+    if (r->linger != NULL) {
+        struct timeval tv = {1, 0};
+        event_add(&r->linger_ev, &tv);
+    }
+}
+
+/* ---- the turn --------------------------------------------------------- */
+
+static void
+on_cqe(struct sw_ring *r, uint64_t data, int res, unsigned flags)
+{
+    struct sw_ring_ep *ep = (struct sw_ring_ep *)(uintptr_t)(data & ~7ull);
+    if (ep == NULL) {
+        return; /* a cancel's own completion */
+    }
+    SW_UNUSED(r);
+    if ((data & TAG_MASK) == TAG_RX) {
+        on_rx(ep, res, flags);
+    } else {
+        on_tx(ep, res);
+    }
+}
+
+/* Every completion there is into its end's state; no owner runs here, so
+ * this may be called from inside an owner (rx_stop_now). */
+static void
+reap(struct sw_ring *r)
+{
+    struct io_uring_cqe *cqe;
+    while (io_uring_peek_cqe(&r->uring, &cqe) == 0) {
+        uint64_t data = cqe->user_data;
+        int res = cqe->res;
+        unsigned flags = cqe->flags;
+        io_uring_cqe_seen(&r->uring, cqe);
+        on_cqe(r, data, res, flags);
+    }
+}
+
+/* The owners of the ends with news: bytes or an end to read, room to
+ * write, a failed send to see. */
+static void
+dispatch(struct sw_ring *r)
+{
+    struct sw_ring_ep *list = r->news;
+    struct sw_ring_ep *again = NULL;
+    r->news = NULL;
+    while (list != NULL) {
+        /* in_news stays set while its owner runs: an end closed there is
+         * freed below, not under our feet */
+        struct sw_ring_ep *ep = list;
+        list = ep->next_news;
+        struct sw_conn *c = ep->conn;
+        if (c != NULL && ep->want_read && ring_rx_has_news(ep)) {
+            c->on->on_read(c, c->arg);
+        }
+        c = ep->conn; /* the owner may have closed or moved it */
+        if (c != NULL && ep->wait_room && sw_conn_has(c, SW_CONN_F_WRITING) &&
+            (ep->tx_err != 0 || ep->tx == NULL || sw_buf_room(ep->tx) > 0)) {
+            ep->wait_room = false;
+            c->on->on_write(c, c->arg);
+        }
+        if (ep->conn != NULL && ep->want_read && ring_rx_has_news(ep)) {
+            /* bytes left unread: the owner runs again next turn, as a
+             * level-triggered epoll would call it */
+            ep->next_news = again;
+            again = ep;
+        } else {
+            ep->in_news = false;
+            ring_maybe_free(ep);
+        }
+    }
+    while (again != NULL) {
+        struct sw_ring_ep *ep = again;
+        again = ep->next_news;
+        ep->next_news = r->news;
+        r->news = ep;
+    }
+}
+
+static void
+flush(struct sw_ring *r)
+{
+    while (r->dirty != NULL) {
+        struct sw_ring_ep *ep = r->dirty;
+        r->dirty = ep->next_dirty;
+        ep->in_dirty = false;
+        tx_submit(ep);
+        ring_maybe_free(ep);
+    }
+    if (r->news != NULL) {
+        struct timeval zero = {0, 0};
+        event_add(&r->news_ev, &zero); /* after the next epoll_wait */
+    }
+    submit(r);
+}
+
+static void
+on_ring_ready(evutil_socket_t fd, short what, void *arg)
+{
+    SW_UNUSED(fd);
+    SW_UNUSED(what);
+    struct sw_ring *r = arg;
+    r->in_turn = true;
+    reap(r);
+    dispatch(r);
+    flush(r);
+    r->in_turn = false;
+    r->flush_queued = false;
+}
+
+static void
+on_flush(evutil_socket_t fd, short what, void *arg)
+{
+    SW_UNUSED(fd);
+    SW_UNUSED(what);
+    struct sw_ring *r = arg;
+    r->flush_queued = false;
+    flush(r);
+}
+
+static void
+on_news_again(evutil_socket_t fd, short what, void *arg)
+{
+    SW_UNUSED(fd);
+    SW_UNUSED(what);
+    struct sw_ring *r = arg;
+    r->in_turn = true;
+    dispatch(r);
+    flush(r);
+    r->in_turn = false;
+}
+
+/* ---- set-up ------------------------------------------------------------ */
+
+static bool
+setup_buffers(struct sw_ring *r, char *why, size_t n)
+{
+    size_t ring_bytes = SW_RING_BUFS * sizeof(struct io_uring_buf);
+    void *br = mmap(NULL, ring_bytes, PROT_READ | PROT_WRITE,
+                    MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    /* the buffers' pages stay untouched (not resident) until used */
+    void *mem = mmap(NULL, (size_t)SW_RING_BUFS * SW_RING_BUF_SIZE,
+                     PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    r->blen = calloc(SW_RING_BUFS, sizeof(*r->blen));
+    r->boff = calloc(SW_RING_BUFS, sizeof(*r->boff));
+    r->bnext = calloc(SW_RING_BUFS, sizeof(*r->bnext));
+    if (br == MAP_FAILED || mem == MAP_FAILED || r->blen == NULL ||
+        r->boff == NULL || r->bnext == NULL) {
+        snprintf(why, n, "out of memory for provided buffers");
+        if (br != MAP_FAILED) {
+            munmap(br, ring_bytes);
+        }
+        if (mem != MAP_FAILED) {
+            munmap(mem, (size_t)SW_RING_BUFS * SW_RING_BUF_SIZE);
+        }
+        return false;
+    }
+    r->br = br;
+    r->mem = mem;
+    /* liburing 2.3 has no io_uring_setup_buf_ring: registered by hand */
+    struct io_uring_buf_reg reg = {.ring_addr = (uint64_t)(uintptr_t)br,
+                                   .ring_entries = SW_RING_BUFS,
+                                   .bgid = SW_RING_BGID};
+    int rc = io_uring_register_buf_ring(&r->uring, &reg, 0);
+    if (rc < 0) {
+        snprintf(why, n, "provided buffer ring: %s", strerror(-rc));
+        return false;
+    }
+    io_uring_buf_ring_init(r->br);
+    for (unsigned bid = 0; bid < SW_RING_BUFS; bid++) {
+        io_uring_buf_ring_add(r->br, ring_buf_at(r, bid), SW_RING_BUF_SIZE,
+                              (unsigned short)bid,
+                              io_uring_buf_ring_mask(SW_RING_BUFS), (int)bid);
+    }
+    io_uring_buf_ring_advance(r->br, SW_RING_BUFS);
+    return true;
+}
+
+static void on_flush(evutil_socket_t fd, short what, void *arg);
+static void on_news_again(evutil_socket_t fd, short what, void *arg);
+
+struct sw_ring *
+sw_ring_new(struct event_base *base, char *why, size_t n)
+{
+    struct sw_ring *r = calloc(1, sizeof(*r));
+    if (r == NULL) {
+        snprintf(why, n, "out of memory");
+        return NULL;
+    }
+    struct io_uring_params p = {
+        .flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL,
+        .cq_entries = SW_RING_CQ,
+    };
+    int rc = io_uring_queue_init_params(SW_RING_SQ, &r->uring, &p);
+    if (rc < 0) {
+        snprintf(why, n, "io_uring_setup: %s", strerror(-rc));
+        free(r);
+        return NULL;
+    }
+    if ((p.features & IORING_FEAT_NODROP) == 0) {
+        snprintf(why, n, "the kernel's io_uring may drop completions");
+        io_uring_queue_exit(&r->uring);
+        free(r);
+        return NULL;
+    }
+    if (!setup_buffers(r, why, n)) {
+        sw_ring_free(r);
+        return NULL;
+    }
+    r->base = base;
+    sw_slab_init(&r->eps, sizeof(struct sw_ring_ep));
+    event_assign(&r->ring_ev, base, r->uring.ring_fd, EV_READ | EV_PERSIST,
+                 on_ring_ready, r);
+    event_assign(&r->flush_ev, base, -1, 0, on_flush, r);
+    event_assign(&r->news_ev, base, -1, 0, on_news_again, r);
+    event_assign(&r->linger_ev, base, -1, 0, on_linger_sweep, r);
+    event_add(&r->ring_ev, NULL);
+    return r;
+}
+
+void
+sw_ring_free(struct sw_ring *r)
+{
+    if (r == NULL) {
+        return;
+    }
+    if (r->base != NULL) {
+        event_del(&r->ring_ev);
+        event_del(&r->flush_ev);
+        event_del(&r->news_ev);
+        event_del(&r->linger_ev);
+        for (struct sw_ring_ep *ep = r->linger; ep != NULL;
+             ep = ep->next_linger) {
+            ring_close_socket(ep);
+            sw_buf_put(ep->bufs, ep->tx);
+            ep->tx = NULL;
+        }
+        sw_slab_fini(&r->eps); /* every end's memory, in flight or not */
+    }
+    io_uring_queue_exit(&r->uring); /* ends what is still in flight */
+    if (r->br != NULL) {
+        munmap(r->br, SW_RING_BUFS * sizeof(struct io_uring_buf));
+    }
+    if (r->mem != NULL) {
+        munmap(r->mem, (size_t)SW_RING_BUFS * SW_RING_BUF_SIZE);
+    }
+    free(r->blen);
+    free(r->boff);
+    free(r->bnext);
+    free(r);
+}
+
+const struct sw_ring_stats *
+sw_ring_stats(const struct sw_ring *r)
+{
+    return &r->st;
+}
+

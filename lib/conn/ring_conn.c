@@ -1,0 +1,304 @@
+/*
+ * ring_conn.c - an end on the io_uring ring as conn.c sees it: joining and
+ * leaving, interest, reads from the received buffers, sends into the
+ * staging buffer, close (see ring_int.h; the ring itself is ring.c).
+ *
+ * Threading: the owning worker's thread only.
+ */
+#include "ring_ep.h"
+
+#include <shockwave/log.h>
+
+#include <errno.h>
+#include <sys/uio.h>
+
+/* ---- what conn.c asks ------------------------------------------------- */
+
+bool
+sw__ring_join(struct sw_ring *r, struct sw_conn *c)
+{
+    SW_ASSERT(c->ring == NULL && c->io.fd >= 0);
+    struct sw_ring_ep *ep = sw_slab_zalloc(&r->eps);
+    if (ep == NULL) {
+        return false;
+    }
+    ep->ring = r;
+    ep->conn = c;
+    ep->bufs = c->bufs;
+    ep->fd = c->io.fd;
+    ep->rx_head = ep->rx_tail = SW_RING_NONE;
+    /* the libevent events the end had are the ring's to keep or drop */
+    ep->rev_added = sw_conn_has(c, SW_CONN_F_READING);
+    ep->wev_added = sw_conn_has(c, SW_CONN_F_WRITING);
+    c->ring = ep;
+    bool rd = sw_conn_has(c, SW_CONN_F_READING);
+    bool wr = sw_conn_has(c, SW_CONN_F_WRITING);
+    if (ep->rev_added) {
+        event_del(&c->rev);
+        ep->rev_added = false;
+    }
+    c->flags &= ~(unsigned)(SW_CONN_F_READING | SW_CONN_F_WRITING);
+    sw__ring_watch(c, rd, wr);
+    return true;
+}
+
+static void
+set_event(struct event *ev, bool *added, bool yes)
+{
+    if (yes && !*added) {
+        event_add(ev, NULL);
+    } else if (!yes && *added) {
+        event_del(ev);
+    }
+    *added = yes;
+}
+
+void
+sw__ring_watch(struct sw_conn *c, bool read, bool write)
+{
+    struct sw_ring_ep *ep = c->ring;
+    bool was_reading = ep->want_read;
+    ep->want_read = read;
+    if (ep->direct) {
+        set_event(&c->rev, &ep->rev_added, read);
+    } else if (read) {
+        ring_rx_arm(ep);
+        if (!was_reading && ring_rx_has_news(ep)) {
+            event_active(&c->rev, EV_READ, 0);
+        }
+    } else {
+        ring_rx_cancel(ep); /* what arrives meanwhile waits in its buffers */
+    }
+    c->flags = read ? c->flags | SW_CONN_F_READING
+                    : c->flags & ~(unsigned)SW_CONN_F_READING;
+    c->flags = write ? c->flags | SW_CONN_F_WRITING
+                     : c->flags & ~(unsigned)SW_CONN_F_WRITING;
+    /* Writable: the socket itself while nothing is queued (a splice
+     * writes there), else room in the staging buffer, which a send's
+     * completion makes. */
+    bool idle = ring_tx_idle(ep) && ep->tx_err == 0;
+    set_event(&c->wev, &ep->wev_added, write && idle);
+    ep->wait_room = write && !idle;
+    if (ep->wait_room && (ep->tx == NULL || sw_buf_room(ep->tx) > 0)) {
+        ep->wait_room = false;
+        event_active(&c->wev, EV_WRITE, 0);
+    }
+}
+
+static ssize_t
+mapped_error(struct sw_conn *c, int err)
+{
+    c->io.last_errno = err;
+    return err == ECONNRESET || err == EPIPE || err == ENOTCONN ||
+                   err == ETIMEDOUT
+               ? SW_ECLOSED
+               : SW_ERROR;
+}
+
+static void
+go_direct(struct sw_ring_ep *ep)
+{
+    ep->direct = true;
+    set_event(&ep->conn->rev, &ep->rev_added, ep->want_read);
+}
+
+ssize_t
+sw__ring_recv(struct sw_conn *c, uint8_t *p, size_t room)
+{
+    struct sw_ring_ep *ep = c->ring;
+    struct sw_ring *r = ep->ring;
+    size_t got = 0;
+    while (got < room && ep->rx_head != SW_RING_NONE) {
+        unsigned bid = ep->rx_head;
+        size_t k = SW_MIN(room - got, (size_t)(r->blen[bid] - r->boff[bid]));
+        memcpy(p + got, ring_buf_at(r, bid) + r->boff[bid], k);
+        r->boff[bid] += (uint32_t)k;
+        got += k;
+        if (r->boff[bid] == r->blen[bid]) {
+            ring_rx_pop(ep);
+        }
+    }
+    if (got > 0) {
+        ring_rx_arm(ep); /* held buffers went back: receive again */
+        return (ssize_t)got;
+    }
+    if (ep->rx_err != 0) {
+        return mapped_error(c, ep->rx_err);
+    }
+    if (ep->rx_eof) {
+        return 0;
+    }
+    if (ep->direct) {
+        return SW_RING_DIRECT;
+    }
+    if (ep->starved && ep->rx_state == RX_IDLE) {
+        go_direct(ep); /* until buffers are back (sw__ring_ring_reads) */
+        return SW_RING_DIRECT;
+    }
+    ring_rx_arm(ep);
+    return SW_AGAIN;
+}
+
+ssize_t
+sw__ring_sendv(struct sw_conn *c, const struct iovec *iov, int n)
+{
+    struct sw_ring_ep *ep = c->ring;
+    if (ep->tx_err != 0) {
+        return mapped_error(c, ep->tx_err);
+    }
+    if (ep->tx == NULL) {
+        ep->tx = sw_buf_get(sw_buf_pool_class(c->bufs, c->grow_class));
+        if (ep->tx == NULL) {
+            sw_log_error("%s fd %d: out of memory for a send buffer", c->role,
+                         c->io.fd);
+            return mapped_error(c, ENOMEM);
+        }
+    }
+    struct sw_buf *b = ep->tx;
+    if (ep->tx_inflight == 0) {
+        if (b->pos == b->last) {
+            b->pos = b->last = b->start;
+        } else if (b->pos != b->start) {
+            sw_buf_compact(b);
+        }
+    }
+    size_t taken = 0;
+    for (int i = 0; i < n; i++) {
+        size_t k = SW_MIN(iov[i].iov_len, sw_buf_room(b));
+        memcpy(b->last, iov[i].iov_base, k);
+        b->last += k;
+        taken += k;
+        if (k < iov[i].iov_len) {
+            break;
+        }
+    }
+    if (taken > 0) {
+        ring_tx_dirty(ep);
+        if (ep->wev_added) {
+            /* the socket's own writability says nothing of the staging
+             * buffer now: wait for a send's completion instead */
+            set_event(&c->wev, &ep->wev_added, false);
+            ep->wait_room = sw_conn_has(c, SW_CONN_F_WRITING);
+        }
+    }
+    return (ssize_t)taken;
+}
+
+/* The end leaves its conn: events stopped, received bytes dropped. */
+static void
+unbind(struct sw_conn *c)
+{
+    struct sw_ring_ep *ep = c->ring;
+    set_event(&c->rev, &ep->rev_added, false);
+    set_event(&c->wev, &ep->wev_added, false);
+    c->flags &= ~(unsigned)(SW_CONN_F_READING | SW_CONN_F_WRITING);
+    ring_rx_cancel(ep);
+    ring_rx_drop_all(ep);
+    ep->conn = NULL;
+    ep->want_read = false;
+    c->ring = NULL;
+}
+
+void
+sw__ring_close(struct sw_conn *c, bool gently)
+{
+    struct sw_ring_ep *ep = c->ring;
+    unbind(c);
+    ep->gently = gently;
+    if (ring_tx_idle(ep) || ep->tx_err != 0) {
+        ring_close_socket(ep);
+    } else {
+        /* bytes the owner was told were sent: they go out first */
+        ring_linger_start(ep);
+    }
+    ring_maybe_free(ep);
+}
+
+/* Stop the receive for good before the end reads its socket directly:
+ * false (and receiving as before) when bytes came in meanwhile. */
+static bool
+rx_quiesce(struct sw_ring_ep *ep)
+{
+    if (ring_rx_has_news(ep) || ep->rx_eof) {
+        return false;
+    }
+    ep->direct = true; /* no re-arm while the cancel completes */
+    ring_rx_stop_now(ep);
+    if (ep->rx_state != RX_IDLE || ring_rx_has_news(ep) || ep->rx_eof) {
+        ep->direct = false;
+        ring_rx_arm(ep);
+        if (ep->want_read && ring_rx_has_news(ep)) {
+            event_active(&ep->conn->rev, EV_READ, 0);
+        }
+        return false;
+    }
+    return true;
+}
+
+bool
+sw__ring_leave(struct sw_conn *c)
+{
+    struct sw_ring_ep *ep = c->ring;
+    if (!ring_tx_idle(ep) || ep->tx_err != 0 || !rx_quiesce(ep)) {
+        return false;
+    }
+    bool rd = ep->want_read;
+    bool wr = sw_conn_has(c, SW_CONN_F_WRITING);
+    unbind(c);
+    ep->fd = -1; /* the socket stays with the conn */
+    ring_maybe_free(ep);
+    sw_conn_watch(c, rd, wr);
+    return true;
+}
+
+bool
+sw__ring_direct_reads(struct sw_conn *c)
+{
+    struct sw_ring_ep *ep = c->ring;
+    if (ep->direct) {
+        return true;
+    }
+    if (!rx_quiesce(ep)) {
+        return false;
+    }
+    go_direct(ep);
+    return true;
+}
+
+static void
+ring_reads(struct sw_ring_ep *ep)
+{
+    ep->direct = false;
+    ep->starved = false;
+    set_event(&ep->conn->rev, &ep->rev_added, false);
+    ring_rx_arm(ep);
+}
+
+void
+sw__ring_ring_reads(struct sw_conn *c)
+{
+    if (c->ring->direct && !c->ring->starved) {
+        ring_reads(c->ring);
+    }
+}
+
+void
+sw__ring_retry_buffers(struct sw_conn *c)
+{
+    struct sw_ring_ep *ep = c->ring;
+    if (ep->direct && ep->starved && ep->ring->bufs_out < SW_RING_BUFS / 2) {
+        ring_reads(ep);
+    }
+}
+
+bool
+sw__ring_tx_idle(const struct sw_conn *c)
+{
+    return ring_tx_idle(c->ring);
+}
+
+bool
+sw__ring_failed(const struct sw_conn *c)
+{
+    return c->ring->rx_err != 0 || c->ring->tx_err != 0;
+}

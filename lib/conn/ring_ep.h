@@ -1,0 +1,103 @@
+/*
+ * ring_ep.h - the io_uring engine's own state: the ring and the end each
+ * connection on it has, shared by ring.c (the ring, completions, the turn)
+ * and ring_conn.c (what conn.c asks of an end). Private to lib/conn.
+ */
+#ifndef SHOCKWAVE_RING_EP_H
+#define SHOCKWAVE_RING_EP_H
+
+#include "ring_int.h"
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <liburing.h>
+#include <shockwave/slab.h>
+
+#define SW_RING_SQ 1024u
+#define SW_RING_CQ 8192u
+#define SW_RING_BGID 7
+#define SW_RING_NONE 0xffffu
+#define SW_RING_RX_MAX 4u       /* received buffers an end may hold */
+#define SW_RING_LINGER_MS 10000 /* queued sends of a closed end, at most */
+#define SW_RING_DRAIN_READS 16  /* as sw_conn_close_gently */
+
+enum { TAG_RX = 1, TAG_TX = 2, TAG_MASK = 7 };
+enum rx_state { RX_IDLE, RX_ARMED, RX_CANCELLING };
+
+struct sw_ring_ep {
+    struct sw_ring *ring;
+    struct sw_conn *conn;  /* borrowed; NULL once closed or left */
+    struct sw_buf *tx;     /* owned (pool): bytes to send */
+    struct sw_buf_pool *bufs; /* borrowed: where tx comes from */
+    struct sw_ring_ep *next_dirty, *next_news, *next_linger;
+    uint64_t linger_until_ms;
+    uint32_t tx_inflight;  /* bytes of tx the kernel is sending */
+    int fd;                /* the socket (-1 once closed) */
+    int rx_err, tx_err;    /* errno of a failed receive / send */
+    unsigned ops;          /* operations in flight */
+    uint16_t rx_head, rx_tail; /* received buffers, oldest first */
+    uint8_t rx_nbufs;
+    uint8_t rx_state;      /* enum rx_state */
+    bool want_read;        /* the owner's read interest */
+    bool direct;           /* reads straight from the socket */
+    bool starved;          /* direct because the buffers ran out */
+    bool rx_eof;           /* FIN after the queued bytes */
+    bool rev_added, wev_added; /* the conn's libevent events */
+    bool wait_room;        /* the owner waits for room in tx */
+    bool lingering;        /* closed, its queued sends still going */
+    bool in_dirty, in_news, in_linger, gently;
+};
+
+struct sw_ring {
+    struct io_uring uring;
+    struct io_uring_buf_ring *br;
+    uint8_t *mem;    /* owned (mmap): SW_RING_BUFS x SW_RING_BUF_SIZE */
+    uint32_t *blen;  /* bytes in each buffer */
+    uint32_t *boff;  /* of them already read */
+    uint16_t *bnext; /* next buffer of the same end */
+    unsigned bufs_out; /* buffers queued at ends */
+    struct event_base *base;
+    struct event ring_ev, flush_ev, news_ev, linger_ev;
+    bool flush_queued, in_turn;
+    struct sw_ring_ep *dirty, *news, *linger;
+    struct sw_slab eps;
+    struct sw_ring_stats st;
+};
+
+/* Free an end nothing refers to any more (closed, nothing in flight, on
+ * no list). */
+void ring_maybe_free(struct sw_ring_ep *ep);
+
+uint8_t *ring_buf_at(const struct sw_ring *r, unsigned bid);
+
+/* The oldest received buffer is read: back to the kernel. */
+void ring_rx_pop(struct sw_ring_ep *ep);
+void ring_rx_drop_all(struct sw_ring_ep *ep);
+
+/* Arm the multishot receive when the end wants to read and may. */
+void ring_rx_arm(struct sw_ring_ep *ep);
+
+/* Cancel it (asynchronously: what arrives meanwhile is kept). */
+void ring_rx_cancel(struct sw_ring_ep *ep);
+
+/* Cancel it and wait until it has ended (completions reaped). */
+void ring_rx_stop_now(struct sw_ring_ep *ep);
+
+/* Something for the owner to read: queued bytes, or an end it has not
+ * seen yet. */
+bool ring_rx_has_news(const struct sw_ring_ep *ep);
+
+/* Nothing queued or in flight toward the socket. */
+bool ring_tx_idle(const struct sw_ring_ep *ep);
+
+/* Bytes to send: a send goes with the turn's submission. */
+void ring_tx_dirty(struct sw_ring_ep *ep);
+
+/* Close the end's socket (FIN and drain first when closed gently). */
+void ring_close_socket(struct sw_ring_ep *ep);
+
+/* A closed end with sends still queued: kept until they are done, at most
+ * SW_RING_LINGER_MS. */
+void ring_linger_start(struct sw_ring_ep *ep);
+
+#endif
