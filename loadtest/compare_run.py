@@ -34,7 +34,7 @@ class Stack:
         self.tmp = tmp
         self.workers = workers
         self.baseline = baseline
-        self.plugin = plugin  # "NAME:DIRECTIVES" for the shockwave target
+        self.plugin = plugin  # "NAME:DIRECTIVES" for the Shockwave targets
         self.ports = {"echo": free_port(), "sink": free_port()}
         self.admin = {}  # Shockwave target -> its admin (/metrics) port
         self.engine = {}  # Shockwave target -> its io_engine line
