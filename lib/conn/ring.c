@@ -636,6 +636,34 @@ sw_ring_new(struct event_base *base, char *why, size_t n)
     return r;
 }
 
+static bool
+lingering_any(const struct sw_ring *r)
+{
+    for (const struct sw_ring_ep *ep = r->linger; ep != NULL;
+         ep = ep->next_linger) {
+        if (ep->lingering) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* At exit, the closed ends' queued sends (a close frame, the last bytes of
+ * a drained WebSocket) get a bounded wait, as the kernel would give them
+ * after close() on epoll. */
+static void
+finish_lingering(struct sw_ring *r)
+{
+    uint64_t until = sw_now_ms() + SW_RING_EXIT_WAIT_MS;
+    while (lingering_any(r) && sw_now_ms() < until) {
+        flush(r);
+        struct io_uring_cqe *cqe;
+        struct __kernel_timespec ts = {0, 50 * 1000 * 1000};
+        io_uring_wait_cqe_timeout(&r->uring, &cqe, &ts);
+        reap(r);
+    }
+}
+
 void
 sw_ring_free(struct sw_ring *r)
 {
@@ -643,6 +671,7 @@ sw_ring_free(struct sw_ring *r)
         return;
     }
     if (r->base != NULL) {
+        finish_lingering(r);
         event_del(&r->ring_ev);
         event_del(&r->flush_ev);
         event_del(&r->news_ev);

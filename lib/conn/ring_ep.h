@@ -19,6 +19,7 @@
 #define SW_RING_NONE 0xffffu
 #define SW_RING_RX_MAX 4u       /* received buffers an end may hold */
 #define SW_RING_LINGER_MS 10000 /* queued sends of a closed end, at most */
+#define SW_RING_EXIT_WAIT_MS 2000 /* for them when the worker exits */
 #define SW_RING_DRAIN_READS 16  /* as sw_conn_close_gently */
 
 enum { TAG_RX = 1, TAG_TX = 2, TAG_MASK = 7 };
