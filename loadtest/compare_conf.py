@@ -6,8 +6,11 @@ import os
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
+# Shockwave runs twice, same binary and configuration but for its io_engine
+# line: "shockwave" on epoll and SW_URING on io_uring (--engines).
+SW_URING = "shockwave-io_uring"
 TARGETS = ["direct", "nginx", "nginx-64k", "haproxy", "haproxy-splice",
-           "shockwave"]
+           "shockwave", SW_URING]
 PROXIES = TARGETS[1:]
 # The peers Shockwave is measured against: each at its defaults and at its
 # best settings for this traffic. A row's best peer is chosen among these.
@@ -23,23 +26,38 @@ HAPROXY_SPLICE = {
     "haproxy": "# no option splice-auto: HAProxy's default",
     "haproxy-splice": "option splice-auto",
 }
+# Shockwave target -> the line that fills @IO_ENGINE@ in the main context of
+# loadtest/conf/shockwave.conf.in; nothing else differs. The epoll target
+# names its engine too, so that it stays epoll whatever the default; a
+# binary that does not know io_engine (an older --baseline) gets
+# NO_IO_ENGINE instead, and has no io_uring target.
+IO_ENGINE = {"shockwave": "io_engine epoll;", SW_URING: "io_engine io_uring;"}
+NO_IO_ENGINE = "# no io_engine: this binary has epoll only"
+# --engines value -> its Shockwave target
+ENGINE_TARGET = {"epoll": "shockwave", "io_uring": SW_URING}
 # With --baseline: another shockwave binary, same config, same rounds.
 BASELINE = "shockwave-before"
 LABEL = {"direct": "direct", "nginx": "nginx", "nginx-64k": "nginx 64k",
          "haproxy": "HAProxy", "haproxy-splice": "HAProxy splice",
-         "shockwave": "Shockwave", BASELINE: "Shockwave (before)"}
+         "shockwave": "Shockwave", SW_URING: "Shockwave io_uring",
+         BASELINE: "Shockwave (before)"}
 
 # Scenario name -> (swload scenario, path, extra client arguments).
 # "http" is wrk; "idle" is handled on its own (RSS while holding).
 WS_SCENARIOS = {
     "echo": ("echo", "/ws", []),
+    "echo-17": ("echo", "/ws", ["--size", "17"]),
     "concurrent": ("concurrent", "/ws", ["--connections", "100"]),
+    "concurrent-17": ("concurrent", "/ws", ["--connections", "100",
+                                            "--size", "17"]),
     "throughput-64": ("throughput", "/sink", ["--size", "64"]),
+    "throughput-1k": ("throughput", "/sink", ["--size", "1024"]),
     "throughput-4k": ("throughput", "/sink", ["--size", "4096"]),
     "large-1m": ("large", "/ws", ["--size", str(1 << 20)]),
     "ping": ("ping", "/ws", []),
 }
-SCENARIO_ORDER = ["echo", "concurrent", "throughput-64", "throughput-4k",
+SCENARIO_ORDER = ["echo", "echo-17", "concurrent", "concurrent-17",
+                  "throughput-64", "throughput-1k", "throughput-4k",
                   "large-1m", "ping", "http", "idle"]
 
 # System calls counted in the syscall pass, by kind (tracepoint names).
@@ -49,6 +67,7 @@ SYSCALL_GROUPS = [
     ("send", ["write", "writev", "sendto", "sendmsg"]),
     ("splice", ["splice"]),
     ("epoll_ctl", ["epoll_ctl"]),
+    ("io_uring_enter", ["io_uring_enter"]),
 ]
 
 # The Fan-out section of docs/benchmarks.md lies between these lines:

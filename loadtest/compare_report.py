@@ -7,8 +7,8 @@ import os
 import statistics
 
 from compare_conf import (BASELINE, CLK_TCK, KEPT_SECTIONS, LABEL,
-                          PEERS, PROXIES, SCENARIO_ORDER, SYSCALL_GROUPS,
-                          TARGETS)
+                          PEERS, PROXIES, SCENARIO_ORDER, SW_URING,
+                          SYSCALL_GROUPS, TARGETS)
 
 
 # --------------------------------------------------------------------------
@@ -22,13 +22,29 @@ ROWS = [
     ("echo", "p99_us", "echo 64 B, 1 conn: p99 latency (us)", False),
     ("echo", "cpu_us", "echo 64 B, 1 conn: proxy CPU us per round trip",
      False),
+    ("echo-17", "msgs_per_s", "echo 17 B, 1 conn: round trips/s", True),
+    ("echo-17", "p50_us", "echo 17 B, 1 conn: p50 latency (us)", False),
+    ("echo-17", "p99_us", "echo 17 B, 1 conn: p99 latency (us)", False),
+    ("echo-17", "cpu_us", "echo 17 B, 1 conn: proxy CPU us per round trip",
+     False),
     ("concurrent", "msgs_per_s", "echo 64 B, 100 conns: round trips/s", True),
     ("concurrent", "p99_us", "echo 64 B, 100 conns: p99 latency (us)", False),
     ("concurrent", "cpu_us", "echo 64 B, 100 conns: proxy CPU us per round "
      "trip", False),
+    ("concurrent-17", "msgs_per_s", "echo 17 B, 100 conns: round trips/s",
+     True),
+    ("concurrent-17", "p99_us", "echo 17 B, 100 conns: p99 latency (us)",
+     False),
+    ("concurrent-17", "cpu_us", "echo 17 B, 100 conns: proxy CPU us per "
+     "round trip", False),
     ("throughput-64", "msgs_per_s", "one-way 64 B frames: delivered/s", True),
     ("throughput-64", "cpu_us", "one-way 64 B frames: proxy CPU us per frame",
      False),
+    ("throughput-1k", "msgs_per_s", "one-way 1 KiB frames: delivered/s",
+     True),
+    ("throughput-1k", "mb_per_s", "one-way 1 KiB frames: MB/s", True),
+    ("throughput-1k", "cpu_us", "one-way 1 KiB frames: proxy CPU us per "
+     "frame", False),
     ("throughput-4k", "msgs_per_s", "one-way 4 KiB frames: delivered/s",
      True),
     ("throughput-4k", "mb_per_s", "one-way 4 KiB frames: MB/s", True),
@@ -62,13 +78,27 @@ BASELINE_ROWS = [
     ("echo", "p50_us", "echo 64 B, 1 conn: p50 latency (us)", False),
     ("echo", "cpu_us", "echo 64 B, 1 conn: proxy CPU us per round trip",
      False),
+    ("echo-17", "msgs_per_s", "echo 17 B, 1 conn: round trips/s", True),
+    ("echo-17", "p50_us", "echo 17 B, 1 conn: p50 latency (us)", False),
+    ("echo-17", "cpu_us", "echo 17 B, 1 conn: proxy CPU us per round trip",
+     False),
     ("concurrent", "msgs_per_s", "echo 64 B, 100 conns: round trips/s", True),
     ("concurrent", "p50_us", "echo 64 B, 100 conns: p50 latency (us)", False),
     ("concurrent", "cpu_us", "echo 64 B, 100 conns: proxy CPU us per round "
      "trip", False),
+    ("concurrent-17", "msgs_per_s", "echo 17 B, 100 conns: round trips/s",
+     True),
+    ("concurrent-17", "p50_us", "echo 17 B, 100 conns: p50 latency (us)",
+     False),
+    ("concurrent-17", "cpu_us", "echo 17 B, 100 conns: proxy CPU us per "
+     "round trip", False),
     ("throughput-64", "msgs_per_s", "one-way 64 B frames: delivered/s", True),
     ("throughput-64", "cpu_us", "one-way 64 B frames: proxy CPU us per frame",
      False),
+    ("throughput-1k", "msgs_per_s", "one-way 1 KiB frames: delivered/s",
+     True),
+    ("throughput-1k", "cpu_us", "one-way 1 KiB frames: proxy CPU us per "
+     "frame", False),
     ("throughput-4k", "msgs_per_s", "one-way 4 KiB frames: delivered/s",
      True),
     ("throughput-4k", "cpu_us", "one-way 4 KiB frames: proxy CPU us per "
@@ -204,27 +234,15 @@ def write_baseline_section(w, args, info, results):
     w("")
     for workers in args.workers:
         counts = {}
-        w("### %d worker%s" % (workers, "" if workers == 1 else "s"))
-        w("")
-        w("| metric | better | before | now | now / before | change | "
-          "spread |")
-        w("|---|---|---:|---:|---:|---|---:|")
+        pair_head(w, workers, "before", "now")
         for scen, key, label, higher in BASELINE_ROWS:
             if scen not in args.scenarios:
                 continue
             now = median(results, workers, "shockwave", scen, key)
             before = median(results, workers, BASELINE, scen, key)
-            r = ratio(now, before)
-            sp = [spread(results, workers, t, scen, key)
-                  for t in ("shockwave", BASELINE)]
-            sp = max([x for x in sp if x is not None], default=None)
-            word = change(r, higher, sp)
-            kind = word.split()[0]
-            counts[kind] = counts.get(kind, 0) + 1
-            w("| %s | %s | %s | **%s** | %s | %s | %s |" % (
-                label, "higher" if higher else "lower", fmt(before),
-                fmt(now), fmt_ratio(r), word,
-                ("%.0f%%" % (100 * sp)) if sp is not None else "-"))
+            sp = pair_spread(results, workers, ("shockwave", BASELINE), scen,
+                             key)
+            pair_row(w, counts, label, higher, before, now, sp)
         w("")
         w("Rows better: %d, worse: %d, even: %d." % (
             counts.get("better", 0), counts.get("worse", 0),
@@ -232,37 +250,86 @@ def write_baseline_section(w, args, info, results):
         w("")
 
 
+def pair_head(w, workers, old, new):
+    """The heading and header of a table of two Shockwave targets, row by
+    row (now / before, io_uring / epoll)."""
+    w("### %d worker%s" % (workers, "" if workers == 1 else "s"))
+    w("")
+    w("| metric | better | %s | %s | %s / %s | change | spread |"
+      % (old, new, new, old))
+    w("|---|---|---:|---:|---:|---|---:|")
+
+
+def pair_spread(results, workers, targets, scen, key):
+    """The larger round-to-round spread of the two targets on a row."""
+    sp = [spread(results, workers, t, scen, key) for t in targets]
+    return max([x for x in sp if x is not None], default=None)
+
+
+def pair_row(w, counts, label, higher, old, new, sp):
+    """One row of a pair_head table; counts its change word. Returns the
+    ratio new / old."""
+    r = ratio(new, old)
+    word = change(r, higher, sp)
+    kind = word.split()[0]
+    counts[kind] = counts.get(kind, 0) + 1
+    w("| %s | %s | %s | **%s** | %s | %s | %s |" % (
+        label, "higher" if higher else "lower", fmt(old), fmt(new),
+        fmt_ratio(r), word, ("%.0f%%" % (100 * sp)) if sp is not None
+        else "-"))
+    return r
+
+
 def write_syscalls_section(w, args, syscalls):
     """System calls per message, one run of each scenario per proxy under
-    perf stat (the syscall pass)."""
+    perf stat (the syscall pass): every proxy at the first worker count,
+    the Shockwave engines at the others."""
     if not syscalls:
         return
-    targets = [t for t in args.targets if t != "direct"]
     kinds = [k for k, _ in SYSCALL_GROUPS] + ["other"]
-    w("## System calls per message (%d worker%s)" % (
-        args.workers[0], "" if args.workers[0] == 1 else "s"))
-    w("")
-    w("One more run of each scenario per proxy, after the timed rounds, "
-      "with `perf stat` counting the syscall tracepoints of every thread of "
-      "the proxy (`raw_syscalls:sys_enter` for the total, one tracepoint "
-      "per call for the kinds), divided by the messages of that run (round "
-      "trips for echo and ping, frames delivered for the one-way rows, "
-      "requests for HTTP). Counting costs each call a little, so these "
-      "runs are not the ones timed above. recv = read, readv, recvfrom, "
-      "recvmsg; send = write, writev, sendto, sendmsg; epoll_wait includes "
-      "epoll_pwait and epoll_pwait2.")
-    w("")
-    w("| scenario | proxy | total | " + " | ".join(kinds) + " |")
-    w("|---|---|---:|" + "---:|" * len(kinds))
-    for scen in SCENARIO_ORDER:
-        for t in targets:
-            sc = syscalls.get((t, scen))
-            if sc is None:
-                continue
-            name = ("**%s**" % LABEL[t]) if t == "shockwave" else LABEL[t]
-            w("| %s | %s | %s | " % (scen, name, fmt_calls(sc["total"]))
-              + " | ".join(fmt_calls(sc.get(k, 0)) for k in kinds) + " |")
-    w("")
+    for workers in args.workers:
+        targets = [t for t in args.targets if t != "direct"
+                   and any((workers, t, s) in syscalls
+                           for s in SCENARIO_ORDER)]
+        if not targets:
+            continue
+        first = workers == args.workers[0]
+        w("## System calls per message (%d worker%s%s)" % (
+            workers, "" if workers == 1 else "s",
+            "" if first else ", Shockwave only"))
+        w("")
+        if first:
+            w("One more run of each scenario per proxy, after the timed "
+              "rounds, with `perf stat` counting the syscall tracepoints of "
+              "every thread of the proxy (`raw_syscalls:sys_enter` for the "
+              "total, one tracepoint per call for the kinds), divided by the "
+              "messages of that run (round trips for echo and ping, frames "
+              "delivered for the one-way rows, requests for HTTP). Counting "
+              "costs each call a little, so these runs are not the ones "
+              "timed above. recv = read, readv, recvfrom, recvmsg; send = "
+              "write, writev, sendto, sendmsg; epoll_wait includes "
+              "epoll_pwait and epoll_pwait2; io_uring_enter is every "
+              "submission or wait on a ring (the sends and receives it "
+              "carries are no system calls of their own). The total is "
+              "every kernel entry by a system call.")
+        else:
+            w("The same pass for the Shockwave targets only (the peers are "
+              "counted at %d worker%s)." % (
+                  args.workers[0], "" if args.workers[0] == 1 else "s"))
+        w("")
+        w("| scenario | proxy | total | " + " | ".join(kinds) + " |")
+        w("|---|---|---:|" + "---:|" * len(kinds))
+        for scen in SCENARIO_ORDER:
+            for t in targets:
+                sc = syscalls.get((workers, t, scen))
+                if sc is None:
+                    continue
+                name = (("**%s**" % LABEL[t]) if t in ("shockwave", SW_URING)
+                        else LABEL[t])
+                w("| %s | %s | %s | " % (scen, name, fmt_calls(sc["total"]))
+                  + " | ".join(fmt_calls(sc.get(k, 0)) for k in kinds)
+                  + " |")
+        w("")
 
 
 def fmt_calls(v):
@@ -275,10 +342,12 @@ def write_report(path, args, info, results, micro, anomalies, started,
     w = L.append
     w("# Benchmarks: Shockwave, nginx, HAProxy and no proxy")
     w("")
-    w("Written by `loadtest/compare%s%s` on %s (run time %.1f min). Do not "
-      "edit by hand: run the script again." % (
+    w("Written by `loadtest/compare%s%s%s` on %s (run time %.1f min). Do "
+      "not edit by hand: run the script again." % (
           " --quick" if args.quick else "",
           " --baseline BINARY" if args.baseline else "",
+          (" --engines " + ",".join(args.engines))
+          if args.engines != ["epoll", "io_uring"] else "",
           started.strftime("%Y-%m-%d %H:%M UTC"), elapsed / 60))
     w("")
     w("## Machine and versions")
@@ -297,6 +366,12 @@ def write_report(path, args, info, results, micro, anomalies, started,
     for k in ("nginx", "haproxy", "shockwave", "wrk"):
         w("| %s | `%s` |" % (k, info["versions"][k]))
     w("| Shockwave source | commit `%s` |" % info["commit"])
+    engines = info.get("engines", {})
+    for t in ("shockwave", SW_URING, BASELINE):
+        if t in engines:
+            w("| %s engine line | `%s` |" % (LABEL[t], engines[t]))
+    if info.get("io_uring_disabled") is not None:
+        w("| kernel.io_uring_disabled | %d |" % info["io_uring_disabled"])
     if args.baseline:
         b = info["baseline"]
         w("| Shockwave binary | sha256 `%s` |" % info["sha256"])
@@ -315,11 +390,15 @@ def write_report(path, args, info, results, micro, anomalies, started,
       "splice adds `option splice-auto` (kernel splice() of the tunnel "
       "between the two sockets when HAProxy sees fit; both HAProxy "
       "targets get `maxpipes`, to fit the open files limit). Shockwave "
-      "keeps its defaults. All log "
+      "keeps its defaults but for its engine, named in the main context: "
+      "`%s` for Shockwave%s. All log "
       "nothing per request, keep upstream connections alive for HTTP and "
       "run N workers (nginx `worker_processes N` with `reuseport`, HAProxy "
       "`nbthread N`, Shockwave `workers N`). Backends: one `swload echo` "
-      "and one `swload sink`, single-threaded, shared by every target.")
+      "and one `swload sink`, single-threaded, shared by every target."
+      % (engines.get("shockwave", "?"),
+         ", and the same file with `io_engine io_uring;` for Shockwave "
+         "io_uring" if SW_URING in args.targets else ""))
     w("")
     w("## Method")
     w("")
@@ -333,6 +412,35 @@ def write_report(path, args, info, results, micro, anomalies, started,
           "with the configuration rendered for Shockwave (only its ports "
           "and error log differ). The tables per worker count leave it "
           "out; it has a section of its own below the summary.")
+    if SW_URING in args.targets:
+        w("- Shockwave runs twice, as two targets in the same rounds: "
+          "Shockwave with `io_engine epoll;` and Shockwave io_uring with "
+          "`io_engine io_uring;`, the same binary and otherwise the same "
+          "configuration (`--engines epoll` leaves the second out). "
+          "`io_uring / epoll` in the tables is the ratio of their medians "
+          "on every row; the section \"Shockwave on io_uring against "
+          "epoll\" lists per scenario the proxy CPU per message, the rate, "
+          "the p50 latency, the kernel entries per message and the idle "
+          "memory of both, their ratio and whether the gap is larger than "
+          "the round-to-round spread. Both are left out of `best peer`. "
+          "The kernel's io_uring threads of the gateway (io-wq workers, a "
+          "polling thread if any) belong to its process, so their CPU "
+          "time is in its `/proc/PID/stat` like that of the workers. A "
+          "worker that cannot set io_uring up logs why and runs on epoll: "
+          "any line of the gateway's error log naming an engine is listed "
+          "under Anomalies.")
+    w("- Kernel entries per message: after the timed rounds each scenario "
+      "(but idle) runs once more per proxy with `perf stat -e "
+      "raw_syscalls:sys_enter` (and one tracepoint per kind of call) "
+      "attached to every thread of the proxy for the client's run only; "
+      "the system calls counted, divided by that run's messages, give the "
+      "System calls per message tables (every proxy at the first worker "
+      "count, the Shockwave targets at each). Counting costs each call a "
+      "little and these runs are not timed; the count per message hardly "
+      "depends on it (a gateway slowed down may take a little more per "
+      "loop turn where many connections are busy). On io_uring a send or "
+      "receive carried by the ring is no kernel entry of its own: one "
+      "`io_uring_enter` submits and waits for a whole loop turn.")
     w("- WebSocket load: `swload client` (masked frames, fresh key per "
       "frame, echoes checked for size). HTTP: `wrk -t1 -c50 -d%ds "
       "--latency` on `/size/64` (keep-alive GETs, 64-byte bodies)."
@@ -378,6 +486,7 @@ def write_report(path, args, info, results, micro, anomalies, started,
 
     shown = [t for t in TARGETS if t in args.targets]
     peers = [t for t in PEERS if t in args.targets]
+    uring = SW_URING in shown  # the io_uring / epoll column
     against_best = {"loss": [], "tie": [], "win": []}
     summary = {"win": [], "win1": [], "loss": [], "loss1": [],
                "mixed": [], "tie": []}
@@ -385,8 +494,10 @@ def write_report(path, args, info, results, micro, anomalies, started,
         w("## %d worker%s" % (workers, "" if workers == 1 else "s"))
         w("")
         w("| metric | better | %s | best peer | SW / best | SW / direct | "
-          "spread |" % " | ".join(LABEL[t] for t in shown))
-        w("|---|---|%s---|---:|---:|---:|" % ("---:|" * len(shown)))
+          "%sspread |" % (" | ".join(LABEL[t] for t in shown),
+                          "io_uring / epoll | " if uring else ""))
+        w("|---|---|%s---|---:|---:|%s---:|" % ("---:|" * len(shown),
+                                                "---:|" if uring else ""))
         for scen, key, label, higher in ROWS:
             if scen not in args.scenarios:
                 continue
@@ -400,12 +511,14 @@ def write_report(path, args, info, results, micro, anomalies, started,
             sp = [spread(results, workers, t, scen, key)
                   for t in PROXIES if t in shown]
             sp = max([x for x in sp if x is not None], default=None)
-            cells = [("**%s**" if t == "shockwave" else "%s") % fmt(v[t])
-                     for t in shown]
-            w("| %s | %s | %s | %s | %s | %s | %s |" % (
+            cells = [("**%s**" if t in ("shockwave", SW_URING) else "%s")
+                     % fmt(v[t]) for t in shown]
+            ru = ("%s | " % fmt_ratio(ratio(v[SW_URING], v["shockwave"]))
+                  if uring else "")
+            w("| %s | %s | %s | %s | %s | %s | %s%s |" % (
                 label, "higher" if higher else "lower", " | ".join(cells),
                 LABEL[best] if best else "-", fmt_ratio(rb), fmt_ratio(rd),
-                ("%.0f%%" % (100 * sp)) if sp is not None else "-"))
+                ru, ("%.0f%%" % (100 * sp)) if sp is not None else "-"))
             if key == "opened":
                 continue
             tag = "%s (%d worker%s)" % (label, workers,
@@ -445,6 +558,9 @@ def write_report(path, args, info, results, micro, anomalies, started,
         w("")
 
     write_syscalls_section(w, args, syscalls)
+    # Imported here: compare_engines takes its helpers from this module.
+    from compare_engines import write_engines_section
+    write_engines_section(w, args, info, results, syscalls or {})
 
     w("## Summary")
     w("")
@@ -555,6 +671,9 @@ def write_report(path, args, info, results, micro, anomalies, started,
         keys = sorted({k for r in rs if r for k in r})
         raw.setdefault(str(workers), {}).setdefault(scen, {})[target] = {
             k: median(results, workers, target, scen, k) for k in keys}
+    for (workers, target, scen), sc in sorted((syscalls or {}).items()):
+        raw.setdefault(str(workers), {}).setdefault(scen, {}).setdefault(
+            target, {})["kernel_entries"] = sc["total"]
     w(json.dumps(raw, sort_keys=True))
     w("```")
     w("")

@@ -10,9 +10,9 @@ import signal
 import subprocess
 import time
 
-from compare_conf import (BASELINE, CLK_TCK, HAPROXY_SPLICE, LABEL,
-                          NGINX_BUFFERS, PROXIES, SYSCALL_GROUPS,
-                          WS_SCENARIOS)
+from compare_conf import (BASELINE, CLK_TCK, HAPROXY_SPLICE, IO_ENGINE,
+                          LABEL, NGINX_BUFFERS, NO_IO_ENGINE, PROXIES,
+                          SW_URING, SYSCALL_GROUPS, WS_SCENARIOS)
 from compare_proc import (BENCH_WS, BUILD, CHILDREN, ROOT, SHOCKWAVE, SWLOAD,
                           admin_metrics, cpu_ticks, exe, free_port, log,
                           plugin_lines, render, rss_bytes, spawn,
@@ -34,16 +34,18 @@ class Stack:
         self.tmp = tmp
         self.workers = workers
         self.baseline = baseline
-        self.plugin = plugin  # "NAME:DIRECTIVES" for the shockwave target
+        self.plugin = plugin  # "NAME:DIRECTIVES" for the Shockwave targets
         self.ports = {"echo": free_port(), "sink": free_port()}
         self.admin = {}  # Shockwave target -> its admin (/metrics) port
+        self.engine = {}  # Shockwave target -> its io_engine line
+        self.log_start = {}  # Shockwave target -> error log size at start
         self.procs = {}
         self.logs = {}
         self.argv = {}   # name -> (argv, port, log file) to restart it
         self.proxies = [t for t in PROXIES + [BASELINE] if t in targets]
         for name in self.proxies:
             self.ports[name] = free_port()
-            if name in ("shockwave", BASELINE):
+            if name in ("shockwave", SW_URING, BASELINE):
                 self.admin[name] = free_port()
         self.ports["direct"] = self.ports["echo"]
         self.values = {
@@ -85,13 +87,14 @@ class Stack:
                             self.ports[name], "%s.log" % name)
             elif name == "shockwave":
                 self._start_shockwave(name, SHOCKWAVE, t)
-            elif name == BASELINE:
-                # Same template, same values: only the ports and the folder
-                # of the error log differ, as two processes cannot share
-                # either.
-                folder = os.path.join(t, BASELINE)
+            elif name in (SW_URING, BASELINE):
+                # Same template, same values: only the ports, the folder
+                # of the error log (two processes cannot share either) and,
+                # for SW_URING, the io_engine line differ.
+                folder = os.path.join(t, name)
                 os.makedirs(folder, exist_ok=True)
-                self._start_shockwave(BASELINE, self.baseline, folder)
+                self._start_shockwave(name, self.baseline if name == BASELINE
+                                      else SHOCKWAVE, folder)
 
     def _start_nginx(self, name):
         """nginx or nginx-64k: same template; each instance has a folder of
@@ -113,18 +116,56 @@ class Stack:
         v = dict(self.values, LISTEN_PORT=self.ports[name], TMP=folder,
                  ADMIN_PORT=self.admin[name],
                  PLUGIN_LOAD="# no plugin", PLUGIN_USE="# no plugin")
-        if self.plugin is not None and name == "shockwave":
+        if self.plugin is not None and name in ("shockwave", SW_URING):
             v.update(plugin_lines(self.plugin))
         conf = os.path.join(self.tmp, "%s-%d.conf" % (name, self.workers))
-        render("loadtest/conf/shockwave.conf.in", conf, v)
         argv = [binary, "-c", conf]
         # As root, a Shockwave that knows -R refuses to start without a
         # `user` directive; the comparison runs every peer as root.
         usage = subprocess.run([binary, "-h"], capture_output=True).stdout
         if os.geteuid() == 0 and b" -R " in usage:
             argv.insert(1, "-R")
+        self.engine[name] = self._render_engine(name, argv, conf, v)
+        error_log = os.path.join(folder, "shockwave-error.log")
+        # engine_notes reads what this process appends, not an earlier one's
+        self.log_start[name] = (os.path.getsize(error_log)
+                                if os.path.exists(error_log) else 0)
         self._start(name, argv, self.ports[name], "%s.log" % name)
-        self.logs[name] = os.path.join(folder, "shockwave-error.log")
+        self.logs[name] = error_log
+
+    def _render_engine(self, name, argv, conf, v):
+        """Render the Shockwave config with its io_engine line (SW_URING
+        and the baseline take the epoll target's line but for the engine)
+        and check it with -t. A binary that rejects io_engine gets
+        NO_IO_ENGINE; for SW_URING that is an error. Returns the line."""
+        line = IO_ENGINE.get(name, IO_ENGINE["shockwave"])
+        render("loadtest/conf/shockwave.conf.in", conf,
+               dict(v, IO_ENGINE=line))
+        r = subprocess.run(argv + ["-t"], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=30)
+        if r.returncode == 0:
+            return line
+        if name == SW_URING:
+            raise RuntimeError("%s: the configuration with `%s` does not "
+                               "pass `shockwave -t` (a binary without "
+                               "io_engine? run with --engines epoll):\n%s"
+                               % (name, line, r.stdout[-1500:]))
+        render("loadtest/conf/shockwave.conf.in", conf,
+               dict(v, IO_ENGINE=NO_IO_ENGINE))
+        return NO_IO_ENGINE
+
+    def engine_notes(self, name):
+        """Lines of a Shockwave target's error log that name an engine (a
+        worker that could not set io_uring up says so there and runs on
+        epoll): the report lists them as anomalies."""
+        path = self.logs.get(name)
+        try:
+            with open(path, errors="replace") as f:
+                f.seek(self.log_start.get(name, 0))
+                return [ln.rstrip() for ln in f
+                        if "io_uring" in ln or "epoll" in ln]
+        except (OSError, TypeError):
+            return []
 
     def stop(self):
         for name in list(reversed(self.proxies)) + ["sink", "echo"]:

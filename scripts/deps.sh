@@ -8,12 +8,13 @@ set -euo pipefail
 # libhiredis-dev: the Redis bus between gateways (fanout_bus); redis-server:
 # the bus in the scale-out tests, started by each test on loopback
 # liburing-dev: loadtest/bench_uring, the epoll / io_uring relay probe
+# linux-perf: loadtest/compare counts the proxies' system calls per message
 packages=(build-essential pkg-config meson ninja-build libevent-dev libssl-dev
           libhttp-parser-dev check curl openssl python3-websockets wrk
           nginx-light haproxy nodejs npm clang libclang-rt-14-dev valgrind
           chromium groff-base prometheus
           libjwt-dev libjansson-dev libhiredis-dev redis-server
-          liburing-dev)
+          liburing-dev linux-perf)
 
 missing=()
 for p in "${packages[@]}"; do
