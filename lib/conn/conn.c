@@ -137,6 +137,16 @@ sw_conn_close(struct sw_conn *c)
 }
 
 void
+sw_conn_shutdown_write(struct sw_conn *c)
+{
+    if (c->ring != NULL) {
+        sw__ring_shutdown_write(c);
+    } else if (c->io.fd >= 0) {
+        shutdown(c->io.fd, SHUT_WR);
+    }
+}
+
+void
 sw_conn_close_gently(struct sw_conn *c)
 {
     if (c->ring != NULL) {

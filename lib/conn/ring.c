@@ -368,6 +368,10 @@ on_tx(struct sw_ring_ep *ep, int res)
     } else {
         ring_tx_dirty(ep);
     }
+    if (ep->shut_after_tx && ring_tx_idle(ep) && ep->fd >= 0) {
+        ep->shut_after_tx = false;
+        shutdown(ep->fd, SHUT_WR); /* the FIN follows the last byte */
+    }
     if (ep->conn != NULL) {
         if (ep->wait_room || ep->tx_err != 0) {
             ring_news(ep);
@@ -592,8 +596,9 @@ setup_buffers(struct sw_ring *r, char *why, size_t n)
     void *br = mmap(NULL, ring_bytes, PROT_READ | PROT_WRITE,
                     MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
     /* the buffers' pages stay untouched (not resident) until used */
-    void *mem = mmap(NULL, (size_t)SW_RING_BUFS * SW_RING_BUF_SIZE,
-                     PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    void *mem =
+        mmap(NULL, (size_t)SW_RING_BUFS * SW_RING_BUF_SIZE,
+             PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
     r->blen = calloc(SW_RING_BUFS, sizeof(*r->blen));
     r->boff = calloc(SW_RING_BUFS, sizeof(*r->boff));
     r->bnext = calloc(SW_RING_BUFS, sizeof(*r->bnext));
@@ -736,4 +741,3 @@ sw_ring_stats(const struct sw_ring *r)
 {
     return &r->st;
 }
-

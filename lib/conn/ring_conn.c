@@ -10,6 +10,7 @@
 #include <shockwave/log.h>
 
 #include <errno.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 
 /* ---- what conn.c asks ------------------------------------------------- */
@@ -234,6 +235,17 @@ rx_quiesce(struct sw_ring_ep *ep)
         return false;
     }
     return true;
+}
+
+void
+sw__ring_shutdown_write(struct sw_conn *c)
+{
+    struct sw_ring_ep *ep = c->ring;
+    if (ring_tx_idle(ep) || ep->tx_err != 0) {
+        shutdown(ep->fd, SHUT_WR);
+    } else {
+        ep->shut_after_tx = true; /* on_tx does it */
+    }
 }
 
 bool

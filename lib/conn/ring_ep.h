@@ -17,47 +17,48 @@
 #define SW_RING_CQ 8192u
 #define SW_RING_BGID 7
 #define SW_RING_NONE 0xffffu
-#define SW_RING_RX_MAX 4u       /* received buffers an end may hold */
-#define SW_RING_LINGER_MS 10000 /* queued sends of a closed end, at most */
+#define SW_RING_RX_MAX 4u         /* received buffers an end may hold */
+#define SW_RING_LINGER_MS 10000   /* queued sends of a closed end, at most */
 #define SW_RING_EXIT_WAIT_MS 2000 /* for them when the worker exits */
-#define SW_RING_DRAIN_READS 16  /* as sw_conn_close_gently */
+#define SW_RING_DRAIN_READS 16    /* as sw_conn_close_gently */
 
 enum { TAG_RX = 1, TAG_TX = 2, TAG_MASK = 7 };
 enum rx_state { RX_IDLE, RX_ARMED, RX_CANCELLING };
 
 struct sw_ring_ep {
     struct sw_ring *ring;
-    struct sw_conn *conn;  /* borrowed; NULL once closed or left */
-    struct sw_buf *tx;     /* owned (pool): bytes to send */
+    struct sw_conn *conn;     /* borrowed; NULL once closed or left */
+    struct sw_buf *tx;        /* owned (pool): bytes to send */
     struct sw_buf_pool *bufs; /* borrowed: where tx comes from */
     struct sw_ring_ep *next_dirty, *next_news, *next_linger;
     struct sw_ring_ep *all_prev, *all_next; /* every end of the ring */
     uint64_t linger_until_ms;
-    uint32_t tx_inflight;  /* bytes of tx the kernel is sending */
-    int fd;                /* the socket (-1 once closed) */
-    int rx_err, tx_err;    /* errno of a failed receive / send */
-    unsigned ops;          /* operations in flight */
+    uint32_t tx_inflight;      /* bytes of tx the kernel is sending */
+    int fd;                    /* the socket (-1 once closed) */
+    int rx_err, tx_err;        /* errno of a failed receive / send */
+    unsigned ops;              /* operations in flight */
     uint16_t rx_head, rx_tail; /* received buffers, oldest first */
-    uint16_t rx_nbufs;     /* received buffers queued (up to all of them) */
-    uint8_t rx_state;      /* enum rx_state */
-    bool want_read;        /* the owner's read interest */
-    bool direct;           /* reads straight from the socket */
-    bool to_direct;        /* direct once the received bytes are read */
-    bool starved;          /* direct because the buffers ran out */
-    bool rx_eof;           /* FIN after the queued bytes */
+    uint16_t rx_nbufs;         /* received buffers queued (up to all of them) */
+    uint8_t rx_state;          /* enum rx_state */
+    bool want_read;            /* the owner's read interest */
+    bool direct;               /* reads straight from the socket */
+    bool to_direct;            /* direct once the received bytes are read */
+    bool starved;              /* direct because the buffers ran out */
+    bool rx_eof;               /* FIN after the queued bytes */
     bool rev_added, wev_added; /* the conn's libevent events */
-    bool wait_room;        /* the owner waits for room in tx */
-    bool lingering;        /* closed, its queued sends still going */
+    bool wait_room;            /* the owner waits for room in tx */
+    bool shut_after_tx;        /* shutdown(SHUT_WR) once tx is sent */
+    bool lingering;            /* closed, its queued sends still going */
     bool in_dirty, in_news, in_linger, gently;
 };
 
 struct sw_ring {
     struct io_uring uring;
     struct io_uring_buf_ring *br;
-    uint8_t *mem;    /* owned (mmap): SW_RING_BUFS x SW_RING_BUF_SIZE */
-    uint32_t *blen;  /* bytes in each buffer */
-    uint32_t *boff;  /* of them already read */
-    uint16_t *bnext; /* next buffer of the same end */
+    uint8_t *mem;      /* owned (mmap): SW_RING_BUFS x SW_RING_BUF_SIZE */
+    uint32_t *blen;    /* bytes in each buffer */
+    uint32_t *boff;    /* of them already read */
+    uint16_t *bnext;   /* next buffer of the same end */
     unsigned bufs_out; /* buffers queued at ends */
     struct event_base *base;
     struct event ring_ev, flush_ev, news_ev, linger_ev;

@@ -33,6 +33,9 @@ ssize_t sw__ring_sendv(struct sw_conn *c, const struct iovec *iov, int n);
  * keeps it that long, bounded). c holds no socket afterwards. */
 void sw__ring_close(struct sw_conn *c, bool gently);
 
+/* shutdown(SHUT_WR) once the queued sends are out. */
+void sw__ring_shutdown_write(struct sw_conn *c);
+
 /* Take c off the ring (back to epoll): true when done, false when bytes
  * are still queued or received (c stays on the ring). */
 bool sw__ring_leave(struct sw_conn *c);

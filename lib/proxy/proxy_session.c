@@ -181,7 +181,7 @@ start_linger(struct sw_session *p)
         p->c.io.ops->close(&p->c.io);
         p->c.io.ops = &sw_io_plain;
     }
-    shutdown(p->c.io.fd, SHUT_WR);
+    sw_conn_shutdown_write(&p->c); /* after what is queued (io_uring) */
     sw__proxy_set_state(p, SW_PROXY_LINGER);
     p->linger_until_ms = sw_now_ms() + SW_LINGER_TOTAL_MS;
     sw_conn_timer(&p->c, SW_LINGER_IDLE_MS);
@@ -192,7 +192,8 @@ linger_read(struct sw_session *p)
 {
     char scratch[SW_LINGER_SCRATCH];
     for (int i = 0; i < SW_LINGER_READS; i++) {
-        ssize_t n = p->c.io.ops->recv(&p->c.io, scratch, sizeof(scratch));
+        ssize_t n =
+            sw_conn_recv_into(&p->c, (uint8_t *)scratch, sizeof(scratch));
         if (n == SW_AGAIN) {
             break;
         }
@@ -230,13 +231,6 @@ void
 sw__proxy_relay_done(struct sw_session *p)
 {
     if (!sw_conn_is_open(&p->c)) {
-        sw__proxy_close(p);
-        return;
-    }
-    if (!sw_conn_ring_leave(&p->c)) {
-        /* bytes still queued on the io_uring ring: it sends them, then
-         * closes as gently (FIN, drain) */
-        sw_conn_close_gently(&p->c);
         sw__proxy_close(p);
         return;
     }

@@ -749,20 +749,35 @@ END_TEST
 
 /* The client reads nothing, so the gateway stops reading the upstream,
  * which then resets: the loss is seen without reading, and the client's
- * connection ends after the part of the frame it was sent. */
+ * connection ends after the part of the frame it was sent. On io_uring
+ * the ring's multishot receive had taken part of the flood into its
+ * buffers before the relay stopped reading: those bytes are relayed
+ * before the loss is acted on (docs/architecture.md, "The io_uring
+ * engine"), so there the client reads first and the loss is counted
+ * once they are out. */
 START_TEST(upstream_reset_while_unread)
 {
+    bool ring = strcmp(sw_test_io_engine(), "io_uring") == 0;
     long long lost0 = metric("shockwave_ws_peer_lost_total");
     struct sw_test_ws ws;
     session_open(&ws, flood_then_reset, "/flood");
     int port = sw_test_conn_local_port(&ws.conn);
     script_wait(&up, 1);
     script_cue(&up);
-    ck_assert_int_eq(metric_wait("shockwave_ws_peer_lost_total", lost0 + 1),
-                     lost0 + 1);
-    loss_logged(port, "was reset");
+    if (!ring) {
+        ck_assert_int_eq(
+            metric_wait("shockwave_ws_peer_lost_total", lost0 + 1),
+            lost0 + 1);
+        loss_logged(port, "was reset");
+    }
     ck_assert_msg(sw_test_conn_read_all(&ws.conn, WAIT_MS),
                   "the client's connection stayed open");
+    if (ring) {
+        ck_assert_int_eq(
+            metric_wait("shockwave_ws_peer_lost_total", lost0 + 1),
+            lost0 + 1);
+        loss_logged(port, "was reset");
+    }
     size_t len = ws.conn.len;
     const uint8_t *p = (const uint8_t *)ws.conn.buf;
     uint8_t hdr[SW_WS_MAX_HEADER];

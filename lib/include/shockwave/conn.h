@@ -134,6 +134,10 @@ void sw_conn_rebind(struct sw_conn *c, const struct sw_conn_handlers *on,
  * Buffers stay with the connection. */
 void sw_conn_detach(struct sw_conn *c, struct sw_io *io);
 
+/* Send a FIN (shutdown SHUT_WR) after the bytes already sent: at once on
+ * epoll, after the queued bytes on the io_uring ring. */
+void sw_conn_shutdown_write(struct sw_conn *c);
+
 /* Stop events and the timer, end the transport (TLS close_notify), close
  * the fd and return both buffers to the pool. Accepts a closed end. */
 void sw_conn_close(struct sw_conn *c);

@@ -27,12 +27,12 @@ struct sw_ring;
 
 /* What a ring did (kernel entries, completions): for the metrics. */
 struct sw_ring_stats {
-    uint64_t enters;     /* io_uring_enter calls (submits, syncs) */
-    uint64_t sqes;       /* operations submitted */
-    uint64_t recv_cqes;  /* receive completions that carried bytes */
-    uint64_t send_cqes;  /* send completions */
-    uint64_t nobufs;     /* receives ended for want of a provided buffer */
-    uint64_t lingered;   /* closes that waited for queued sends */
+    uint64_t enters;    /* io_uring_enter calls (submits, syncs) */
+    uint64_t sqes;      /* operations submitted */
+    uint64_t recv_cqes; /* receive completions that carried bytes */
+    uint64_t send_cqes; /* send completions */
+    uint64_t nobufs;    /* receives ended for want of a provided buffer */
+    uint64_t lingered;  /* closes that waited for queued sends */
 };
 
 /* Provided buffers per worker ring, and their size. */
