@@ -14,6 +14,7 @@
 #include "support.h"
 #include "../../lib/relay/relay_int.h"
 #include "../../lib/fanout/fanout_int.h"
+#include "../../lib/conn/ring_ep.h"
 
 #include <check.h>
 
@@ -23,6 +24,7 @@
 #define PARKED_MAX 616         /* struct sw_parked: an idle WebSocket, whole */
 #define FANOUT_CLIENT_MAX 1312 /* struct fo_client: a fan-out client */
 #define FANOUT_ENTRY 32        /* struct fo_entry: one ring slot */
+#define RING_EP_MAX 128        /* struct sw_ring_ep: an end on io_uring */
 #define FANOUT_SLICE 16        /* struct fo_slice: one queued message */
 
 START_TEST(per_connection_sizes)
@@ -35,6 +37,7 @@ START_TEST(per_connection_sizes)
     ck_assert_uint_le(sizeof(struct sw_relay), RELAY_MAX);
     ck_assert_uint_le(sizeof(struct sw_parked), PARKED_MAX);
     ck_assert_uint_le(sizeof(struct fo_client), FANOUT_CLIENT_MAX);
+    ck_assert_uint_le(sizeof(struct sw_ring_ep), RING_EP_MAX);
     /* a delivery costs one queue slot per client; a ring slot per worker */
     ck_assert_uint_eq(sizeof(struct fo_slice), FANOUT_SLICE);
     ck_assert_uint_eq(sizeof(struct fo_entry), FANOUT_ENTRY);
