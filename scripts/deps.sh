@@ -7,7 +7,8 @@ set -euo pipefail
 # libjwt-dev, libjansson-dev: the jwt_auth plugin (plugins/jwt_auth)
 # libhiredis-dev: the Redis bus between gateways (fanout_bus); redis-server:
 # the bus in the scale-out tests, started by each test on loopback
-# liburing-dev: loadtest/bench_uring, the epoll / io_uring relay probe
+# liburing-dev: the io_uring engine (io_engine io_uring) and
+# loadtest/bench_uring, the epoll / io_uring relay probe
 # linux-perf: loadtest/compare counts the proxies' system calls per message
 packages=(build-essential pkg-config meson ninja-build libevent-dev libssl-dev
           libhttp-parser-dev check curl openssl python3-websockets wrk

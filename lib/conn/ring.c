@@ -16,13 +16,16 @@
  * event, activated by the first of them.
  *
  * Received bytes are kept in the provided buffers they arrived in, in
- * order, until the owner reads them: an end that stops reading, or holds
- * SW_RING_RX_MAX buffers, has its receive cancelled, so one end cannot take
- * the worker's buffers. When a receive ends for want of a buffer, its end
- * reads its socket directly until the buffers are back.
+ * order, until the owner reads them: an end that stops reading has its
+ * receive cancelled, and one holding SW_RING_RX_MAX buffers is not armed
+ * again until its owner reads. A multishot receive still takes as much as
+ * its socket holds, so when a receive ends for want of a buffer, its end
+ * reads its socket directly until the buffers are back: one end's backlog
+ * slows no other.
  *
- * Contents: buffers, submission, receive, send, lingering close, the turn
- * (reap, dispatch, flush), set-up, and the sw__ring_* calls of conn.c.
+ * Contents: ends' list, buffers, submission, receive, send, lingering
+ * close, the turn (reap, dispatch, flush), set-up. What conn.c asks of an
+ * end is in ring_conn.c.
  *
  * Threading: the owning worker's thread only.
  */
@@ -551,18 +554,36 @@ flush(struct sw_ring *r)
     submit(r);
 }
 
+/* One turn: the completions (when the ring's fd woke us), the owners with
+ * news, one submit. */
+static void
+turn(struct sw_ring *r, bool completions)
+{
+    r->in_turn = true;
+    if (completions) {
+        reap(r);
+    }
+    dispatch(r);
+    flush(r);
+    r->in_turn = false;
+    r->flush_queued = false;
+}
+
 static void
 on_ring_ready(evutil_socket_t fd, short what, void *arg)
 {
     SW_UNUSED(fd);
     SW_UNUSED(what);
-    struct sw_ring *r = arg;
-    r->in_turn = true;
-    reap(r);
-    dispatch(r);
-    flush(r);
-    r->in_turn = false;
-    r->flush_queued = false;
+    turn(arg, true);
+}
+
+/* Owners that left bytes unread run again, after the next epoll_wait. */
+static void
+on_news_again(evutil_socket_t fd, short what, void *arg)
+{
+    SW_UNUSED(fd);
+    SW_UNUSED(what);
+    turn(arg, false);
 }
 
 static void
@@ -573,18 +594,6 @@ on_flush(evutil_socket_t fd, short what, void *arg)
     struct sw_ring *r = arg;
     r->flush_queued = false;
     flush(r);
-}
-
-static void
-on_news_again(evutil_socket_t fd, short what, void *arg)
-{
-    SW_UNUSED(fd);
-    SW_UNUSED(what);
-    struct sw_ring *r = arg;
-    r->in_turn = true;
-    dispatch(r);
-    flush(r);
-    r->in_turn = false;
 }
 
 /* ---- set-up ------------------------------------------------------------ */
@@ -633,9 +642,6 @@ setup_buffers(struct sw_ring *r, char *why, size_t n)
     io_uring_buf_ring_advance(r->br, SW_RING_BUFS);
     return true;
 }
-
-static void on_flush(evutil_socket_t fd, short what, void *arg);
-static void on_news_again(evutil_socket_t fd, short what, void *arg);
 
 struct sw_ring *
 sw_ring_new(struct event_base *base, char *why, size_t n)

@@ -424,6 +424,40 @@ START_TEST(engine_switch_reaches_the_daemon)
 }
 END_TEST
 
+/* io_uring refused (a seccomp filter, as in many containers): each worker
+ * says why once and runs on epoll. */
+START_TEST(refused_io_uring_falls_back_to_epoll)
+{
+    struct sw_test_gw gw;
+    memset(&gw, 0, sizeof(gw));
+    gw.port = sw_test_free_port();
+    gw.admin_port = sw_test_free_port();
+    const char *kv[] = {"B1", sw_test_itoa(sw_test_free_port()), NULL};
+    snprintf(gw.conf_path, sizeof(gw.conf_path), "%s/refused.%d.conf",
+             sw_test_tmpdir(), gw.port);
+    ck_assert(sw_test_gw_render(&gw, "basic.conf", kv));
+    FILE *f = fopen(gw.conf_path, "a");
+    ck_assert_ptr_nonnull(f);
+    fputs("io_engine io_uring;\n", f);
+    fclose(f);
+    char *argv[] = {(char *)sw_test_env("SW_NO_IO_URING"),
+                    (char *)sw_test_env("SW_SHOCKWAVE"), "-R", "-c",
+                    gw.conf_path, NULL};
+    ck_assert(sw_test_proc_spawn(&gw.proc, "shockwave", argv));
+    ck_assert_int_ge(sw_test_proc_wait_log(&gw.proc, "ready", 0, 10000), 0);
+    /* basic.conf has two workers: one line each */
+    ck_assert_int_eq(
+        sw_test_proc_log_count(&gw.proc, 0,
+                               "io_uring unavailable (io_uring_setup: "
+                               "Function not implemented): running on epoll",
+                               NULL),
+        2);
+    ck_assert_int_eq(rings_of(gw.proc.pid), 0);
+    int st = 0;
+    ck_assert_msg(sw_test_gw_stop_clean(&gw, &st), "exit status 0x%x", st);
+}
+END_TEST
+
 START_TEST(version_and_build)
 {
     char *argv[] = {(char *)sw_test_env("SW_SHOCKWAVE"), "-v", NULL};
@@ -448,6 +482,7 @@ dump_suite(void)
     tcase_add_test(tc, dump_shows_the_bus);
     tcase_add_test(tc, every_template_dumps_to_a_fixed_point);
     tcase_add_test(tc, engine_switch_reaches_the_daemon);
+    tcase_add_test(tc, refused_io_uring_falls_back_to_epoll);
     tcase_add_test(tc, version_and_build);
     suite_add_tcase(s, tc);
     return s;
