@@ -171,13 +171,21 @@ submit(struct sw_ring *r)
     }
 }
 
+static void reap(struct sw_ring *r);
+
 static struct io_uring_sqe *
 sqe_get(struct sw_ring *r)
 {
     struct io_uring_sqe *s = io_uring_get_sqe(&r->uring);
-    if (s == NULL) {
-        submit(r); /* the queue is full: what it holds goes now */
+    for (int i = 0; s == NULL && i < 8; i++) {
+        /* the queue is full: what it holds goes now; a completion queue
+         * that overflowed (thousands of ends closing at once) makes the
+         * kernel refuse it until the completions are reaped */
+        submit(r);
         s = io_uring_get_sqe(&r->uring);
+        if (s == NULL) {
+            reap(r);
+        }
     }
     kick(r);
     return s;
@@ -189,8 +197,8 @@ void
 ring_rx_arm(struct sw_ring_ep *ep)
 {
     if (ep->conn == NULL || !ep->want_read || ep->rx_state != RX_IDLE ||
-        ep->direct || ep->to_direct || ep->rx_eof || ep->rx_err != 0 ||
-        ep->rx_nbufs >= SW_RING_RX_MAX) {
+        ep->direct || ep->to_direct || ep->starved || ep->rx_eof ||
+        ep->rx_err != 0 || ep->rx_nbufs >= SW_RING_RX_MAX) {
         return;
     }
     struct io_uring_sqe *s = sqe_get(ep->ring);
@@ -222,8 +230,6 @@ ring_rx_cancel(struct sw_ring_ep *ep)
 
 /* Cancel the receive and wait for it to end, so that nothing more arrives
  * through the ring (before a splice, before leaving the ring). */
-static void reap(struct sw_ring *r);
-
 void
 ring_rx_stop_now(struct sw_ring_ep *ep)
 {
@@ -540,12 +546,17 @@ dispatch(struct sw_ring *r)
 static void
 flush(struct sw_ring *r)
 {
-    while (r->dirty != NULL) {
-        struct sw_ring_ep *ep = r->dirty;
-        r->dirty = ep->next_dirty;
+    struct sw_ring_ep *list = r->dirty;
+    r->dirty = NULL; /* a send that finds no room goes back there */
+    while (list != NULL) {
+        struct sw_ring_ep *ep = list;
+        list = ep->next_dirty;
         ep->in_dirty = false;
         tx_submit(ep);
         ring_maybe_free(ep);
+    }
+    if (r->dirty != NULL) {
+        event_active(&r->flush_ev, EV_READ, 0); /* again, after the rest */
     }
     if (r->news != NULL) {
         struct timeval zero = {0, 0};

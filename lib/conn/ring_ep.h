@@ -13,8 +13,8 @@
 #include <liburing.h>
 #include <shockwave/slab.h>
 
-#define SW_RING_SQ 1024u
-#define SW_RING_CQ 8192u
+#define SW_RING_SQ 4096u
+#define SW_RING_CQ 32768u /* ends x a few completions */
 #define SW_RING_BGID 7
 #define SW_RING_NONE 0xffffu
 #define SW_RING_RX_MAX 4u         /* received buffers an end may hold */
