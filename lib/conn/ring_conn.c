@@ -148,7 +148,9 @@ sw__ring_sendv(struct sw_conn *c, const struct iovec *iov, int n)
         return mapped_error(c, ep->tx_err);
     }
     if (ep->tx == NULL) {
-        ep->tx = sw_buf_get(sw_buf_pool_class(c->bufs, c->grow_class));
+        /* the worker's own size, prefilled: no malloc on the data path
+         * (the larger classes start empty) */
+        ep->tx = sw_buf_get(c->bufs);
         if (ep->tx == NULL) {
             sw_log_error("%s fd %d: out of memory for a send buffer", c->role,
                          c->io.fd);
