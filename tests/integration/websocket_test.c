@@ -397,8 +397,13 @@ START_TEST(splice_and_copy)
         sw_test_metric(gw.admin_port, "shockwave_ws_spliced_bytes_total");
     long long cp1 =
         sw_test_metric(gw.admin_port, "shockwave_ws_copied_bytes_total");
-    /* 4 MiB each way; whatever arrived with a header is copied first */
-    ck_assert_msg(sp1 - sp0 >= 4LL * MIB,
+    /* 4 MiB each way; whatever arrived with a header is copied first. On
+     * io_uring, so is what the ring had received before the hand-over to
+     * splice (docs/architecture.md): how much depends on timing, at least
+     * 1 MiB is spliced. */
+    long long want = strcmp(sw_test_io_engine(), "io_uring") == 0 ? MIB
+                                                                   : 4LL * MIB;
+    ck_assert_msg(sp1 - sp0 >= want,
                   "spliced %lld bytes of 8 MiB (copied %lld)", sp1 - sp0,
                   cp1 - cp0);
     ck_assert_int_eq((sp1 - sp0) + (cp1 - cp0), 8LL * MIB);
