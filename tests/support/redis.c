@@ -22,9 +22,9 @@
 /* One command (argv[i] of lens[i] bytes; lens NULL: NUL-terminated) on
  * a fresh hiredis connection with a deadline; its reply (free it with
  * freeReplyObject), NULL on a connection or protocol failure. */
-static redisReply *
-call(const struct sw_test_redis *r, int argc, const char **argv,
-     const size_t *lens)
+/* A blocking connection to the server, with CALL_MS for every step. */
+static redisContext *
+connect_to(const struct sw_test_redis *r)
 {
     struct timeval tv = {CALL_MS / 1000, 0};
     redisContext *c = redisConnectWithTimeout("127.0.0.1", r->port, tv);
@@ -33,6 +33,17 @@ call(const struct sw_test_redis *r, int argc, const char **argv,
         return NULL;
     }
     redisSetTimeout(c, tv);
+    return c;
+}
+
+static redisReply *
+call(const struct sw_test_redis *r, int argc, const char **argv,
+     const size_t *lens)
+{
+    redisContext *c = connect_to(r);
+    if (c == NULL) {
+        return NULL;
+    }
     redisReply *rep = redisCommandArgv(c, argc, argv, lens);
     redisFree(c);
     return rep;
@@ -164,13 +175,10 @@ sw_test_redis_publish(const struct sw_test_redis *r, const char *channel,
 redisContext *
 sw_test_redis_subscribe(const struct sw_test_redis *r, const char *channel)
 {
-    struct timeval tv = {CALL_MS / 1000, 0};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", r->port, tv);
-    if (c == NULL || c->err) {
-        redisFree(c);
+    redisContext *c = connect_to(r);
+    if (c == NULL) {
         return NULL;
     }
-    redisSetTimeout(c, tv);
     /* the confirmation: ["subscribe", channel, count] */
     redisReply *rep = redisCommand(c, "SUBSCRIBE %s", channel);
     bool ok = rep != NULL && rep->type == REDIS_REPLY_ARRAY &&
