@@ -161,6 +161,16 @@ sw_worker_new(unsigned id, struct sw_conf *cf, struct sw_fanout_hub *hub)
     if (cf->io_engine == SW_IO_ENGINE_IO_URING) {
         char why[128];
         w->ring = sw_ring_new(w->base, why, sizeof(why));
+        /* on the ring a large frame is copied or spliced depending on when
+         * the ring hands over, so the grown buffer classes are used at any
+         * time, not only at the first large frame: a few of each up front
+         * keep the data path free of malloc (untouched until used) */
+        if (w->ring != NULL &&
+            (sw_buf_pool_prefill(&w->bufs_x4, 4) != SW_OK ||
+             sw_buf_pool_prefill(&w->bufs_x16, 4) != SW_OK)) {
+            sw_log_error("worker %u: out of memory for buffers", id);
+            goto fail;
+        }
         if (w->ring == NULL) {
             sw_log_warn("worker %u: io_uring unavailable (%s): running on "
                         "epoll",
