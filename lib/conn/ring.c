@@ -32,6 +32,7 @@
 #include "ring_ep.h"
 
 #include <shockwave/log.h>
+#include <shockwave/metrics.h>
 #include <shockwave/slab.h>
 
 #include <errno.h>
@@ -162,9 +163,9 @@ submit(struct sw_ring *r)
         return;
     }
     int n = io_uring_submit(&r->uring);
-    r->st.enters++;
+    sw_metrics_inc(r->metrics, SW_METRIC_RING_ENTERS);
     if (n > 0) {
-        r->st.sqes += (uint64_t)n;
+        sw_metrics_add(r->metrics, SW_METRIC_RING_SQES, n);
     } else if (n < 0) {
         sw_log_debug("io_uring_submit: %s", strerror(-n)); /* retried */
         kick(r);
@@ -241,7 +242,7 @@ ring_rx_stop_now(struct sw_ring_ep *ep)
     struct io_uring_sync_cancel_reg reg = {.addr = ud(ep, TAG_RX),
                                            .timeout = {-1, -1}};
     int rc = io_uring_register_sync_cancel(&r->uring, &reg);
-    r->st.enters++;
+    sw_metrics_inc(r->metrics, SW_METRIC_RING_ENTERS);
     if (rc < 0 && rc != -ENOENT && rc != -EALREADY) {
         sw_log_debug("io_uring sync cancel: %s", strerror(-rc));
     }
@@ -277,7 +278,7 @@ on_rx(struct sw_ring_ep *ep, int res, unsigned flags)
     struct sw_ring *r = ep->ring;
     if (res > 0 && (flags & IORING_CQE_F_BUFFER) != 0) {
         unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
-        r->st.recv_cqes++;
+        sw_metrics_inc(r->metrics, SW_METRIC_RING_RECV_CQES);
         if (ep->conn == NULL) {
             buf_give_back(r, bid);
         } else {
@@ -292,7 +293,7 @@ on_rx(struct sw_ring_ep *ep, int res, unsigned flags)
         ring_news(ep);
     } else if (res == -ENOBUFS) {
         ep->starved = true;
-        r->st.nobufs++;
+        sw_metrics_inc(r->metrics, SW_METRIC_RING_NOBUFS);
         ring_news(ep);
     } else if (res != -ECANCELED) {
         ep->rx_err = -res;
@@ -353,7 +354,7 @@ static void linger_done(struct sw_ring_ep *ep);
 static void
 on_tx(struct sw_ring_ep *ep, int res)
 {
-    ep->ring->st.send_cqes++;
+    sw_metrics_inc(ep->ring->metrics, SW_METRIC_RING_SEND_CQES);
     ep->ops--;
     ep->tx_inflight = 0;
     if (res > 0) {
@@ -424,7 +425,7 @@ void
 ring_linger_start(struct sw_ring_ep *ep)
 {
     struct sw_ring *r = ep->ring;
-    r->st.lingered++;
+    sw_metrics_inc(r->metrics, SW_METRIC_RING_LINGERED);
     ep->lingering = ep->in_linger = true;
     ep->linger_until_ms = sw_now_ms() + SW_RING_LINGER_MS;
     ep->next_linger = r->linger;
@@ -655,7 +656,8 @@ setup_buffers(struct sw_ring *r, char *why, size_t n)
 }
 
 struct sw_ring *
-sw_ring_new(struct event_base *base, char *why, size_t n)
+sw_ring_new(struct event_base *base, struct sw_metrics *metrics, char *why,
+            size_t n)
 {
     struct sw_ring *r = calloc(1, sizeof(*r));
     if (r == NULL) {
@@ -683,6 +685,7 @@ sw_ring_new(struct event_base *base, char *why, size_t n)
         return NULL;
     }
     r->base = base;
+    r->metrics = metrics;
     sw_slab_init(&r->eps, sizeof(struct sw_ring_ep));
     event_assign(&r->ring_ev, base, r->uring.ring_fd, EV_READ | EV_PERSIST,
                  on_ring_ready, r);
@@ -751,10 +754,4 @@ sw_ring_free(struct sw_ring *r)
     free(r->boff);
     free(r->bnext);
     free(r);
-}
-
-const struct sw_ring_stats *
-sw_ring_stats(const struct sw_ring *r)
-{
-    return &r->st;
 }

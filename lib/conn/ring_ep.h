@@ -66,7 +66,7 @@ struct sw_ring {
     struct sw_ring_ep *dirty, *news, *linger;
     struct sw_ring_ep *all; /* every end not yet freed */
     struct sw_slab eps;
-    struct sw_ring_stats st;
+    struct sw_metrics *metrics; /* borrowed: the worker's */
 };
 
 /* Free an end nothing refers to any more (closed, nothing in flight, on

@@ -160,7 +160,7 @@ sw_worker_new(unsigned id, struct sw_conf *cf, struct sw_fanout_hub *hub)
     sw_pipe_pool_init(&w->pipes, SW_WORKER_IDLE_PIPES, cf->ws_pipe_size);
     if (cf->io_engine == SW_IO_ENGINE_IO_URING) {
         char why[128];
-        w->ring = sw_ring_new(w->base, why, sizeof(why));
+        w->ring = sw_ring_new(w->base, &w->metrics, why, sizeof(why));
         /* on the ring a large frame is copied or spliced depending on when
          * the ring hands over, so the grown buffer classes are used at any
          * time, not only at the first large frame: a few of each up front

@@ -347,6 +347,39 @@ promtool_check(const char *text)
     free(out);
 }
 
+/* The ring's counters: on io_uring the relayed messages went through it
+ * (each 10-byte echo is one receive and one send at each end: the client
+ * waits for it before the next); on epoll there is no ring. */
+static void
+ring_counted(struct scrape *sc)
+{
+    static const char *const names[] = {
+        "shockwave_io_uring_enters_total",
+        "shockwave_io_uring_submissions_total",
+        "shockwave_io_uring_receive_completions_total",
+        "shockwave_io_uring_send_completions_total",
+        "shockwave_io_uring_receives_starved_total",
+        "shockwave_io_uring_lingered_closes_total"};
+    bool ring = strcmp(sw_test_io_engine(), "io_uring") == 0;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        double v = get(sc, names[i], "");
+        ck_assert_msg(v >= 0, "%s missing", names[i]);
+        if (!ring) {
+            ck_assert_msg(v == 0, "%s = %g on epoll", names[i], v);
+        }
+    }
+    if (ring) {
+        double small = 5; /* ws_sizes[] of 10 bytes */
+        ck_assert_double_ge(
+            get(sc, "shockwave_io_uring_receive_completions_total", ""),
+            2 * small);
+        ck_assert_double_ge(
+            get(sc, "shockwave_io_uring_send_completions_total", ""),
+            2 * small);
+        ck_assert_double_gt(get(sc, "shockwave_io_uring_enters_total", ""), 0);
+    }
+}
+
 START_TEST(traffic_counted_exactly)
 {
     struct sw_test_conn keep[N_KEEP];
@@ -518,6 +551,7 @@ START_TEST(traffic_counted_exactly)
     }
     CK_VAL(&sc, "shockwave_ws_messages_total", "", 2 * N_MSGS);
     ck_assert_double_gt(get(&sc, "shockwave_ws_spliced_bytes_total", ""), 0);
+    ring_counted(&sc);
 
     /* process-wide gauges */
     CK_VAL(&sc, "shockwave_workers", "", 2);

@@ -116,7 +116,19 @@
     X(FANOUT_BUS_HOLDS, "fanout_bus_holds_total", COUNTER,                     \
       "Channels whose upstream this gateway took as the elected holder.")      \
     X(FANOUT_BUS_STEPDOWNS, "fanout_bus_stepdowns_total", COUNTER,             \
-      "Upstreams this gateway closed because another gateway holds them.")
+      "Upstreams this gateway closed because another gateway holds them.")     \
+    X(RING_ENTERS, "io_uring_enters_total", COUNTER,                           \
+      "io_uring_enter calls of the workers' rings (submits, cancels).")        \
+    X(RING_SQES, "io_uring_submissions_total", COUNTER,                        \
+      "Operations submitted to the workers' rings.")                           \
+    X(RING_RECV_CQES, "io_uring_receive_completions_total", COUNTER,           \
+      "Receive completions of the workers' rings that carried bytes.")         \
+    X(RING_SEND_CQES, "io_uring_send_completions_total", COUNTER,              \
+      "Send completions of the workers' rings.")                               \
+    X(RING_NOBUFS, "io_uring_receives_starved_total", COUNTER,                 \
+      "Ring receives ended for want of a provided buffer.")                    \
+    X(RING_LINGERED, "io_uring_lingered_closes_total", COUNTER,                \
+      "Closes on a ring that waited for queued sends.")
 
 enum sw_metric {
 #define SW_METRIC_ENUM(id, name, type, help) SW_METRIC_##id,

@@ -23,30 +23,22 @@
 #include <shockwave/core.h>
 
 struct event_base;
+struct sw_metrics;
 struct sw_ring;
-
-/* What a ring did (kernel entries, completions): for the metrics. */
-struct sw_ring_stats {
-    uint64_t enters;    /* io_uring_enter calls (submits, syncs) */
-    uint64_t sqes;      /* operations submitted */
-    uint64_t recv_cqes; /* receive completions that carried bytes */
-    uint64_t send_cqes; /* send completions */
-    uint64_t nobufs;    /* receives ended for want of a provided buffer */
-    uint64_t lingered;  /* closes that waited for queued sends */
-};
 
 /* Provided buffers per worker ring, and their size. */
 #define SW_RING_BUFS 512u
 #define SW_RING_BUF_SIZE (16u * 1024u)
 
-/* Set up a ring on `base`. NULL when io_uring is unavailable (old kernel,
- * seccomp, io_uring_disabled, limits); `why` then says what failed. */
-struct sw_ring *sw_ring_new(struct event_base *base, char *why, size_t n);
+/* Set up a ring on `base`, counting what it does (kernel entries,
+ * completions: SW_METRIC_RING_*) into `metrics`, the worker's. NULL when
+ * io_uring is unavailable (old kernel, seccomp, io_uring_disabled,
+ * limits); `why` then says what failed. */
+struct sw_ring *sw_ring_new(struct event_base *base, struct sw_metrics *metrics,
+                            char *why, size_t n);
 
 /* Close every socket still lingering on the ring and free it. The owner
  * frees it after its connections are closed, before its buffer pools. */
 void sw_ring_free(struct sw_ring *r);
-
-const struct sw_ring_stats *sw_ring_stats(const struct sw_ring *r);
 
 #endif
