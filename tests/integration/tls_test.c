@@ -360,6 +360,103 @@ START_TEST(tls_wss_echo_node)
 }
 END_TEST
 
+/* Ring receive and send completions so far (0 on epoll: there is none). */
+static void
+ring_counts(long long *rx, long long *tx)
+{
+    char *m = sw_test_metrics_fetch(gw.admin_port);
+    *rx = sw_test_metric_in(m, "shockwave_io_uring_receive_completions_total");
+    *tx = sw_test_metric_in(m, "shockwave_io_uring_send_completions_total");
+    free(m);
+    ck_assert_msg(*rx >= 0 && *tx >= 0, "no shockwave_io_uring_* metrics");
+}
+
+/* tests/tls/wss_ends.py MODE: one echo, then the end MODE names. */
+static void
+wss_end(const char *mode, const char *want)
+{
+    char *out = NULL;
+    int rc = sw_test_shell(&out,
+                   "/usr/bin/python3 '%s/tests/tls/wss_ends.py' 127.0.0.1 %d "
+                   "'%s/ca.pem' a.test %s 2>&1",
+                   sw_test_env("SW_SOURCE_ROOT"), tls_port, certs, mode);
+    ck_assert_msg(rc == 0 && strstr(out, want) != NULL, "%s: %s", mode, out);
+    free(out);
+}
+
+/* No client connection left open (the relay and its ends are gone). */
+static void
+wait_no_clients(const char *after)
+{
+    long long n = -1;
+    for (int i = 0; i < 100 && n != 0; i++) {
+        if (i > 0) {
+            usleep(50 * 1000);
+        }
+        n = sw_test_metric(gw.admin_port, "shockwave_client_connections_active");
+    }
+    ck_assert_msg(n == 0, "after %s: %lld client connections open", after, n);
+}
+
+/*
+ * The TLS end of a wss relay is on the engine in use. On io_uring its
+ * records go through the ring: each small echo, one at a time, is a receive
+ * and a send at the TLS end and at the plain upstream end, so the ring
+ * counts at least two of each per message (one, were the TLS end left on
+ * epoll); on epoll there is no ring. Then the ways a peer ends it: a TLS
+ * close_notify without a WebSocket close is answered with the gateway's
+ * own close_notify (queued on the ring before the socket closes) and a FIN;
+ * a reset closes the relay; no connection stays open, and 1 MiB and 16 MiB
+ * messages still echo (SHA-256 checked).
+ */
+START_TEST(tls_wss_engine)
+{
+    need_node();
+    bool ring = strcmp(sw_test_io_engine(), "io_uring") == 0;
+    long long rx0, tx0, rx, tx;
+    ring_counts(&rx0, &tx0);
+    char *out = NULL;
+    int rc = sw_test_shell(&out,
+                   "'%s' '%s/tests/js/wss_client.js' bench "
+                   "wss://127.0.0.1:%d/ws '%s/ca.pem' a.test 1 64 2>&1",
+                   node_bin, sw_test_env("SW_SOURCE_ROOT"), tls_port, certs);
+    const char *m = strstr(out, "\"messages\":");
+    ck_assert_msg(rc == 0 && m != NULL, "%s", out);
+    long long msgs = atoll(m + strlen("\"messages\":"));
+    free(out);
+    ck_assert_msg(msgs >= 100, "only %lld small wss echoes in 1 s", msgs);
+    /* the bench's close handshake came after its last echo: every
+     * completion of the echoes is counted once the close's are */
+    for (int i = 0; i < 40; i++) {
+        ring_counts(&rx, &tx);
+        if (!ring || (rx - rx0 >= 2 * msgs && tx - tx0 >= 2 * msgs)) {
+            break;
+        }
+        usleep(50 * 1000);
+    }
+    if (ring) {
+        ck_assert_msg(rx - rx0 >= 2 * msgs && tx - tx0 >= 2 * msgs,
+                      "%lld echoes: %lld receive and %lld send completions "
+                      "(the TLS end is not on the ring)",
+                      msgs, rx - rx0, tx - tx0);
+    } else {
+        ck_assert_msg(rx == 0 && tx == 0, "ring counts on epoll: %lld %lld",
+                      rx, tx);
+    }
+    wait_no_clients("the bench");
+    wss_end("closenotify", "close_notify ok");
+    wait_no_clients("a close_notify");
+    wss_end("reset", "reset sent");
+    wait_no_clients("a reset");
+    rc = sw_test_shell(&out,
+                       "/usr/bin/python3 '%s/tests/tls/wss_client.py' "
+                       "wss://127.0.0.1:%d/ws '%s/ca.pem' a.test echo 2>&1",
+                       sw_test_env("SW_SOURCE_ROOT"), tls_port, certs);
+    ck_assert_msg(rc == 0 && strstr(out, "echo ok") != NULL, "%s", out);
+    free(out);
+}
+END_TEST
+
 static char *
 serial_of(const char *name)
 {
@@ -681,6 +778,7 @@ tls_suite(void)
     tcase_add_test(tc, tls_renegotiation_refused);
     tcase_add_test(tc, tls_wss_echo);
     tcase_add_test(tc, tls_wss_echo_node);
+    tcase_add_test(tc, tls_wss_engine);
     tcase_add_test(tc, tls_reload_certificates);
     tcase_add_test(tc, tls_config_test);
     tcase_add_test(tc, tls_browser_wss);
