@@ -14,6 +14,10 @@
  * After a fatal error the SSL is marked quiet-shutdown: OpenSSL forbids a
  * close_notify on a broken session.
  *
+ * Under the SSL a socket BIO on the fd (SSL_set_fd), or, while the
+ * connection is on the io_uring ring, a ring BIO (set_bio,
+ * lib/conn/ring_bio.c): the ops above do not change with it.
+ *
  * Owns the SSL in io->tls (freed by close), never the fd. One thread: the
  * worker owning the connection. OpenSSL's error queue is per thread, so each
  * call clears it first and drains it after a failure.
