@@ -14,14 +14,20 @@
  * match, and a real browser: headless Chromium loading tests/tls/page.html,
  * which exchanges a text and a binary message over wss:// (driven by
  * tests/tls/browser.js over the DevTools pipe; skipped, with the reason
- * printed, only when no chromium is installed).
+ * printed, only when no chromium is installed). tls_wss_engine: the wss
+ * relay's TLS end is on the engine in use (SW_TEST_IO_ENGINE; on io_uring
+ * the shockwave_io_uring_* completions count it), many small messages, a
+ * peer's close_notify (answered with ours) and reset
+ * (tests/tls/wss_ends.py), then 1 and 16 MiB echoes.
  *
  * Second tcase, "upstream" (tests/conf/tls_upstream.conf): TLS toward the
  * upstream, with tests/tls/https_server.js (node's https) as the server:
  * 200 when the chain leads to tls_ca and the name (or IP address) matches,
  * with SNI and ALPN seen by the server; 502 and a "certificate verify
  * failed" log line for a wrong CA, a wrong name and a wrong IP address;
- * 200 with tls_verify off; TLS on both legs through the TLS listener.
+ * 200 with tls_verify off; TLS on both legs through the TLS listener;
+ * a WebSocket to a wss:// upstream (the same server echoes), its TLS end
+ * on the engine in use, small and 16 MiB messages.
  *
  * The PKI comes from tests/tls/gen-certs.sh, made once per test process in
  * its temporary folder.
@@ -763,6 +769,52 @@ START_TEST(tls_upstream_verify_fails)
 }
 END_TEST
 
+/* A WebSocket relayed to a wss:// upstream (https_server.js echoes): the
+ * TLS upstream end is on the engine in use, counted as tls_wss_engine
+ * counts the TLS client end (here the client end is plain, on the ring as
+ * well on io_uring), and small and 16 MiB messages echo intact. */
+START_TEST(tls_upstream_wss_engine)
+{
+    need_node();
+    bool ring = strcmp(sw_test_io_engine(), "io_uring") == 0;
+    long long rx0, tx0, rx, tx;
+    ring_counts(&rx0, &tx0);
+    char *out = NULL;
+    int rc = sw_test_shell(&out,
+                   "'%s' '%s/tests/js/wss_client.js' bench "
+                   "ws://127.0.0.1:%d/wss '%s/ca.pem' a.test 1 64 2>&1",
+                   node_bin, sw_test_env("SW_SOURCE_ROOT"), gw.port, certs);
+    const char *m = strstr(out, "\"messages\":");
+    ck_assert_msg(rc == 0 && m != NULL, "%s", out);
+    long long msgs = atoll(m + strlen("\"messages\":"));
+    free(out);
+    ck_assert_msg(msgs >= 100, "only %lld small echoes in 1 s", msgs);
+    for (int i = 0; i < 40; i++) {
+        ring_counts(&rx, &tx);
+        if (!ring || (rx - rx0 >= 2 * msgs && tx - tx0 >= 2 * msgs)) {
+            break;
+        }
+        usleep(50 * 1000);
+    }
+    if (ring) {
+        ck_assert_msg(rx - rx0 >= 2 * msgs && tx - tx0 >= 2 * msgs,
+                      "%lld echoes: %lld receive and %lld send completions "
+                      "(the TLS upstream end is not on the ring)",
+                      msgs, rx - rx0, tx - tx0);
+    } else {
+        ck_assert_msg(rx == 0 && tx == 0, "ring counts on epoll: %lld %lld",
+                      rx, tx);
+    }
+    rc = sw_test_shell(&out,
+                       "'%s' '%s/tests/js/wss_client.js' echo "
+                       "ws://127.0.0.1:%d/wss '%s/ca.pem' a.test 2>&1",
+                       node_bin, sw_test_env("SW_SOURCE_ROOT"), gw.port, certs);
+    ck_assert_msg(rc == 0 && strstr(out, "echo ok 4") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "ok binary-16mib sha256 ") != NULL, "%s", out);
+    free(out);
+}
+END_TEST
+
 static Suite *
 tls_suite(void)
 {
@@ -788,6 +840,7 @@ tls_suite(void)
     tcase_set_timeout(up, 120);
     tcase_add_test(up, tls_upstream_verified);
     tcase_add_test(up, tls_upstream_verify_fails);
+    tcase_add_test(up, tls_upstream_wss_engine);
     suite_add_tcase(s, up);
     return s;
 }
