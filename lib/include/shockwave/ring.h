@@ -6,8 +6,8 @@
  *      |-- the ring's fd is one more readable event: completions to reap
  *      |-- the flush event, last in a turn: every queued send and receive
  *      |   armed in that turn goes to the kernel in one io_uring_enter
- *      `-- timers, accept, connect, TLS ends, HTTP sessions: libevent, as on
- *          the epoll engine
+ *      `-- timers, accept, connect, TLS handshakes, HTTP sessions: libevent,
+ *          as on the epoll engine
  *
  * Receives are multishot: one armed receive per connection keeps delivering
  * into a provided buffer ring shared by the worker's connections, so an idle
