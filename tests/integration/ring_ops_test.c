@@ -189,6 +189,9 @@ START_TEST(connect_timeout_504)
               0);
     expect_200(gw.port);
     ring_counted("shockwave_io_uring_connects_total", 1);
+    /* the timed-out connect was cancelled, its socket closed after it
+     * through the ring */
+    ring_counted("shockwave_io_uring_closes_total", 1);
 }
 END_TEST
 
