@@ -35,6 +35,17 @@
 #define SW_CONN_DRAIN_CHUNK 4096
 #define SW_CONN_DRAIN_READS 16
 
+/* The connection moves the bytes of an end on the ring itself (plain
+ * ends); a transport with a record layer of its own (TLS) runs its recv
+ * and send, which reach the ring through the BIO under it (ring_bio.c).
+ * Asked each time: a session ending TLS before its lingering close turns
+ * its end plain on the ring. */
+static bool
+on_ring_direct(const struct sw_conn *c)
+{
+    return c->ring != NULL && c->io.ops->set_bio == NULL;
+}
+
 /* ---- libevent callbacks ---------------------------------------------- */
 
 /* The one libevent callback of all three events: each event fires with
@@ -246,14 +257,14 @@ sw_conn_watch(struct sw_conn *c, bool read, bool write)
     if (c->io.fd < 0) {
         return;
     }
-    if (c->ring != NULL) {
-        sw__ring_watch(c, read, write);
-        return;
-    }
     bool r = read || (write && sw_conn_has(c, SW_CONN_F_WRITE_WANTS_READ));
     bool w = write || (read && sw_conn_has(c, SW_CONN_F_READ_WANTS_WRITE));
-    want(c, &c->rev, SW_CONN_F_READING, r);
-    want(c, &c->wev, SW_CONN_F_WRITING, w);
+    if (c->ring != NULL) {
+        sw__ring_watch(c, r, w);
+    } else {
+        want(c, &c->rev, SW_CONN_F_READING, r);
+        want(c, &c->wev, SW_CONN_F_WRITING, w);
+    }
     if (read && c->io.ops->pending(&c->io) > 0) {
         sw_conn_wake(c);
     }
@@ -446,12 +457,12 @@ ssize_t
 sw_conn_recv_into(struct sw_conn *c, uint8_t *p, size_t room)
 {
     ssize_t n = SW_RING_DIRECT;
-    if (c->ring != NULL) {
+    if (on_ring_direct(c)) {
         n = sw__ring_recv(c, p, room);
     }
     if (n == SW_RING_DIRECT) {
         n = c->io.ops->recv(&c->io, p, room);
-        if (n == SW_AGAIN && c->ring != NULL) {
+        if (n == SW_AGAIN && on_ring_direct(c)) {
             sw__ring_retry_buffers(c); /* drained: back to the ring? */
         }
     }
@@ -502,7 +513,7 @@ sw_conn_send_buf(struct sw_conn *c, struct sw_buf *b)
         return SW_ECLOSED;
     }
     c->flags &= ~SW_CONN_F_WRITE_WANTS_READ;
-    if (c->ring != NULL && b != NULL) {
+    if (on_ring_direct(c) && b != NULL) {
         struct iovec iov = {b->pos, sw_buf_len(b)};
         ssize_t n = sw__ring_sendv(c, &iov, 1);
         if (n < 0) {
@@ -542,7 +553,7 @@ sw_conn_sendv(struct sw_conn *c, const struct iovec *iov, int n)
         return SW_ECLOSED;
     }
     c->flags &= ~SW_CONN_F_WRITE_WANTS_READ;
-    if (c->ring != NULL) {
+    if (on_ring_direct(c)) {
         ssize_t k = sw__ring_sendv(c, iov, n);
         if (k < 0) {
             c->flags |= SW_CONN_F_DEAD;
@@ -600,17 +611,41 @@ sw_conn_flush(struct sw_conn *c)
 bool
 sw_conn_ring_join(struct sw_conn *c, struct sw_ring *r)
 {
-    if (r == NULL || c->ring != NULL || c->io.fd < 0 ||
-        c->io.ops != &sw_io_plain) {
+    if (r == NULL || c->ring != NULL || c->io.fd < 0) {
         return false;
     }
-    return sw__ring_join(r, c);
+    if (c->io.ops->set_bio == NULL) {
+        return sw__ring_join(r, c);
+    }
+    /* TLS: its records go through the ring from now on (ring_bio.c) */
+    void *bio = sw__ring_bio_new(c);
+    if (bio == NULL || !sw__ring_join(r, c)) {
+        sw__ring_bio_free(bio);
+        return false;
+    }
+    c->io.ops->set_bio(&c->io, bio);
+    return true;
 }
 
 bool
 sw_conn_ring_leave(struct sw_conn *c)
 {
-    return c->ring == NULL || sw__ring_leave(c);
+    if (c->ring == NULL) {
+        return true;
+    }
+    if (c->io.ops->set_bio == NULL) {
+        return sw__ring_leave(c);
+    }
+    /* the socket BIO first: once off the ring the end must not fail for
+     * want of one, and the ring BIO must not outlive the end's ring days
+     * (a parked end's conn is freed) */
+    void *bio = sw__ring_bio_socket(c->io.fd);
+    if (bio == NULL || !sw__ring_leave(c)) {
+        sw__ring_bio_free(bio);
+        return false;
+    }
+    c->io.ops->set_bio(&c->io, bio);
+    return true;
 }
 
 bool

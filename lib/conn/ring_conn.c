@@ -1,7 +1,8 @@
 /*
  * ring_conn.c - an end on the io_uring ring as conn.c sees it: joining and
  * leaving, interest, reads from the received buffers, sends into the
- * staging buffer, close (see ring_int.h; the ring itself is ring.c).
+ * staging buffer, close (see ring_int.h; the ring itself is ring.c). A TLS
+ * end's records reach these reads and sends through ring_bio.c.
  *
  * Threading: the owning worker's thread only.
  */

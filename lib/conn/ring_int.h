@@ -57,4 +57,16 @@ bool sw__ring_tx_idle(const struct sw_conn *c);
 /* The ring saw the peer reset or fail. */
 bool sw__ring_failed(const struct sw_conn *c);
 
+/* ring_bio.c: an OpenSSL BIO (returned as void *, so that conn.c needs no
+ * OpenSSL header) carrying a TLS end's records through c's end on the
+ * ring; it borrows c. NULL without memory. */
+void *sw__ring_bio_new(struct sw_conn *c);
+
+/* A socket BIO on fd that leaves the fd open (BIO_NOCLOSE): what carries
+ * the records again once the end is off the ring. NULL without memory. */
+void *sw__ring_bio_socket(int fd);
+
+/* Free a BIO no SSL took (NULL accepted). */
+void sw__ring_bio_free(void *bio);
+
 #endif

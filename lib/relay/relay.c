@@ -746,7 +746,7 @@ end_init(struct sw_relay *r, struct end *e, struct sw_conn *conn,
     e->last_rx_ms = r->started_us / 1000;
     sw_conn_rebind(
         conn, is_client ? &client_end_handlers : &upstream_end_handlers, e);
-    sw_conn_ring_join(conn, r->env.ring); /* plain ends, io_uring engine */
+    sw_conn_ring_join(conn, r->env.ring); /* on the io_uring engine */
 }
 
 static void

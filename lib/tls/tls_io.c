@@ -14,6 +14,10 @@
  * After a fatal error the SSL is marked quiet-shutdown: OpenSSL forbids a
  * close_notify on a broken session.
  *
+ * Under the SSL a socket BIO on the fd (SSL_set_fd), or, while the
+ * connection is on the io_uring ring, a ring BIO (set_bio,
+ * lib/conn/ring_bio.c): the ops above do not change with it.
+ *
  * Owns the SSL in io->tls (freed by close), never the fd. One thread: the
  * worker owning the connection. OpenSSL's error queue is per thread, so each
  * call clears it first and drains it after a failure.
@@ -223,6 +227,15 @@ tls_pending(const struct sw_io *io)
     return n > 0 ? (size_t)n : 0;
 }
 
+/* The same BIO both ways: SSL_set_bio takes the one reference and frees
+ * the BIO(s) it replaces. Bytes the SSL holds (a record read ahead or
+ * partly written, decrypted bytes) stay with it across the change. */
+static void
+tls_set_bio(struct sw_io *io, void *bio)
+{
+    SSL_set_bio(io->tls, bio, bio);
+}
+
 /*
  * A plain HTTP request on a TLS port: answer 400 in clear text, as nginx
  * does, after reading what the client sent so that the close does not
@@ -332,6 +345,7 @@ const struct sw_io_ops sw_io_tls = {
     .close = tls_close,
     .handshake = tls_handshake,
     .pending = tls_pending,
+    .set_bio = tls_set_bio,
     .can_splice = false,
     .scheme = "https",
 };

@@ -14,14 +14,20 @@
  * match, and a real browser: headless Chromium loading tests/tls/page.html,
  * which exchanges a text and a binary message over wss:// (driven by
  * tests/tls/browser.js over the DevTools pipe; skipped, with the reason
- * printed, only when no chromium is installed).
+ * printed, only when no chromium is installed). tls_wss_engine: the wss
+ * relay's TLS end is on the engine in use (SW_TEST_IO_ENGINE; on io_uring
+ * the shockwave_io_uring_* completions count it), many small messages, a
+ * peer's close_notify (answered with ours) and reset
+ * (tests/tls/wss_ends.py), then 1 and 16 MiB echoes.
  *
  * Second tcase, "upstream" (tests/conf/tls_upstream.conf): TLS toward the
  * upstream, with tests/tls/https_server.js (node's https) as the server:
  * 200 when the chain leads to tls_ca and the name (or IP address) matches,
  * with SNI and ALPN seen by the server; 502 and a "certificate verify
  * failed" log line for a wrong CA, a wrong name and a wrong IP address;
- * 200 with tls_verify off; TLS on both legs through the TLS listener.
+ * 200 with tls_verify off; TLS on both legs through the TLS listener;
+ * a WebSocket to a wss:// upstream (the same server echoes), its TLS end
+ * on the engine in use, small and 16 MiB messages.
  *
  * The PKI comes from tests/tls/gen-certs.sh, made once per test process in
  * its temporary folder.
@@ -360,6 +366,103 @@ START_TEST(tls_wss_echo_node)
 }
 END_TEST
 
+/* Ring receive and send completions so far (0 on epoll: there is none). */
+static void
+ring_counts(long long *rx, long long *tx)
+{
+    char *m = sw_test_metrics_fetch(gw.admin_port);
+    *rx = sw_test_metric_in(m, "shockwave_io_uring_receive_completions_total");
+    *tx = sw_test_metric_in(m, "shockwave_io_uring_send_completions_total");
+    free(m);
+    ck_assert_msg(*rx >= 0 && *tx >= 0, "no shockwave_io_uring_* metrics");
+}
+
+/* tests/tls/wss_ends.py MODE: one echo, then the end MODE names. */
+static void
+wss_end(const char *mode, const char *want)
+{
+    char *out = NULL;
+    int rc = sw_test_shell(&out,
+                   "/usr/bin/python3 '%s/tests/tls/wss_ends.py' 127.0.0.1 %d "
+                   "'%s/ca.pem' a.test %s 2>&1",
+                   sw_test_env("SW_SOURCE_ROOT"), tls_port, certs, mode);
+    ck_assert_msg(rc == 0 && strstr(out, want) != NULL, "%s: %s", mode, out);
+    free(out);
+}
+
+/* No client connection left open (the relay and its ends are gone). */
+static void
+wait_no_clients(const char *after)
+{
+    long long n = -1;
+    for (int i = 0; i < 100 && n != 0; i++) {
+        if (i > 0) {
+            usleep(50 * 1000);
+        }
+        n = sw_test_metric(gw.admin_port, "shockwave_client_connections_active");
+    }
+    ck_assert_msg(n == 0, "after %s: %lld client connections open", after, n);
+}
+
+/*
+ * The TLS end of a wss relay is on the engine in use. On io_uring its
+ * records go through the ring: each small echo, one at a time, is a receive
+ * and a send at the TLS end and at the plain upstream end, so the ring
+ * counts at least two of each per message (one, were the TLS end left on
+ * epoll); on epoll there is no ring. Then the ways a peer ends it: a TLS
+ * close_notify without a WebSocket close is answered with the gateway's
+ * own close_notify (queued on the ring before the socket closes) and a FIN;
+ * a reset closes the relay; no connection stays open, and 1 MiB and 16 MiB
+ * messages still echo (SHA-256 checked).
+ */
+START_TEST(tls_wss_engine)
+{
+    need_node();
+    bool ring = strcmp(sw_test_io_engine(), "io_uring") == 0;
+    long long rx0, tx0, rx, tx;
+    ring_counts(&rx0, &tx0);
+    char *out = NULL;
+    int rc = sw_test_shell(&out,
+                   "'%s' '%s/tests/js/wss_client.js' bench "
+                   "wss://127.0.0.1:%d/ws '%s/ca.pem' a.test 1 64 2>&1",
+                   node_bin, sw_test_env("SW_SOURCE_ROOT"), tls_port, certs);
+    const char *m = strstr(out, "\"messages\":");
+    ck_assert_msg(rc == 0 && m != NULL, "%s", out);
+    long long msgs = atoll(m + strlen("\"messages\":"));
+    free(out);
+    ck_assert_msg(msgs >= 100, "only %lld small wss echoes in 1 s", msgs);
+    /* the bench's close handshake came after its last echo: every
+     * completion of the echoes is counted once the close's are */
+    for (int i = 0; i < 40; i++) {
+        ring_counts(&rx, &tx);
+        if (!ring || (rx - rx0 >= 2 * msgs && tx - tx0 >= 2 * msgs)) {
+            break;
+        }
+        usleep(50 * 1000);
+    }
+    if (ring) {
+        ck_assert_msg(rx - rx0 >= 2 * msgs && tx - tx0 >= 2 * msgs,
+                      "%lld echoes: %lld receive and %lld send completions "
+                      "(the TLS end is not on the ring)",
+                      msgs, rx - rx0, tx - tx0);
+    } else {
+        ck_assert_msg(rx == 0 && tx == 0, "ring counts on epoll: %lld %lld",
+                      rx, tx);
+    }
+    wait_no_clients("the bench");
+    wss_end("closenotify", "close_notify ok");
+    wait_no_clients("a close_notify");
+    wss_end("reset", "reset sent");
+    wait_no_clients("a reset");
+    rc = sw_test_shell(&out,
+                       "/usr/bin/python3 '%s/tests/tls/wss_client.py' "
+                       "wss://127.0.0.1:%d/ws '%s/ca.pem' a.test echo 2>&1",
+                       sw_test_env("SW_SOURCE_ROOT"), tls_port, certs);
+    ck_assert_msg(rc == 0 && strstr(out, "echo ok") != NULL, "%s", out);
+    free(out);
+}
+END_TEST
+
 static char *
 serial_of(const char *name)
 {
@@ -666,6 +769,52 @@ START_TEST(tls_upstream_verify_fails)
 }
 END_TEST
 
+/* A WebSocket relayed to a wss:// upstream (https_server.js echoes): the
+ * TLS upstream end is on the engine in use, counted as tls_wss_engine
+ * counts the TLS client end (here the client end is plain, on the ring as
+ * well on io_uring), and small and 16 MiB messages echo intact. */
+START_TEST(tls_upstream_wss_engine)
+{
+    need_node();
+    bool ring = strcmp(sw_test_io_engine(), "io_uring") == 0;
+    long long rx0, tx0, rx, tx;
+    ring_counts(&rx0, &tx0);
+    char *out = NULL;
+    int rc = sw_test_shell(&out,
+                   "'%s' '%s/tests/js/wss_client.js' bench "
+                   "ws://127.0.0.1:%d/wss '%s/ca.pem' a.test 1 64 2>&1",
+                   node_bin, sw_test_env("SW_SOURCE_ROOT"), gw.port, certs);
+    const char *m = strstr(out, "\"messages\":");
+    ck_assert_msg(rc == 0 && m != NULL, "%s", out);
+    long long msgs = atoll(m + strlen("\"messages\":"));
+    free(out);
+    ck_assert_msg(msgs >= 100, "only %lld small echoes in 1 s", msgs);
+    for (int i = 0; i < 40; i++) {
+        ring_counts(&rx, &tx);
+        if (!ring || (rx - rx0 >= 2 * msgs && tx - tx0 >= 2 * msgs)) {
+            break;
+        }
+        usleep(50 * 1000);
+    }
+    if (ring) {
+        ck_assert_msg(rx - rx0 >= 2 * msgs && tx - tx0 >= 2 * msgs,
+                      "%lld echoes: %lld receive and %lld send completions "
+                      "(the TLS upstream end is not on the ring)",
+                      msgs, rx - rx0, tx - tx0);
+    } else {
+        ck_assert_msg(rx == 0 && tx == 0, "ring counts on epoll: %lld %lld",
+                      rx, tx);
+    }
+    rc = sw_test_shell(&out,
+                       "'%s' '%s/tests/js/wss_client.js' echo "
+                       "ws://127.0.0.1:%d/wss '%s/ca.pem' a.test 2>&1",
+                       node_bin, sw_test_env("SW_SOURCE_ROOT"), gw.port, certs);
+    ck_assert_msg(rc == 0 && strstr(out, "echo ok 4") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "ok binary-16mib sha256 ") != NULL, "%s", out);
+    free(out);
+}
+END_TEST
+
 static Suite *
 tls_suite(void)
 {
@@ -681,6 +830,7 @@ tls_suite(void)
     tcase_add_test(tc, tls_renegotiation_refused);
     tcase_add_test(tc, tls_wss_echo);
     tcase_add_test(tc, tls_wss_echo_node);
+    tcase_add_test(tc, tls_wss_engine);
     tcase_add_test(tc, tls_reload_certificates);
     tcase_add_test(tc, tls_config_test);
     tcase_add_test(tc, tls_browser_wss);
@@ -690,6 +840,7 @@ tls_suite(void)
     tcase_set_timeout(up, 120);
     tcase_add_test(up, tls_upstream_verified);
     tcase_add_test(up, tls_upstream_verify_fails);
+    tcase_add_test(up, tls_upstream_wss_engine);
     suite_add_tcase(s, up);
     return s;
 }

@@ -13,11 +13,16 @@
 //   X-Upstream-Sni: NAME        (the server name the client sent, or "-")
 //   X-Upstream-Alpn: PROTO      (the negotiated protocol, or "-")
 //   X-Upstream-Tls-Version: V   (e.g. TLSv1.3)
-// then a blank line. Request bodies are read and discarded. Runs until
-// SIGTERM or SIGINT.
+// then a blank line. Request bodies are read and discarded. A WebSocket
+// upgrade (npm `ws` from tests/js/node_modules) is accepted and echoes
+// every message with its type: a wss:// upstream. Runs until SIGTERM or
+// SIGINT.
 'use strict';
 const fs = require('fs');
 const https = require('https');
+const path = require('path');
+const WebSocket = require(path.join(__dirname, '..', 'js', 'node_modules',
+  'ws'));
 
 const [certFile, keyFile, portArg] = process.argv.slice(2, 5);
 if (!certFile || !keyFile) {
@@ -49,6 +54,14 @@ const server = https.createServer({
     });
     res.end(body);
   });
+});
+const wss = new WebSocket.WebSocketServer({
+  server,
+  perMessageDeflate: false,
+  maxPayload: 0,
+});
+wss.on('connection', (ws) => {
+  ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
 });
 server.on('tlsClientError', (e, socket) => {
   console.log(`tls client error: ${e.message}`);

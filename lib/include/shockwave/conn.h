@@ -12,7 +12,7 @@
  *   struct sw_conn: io (plain or TLS ops) + rev/wev/timer + in/out buffers
  *      |
  *   engine: libevent's epoll loop, or the worker's io_uring ring for the
- *   plain ends of a WebSocket relay (ring.h, sw_conn_ring_join)
+ *   ends of a WebSocket relay (ring.h, sw_conn_ring_join)
  *
  * The owner says what it wants (read, write); the connection adds what its
  * transport needs besides (TLS: a read that must write, a write that must
@@ -259,13 +259,15 @@ int sw_conn_connect_error(struct sw_conn *c);
  * multishot receive brought, sw_conn_send_buf queues the bytes for the
  * turn's one submission, on_read / on_write come from completions. */
 
-/* Move a plain end onto the ring `r` (NULL: the epoll engine, nothing
- * done). False when it stays on epoll: no ring, TLS, no socket, no
- * memory. */
+/* Move an end onto the ring `r` (NULL: the epoll engine, nothing done).
+ * A TLS end's records go through the ring from then on (a ring BIO under
+ * its SSL, lib/conn/ring_bio.c). False when it stays on epoll: no ring,
+ * no socket, no memory. */
 bool sw_conn_ring_join(struct sw_conn *c, struct sw_ring *r);
 
 /* Back to epoll (before sw_conn_detach): true when done or never on the
- * ring; false while bytes are queued either way (c stays on the ring). */
+ * ring (a TLS end has a socket BIO again); false while bytes are queued
+ * either way, or without memory (c stays on the ring). */
 bool sw_conn_ring_leave(struct sw_conn *c);
 
 /* Before a splice from c's socket: true when reads come straight from the

@@ -45,6 +45,12 @@ struct sw_io_ops {
     enum sw_status (*handshake)(struct sw_io *io);
     /* Decrypted bytes ready without touching the socket (0 for plain). */
     size_t (*pending)(const struct sw_io *io);
+    /* Carry the transport's records over `bio`, an OpenSSL BIO whose
+     * ownership moves to the transport, instead of what carried them so
+     * far: the io_uring ring's end (lib/conn/ring_bio.c), then a socket BIO
+     * on fd again. NULL for a transport that is the socket itself (plain),
+     * whose bytes the connection moves through the ring directly. */
+    void (*set_bio)(struct sw_io *io, void *bio);
     bool can_splice;    /* bytes on fd are the payload itself */
     const char *scheme; /* "http" or "https" */
 };

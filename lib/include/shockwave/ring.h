@@ -9,7 +9,7 @@
  *      |-- operations of other owners (struct sw_ring_op): the listeners'
  *      |   multishot accepts, upstream connects; their completions run in
  *      |   the turn, before the ends' owners
- *      `-- timers, TLS ends, HTTP sessions, health checks, fan-out
+ *      `-- timers, TLS handshakes, HTTP sessions, health checks, fan-out
  *          upstreams: libevent, as on the epoll engine
  *
  * Receives are multishot: one armed receive per connection keeps delivering
