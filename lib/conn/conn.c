@@ -8,6 +8,7 @@
  * Contents:
  *   on_event                   libevent's callback -> the owner's handlers
  *   sw_conn_init / attach / rebind / detach / close / close_gently
+ *   sw_conn_connect, sw_conn_connect_error   (through the ring, or not)
  *   sw_conn_watch, sw_conn_wake, sw_conn_in_has_room
  *   sw_conn_timer, sw_conn_timer_armed, sw_conn_kick,
  *   sw_conn_peer_gone
@@ -80,6 +81,7 @@ static void
 forget_socket(struct sw_conn *c)
 {
     c->io = (struct sw_io){.fd = -1, .ops = &sw_io_plain};
+    c->connect_err = -1;
     c->flags = 0;
     c->in_class = c->grow_class = 0;
 }
@@ -91,6 +93,7 @@ sw_conn_init(struct sw_conn *c, const char *role, struct event_base *base,
 {
     memset(c, 0, sizeof(*c));
     c->io.fd = -1;
+    c->connect_err = -1;
     c->io.ops = &sw_io_plain;
     c->role = role;
     c->base = base;
@@ -124,6 +127,7 @@ void
 sw_conn_detach(struct sw_conn *c, struct sw_io *io)
 {
     SW_ASSERT(c->ring == NULL); /* sw_conn_ring_leave first */
+    SW_ASSERT(c->connecting == NULL);
     sw_conn_watch(c, false, false);
     event_del(&c->timer);
     *io = c->io;
@@ -138,6 +142,14 @@ sw_conn_close(struct sw_conn *c)
     if (c->ring != NULL) {
         c->io.ops->close(&c->io);
         sw__ring_close(c, false); /* after the sends it holds */
+    } else if (c->connecting != NULL) {
+        /* the close goes after the connect and its cancel, in order: the
+         * kernel resolves the connect's fd before the number is freed */
+        struct sw_ring *r = sw_ring_op_ring(c->connecting);
+        sw_ring_op_free(c->connecting);
+        c->connecting = NULL;
+        c->io.ops->close(&c->io);
+        sw_ring_close_fd(r, c->io.fd);
     } else if (c->io.fd >= 0) {
         c->io.ops->close(&c->io);
         close(c->io.fd);
@@ -176,6 +188,53 @@ sw_conn_close_gently(struct sw_conn *c)
         }
     }
     sw_conn_close(c);
+}
+
+/* ---- connect ---------------------------------------------------------- */
+
+static void
+on_ring_connected(void *arg, int res, bool more)
+{
+    struct sw_conn *c = arg;
+    SW_UNUSED(more);
+    sw_ring_op_free(c->connecting);
+    c->connecting = NULL;
+    c->connect_err = res < 0 ? -res : 0;
+    c->on->on_write(c, c->arg); /* as writability after connect(2) */
+}
+
+void
+sw_conn_connect(struct sw_conn *c, struct sw_ring *r, const struct sockaddr *sa,
+                socklen_t len)
+{
+    SW_ASSERT(c->io.fd >= 0 && c->connecting == NULL && c->ring == NULL);
+    c->connect_err = -1;
+    if (r != NULL) {
+        struct sw_ring_op *op = sw_ring_op_new(r, on_ring_connected, c);
+        if (op != NULL && sw_ring_op_connect(op, c->io.fd, sa, len) == SW_OK) {
+            c->connecting = op;
+            return;
+        }
+        sw_ring_op_free(op);
+    }
+    if (connect(c->io.fd, sa, len) != 0 && errno != EINPROGRESS) {
+        c->connect_err = errno; /* the failed socket is writable at once */
+    }
+    sw_conn_watch(c, false, true);
+}
+
+int
+sw_conn_connect_error(struct sw_conn *c)
+{
+    if (c->connect_err >= 0) {
+        return c->connect_err;
+    }
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (getsockopt(c->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) {
+        err = errno;
+    }
+    return err;
 }
 
 /* ---- events ----------------------------------------------------------- */

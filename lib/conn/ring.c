@@ -43,10 +43,16 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+uint64_t
+ring_ud(const void *p, unsigned tag)
+{
+    return (uint64_t)(uintptr_t)p | tag;
+}
+
 static uint64_t
 ud(const struct sw_ring_ep *ep, unsigned tag)
 {
-    return (uint64_t)(uintptr_t)ep | tag;
+    return ring_ud(ep, tag);
 }
 
 static void
@@ -147,17 +153,17 @@ ring_rx_drop_all(struct sw_ring_ep *ep)
 
 /* ---- submission ------------------------------------------------------- */
 
-static void
-kick(struct sw_ring *r)
+void
+ring_kick(struct sw_ring *r)
 {
-    if (!r->flush_queued && !r->in_turn) {
+    if (!r->flush_queued && !r->in_turn && !r->exiting) {
         r->flush_queued = true;
         event_active(&r->flush_ev, EV_READ, 0);
     }
 }
 
-static void
-submit(struct sw_ring *r)
+void
+ring_submit(struct sw_ring *r)
 {
     if (io_uring_sq_ready(&r->uring) == 0) {
         return;
@@ -168,27 +174,25 @@ submit(struct sw_ring *r)
         sw_metrics_add(r->metrics, SW_METRIC_RING_SQES, n);
     } else if (n < 0) {
         sw_log_debug("io_uring_submit: %s", strerror(-n)); /* retried */
-        kick(r);
+        ring_kick(r);
     }
 }
 
-static void reap(struct sw_ring *r);
-
-static struct io_uring_sqe *
-sqe_get(struct sw_ring *r)
+struct io_uring_sqe *
+ring_sqe_get(struct sw_ring *r)
 {
     struct io_uring_sqe *s = io_uring_get_sqe(&r->uring);
     for (int i = 0; s == NULL && i < 8; i++) {
         /* the queue is full: what it holds goes now; a completion queue
          * that overflowed (thousands of ends closing at once) makes the
          * kernel refuse it until the completions are reaped */
-        submit(r);
+        ring_submit(r);
         s = io_uring_get_sqe(&r->uring);
         if (s == NULL) {
-            reap(r);
+            ring_reap(r);
         }
     }
-    kick(r);
+    ring_kick(r);
     return s;
 }
 
@@ -202,7 +206,7 @@ ring_rx_arm(struct sw_ring_ep *ep)
         ep->rx_err != 0 || ep->rx_nbufs >= SW_RING_RX_MAX) {
         return;
     }
-    struct io_uring_sqe *s = sqe_get(ep->ring);
+    struct io_uring_sqe *s = ring_sqe_get(ep->ring);
     if (s == NULL) {
         return; /* armed on the next read */
     }
@@ -220,7 +224,7 @@ ring_rx_cancel(struct sw_ring_ep *ep)
     if (ep->rx_state != RX_ARMED) {
         return;
     }
-    struct io_uring_sqe *s = sqe_get(ep->ring);
+    struct io_uring_sqe *s = ring_sqe_get(ep->ring);
     if (s == NULL) {
         return;
     }
@@ -238,7 +242,7 @@ ring_rx_stop_now(struct sw_ring_ep *ep)
     if (ep->rx_state == RX_IDLE) {
         return;
     }
-    submit(r); /* the receive itself may still wait in the queue */
+    ring_submit(r); /* the receive itself may still wait in the queue */
     struct io_uring_sync_cancel_reg reg = {.addr = ud(ep, TAG_RX),
                                            .timeout = {-1, -1}};
     int rc = io_uring_register_sync_cancel(&r->uring, &reg);
@@ -246,7 +250,7 @@ ring_rx_stop_now(struct sw_ring_ep *ep)
     if (rc < 0 && rc != -ENOENT && rc != -EALREADY) {
         sw_log_debug("io_uring sync cancel: %s", strerror(-rc));
     }
-    reap(r);
+    ring_reap(r);
 }
 
 /* Something for the owner to read: queued bytes, or an end it has not
@@ -269,7 +273,7 @@ ring_news(struct sw_ring_ep *ep)
         ep->next_news = r->news;
         r->news = ep;
     }
-    kick(r); /* news reaped outside a turn (rx_stop_now) still gets run */
+    ring_kick(r); /* news reaped outside a turn (rx_stop_now) still gets run */
 }
 
 static void
@@ -327,7 +331,7 @@ ring_tx_dirty(struct sw_ring_ep *ep)
         ep->next_dirty = r->dirty;
         r->dirty = ep;
     }
-    kick(r);
+    ring_kick(r);
 }
 
 static void
@@ -338,7 +342,7 @@ tx_submit(struct sw_ring_ep *ep)
         sw_buf_len(b) == 0 || ep->fd < 0) {
         return;
     }
-    struct io_uring_sqe *s = sqe_get(ep->ring);
+    struct io_uring_sqe *s = ring_sqe_get(ep->ring);
     if (s == NULL) {
         ring_tx_dirty(ep);
         return;
@@ -410,7 +414,8 @@ ring_close_socket(struct sw_ring_ep *ep)
             }
         }
     }
-    close(ep->fd); /* a receive still in flight holds the file till it ends */
+    /* a receive still in flight holds the file till it ends */
+    sw_ring_close_fd(ep->ring, ep->fd);
     ep->fd = -1;
 }
 
@@ -449,7 +454,7 @@ on_linger_sweep(evutil_socket_t fd, short what, void *arg)
         if (ep->lingering && now >= ep->linger_until_ms) {
             sw_log_info("fd %d: queued bytes not sent in %d ms, closing",
                         ep->fd, SW_RING_LINGER_MS);
-            struct io_uring_sqe *s = sqe_get(r);
+            struct io_uring_sqe *s = ring_sqe_get(r);
             if (s != NULL && ep->tx_inflight != 0) {
                 io_uring_prep_cancel64(s, ud(ep, TAG_TX), 0);
                 io_uring_sqe_set_data64(s, 0);
@@ -476,22 +481,25 @@ on_linger_sweep(evutil_socket_t fd, short what, void *arg)
 static void
 on_cqe(struct sw_ring *r, uint64_t data, int res, unsigned flags)
 {
-    struct sw_ring_ep *ep = (struct sw_ring_ep *)(uintptr_t)(data & ~7ull);
-    if (ep == NULL) {
+    void *p = (void *)(uintptr_t)(data & ~(uint64_t)TAG_MASK);
+    unsigned tag = (unsigned)(data & TAG_MASK);
+    if (tag == TAG_CLOSE) {
+        ring_close_cqe(r, res);
+    } else if (p == NULL) {
         return; /* a cancel's own completion */
-    }
-    SW_UNUSED(r);
-    if ((data & TAG_MASK) == TAG_RX) {
-        on_rx(ep, res, flags);
+    } else if (tag == TAG_RX) {
+        on_rx(p, res, flags);
+    } else if (tag == TAG_TX) {
+        on_tx(p, res);
     } else {
-        on_tx(ep, res);
+        ring_op_cqe(r, p, res, flags);
     }
 }
 
 /* Every completion there is into its end's state; no owner runs here, so
  * this may be called from inside an owner (rx_stop_now). */
-static void
-reap(struct sw_ring *r)
+void
+ring_reap(struct sw_ring *r)
 {
     struct io_uring_cqe *cqe;
     while (io_uring_peek_cqe(&r->uring, &cqe) == 0) {
@@ -508,6 +516,7 @@ reap(struct sw_ring *r)
 static void
 dispatch(struct sw_ring *r)
 {
+    ring_ops_run(r); /* accepts and connects: new sessions first */
     struct sw_ring_ep *list = r->news;
     struct sw_ring_ep *again = NULL;
     r->news = NULL;
@@ -559,11 +568,11 @@ flush(struct sw_ring *r)
     if (r->dirty != NULL) {
         event_active(&r->flush_ev, EV_READ, 0); /* again, after the rest */
     }
-    if (r->news != NULL) {
+    if (r->news != NULL || ring_ops_pending(r)) {
         struct timeval zero = {0, 0};
         event_add(&r->news_ev, &zero); /* after the next epoll_wait */
     }
-    submit(r);
+    ring_submit(r);
 }
 
 /* One turn: the completions (when the ring's fd woke us), the owners with
@@ -573,7 +582,7 @@ turn(struct sw_ring *r, bool completions)
 {
     r->in_turn = true;
     if (completions) {
-        reap(r);
+        ring_reap(r);
     }
     dispatch(r);
     flush(r);
@@ -684,6 +693,11 @@ sw_ring_new(struct event_base *base, struct sw_metrics *metrics, char *why,
         sw_ring_free(r);
         return NULL;
     }
+    if (!ring_ops_init(r)) {
+        snprintf(why, n, "out of memory");
+        sw_ring_free(r);
+        return NULL;
+    }
     r->base = base;
     r->metrics = metrics;
     sw_slab_init(&r->eps, sizeof(struct sw_ring_ep));
@@ -720,7 +734,7 @@ finish_lingering(struct sw_ring *r)
         struct io_uring_cqe *cqe;
         struct __kernel_timespec ts = {0, 50 * 1000 * 1000};
         io_uring_wait_cqe_timeout(&r->uring, &cqe, &ts);
-        reap(r);
+        ring_reap(r);
     }
 }
 
@@ -736,7 +750,9 @@ sw_ring_free(struct sw_ring *r)
         event_del(&r->flush_ev);
         event_del(&r->news_ev);
         event_del(&r->linger_ev);
-        /* what is still in flight ends with the ring, below */
+        r->exiting = true; /* closes from here on are close(2) */
+        ring_submit(r);    /* the closes queued before */
+        ring_ops_fini(r);
         while (r->all != NULL) {
             ring_close_socket(r->all);
             ep_free(r->all);

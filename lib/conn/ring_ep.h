@@ -22,7 +22,8 @@
 #define SW_RING_EXIT_WAIT_MS 2000 /* for them when the worker exits */
 #define SW_RING_DRAIN_READS 16    /* as sw_conn_close_gently */
 
-enum { TAG_RX = 1, TAG_TX = 2, TAG_MASK = 7 };
+/* A completion's user_data: its record's address | the tag. */
+enum { TAG_RX = 1, TAG_TX = 2, TAG_OP = 3, TAG_CLOSE = 4, TAG_MASK = 7 };
 enum rx_state { RX_IDLE, RX_ARMED, RX_CANCELLING };
 
 struct sw_ring_ep {
@@ -67,7 +68,44 @@ struct sw_ring {
     struct sw_ring_ep *all; /* every end not yet freed */
     struct sw_slab eps;
     struct sw_metrics *metrics; /* borrowed: the worker's */
+    struct sw_slab ops;         /* struct sw_ring_op records */
+    struct ring_op_done *opq;   /* owned: multishot completions to run */
+    unsigned opq_len, opq_cap;
+    struct sw_ring_op *op_fin; /* ended operations to run (their last) */
+    bool exiting;              /* sw_ring_free: closes are close(2) */
 };
+
+/* A multishot completion waiting for the turn (ring_ops.c). */
+struct ring_op_done {
+    struct sw_ring_op *op;
+    int res;
+};
+
+uint64_t ring_ud(const void *p, unsigned tag);
+
+/* The next submission entry (submitting and reaping to make room when the
+ * queue is full; the flush is kicked), or NULL when there is none. */
+struct io_uring_sqe *ring_sqe_get(struct sw_ring *r);
+
+/* The flush event runs after the current callbacks (outside a turn). */
+void ring_kick(struct sw_ring *r);
+
+/* Everything queued goes to the kernel now. */
+void ring_submit(struct sw_ring *r);
+
+/* Every completion there is into its record; no owner runs here. */
+void ring_reap(struct sw_ring *r);
+
+/* ring_ops.c: the operations of other owners. */
+bool ring_ops_init(struct sw_ring *r);
+void ring_ops_fini(struct sw_ring *r);
+void ring_op_cqe(struct sw_ring *r, struct sw_ring_op *op, int res,
+                 unsigned flags);
+void ring_close_cqe(struct sw_ring *r, int res);
+/* Completions reaped and not run yet. */
+bool ring_ops_pending(const struct sw_ring *r);
+/* Run them (the turn's dispatch). */
+void ring_ops_run(struct sw_ring *r);
 
 /* Free an end nothing refers to any more (closed, nothing in flight, on
  * no list). */

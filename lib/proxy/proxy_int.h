@@ -71,13 +71,17 @@ struct sw_wconf {
 };
 
 struct sw_listener {
-    int fd;                   /* owned: listening socket */
-    struct event ev;          /* readable: accept */
-    char port[8];             /* local port as text ($server_port) */
-    bool tls;                 /* `listen ... tls`: terminate TLS */
-    bool proxy_protocol;      /* `listen ... proxy_protocol` */
-    struct sw_worker *w;      /* borrowed: owning worker */
-    struct sw_listener *next; /* owned: next listener */
+    int fd;                       /* owned: listening socket */
+    struct event ev;              /* readable: accept (epoll) */
+    struct sw_ring_op *accept_op; /* owned: the multishot accept on the
+                                     worker's ring; NULL on epoll */
+    struct event retry_ev;        /* the ring's accept again after a backoff */
+    bool accept_failing;          /* the last accept ran out of fds/memory */
+    char port[8];                 /* local port as text ($server_port) */
+    bool tls;                     /* `listen ... tls`: terminate TLS */
+    bool proxy_protocol;          /* `listen ... proxy_protocol` */
+    struct sw_worker *w;          /* borrowed: owning worker */
+    struct sw_listener *next;     /* owned: next listener */
 };
 
 struct sw_session;
@@ -308,6 +312,19 @@ void sw__proxy_session_closed(struct sw_session *p);
 /* Give back memory the worker no longer needs (see worker.c); called by
  * the park sweep with the sessions it just parked. */
 void sw__proxy_worker_tidy(struct sw_worker *w, uint64_t now, size_t parks);
+
+/* worker.c: a socket accept4 (or the ring's accept) gave on l: a session,
+ * or closed at max_client_connections. Takes ownership of fd. */
+void sw__proxy_accepted(struct sw_worker *w, struct sw_listener *l, int fd,
+                        const struct sockaddr *sa);
+
+/* worker_ring.c: a listener's accepts on the worker's io_uring ring */
+/* Accept through the ring (false: the worker has no ring, or multishot
+ * accept cannot start: the caller accepts on libevent). */
+bool sw__proxy_listener_ring_start(struct sw_listener *l);
+/* Stop accepting through the ring: the multishot accept is cancelled and
+ * its last completion reaped, so l's socket may be closed and l freed. */
+void sw__proxy_listener_ring_stop(struct sw_listener *l);
 
 /* proxy_session.c: lifecycle, events, the phase loop */
 void sw__proxy_session_start(struct sw_worker *w, struct sw_listener *l, int fd,

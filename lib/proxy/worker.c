@@ -244,6 +244,7 @@ sw_worker_free(struct sw_worker *w)
     struct sw_listener *l = w->listeners;
     while (l != NULL) {
         struct sw_listener *next = l->next;
+        sw__proxy_listener_ring_stop(l);
         event_del(&l->ev);
         if (l->fd >= 0) {
             close(l->fd);
@@ -275,6 +276,22 @@ sw_worker_free(struct sw_worker *w)
     free(w);
 }
 
+void
+sw__proxy_accepted(struct sw_worker *w, struct sw_listener *l, int fd,
+                   const struct sockaddr *sa)
+{
+    size_t cap = w->wconf->cf->max_client_connections;
+    if (cap != 0 && w->nsessions + sw_fanout_live(w->fanout) >= cap) {
+        sw_metrics_inc(&w->metrics, SW_METRIC_CLIENT_CONNECTIONS_REFUSED);
+        sw_log_warn("worker %u: max_client_connections (%zu) reached, "
+                    "connection refused",
+                    w->id, cap);
+        close(fd);
+        return;
+    }
+    sw__proxy_session_start(w, l, fd, sa);
+}
+
 static void
 accept_ready(struct sw_worker *w, struct sw_listener *l)
 {
@@ -295,16 +312,7 @@ accept_ready(struct sw_worker *w, struct sw_listener *l)
             sw_log_error("worker %u: accept: %s", w->id, strerror(errno));
             return;
         }
-        size_t cap = w->wconf->cf->max_client_connections;
-        if (cap != 0 && w->nsessions + sw_fanout_live(w->fanout) >= cap) {
-            sw_metrics_inc(&w->metrics, SW_METRIC_CLIENT_CONNECTIONS_REFUSED);
-            sw_log_warn("worker %u: max_client_connections (%zu) reached, "
-                        "connection refused",
-                        w->id, cap);
-            close(fd);
-            continue;
-        }
-        sw__proxy_session_start(w, l, fd, (struct sockaddr *)&ss);
+        sw__proxy_accepted(w, l, fd, (struct sockaddr *)&ss);
     }
 }
 
@@ -338,7 +346,8 @@ sw_worker_listen(struct sw_worker *w, int fd, bool tls, bool proxy_protocol)
         snprintf(l->port, sizeof(l->port), "%u", port);
     }
     event_assign(&l->ev, w->base, fd, EV_READ | EV_PERSIST, on_listener, l);
-    if (event_add(&l->ev, NULL) != 0) {
+    /* on io_uring the ring accepts, from the worker's own thread (run) */
+    if (w->ring == NULL && event_add(&l->ev, NULL) != 0) {
         free(l);
         close(fd);
         return SW_ERROR;
@@ -353,6 +362,11 @@ sw_worker_run(struct sw_worker *w)
 {
     /* on the worker's own thread: a plugin's worker state is its alone */
     sw_plugin_worker_adopt(&w->plugins, w->wconf->cf);
+    for (struct sw_listener *l = w->listeners; l != NULL; l = l->next) {
+        if (w->ring != NULL && !sw__proxy_listener_ring_start(l)) {
+            event_add(&l->ev, NULL);
+        }
+    }
     event_base_loop(w->base, 0);
 }
 
@@ -426,6 +440,7 @@ start_drain(struct sw_worker *w)
     /* close, not just unwatch: the kernel would go on completing
      * handshakes into the backlog of a socket nobody accepts from */
     for (struct sw_listener *l = w->listeners; l != NULL; l = l->next) {
+        sw__proxy_listener_ring_stop(l); /* before the socket goes */
         event_del(&l->ev);
         close(l->fd);
         l->fd = -1;

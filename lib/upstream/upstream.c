@@ -311,7 +311,7 @@ sw_upstream_keepalive_put(struct sw_upstream_peer *peer, const struct sw_io *io)
 }
 
 int
-sw_upstream_connect(struct sw_upstream_peer *peer)
+sw_upstream_socket(struct sw_upstream_peer *peer)
 {
     const struct sw_conf_server *s = peer->server;
     int fd = socket(s->addr.ss_family,
@@ -326,6 +326,17 @@ sw_upstream_connect(struct sw_upstream_peer *peer)
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     sw_metrics_store_add(&peer->m->connects, 1);
+    return fd;
+}
+
+int
+sw_upstream_connect(struct sw_upstream_peer *peer)
+{
+    const struct sw_conf_server *s = peer->server;
+    int fd = sw_upstream_socket(peer);
+    if (fd < 0) {
+        return -1;
+    }
     if (connect(fd, (const struct sockaddr *)&s->addr, s->addrlen) != 0 &&
         errno != EINPROGRESS) {
         int err = errno;

@@ -359,7 +359,10 @@ ring_counted(struct scrape *sc)
         "shockwave_io_uring_receive_completions_total",
         "shockwave_io_uring_send_completions_total",
         "shockwave_io_uring_receives_starved_total",
-        "shockwave_io_uring_lingered_closes_total"};
+        "shockwave_io_uring_lingered_closes_total",
+        "shockwave_io_uring_accepts_total",
+        "shockwave_io_uring_connects_total",
+        "shockwave_io_uring_closes_total"};
     bool ring = strcmp(sw_test_io_engine(), "io_uring") == 0;
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         double v = get(sc, names[i], "");
@@ -377,6 +380,9 @@ ring_counted(struct scrape *sc)
             get(sc, "shockwave_io_uring_send_completions_total", ""),
             2 * small);
         ck_assert_double_gt(get(sc, "shockwave_io_uring_enters_total", ""), 0);
+        /* every client connection came through the ring's accept */
+        ck_assert_double_eq(get(sc, "shockwave_io_uring_accepts_total", ""),
+                            get(sc, "shockwave_client_connections_total", ""));
     }
 }
 

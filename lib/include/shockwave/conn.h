@@ -64,6 +64,8 @@ enum sw_conn_flag {
 struct sw_conn;
 struct sw_ring;
 struct sw_ring_ep;
+struct sw_ring_op;
+struct sockaddr;
 
 typedef void (*sw_conn_event_cb)(struct sw_conn *c, void *arg);
 
@@ -93,6 +95,10 @@ struct sw_conn {
     void *arg;                         /* the owner's, passed to `on` */
     struct sw_ring_ep *ring;           /* owned: this end on the worker's
                                           io_uring ring; NULL on epoll */
+    struct sw_ring_op *connecting;     /* owned: sw_conn_connect's connect
+                                          in flight on the ring */
+    int connect_err;                   /* how sw_conn_connect ended (errno,
+                                          0), -1: ask the socket */
 };
 
 static inline bool
@@ -235,6 +241,18 @@ ssize_t sw_conn_sendv(struct sw_conn *c, const struct iovec *iov, int n);
 
 /* sw_conn_send_buf(c, c->out). */
 ssize_t sw_conn_flush(struct sw_conn *c);
+
+/* Connect c's non-blocking socket to `sa`: through the ring `r` (an
+ * IORING_OP_CONNECT with the turn's submission) or, with r NULL or no room
+ * on the ring, connect(2) and writability. Either way the owner's on_write
+ * runs once the connect is done, and sw_conn_connect_error says how it
+ * went. A close meanwhile cancels it. */
+void sw_conn_connect(struct sw_conn *c, struct sw_ring *r,
+                     const struct sockaddr *sa, socklen_t len);
+
+/* After on_write of a connect: 0 when connected, else the errno (what
+ * the ring's completion said, or the socket's SO_ERROR). */
+int sw_conn_connect_error(struct sw_conn *c);
 
 /* ---- the io_uring engine (ring.h) -------------------------------------
  * An end on the ring keeps the calls above: sw_conn_read returns what its

@@ -128,7 +128,13 @@
     X(RING_NOBUFS, "io_uring_receives_starved_total", COUNTER,                 \
       "Ring receives ended for want of a provided buffer.")                    \
     X(RING_LINGERED, "io_uring_lingered_closes_total", COUNTER,                \
-      "Closes on a ring that waited for queued sends.")
+      "Closes on a ring that waited for queued sends.")                        \
+    X(RING_ACCEPTS, "io_uring_accepts_total", COUNTER,                         \
+      "Client connections accepted through the workers' rings.")               \
+    X(RING_CONNECTS, "io_uring_connects_total", COUNTER,                       \
+      "Upstream connects submitted to the workers' rings.")                    \
+    X(RING_CLOSES, "io_uring_closes_total", COUNTER,                           \
+      "Sockets closed through the workers' rings.")
 
 enum sw_metric {
 #define SW_METRIC_ENUM(id, name, type, help) SW_METRIC_##id,

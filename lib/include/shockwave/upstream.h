@@ -162,6 +162,11 @@ void sw_upstream_keepalive_put(struct sw_upstream_peer *peer,
  * progress or done) or -1 with errno set; logs the failure. */
 int sw_upstream_connect(struct sw_upstream_peer *peer);
 
+/* The socket of a new connection to `peer`, counted as a connect, its
+ * connect left to the caller (sw_conn_connect: through the io_uring ring).
+ * Returns it, or -1 with errno set (logged). */
+int sw_upstream_socket(struct sw_upstream_peer *peer);
+
 /* Passive health: a failed connect/exchange counts toward max_fails, after
  * which the peer is skipped for fail_timeout; a success clears the count.
  * With max_fails > 0 a failure is also counted in the shared state, where
