@@ -18,11 +18,11 @@
 
 #include <check.h>
 
-#define SESSION_MAX 1864       /* struct sw_session, two sw_conn included */
-#define CONN_MAX 488           /* struct sw_conn: io, three events, buffers */
-#define RELAY_MAX 1640         /* struct sw_relay: two ends, two directions */
-#define PARKED_MAX 616         /* struct sw_parked: an idle WebSocket, whole */
-#define FANOUT_CLIENT_MAX 1312 /* struct fo_client: a fan-out client */
+#define SESSION_MAX 1896 /* struct sw_session, two sw_conn included */
+#define CONN_MAX 504     /* struct sw_conn: io, events, buffers, connect */
+#define RELAY_MAX 1640   /* struct sw_relay: two ends, two directions */
+#define PARKED_MAX 616   /* struct sw_parked: an idle WebSocket, whole */
+#define FANOUT_CLIENT_MAX 1328 /* struct fo_client: a fan-out client */
 #define FANOUT_ENTRY 32        /* struct fo_entry: one ring slot */
 #define RING_EP_MAX 128        /* struct sw_ring_ep: an end on io_uring */
 #define FANOUT_SLICE 16        /* struct fo_slice: one queued message */
