@@ -49,12 +49,6 @@ ring_ud(const void *p, unsigned tag)
     return (uint64_t)(uintptr_t)p | tag;
 }
 
-static uint64_t
-ud(const struct sw_ring_ep *ep, unsigned tag)
-{
-    return ring_ud(ep, tag);
-}
-
 static void
 ep_free(struct sw_ring_ep *ep)
 {
@@ -196,6 +190,31 @@ ring_sqe_get(struct sw_ring *r)
     return s;
 }
 
+bool
+ring_cancel(struct sw_ring *r, uint64_t data)
+{
+    struct io_uring_sqe *s = ring_sqe_get(r);
+    if (s == NULL) {
+        return false;
+    }
+    io_uring_prep_cancel64(s, data, 0);
+    io_uring_sqe_set_data64(s, 0); /* its own completion names no record */
+    return true;
+}
+
+void
+ring_sync_cancel(struct sw_ring *r, uint64_t data)
+{
+    ring_submit(r); /* the operation itself may still wait in the queue */
+    struct io_uring_sync_cancel_reg reg = {.addr = data, .timeout = {-1, -1}};
+    int rc = io_uring_register_sync_cancel(&r->uring, &reg);
+    sw_metrics_inc(r->metrics, SW_METRIC_RING_ENTERS);
+    if (rc < 0 && rc != -ENOENT && rc != -EALREADY) {
+        sw_log_debug("io_uring sync cancel: %s", strerror(-rc));
+    }
+    ring_reap(r); /* its last completion, and whatever came before it */
+}
+
 /* ---- receive ---------------------------------------------------------- */
 
 void
@@ -213,7 +232,7 @@ ring_rx_arm(struct sw_ring_ep *ep)
     io_uring_prep_recv_multishot(s, ep->fd, NULL, 0, 0);
     s->flags |= IOSQE_BUFFER_SELECT;
     s->buf_group = SW_RING_BGID;
-    io_uring_sqe_set_data64(s, ud(ep, TAG_RX));
+    io_uring_sqe_set_data64(s, ring_ud(ep, TAG_RX));
     ep->rx_state = RX_ARMED;
     ep->ops++;
 }
@@ -224,13 +243,9 @@ ring_rx_cancel(struct sw_ring_ep *ep)
     if (ep->rx_state != RX_ARMED) {
         return;
     }
-    struct io_uring_sqe *s = ring_sqe_get(ep->ring);
-    if (s == NULL) {
-        return;
+    if (ring_cancel(ep->ring, ring_ud(ep, TAG_RX))) {
+        ep->rx_state = RX_CANCELLING;
     }
-    io_uring_prep_cancel64(s, ud(ep, TAG_RX), 0);
-    io_uring_sqe_set_data64(s, 0);
-    ep->rx_state = RX_CANCELLING;
 }
 
 /* Cancel the receive and wait for it to end, so that nothing more arrives
@@ -242,15 +257,7 @@ ring_rx_stop_now(struct sw_ring_ep *ep)
     if (ep->rx_state == RX_IDLE) {
         return;
     }
-    ring_submit(r); /* the receive itself may still wait in the queue */
-    struct io_uring_sync_cancel_reg reg = {.addr = ud(ep, TAG_RX),
-                                           .timeout = {-1, -1}};
-    int rc = io_uring_register_sync_cancel(&r->uring, &reg);
-    sw_metrics_inc(r->metrics, SW_METRIC_RING_ENTERS);
-    if (rc < 0 && rc != -ENOENT && rc != -EALREADY) {
-        sw_log_debug("io_uring sync cancel: %s", strerror(-rc));
-    }
-    ring_reap(r);
+    ring_sync_cancel(r, ring_ud(ep, TAG_RX));
 }
 
 /* Something for the owner to read: queued bytes, or an end it has not
@@ -349,7 +356,7 @@ tx_submit(struct sw_ring_ep *ep)
     }
     ep->tx_inflight = (uint32_t)SW_MIN(sw_buf_len(b), (size_t)UINT32_MAX);
     io_uring_prep_send(s, ep->fd, b->pos, ep->tx_inflight, MSG_NOSIGNAL);
-    io_uring_sqe_set_data64(s, ud(ep, TAG_TX));
+    io_uring_sqe_set_data64(s, ring_ud(ep, TAG_TX));
     ep->ops++;
 }
 
@@ -454,10 +461,8 @@ on_linger_sweep(evutil_socket_t fd, short what, void *arg)
         if (ep->lingering && now >= ep->linger_until_ms) {
             sw_log_info("fd %d: queued bytes not sent in %d ms, closing",
                         ep->fd, SW_RING_LINGER_MS);
-            struct io_uring_sqe *s = ring_sqe_get(r);
-            if (s != NULL && ep->tx_inflight != 0) {
-                io_uring_prep_cancel64(s, ud(ep, TAG_TX), 0);
-                io_uring_sqe_set_data64(s, 0);
+            if (ep->tx_inflight != 0) {
+                ring_cancel(r, ring_ud(ep, TAG_TX));
             }
             ep->tx_err = ETIMEDOUT;
             linger_done(ep);

@@ -90,6 +90,15 @@ struct io_uring_sqe *ring_sqe_get(struct sw_ring *r);
 /* The flush event runs after the current callbacks (outside a turn). */
 void ring_kick(struct sw_ring *r);
 
+/* Cancel the operation whose user_data is `data`, with the turn's
+ * submission (asynchronous: its completion says when). False when the
+ * ring has no room now. */
+bool ring_cancel(struct sw_ring *r, uint64_t data);
+
+/* Cancel it and wait until it has ended, its completions reaped: the
+ * kernel holds nothing of it afterwards. */
+void ring_sync_cancel(struct sw_ring *r, uint64_t data);
+
 /* Everything queued goes to the kernel now. */
 void ring_submit(struct sw_ring *r);
 

@@ -25,7 +25,6 @@
 #include <shockwave/log.h>
 #include <shockwave/metrics.h>
 
-#include <errno.h>
 #include <unistd.h>
 
 #define SW_RING_OPQ_START 256u
@@ -127,31 +126,14 @@ sw_ring_op_connect(struct sw_ring_op *op, int fd, const struct sockaddr *sa,
     return SW_OK;
 }
 
-static void
-cancel(struct sw_ring_op *op)
-{
-    struct io_uring_sqe *s = ring_sqe_get(op->ring);
-    if (s != NULL) {
-        io_uring_prep_cancel64(s, ring_ud(op, TAG_OP), 0);
-        io_uring_sqe_set_data64(s, 0);
-    }
-}
-
 void
 sw_ring_op_stop(struct sw_ring_op *op)
 {
     struct sw_ring *r = op->ring;
     op->cb = NULL; /* what comes in meanwhile is dropped, below */
     if (op->inflight) {
-        ring_submit(r); /* the operation itself may still wait there */
-        struct io_uring_sync_cancel_reg reg = {.addr = ring_ud(op, TAG_OP),
-                                               .timeout = {-1, -1}};
-        int rc = io_uring_register_sync_cancel(&r->uring, &reg);
-        sw_metrics_inc(r->metrics, SW_METRIC_RING_ENTERS);
-        if (rc < 0 && rc != -ENOENT && rc != -EALREADY) {
-            sw_log_debug("io_uring sync cancel: %s", strerror(-rc));
-        }
-        ring_reap(r); /* its last completion, with whatever it accepted */
+        /* its last completion is reaped, with whatever it accepted */
+        ring_sync_cancel(r, ring_ud(op, TAG_OP));
     }
     op_maybe_free(op);
 }
@@ -164,7 +146,8 @@ sw_ring_op_free(struct sw_ring_op *op)
     }
     op->cb = NULL;
     if (op->inflight) {
-        cancel(op); /* the completion frees it */
+        /* the completion frees it */
+        ring_cancel(op->ring, ring_ud(op, TAG_OP));
     }
     op_maybe_free(op);
 }

@@ -31,28 +31,16 @@ upstream_attach(struct sw_session *p, const struct sw_io *io)
     set_flag(p, SW_SESS_F_HEAD_SENT, false);
 }
 
-/* The socket of a new connection to peer: its connect started here on
- * epoll, by start_connect through the worker's io_uring ring. */
-static int
-open_upstream(struct sw_session *p, struct sw_upstream_peer *peer)
-{
-    return p->w->ring != NULL ? sw_upstream_socket(peer)
-                              : sw_upstream_connect(peer);
-}
-
-/* A new connection's connect is in flight: wait for writability (on the
- * ring: for the connect's completion, which calls on_write the same). */
+/* A new connection's connect: through the worker's io_uring ring, or
+ * connect(2) and writability on epoll (sw_conn_connect); its end calls
+ * on_write either way, and connect_done tells how it went. */
 static void
 start_connect(struct sw_session *p)
 {
     sw__proxy_set_state(p, SW_PROXY_CONNECT);
-    if (p->w->ring != NULL) {
-        const struct sw_conf_server *s = p->peer->server;
-        sw_conn_connect(&p->u, p->w->ring, (const struct sockaddr *)&s->addr,
-                        s->addrlen);
-    } else {
-        sw_conn_watch(&p->u, false, true);
-    }
+    const struct sw_conf_server *s = p->peer->server;
+    sw_conn_connect(&p->u, p->w->ring, (const struct sockaddr *)&s->addr,
+                    s->addrlen);
     sw_conn_timer(&p->u, route_or(p->route->connect_timeout_ms,
                                   p->up->cf->connect_timeout_ms));
 }
@@ -107,7 +95,7 @@ sw__proxy_connect_next(struct sw_session *p)
         bool reused = sw_upstream_keepalive_get(peer, &io);
         set_flag(p, SW_SESS_F_REUSED, reused);
         if (!reused) {
-            io.fd = open_upstream(p, peer);
+            io.fd = sw_upstream_socket(peer);
             if (io.fd < 0) {
                 sw_upstream_report(peer, false);
                 sw_metrics_inc(&p->w->metrics,
@@ -173,7 +161,7 @@ sw__proxy_retry_stale(struct sw_session *p)
     }
     struct sw_upstream_peer *peer = p->peer;
     release_keep_head(p);
-    struct sw_io io = {.fd = open_upstream(p, peer), .ops = &sw_io_plain};
+    struct sw_io io = {.fd = sw_upstream_socket(peer), .ops = &sw_io_plain};
     if (io.fd < 0) {
         return false;
     }
