@@ -363,7 +363,7 @@ ring_counted(struct scrape *sc)
         "shockwave_io_uring_accepts_total",
         "shockwave_io_uring_connects_total",
         "shockwave_io_uring_closes_total"};
-    bool ring = strcmp(sw_test_io_engine(), "io_uring") == 0;
+    bool ring = sw_test_on_io_uring();
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         double v = get(sc, names[i], "");
         ck_assert_msg(v >= 0, "%s missing", names[i]);

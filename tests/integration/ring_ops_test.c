@@ -40,23 +40,14 @@ static struct sw_test_gw gw;
 static int full_fd = -1; /* full.test's server: listens, never accepts */
 static int full_fill[4]; /* connections filling its backlog */
 
-static bool
-on_ring(void)
-{
-    return strcmp(sw_test_io_engine(), "io_uring") == 0;
-}
-
 static int
-listen_full(int port)
+listen_full(int *port)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    int fd = sw_test_listen_loopback(0, port);
+    ck_assert_int_ge(fd, 0);
     struct sockaddr_in sa = {.sin_family = AF_INET,
-                             .sin_port = htons((uint16_t)port)};
+                             .sin_port = htons((uint16_t)*port)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    ck_assert_int_eq(listen(fd, 0), 0);
     /* fill the accept queue: later SYNs are dropped, connects hang */
     for (int i = 0; i < 4; i++) {
         full_fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
@@ -72,8 +63,8 @@ start(rlim_t nofile)
 {
     int be_port;
     ck_assert(sw_test_backend_start(&be, "b1", &be_port));
-    int full_port = sw_test_free_port();
-    full_fd = listen_full(full_port);
+    int full_port;
+    full_fd = listen_full(&full_port);
     const char *kv[] = {
         "DEAD", sw_test_itoa(sw_test_free_port()), "B1", sw_test_itoa(be_port),
         "FULL", sw_test_itoa(full_port),           NULL};
@@ -111,7 +102,7 @@ static void
 ring_counted(const char *name, long long min)
 {
     long long v = sw_test_metric(gw.admin_port, name);
-    if (on_ring()) {
+    if (sw_test_on_io_uring()) {
         ck_assert_msg(v >= min, "%s = %lld, want >= %lld", name, v, min);
     } else {
         ck_assert_msg(v == 0, "%s = %lld on epoll", name, v);
@@ -209,7 +200,7 @@ START_TEST(reload_keeps_accepting)
     }
     long long after =
         sw_test_metric(gw.admin_port, "shockwave_io_uring_accepts_total");
-    if (on_ring()) {
+    if (sw_test_on_io_uring()) {
         ck_assert_int_ge(after - before, 5);
     } else {
         ck_assert_int_eq(after, 0);
@@ -252,7 +243,7 @@ START_TEST(fd_limit_then_answers)
         }
     }
     ck_assert_msg(ok, "no answer after the descriptors came back");
-    if (on_ring()) {
+    if (sw_test_on_io_uring()) {
         /* one line per burst, not one per try */
         ck_assert_int_le(
             sw_test_proc_log_count(&gw.proc, mark, "Too many open files", NULL),

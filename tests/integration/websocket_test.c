@@ -401,8 +401,7 @@ START_TEST(splice_and_copy)
      * io_uring, so is what the ring had received before the hand-over to
      * splice (docs/architecture.md): how much depends on timing, at least
      * 1 MiB is spliced. */
-    long long want = strcmp(sw_test_io_engine(), "io_uring") == 0 ? MIB
-                                                                   : 4LL * MIB;
+    long long want = sw_test_on_io_uring() ? MIB : 4LL * MIB;
     ck_assert_msg(sp1 - sp0 >= want,
                   "spliced %lld bytes of 8 MiB (copied %lld)", sp1 - sp0,
                   cp1 - cp0);

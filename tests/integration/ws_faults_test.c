@@ -757,7 +757,7 @@ END_TEST
  * once they are out. */
 START_TEST(upstream_reset_while_unread)
 {
-    bool ring = strcmp(sw_test_io_engine(), "io_uring") == 0;
+    bool ring = sw_test_on_io_uring();
     long long lost0 = metric("shockwave_ws_peer_lost_total");
     struct sw_test_ws ws;
     session_open(&ws, flood_then_reset, "/flood");

@@ -539,6 +539,12 @@ sw_test_io_engine(void)
 }
 
 bool
+sw_test_on_io_uring(void)
+{
+    return strcmp(sw_test_io_engine(), "io_uring") == 0;
+}
+
+bool
 sw_test_conf_engine(const char *path)
 {
     const char *e = getenv("SW_TEST_IO_ENGINE");

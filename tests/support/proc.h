@@ -152,6 +152,7 @@ int sw_test_conf_check(const char *name, const char *const *kv, char **out);
  * rewritten.
  */
 const char *sw_test_io_engine(void);
+bool sw_test_on_io_uring(void); /* sw_test_io_engine() is io_uring */
 bool sw_test_conf_engine(const char *path);
 
 /* Write text to a file. */
