@@ -559,16 +559,17 @@ make_room(struct sw_fanout *f, struct fo_chan *ch)
 {
     struct fo_upstream *u = &ch->up;
     uint32_t part = u->blk_len - u->blk_pos;
-    size_t need = FO_READ_BLOCK;
+    size_t frame = 0; /* the frame in progress, once its header is in */
     if (part >= 2) {
         struct sw_ws_decoder dec;
         sw_ws_decoder_init(&dec, SW_WS_PEER_SERVER, 0, ch->max_frame);
         struct sw_ws_frame fr;
         if (sw_ws_frame_decode(&dec, u->blk->data + u->blk_pos, part, &fr) >=
             0) {
-            need = SW_MAX(need, (size_t)(fr.header_len + fr.payload_len));
+            frame = (size_t)(fr.header_len + fr.payload_len);
         }
     }
+    size_t need = SW_MAX((size_t)FO_READ_BLOCK, frame);
     /* every slice of the block was sent and no ring holds one: read into
      * it from its start again, so clients that keep up cycle one block
      * (a block of a larger class, taken for one large frame, is given up
@@ -578,7 +579,9 @@ make_room(struct sw_fanout *f, struct fo_chan *ch)
         atomic_load_explicit(&u->blk->refs, memory_order_acquire) == 1) {
         u->blk_len = u->blk_pos = 0;
     }
-    bool fits = (size_t)u->blk_pos + need <= u->blk->cap;
+    /* a block that clients still read from is filled on: a new one only
+     * when the frame in progress would not end inside it */
+    bool fits = (size_t)u->blk_pos + frame <= u->blk->cap;
     if (larger && part == 0) {
         fits = false; /* back to the smallest class */
     }
