@@ -15,7 +15,7 @@
  *   sw_conn_buf_ready / out_room / buf_release* / release_idle
  *   sw_conn_read, sw_conn_send_buf, sw_conn_flush
  *   sw_conn_show_flags
- *   sw_conn_ring_join / leave, sw_conn_reads_direct / _ring,
+ *   sw_conn_ring_join / leave, sw_conn_splice_*,
  *   sw_conn_sends_idle           an end on the io_uring ring (ring.c)
  *
  * Threading: the owning worker's thread only.
@@ -25,6 +25,7 @@
 #include <shockwave/log.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/uio.h>
 #include <sys/socket.h>
@@ -649,17 +650,56 @@ sw_conn_ring_leave(struct sw_conn *c)
 }
 
 bool
-sw_conn_reads_direct(struct sw_conn *c)
+sw_conn_splice_begin(struct sw_conn *c)
 {
-    return c->ring == NULL || sw__ring_direct_reads(c);
+    return c->ring == NULL || sw__ring_splice_begin(c);
 }
 
 void
-sw_conn_reads_ring(struct sw_conn *c)
+sw_conn_splice_end(struct sw_conn *c)
 {
     if (c->ring != NULL) {
-        sw__ring_ring_reads(c);
+        sw__ring_splice_end(c);
     }
+}
+
+static ssize_t
+splice_result(struct sw_conn *c, ssize_t n)
+{
+    if (n >= 0) {
+        return n;
+    }
+    if (errno == EAGAIN || errno == EINTR) {
+        return SW_AGAIN;
+    }
+    c->io.last_errno = errno;
+    return SW_ERROR;
+}
+
+ssize_t
+sw_conn_splice_from(struct sw_conn *c, int pfd, size_t want)
+{
+    if (c->ring != NULL) {
+        return sw__ring_splice_from(c, pfd, want);
+    }
+    return splice_result(c, splice(c->io.fd, NULL, pfd, NULL, want,
+                                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK));
+}
+
+ssize_t
+sw_conn_splice_to(struct sw_conn *c, int pfd, size_t n)
+{
+    if (c->ring != NULL) {
+        return sw__ring_splice_to(c, pfd, n);
+    }
+    return splice_result(c, splice(pfd, NULL, c->io.fd, NULL, n,
+                                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK));
+}
+
+bool
+sw_conn_splice_async(const struct sw_conn *c)
+{
+    return c->ring != NULL;
 }
 
 bool

@@ -221,7 +221,7 @@ void
 ring_rx_arm(struct sw_ring_ep *ep)
 {
     if (ep->conn == NULL || !ep->want_read || ep->rx_state != RX_IDLE ||
-        ep->direct || ep->to_direct || ep->starved || ep->rx_eof ||
+        ep->direct || ep->spliced || ep->starved || ep->rx_eof ||
         ep->rx_err != 0 || ep->rx_nbufs >= SW_RING_RX_MAX) {
         return;
     }
@@ -230,6 +230,12 @@ ring_rx_arm(struct sw_ring_ep *ep)
         return; /* armed on the next read */
     }
     io_uring_prep_recv_multishot(s, ep->fd, NULL, 0, 0);
+    if (!ep->ring->rx_unlimited) {
+        /* the kernel ends the receive after this much (Linux 6.17's
+         * optlen, which liburing 2.3 names file_index), so it cannot run
+         * far ahead of an owner about to splice the rest */
+        s->file_index = SW_RING_RX_MAX * SW_RING_BUF_SIZE;
+    }
     s->flags |= IOSQE_BUFFER_SELECT;
     s->buf_group = SW_RING_BGID;
     io_uring_sqe_set_data64(s, ring_ud(ep, TAG_RX));
@@ -265,8 +271,7 @@ ring_rx_stop_now(struct sw_ring_ep *ep)
 bool
 ring_rx_has_news(const struct sw_ring_ep *ep)
 {
-    return ep->rx_head != SW_RING_NONE ||
-           (ep->to_direct && ep->rx_state == RX_IDLE) ||
+    return ep->rx_head != SW_RING_NONE || ring_splice_in_done(ep) ||
            ((ep->rx_eof || ep->rx_err != 0 || ep->starved) &&
             ep->conn != NULL && !sw_conn_has(ep->conn, SW_CONN_F_EOF));
 }
@@ -302,6 +307,10 @@ on_rx(struct sw_ring_ep *ep, int res, unsigned flags)
     } else if (res == 0) {
         ep->rx_eof = true;
         ring_news(ep);
+    } else if (res == -EINVAL && !r->rx_unlimited) {
+        r->rx_unlimited = true; /* re-armed below without the limit */
+        sw_log_info("io_uring: receives cannot be limited (before Linux "
+                    "6.17): they may run ahead of a splice");
     } else if (res == -ENOBUFS) {
         ep->starved = true;
         sw_metrics_inc(r->metrics, SW_METRIC_RING_NOBUFS);
@@ -313,9 +322,6 @@ on_rx(struct sw_ring_ep *ep, int res, unsigned flags)
     if ((flags & IORING_CQE_F_MORE) == 0) {
         ep->rx_state = RX_IDLE;
         ep->ops--;
-        if (ep->to_direct && ep->conn != NULL) {
-            ring_news(ep); /* its owner now reads the socket itself */
-        }
         ring_rx_arm(ep);
         ring_maybe_free(ep);
     }
@@ -326,7 +332,9 @@ on_rx(struct sw_ring_ep *ep, int res, unsigned flags)
 bool
 ring_tx_idle(const struct sw_ring_ep *ep)
 {
-    return ep->tx_inflight == 0 && (ep->tx == NULL || sw_buf_len(ep->tx) == 0);
+    return ep->tx_inflight == 0 &&
+           (ep->tx == NULL || sw_buf_len(ep->tx) == 0) &&
+           (ep->sp_out == NULL || ep->sp_out->done);
 }
 
 void
@@ -389,6 +397,12 @@ on_tx(struct sw_ring_ep *ep, int res)
     } else {
         ring_tx_dirty(ep);
     }
+    ring_tx_settled(ep);
+}
+
+void
+ring_tx_settled(struct sw_ring_ep *ep)
+{
     if (ep->shut_after_tx && ring_tx_idle(ep) && ep->fd >= 0) {
         ep->shut_after_tx = false;
         shutdown(ep->fd, SHUT_WR); /* the FIN follows the last byte */
@@ -496,6 +510,10 @@ on_cqe(struct sw_ring *r, uint64_t data, int res, unsigned flags)
         on_rx(p, res, flags);
     } else if (tag == TAG_TX) {
         on_tx(p, res);
+    } else if (tag == TAG_SPLICE) {
+        ring_splice_cqe(p, res);
+    } else if (tag == TAG_SPLICE_POLL) {
+        return; /* the poll failed: its splice's completion follows */
     } else {
         ring_op_cqe(r, p, res, flags);
     }
@@ -706,6 +724,7 @@ sw_ring_new(struct event_base *base, struct sw_metrics *metrics, char *why,
     r->base = base;
     r->metrics = metrics;
     sw_slab_init(&r->eps, sizeof(struct sw_ring_ep));
+    sw_slab_init(&r->splices, sizeof(struct ring_splice));
     event_assign(&r->ring_ev, base, r->uring.ring_fd, EV_READ | EV_PERSIST,
                  on_ring_ready, r);
     event_assign(&r->flush_ev, base, -1, 0, on_flush, r);
@@ -763,6 +782,7 @@ sw_ring_free(struct sw_ring *r)
             ep_free(r->all);
         }
         sw_slab_fini(&r->eps);
+        sw_slab_fini(&r->splices);
     }
     io_uring_queue_exit(&r->uring); /* ends what is still in flight */
     if (r->br != NULL) {

@@ -96,7 +96,6 @@ static void
 go_direct(struct sw_ring_ep *ep)
 {
     ep->direct = true;
-    ep->to_direct = false;
     set_event(&ep->conn->rev, &ep->rev_added, ep->want_read);
 }
 
@@ -127,10 +126,6 @@ sw__ring_recv(struct sw_conn *c, uint8_t *p, size_t room)
         return 0;
     }
     if (ep->direct) {
-        return SW_RING_DIRECT;
-    }
-    if (ep->to_direct && ep->rx_state == RX_IDLE) {
-        go_direct(ep); /* the received bytes are read: the socket now */
         return SW_RING_DIRECT;
     }
     if (ep->starved && ep->rx_state == RX_IDLE) {
@@ -197,6 +192,7 @@ unbind(struct sw_conn *c)
     set_event(&c->wev, &ep->wev_added, false);
     c->flags &= ~(unsigned)(SW_CONN_F_READING | SW_CONN_F_WRITING);
     ring_rx_cancel(ep);
+    ring_splice_cancel(ep);
     ring_rx_drop_all(ep);
     ep->conn = NULL;
     ep->want_read = false;
@@ -255,7 +251,8 @@ bool
 sw__ring_leave(struct sw_conn *c)
 {
     struct sw_ring_ep *ep = c->ring;
-    if (!ring_tx_idle(ep) || ep->tx_err != 0 || !rx_quiesce(ep)) {
+    if (!ring_tx_idle(ep) || ep->tx_err != 0 || ep->spliced ||
+        ep->sp_out != NULL || !rx_quiesce(ep)) {
         return false;
     }
     bool rd = ep->want_read;
@@ -268,43 +265,37 @@ sw__ring_leave(struct sw_conn *c)
 }
 
 bool
-sw__ring_direct_reads(struct sw_conn *c)
+sw__ring_splice_begin(struct sw_conn *c)
 {
     struct sw_ring_ep *ep = c->ring;
-    if (ep->direct) {
+    if (ep->spliced) {
         return true;
     }
-    /* no receive armed from now on; received bytes are read first (the
-     * owner copies them), then the socket is read directly */
-    ep->to_direct = true;
-    if (ring_rx_has_news(ep) || ep->rx_eof) {
-        ring_rx_cancel(ep);
-        return false;
+    ep->spliced = true; /* no re-arm while the cancel completes */
+    if (ep->direct) {
+        ep->direct = false;
+        set_event(&c->rev, &ep->rev_added, false);
     }
     ring_rx_stop_now(ep);
-    if (ep->rx_state != RX_IDLE || ep->rx_nbufs > 0 || ep->rx_eof ||
-        ep->rx_err != 0) {
+    if (ep->rx_state != RX_IDLE) {
+        ep->spliced = false; /* the kernel did not end it: copy instead */
+        ring_rx_arm(ep);
         return false;
     }
-    go_direct(ep);
     return true;
 }
 
-static void
-ring_reads(struct sw_ring_ep *ep)
-{
-    ep->direct = false;
-    ep->to_direct = false;
-    ep->starved = false;
-    set_event(&ep->conn->rev, &ep->rev_added, false);
-    ring_rx_arm(ep);
-}
-
 void
-sw__ring_ring_reads(struct sw_conn *c)
+sw__ring_splice_end(struct sw_conn *c)
 {
-    if ((c->ring->direct || c->ring->to_direct) && !c->ring->starved) {
-        ring_reads(c->ring);
+    struct sw_ring_ep *ep = c->ring;
+    if (!ep->spliced || ep->sp_in != NULL) {
+        return;
+    }
+    ep->spliced = ep->starved = false;
+    ring_rx_arm(ep);
+    if (ep->want_read && ring_rx_has_news(ep)) {
+        ring_news(ep); /* bytes of the next frame came with the last */
     }
 }
 
@@ -313,7 +304,9 @@ sw__ring_retry_buffers(struct sw_conn *c)
 {
     struct sw_ring_ep *ep = c->ring;
     if (ep->direct && ep->starved && ep->ring->bufs_out < SW_RING_BUFS / 2) {
-        ring_reads(ep);
+        ep->direct = ep->starved = false;
+        set_event(&c->rev, &ep->rev_added, false);
+        ring_rx_arm(ep);
     }
 }
 

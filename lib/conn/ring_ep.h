@@ -23,7 +23,15 @@
 #define SW_RING_DRAIN_READS 16    /* as sw_conn_close_gently */
 
 /* A completion's user_data: its record's address | the tag. */
-enum { TAG_RX = 1, TAG_TX = 2, TAG_OP = 3, TAG_CLOSE = 4, TAG_MASK = 7 };
+enum {
+    TAG_RX = 1,
+    TAG_TX = 2,
+    TAG_OP = 3,
+    TAG_CLOSE = 4,
+    TAG_SPLICE = 5,      /* a struct ring_splice's splice */
+    TAG_SPLICE_POLL = 6, /* the poll linked before it (seen on failure) */
+    TAG_MASK = 7
+};
 enum rx_state { RX_IDLE, RX_ARMED, RX_CANCELLING };
 
 struct sw_ring_ep {
@@ -41,16 +49,18 @@ struct sw_ring_ep {
     uint16_t rx_head, rx_tail; /* received buffers, oldest first */
     uint16_t rx_nbufs;         /* received buffers queued (up to all of them) */
     uint8_t rx_state;          /* enum rx_state */
-    bool want_read;            /* the owner's read interest */
-    bool direct;               /* reads straight from the socket */
-    bool to_direct;            /* direct once the received bytes are read */
-    bool starved;              /* direct because the buffers ran out */
-    bool rx_eof;               /* FIN after the queued bytes */
     bool rev_added, wev_added; /* the conn's libevent events */
-    bool wait_room;            /* the owner waits for room in tx */
-    bool shut_after_tx;        /* shutdown(SHUT_WR) once tx is sent */
-    bool lingering;            /* closed, its queued sends still going */
-    bool in_dirty, in_news, in_linger, gently;
+    bool want_read : 1;        /* the owner's read interest */
+    bool direct : 1;           /* reads straight from the socket */
+    bool starved : 1;          /* direct because the buffers ran out */
+    bool spliced : 1;          /* its socket is spliced from: no receive */
+    bool rx_eof : 1;           /* FIN after the queued bytes */
+    bool wait_room : 1;        /* the owner waits for room in tx */
+    bool shut_after_tx : 1;    /* shutdown(SHUT_WR) once tx is sent */
+    bool lingering : 1;        /* closed, its queued sends still going */
+    bool in_dirty : 1, in_news : 1, in_linger : 1, gently : 1;
+    /* owned (the ring's slab): a splice from the socket, one into it */
+    struct ring_splice *sp_in, *sp_out;
 };
 
 struct sw_ring {
@@ -64,15 +74,26 @@ struct sw_ring {
     struct event_base *base;
     struct event ring_ev, flush_ev, news_ev, linger_ev;
     bool flush_queued, in_turn;
+    bool rx_unlimited; /* the kernel has no multishot receive limit */
     struct sw_ring_ep *dirty, *news, *linger;
     struct sw_ring_ep *all; /* every end not yet freed */
     struct sw_slab eps;
     struct sw_metrics *metrics; /* borrowed: the worker's */
     struct sw_slab ops;         /* struct sw_ring_op records */
+    struct sw_slab splices;     /* struct ring_splice records */
     struct ring_op_done *opq;   /* owned: multishot completions to run */
     unsigned opq_len, opq_cap;
     struct sw_ring_op *op_fin; /* ended operations to run (their last) */
     bool exiting;              /* sw_ring_free: closes are close(2) */
+};
+
+/* One splice of an end in flight, or its result waiting for the owner
+ * (ring_splice.c). */
+struct ring_splice {
+    struct sw_ring_ep *ep;
+    int res;   /* the splice's result, once done */
+    bool done; /* its completion came */
+    bool out;  /* pipe -> socket (else socket -> pipe) */
 };
 
 /* A multishot completion waiting for the turn (ring_ops.c). */
@@ -116,6 +137,13 @@ bool ring_ops_pending(const struct sw_ring *r);
 /* Run them (the turn's dispatch). */
 void ring_ops_run(struct sw_ring *r);
 
+/* ring_splice.c: a splice's completion; an end that leaves its conn
+ * cancels its splices. */
+void ring_splice_cqe(struct ring_splice *sp, int res);
+void ring_splice_cancel(struct sw_ring_ep *ep);
+/* A splice from the socket finished, its result not taken yet. */
+bool ring_splice_in_done(const struct sw_ring_ep *ep);
+
 /* Free an end nothing refers to any more (closed, nothing in flight, on
  * no list). */
 void ring_maybe_free(struct sw_ring_ep *ep);
@@ -148,6 +176,10 @@ void ring_news(struct sw_ring_ep *ep);
 
 /* Nothing queued or in flight toward the socket. */
 bool ring_tx_idle(const struct sw_ring_ep *ep);
+
+/* A send or a splice into the socket ended: the FIN that waited for it,
+ * the owner that waits for room, a lingering close. */
+void ring_tx_settled(struct sw_ring_ep *ep);
 
 /* Bytes to send: a send goes with the turn's submission. */
 void ring_tx_dirty(struct sw_ring_ep *ep);

@@ -40,12 +40,17 @@ void sw__ring_shutdown_write(struct sw_conn *c);
  * are still queued or received (c stays on the ring). */
 bool sw__ring_leave(struct sw_conn *c);
 
-/* Reads straight from the socket from now on (true), or not yet (false:
- * received bytes wait to be read first). */
-bool sw__ring_direct_reads(struct sw_conn *c);
+/* Splicing from c's socket from now on: the receive is stopped (true), or
+ * it did not stop (false: c receives as before). Bytes received before
+ * are still c's, and sw__ring_splice_from moves them first. */
+bool sw__ring_splice_begin(struct sw_conn *c);
 
-/* Receives through the ring again after sw__ring_direct_reads. */
-void sw__ring_ring_reads(struct sw_conn *c);
+/* Receive through the ring again (once no splice from it is in flight). */
+void sw__ring_splice_end(struct sw_conn *c);
+
+/* sw_conn_splice_from / _to on the ring (ring_splice.c). */
+ssize_t sw__ring_splice_from(struct sw_conn *c, int pfd, size_t want);
+ssize_t sw__ring_splice_to(struct sw_conn *c, int pfd, size_t n);
 
 /* After a direct read found nothing: receive through the ring again if
  * the end went direct for want of buffers and they are back. */

@@ -97,13 +97,11 @@ static void
 dir_release(struct sw_relay *r, struct dir *d)
 {
     if (d->have_pipe) {
+        /* mid-payload: the pipe may hold bytes, and on the io_uring ring a
+         * cancelled splice may still reach it, so it is never pooled */
         sw_metrics_add(r->env.metrics, SW_METRIC_PIPES_IN_USE, -1);
-        if (d->in_pipe == 0) {
-            sw_pipe_put(r->env.pipes, &d->pipe);
-        } else {
-            close(d->pipe.fd[0]);
-            close(d->pipe.fd[1]);
-        }
+        close(d->pipe.fd[0]);
+        close(d->pipe.fd[1]);
         d->have_pipe = false;
     }
 }

@@ -132,9 +132,9 @@ may_splice(const struct sw_relay *r, const struct dir *d)
            d->dst->conn->io.ops->can_splice &&
            sw_conn_buffered(d->src->conn->in) == 0 &&
            sw_conn_buffered(d->dst->conn->out) == 0 && d->hdr_len == 0 &&
-           /* on io_uring: src read straight from its socket from now on
-            * (last: it switches); splice_step waits for dst's queue */
-           sw_conn_reads_direct(d->src->conn);
+           /* on io_uring: src's receive stopped from now on (last: it
+            * switches); splice_step waits for dst's queue */
+           sw_conn_splice_begin(d->src->conn);
 }
 
 void
@@ -174,11 +174,13 @@ sw__relay_lowat(struct sw_relay *r, struct dir *d, uint64_t want)
 static bool
 splice_step(struct sw_relay *r, struct dir *d)
 {
+    struct sw_conn *src = d->src->conn;
+    struct sw_conn *dst = d->dst->conn;
     bool progress = false;
     if (!d->have_pipe) {
         if (sw_pipe_get(r->env.pipes, &d->pipe) != SW_OK) {
             d->state = DIR_DATA; /* fall back to copying */
-            sw_conn_reads_ring(d->src->conn);
+            sw_conn_splice_end(src);
             return false;
         }
         d->have_pipe = true;
@@ -189,19 +191,22 @@ splice_step(struct sw_relay *r, struct dir *d)
     size_t cap = d->pipe.cap; /* pipes may differ: the kernel may grant less */
     /* A splice that moved less than asked found its socket drained (or its
      * send buffer full): the next readiness event says when to go on, so
-     * no call is spent finding EAGAIN. */
+     * no call is spent finding EAGAIN. On the ring a result is taken and
+     * the next splice started by one more call, which returns SW_AGAIN. */
     bool src_dry = false;
     bool dst_full = false;
     for (int i = 0; i < SW_RELAY_SPLICE_STEPS; i++) {
         bool moved = false;
         if (!src_dry && d->remaining > 0 && d->in_pipe < cap &&
-            !sw_conn_has(d->src->conn, SW_CONN_F_EOF)) {
-            sw_metrics_inc(r->env.metrics, SW_METRIC_WS_SPLICE_CALLS);
+            !sw_conn_has(src, SW_CONN_F_EOF)) {
             size_t want =
                 (size_t)SW_MIN(d->remaining, (uint64_t)(cap - d->in_pipe));
-            ssize_t n = splice(d->src->conn->io.fd, NULL, d->pipe.fd[1], NULL,
-                               want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-            src_dry = n < (ssize_t)want;
+            ssize_t n = sw_conn_splice_from(src, d->pipe.fd[1], want);
+            if (n != SW_AGAIN || !sw_conn_splice_async(src)) {
+                sw_metrics_inc(r->env.metrics, SW_METRIC_WS_SPLICE_CALLS);
+            }
+            src_dry = n == SW_AGAIN ||
+                      (n < (ssize_t)want && !sw_conn_splice_async(src));
             if (n > 0) {
                 d->in_pipe += (size_t)n;
                 d->remaining -= (uint64_t)n;
@@ -210,31 +215,32 @@ splice_step(struct sw_relay *r, struct dir *d)
                 /* the rest, at most the mark (after the wait dropped it) */
                 sw__relay_lowat(r, d, d->remaining);
             } else if (n == 0) {
-                d->src->conn->flags |= SW_CONN_F_EOF;
-            } else if (errno != EAGAIN && errno != EINTR) {
+                src->flags |= SW_CONN_F_EOF;
+            } else if (n == SW_ERROR) {
                 sw_log_debug("ws %s: splice from %s: %s", r->caddr,
-                             d->src->name, strerror(errno));
-                d->src->conn->flags |= SW_CONN_F_EOF | SW_CONN_F_RESET;
+                             d->src->name, strerror(src->io.last_errno));
+                src->flags |= SW_CONN_F_EOF | SW_CONN_F_RESET;
             }
         }
         /* on io_uring, bytes queued toward dst go before the pipe's */
-        dst_full = dst_full || !sw_conn_sends_idle(d->dst->conn);
-        if (!dst_full && d->in_pipe > 0 &&
-            !sw_conn_has(d->dst->conn, SW_CONN_F_DEAD)) {
-            sw_metrics_inc(r->env.metrics, SW_METRIC_WS_SPLICE_CALLS);
-            ssize_t m = splice(d->pipe.fd[0], NULL, d->dst->conn->io.fd, NULL,
-                               d->in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-            dst_full = m < (ssize_t)d->in_pipe;
+        dst_full = dst_full || !sw_conn_sends_idle(dst);
+        if (!dst_full && d->in_pipe > 0 && !sw_conn_has(dst, SW_CONN_F_DEAD)) {
+            ssize_t m = sw_conn_splice_to(dst, d->pipe.fd[0], d->in_pipe);
+            if (m != SW_AGAIN || !sw_conn_splice_async(dst)) {
+                sw_metrics_inc(r->env.metrics, SW_METRIC_WS_SPLICE_CALLS);
+            }
+            dst_full = m == SW_AGAIN ||
+                       (m < (ssize_t)d->in_pipe && !sw_conn_splice_async(dst));
             if (m > 0) {
                 d->in_pipe -= (size_t)m;
                 d->bytes += (uint64_t)m;
                 d->offset += (uint64_t)m;
                 sw_metrics_add(r->env.metrics, SW_METRIC_WS_BYTES_SPLICED, m);
                 moved = true;
-            } else if (m < 0 && errno != EAGAIN && errno != EINTR) {
+            } else if (m == SW_ERROR) {
                 sw_log_debug("ws %s: splice to %s: %s", r->caddr, d->dst->name,
-                             strerror(errno));
-                d->dst->conn->flags |= SW_CONN_F_DEAD;
+                             strerror(dst->io.last_errno));
+                dst->flags |= SW_CONN_F_DEAD;
             }
         }
         if (!moved) {
@@ -246,7 +252,7 @@ splice_step(struct sw_relay *r, struct dir *d)
         sw_pipe_put(r->env.pipes, &d->pipe);
         d->have_pipe = false;
         sw_metrics_add(r->env.metrics, SW_METRIC_PIPES_IN_USE, -1);
-        sw_conn_reads_ring(d->src->conn);
+        sw_conn_splice_end(src);
         frame_done(r, d);
         progress = true;
     }
@@ -512,8 +518,8 @@ dir_walk(struct sw_relay *r, struct dir *d)
         }
         case DIR_DATA:
             if (d->remaining == 0 && d->hdr_len == 0) {
-                sw_conn_reads_ring(d->src->conn); /* it may have gone
-                                                     direct for a splice */
+                sw_conn_splice_end(d->src->conn); /* it may have begun
+                                                     one and copied */
                 frame_done(r, d);
                 progress = true;
                 break;

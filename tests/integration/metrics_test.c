@@ -358,6 +358,7 @@ ring_counted(struct scrape *sc)
         "shockwave_io_uring_submissions_total",
         "shockwave_io_uring_receive_completions_total",
         "shockwave_io_uring_send_completions_total",
+        "shockwave_io_uring_splices_total",
         "shockwave_io_uring_receives_starved_total",
         "shockwave_io_uring_lingered_closes_total",
         "shockwave_io_uring_accepts_total",
@@ -380,6 +381,9 @@ ring_counted(struct scrape *sc)
             get(sc, "shockwave_io_uring_send_completions_total", ""),
             2 * small);
         ck_assert_double_gt(get(sc, "shockwave_io_uring_enters_total", ""), 0);
+        /* the 100,000-byte frames left through IORING_OP_SPLICE */
+        ck_assert_double_gt(get(sc, "shockwave_io_uring_splices_total", ""),
+                            0);
         /* every client connection came through the ring's accept */
         ck_assert_double_eq(get(sc, "shockwave_io_uring_accepts_total", ""),
                             get(sc, "shockwave_client_connections_total", ""));

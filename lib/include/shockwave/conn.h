@@ -270,13 +270,32 @@ bool sw_conn_ring_join(struct sw_conn *c, struct sw_ring *r);
  * either way, or without memory (c stays on the ring). */
 bool sw_conn_ring_leave(struct sw_conn *c);
 
-/* Before a splice from c's socket: true when reads come straight from the
- * socket from now on; false while bytes received through the ring wait to
- * be read first. Always true on epoll. */
-bool sw_conn_reads_direct(struct sw_conn *c);
+/* ---- splicing a payload (the relay's large frames) --------------------
+ * splice(2) between c's socket and a pipe: on epoll the system call, now;
+ * on the io_uring ring IORING_OP_SPLICE behind a poll for readiness, the
+ * call starting it and returning SW_AGAIN, on_read (from the socket) or
+ * on_write (into it) coming once it is done and the next call returning
+ * its result. */
 
-/* After the splice: receive through the ring again. */
-void sw_conn_reads_ring(struct sw_conn *c);
+/* Before splicing from c's socket: true when it may be (on the ring, its
+ * receive is stopped until sw_conn_splice_end); false: copy instead. */
+bool sw_conn_splice_begin(struct sw_conn *c);
+
+/* After the payload: c receives as before. */
+void sw_conn_splice_end(struct sw_conn *c);
+
+/* Up to `want` bytes from c's socket into the pipe's write end `pfd`
+ * (bytes received through the ring before sw_conn_splice_begin go first):
+ * bytes moved, 0 at EOF, SW_AGAIN, or SW_ERROR (c->io.last_errno). */
+ssize_t sw_conn_splice_from(struct sw_conn *c, int pfd, size_t want);
+
+/* Up to n bytes from the pipe's read end `pfd` to c's socket: bytes moved,
+ * SW_AGAIN, or SW_ERROR (c->io.last_errno). */
+ssize_t sw_conn_splice_to(struct sw_conn *c, int pfd, size_t n);
+
+/* The splices above run asynchronously (the ring): a short count says
+ * nothing of the socket being drained or full. */
+bool sw_conn_splice_async(const struct sw_conn *c);
 
 /* Before a splice into c's socket: nothing queued or in flight toward it.
  * Always true on epoll. */

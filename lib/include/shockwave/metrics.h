@@ -125,6 +125,8 @@
       "Receive completions of the workers' rings that carried bytes.")         \
     X(RING_SEND_CQES, "io_uring_send_completions_total", COUNTER,              \
       "Send completions of the workers' rings.")                               \
+    X(RING_SPLICES, "io_uring_splices_total", COUNTER,                         \
+      "Splices (IORING_OP_SPLICE) of the workers' rings that moved bytes.")    \
     X(RING_NOBUFS, "io_uring_receives_starved_total", COUNTER,                 \
       "Ring receives ended for want of a provided buffer.")                    \
     X(RING_LINGERED, "io_uring_lingered_closes_total", COUNTER,                \
