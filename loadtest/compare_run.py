@@ -18,7 +18,8 @@ from compare_proc import (BENCH_WS, BUILD, CHILDREN, ROOT, SHOCKWAVE, SWLOAD,
                           plugin_lines, render, rss_bytes, spawn,
                           splice_figures, stop, tail, tree, wait_port)
 
-TRACEFS = "/sys/kernel/tracing/events/syscalls"
+TRACEFS_ROOT = "/sys/kernel/tracing"
+TRACEFS = TRACEFS_ROOT + "/events/syscalls"
 
 
 # --------------------------------------------------------------------------
@@ -210,8 +211,15 @@ class SyscallCount:
 
     @staticmethod
     def available():
-        return (shutil.which("perf") is not None and os.path.isdir(
-            os.path.join(TRACEFS, "sys_enter_epoll_wait")))
+        if shutil.which("perf") is None:
+            return False
+        probe = os.path.join(TRACEFS, "sys_enter_epoll_wait")
+        if not os.path.isdir(probe) and not os.path.ismount(TRACEFS_ROOT):
+            # a fresh boot has tracefs unmounted until a tool mounts it
+            subprocess.run(["mount", "-t", "tracefs", "nodev", TRACEFS_ROOT],
+                           stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+        return os.path.isdir(probe)
 
     def __enter__(self):
         names = sorted({n for _, group in SYSCALL_GROUPS for n in group
