@@ -13,7 +13,8 @@
  * session gives the client close 1011 at once; one that resets inside a
  * frame toward the client gives it only a TCP close (no close frame inside
  * the frame), on the splice and the copy path, and also while the client
- * is not reading (so the gateway does not read the upstream either). Each
+ * is not reading (so the gateway does not read the upstream either), and
+ * one that resets while a spliced frame from the client is half way. Each
  * loss is logged once with both addresses and counted in
  * shockwave_ws_peer_lost_total.
  *
@@ -415,6 +416,22 @@ reset_in_frame(struct script *s, int fd)
     }
 }
 
+/* The start of a frame from the client arrives, then, on the test's cue,
+ * a reset while the rest is awaited. */
+static void
+reset_in_client_frame(struct script *s, int fd)
+{
+    uint8_t part[SW_WS_MAX_HEADER + PART];
+    bool ok = recv_all(fd, part, sizeof(part));
+    if (!ok) {
+        script_fail(s, "the frame's start did not arrive");
+    }
+    script_reached(s);
+    if (ok && script_cued(s, 1)) {
+        reset(fd);
+    }
+}
+
 /* A frame larger than the way holds, sent until the gateway stops reading
  * us (nobody reads the client), then a reset. */
 static void
@@ -747,6 +764,80 @@ START_TEST(upstream_reset_inside_frame)
 }
 END_TEST
 
+/* The inode of the socket 127.0.0.1:local -> 127.0.0.1:remote in
+ * /proc/net/tcp: 0 once no file holds it (closed, the kernel finishing the
+ * connection alone), -1 when the kernel has no such socket. */
+static long
+tcp_socket_inode(int local, int remote)
+{
+    FILE *f = fopen("/proc/net/tcp", "r");
+    ck_assert(f != NULL);
+    char want_l[32], want_r[32], line[512];
+    snprintf(want_l, sizeof(want_l), "0100007F:%04X", (unsigned)local);
+    snprintf(want_r, sizeof(want_r), "0100007F:%04X", (unsigned)remote);
+    long inode = -1;
+    while (inode < 0 && fgets(line, sizeof(line), f) != NULL) {
+        char l[32], r[32];
+        long ino;
+        if (sscanf(line, " %*d: %31s %31s %*x %*s %*s %*s %*d %*d %ld", l, r,
+                   &ino) == 3 &&
+            strcmp(l, want_l) == 0 && strcmp(r, want_r) == 0) {
+            inode = ino;
+        }
+    }
+    fclose(f);
+    return inode;
+}
+
+/* The upstream resets while a large frame from the client is half way:
+ * the gateway is waiting to splice the rest (on io_uring a poll and a
+ * splice on the ring), and must still close the client's connection and
+ * give its pipe back. A splice left in the kernel would hold the socket's
+ * file (its FIN goes out with the shutdown all the same): the socket must
+ * be left to the kernel alone while the client keeps its end open. */
+START_TEST(upstream_reset_inside_client_frame)
+{
+    long long lost0 = metric("shockwave_ws_peer_lost_total");
+    struct sw_test_ws ws;
+    session_open(&ws, reset_in_client_frame, "/splice");
+    uint8_t *payload = malloc(BIG);
+    uint8_t *frame = malloc(BIG + SW_WS_MAX_HEADER);
+    ck_assert(payload != NULL && frame != NULL);
+    sw_test_pattern_fill(0, payload, BIG);
+    size_t n = sw_test_ws_build(&ws, frame, true, SW_WS_OP_BINARY, payload,
+                                BIG);
+    ck_assert_uint_eq(n, BIG + SW_WS_MAX_HEADER); /* a 64-bit length, masked */
+    ck_assert(send(ws.conn.fd, frame, SW_WS_MAX_HEADER + PART, MSG_NOSIGNAL) ==
+              SW_WS_MAX_HEADER + PART);
+    free(payload);
+    free(frame);
+    script_wait(&up, 1);
+    usleep(100 * 1000); /* the gateway waits for the rest now */
+    script_cue(&up);
+    ck_assert_msg(sw_test_conn_read_all(&ws.conn, WAIT_MS),
+                  "the client's connection stayed open");
+    ck_assert_int_eq(metric_wait("shockwave_ws_peer_lost_total", lost0 + 1),
+                     lost0 + 1);
+    int port = sw_test_conn_local_port(&ws.conn);
+    long inode = tcp_socket_inode(gw.port, port);
+    for (int i = 0; i < WAIT_MS / 20 && inode > 0; i++) {
+        usleep(20000);
+        inode = tcp_socket_inode(gw.port, port);
+    }
+    ck_assert_msg(inode <= 0, "the gateway still holds its socket of the "
+                              "client's connection (inode %ld)",
+                  inode);
+    long long pipes = metric("shockwave_pipes_in_use");
+    for (int i = 0; i < WAIT_MS / 20 && pipes != 0; i++) {
+        usleep(20000);
+        pipes = metric("shockwave_pipes_in_use");
+    }
+    ck_assert_int_eq(pipes, 0);
+    sw_test_ws_free(&ws);
+    script_join(&up);
+}
+END_TEST
+
 /* The client reads nothing, so the gateway stops reading the upstream,
  * which then resets: the loss is seen without reading, and the client's
  * connection ends after the part of the frame it was sent. On io_uring
@@ -811,6 +902,7 @@ ws_faults_suite(void)
     tcase_add_test(tc, upstream_lost_idle);
     tcase_add_test(tc, upstream_reset_inside_frame);
     tcase_add_test(tc, upstream_reset_while_unread);
+    tcase_add_test(tc, upstream_reset_inside_client_frame);
     suite_add_tcase(s, tc);
     return s;
 }
