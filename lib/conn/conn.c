@@ -612,7 +612,10 @@ sw_conn_flush(struct sw_conn *c)
 bool
 sw_conn_ring_join(struct sw_conn *c, struct sw_ring *r)
 {
-    if (r == NULL || c->ring != NULL || c->io.fd < 0) {
+    if (c->ring != NULL) {
+        return true; /* joined already: an end has one worker, one ring */
+    }
+    if (r == NULL || c->io.fd < 0) {
         return false;
     }
     if (c->io.ops->set_bio == NULL) {

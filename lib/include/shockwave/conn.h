@@ -261,8 +261,10 @@ int sw_conn_connect_error(struct sw_conn *c);
 
 /* Move an end onto the ring `r` (NULL: the epoll engine, nothing done).
  * A TLS end's records go through the ring from then on (a ring BIO under
- * its SSL, lib/conn/ring_bio.c). False when it stays on epoll: no ring,
- * no socket, no memory. */
+ * its SSL, lib/conn/ring_bio.c). True when the end is on the ring, also
+ * when it was already (a second join changes nothing: the relay joins
+ * ends the HTTP session put there). False when it stays on epoll: no
+ * ring, no socket, no memory. */
 bool sw_conn_ring_join(struct sw_conn *c, struct sw_ring *r);
 
 /* Back to epoll (before sw_conn_detach): true when done or never on the
