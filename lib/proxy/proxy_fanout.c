@@ -121,6 +121,33 @@ release_wconf(void *arg)
     sw__proxy_wconf_unref(arg);
 }
 
+/* The channel serves its clients on epoll: on the io_uring engine the
+ * client leaves the ring first. Its sends are done (the upgrade head
+ * waited for them, SW_SESS_F_WAIT_SENT); bytes the ring received behind
+ * the head are read into c.in, which the channel takes over, and the
+ * leave is tried again. False when the client cannot leave (it closed, a
+ * full c.in, no memory). Reads here may reuse c.in's memory: nothing of
+ * the request's slices is used after. */
+static bool
+leave_ring(struct sw_session *p)
+{
+    for (int i = 0; i < 4; i++) {
+        if (sw_conn_ring_leave(&p->c)) {
+            return true;
+        }
+        if (!sw_conn_sends_idle(&p->c)) {
+            return false;
+        }
+        ssize_t n = sw_conn_read(&p->c);
+        if (n > 0) {
+            sw_metrics_add(&p->w->metrics, SW_METRIC_BYTES_FROM_CLIENTS, n);
+        } else if (n != SW_AGAIN) {
+            return false;
+        }
+    }
+    return false;
+}
+
 void
 sw__proxy_fanout_join(struct sw_session *p, const struct sw_http_request *r,
                       struct sw_str path, struct sw_str host,
@@ -155,11 +182,16 @@ sw__proxy_fanout_join(struct sw_session *p, const struct sw_http_request *r,
         .release = release_wconf,
         .release_arg = p->wc,
     };
+    if (!leave_ring(p)) {
+        sw__proxy_respond_error(p, 503, "cannot hand the client to fan-out");
+        return;
+    }
     p->wc->refs++; /* the channel's, dropped by release */
     const char *why = NULL;
     unsigned status = sw_fanout_join(p->w->fanout, &j, &p->c, &why);
     if (status != 0) {
         p->wc->refs--;
+        sw_conn_ring_join(&p->c, p->w->ring); /* the session keeps it */
         sw__proxy_respond_error(p, status, why);
         return;
     }

@@ -161,6 +161,10 @@ enum sw_session_flag {
     SW_SESS_F_RESP_STARTED = 1u << 12,    /* a response byte arrived */
     SW_SESS_F_IDEMPOTENT = 1u << 13,      /* RFC 9110 9.2.2 method */
     SW_SESS_F_PLUGIN_ANSWER = 1u << 14,   /* the answer is a plugin's */
+    SW_SESS_F_WAIT_SENT = 1u << 15,       /* an upgrade head waits until
+                                             the client's queued sends are
+                                             out (io_uring: a hand-over
+                                             takes it off the ring) */
 };
 
 /* Headers kept per request or response head: a fixed array on the stack. */

@@ -444,6 +444,15 @@ sw__proxy_phase_head(struct sw_session *p)
         sw__proxy_respond_error(p, (unsigned)status, why);
         return SW_OK;
     }
+    if (r.upgrade && !sw_conn_sends_idle(&p->c)) {
+        /* a hand-over (fan-out) takes the client off the io_uring ring,
+         * which it leaves only with nothing queued: the upgrade is routed
+         * once on_write says the queue is sent (the head stays in c.in,
+         * under the header timeout) */
+        set_flag(p, SW_SESS_F_WAIT_SENT, true);
+        return SW_AGAIN;
+    }
+    set_flag(p, SW_SESS_F_WAIT_SENT, false);
     sw_conn_timer(&p->c, 0);
     start_request(p, &r);
     return SW_OK;

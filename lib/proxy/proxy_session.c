@@ -123,6 +123,7 @@ sw__proxy_show_flags(unsigned flags, char *out, size_t n)
         {SW_SESS_F_RESP_STARTED, "RESP_STARTED"},
         {SW_SESS_F_IDEMPOTENT, "IDEMPOTENT"},
         {SW_SESS_F_PLUGIN_ANSWER, "PLUGIN_ANSWER"},
+        {SW_SESS_F_WAIT_SENT, "WAIT_SENT"},
     };
     return sw_flags_show(flags, names, SW_NELEMS(names), out, n);
 }
@@ -280,6 +281,7 @@ start_transport(struct sw_session *p)
         sw__proxy_set_state(p, SW_PROXY_IDLE);
         /* the first request gets the header timeout from accept */
         sw_conn_timer(&p->c, cf->client_header_timeout_ms);
+        sw_conn_ring_join(&p->c, p->w->ring); /* on the io_uring engine */
     }
     return true;
 }
@@ -377,6 +379,8 @@ phase_handshake(struct sw_session *p)
     }
     sw__proxy_set_state(p, SW_PROXY_IDLE);
     sw_conn_timer(&p->c, conf_of(p)->client_header_timeout_ms);
+    /* its records go through the ring from now on (io_uring engine) */
+    sw_conn_ring_join(&p->c, p->w->ring);
     return SW_OK;
 }
 
@@ -484,7 +488,10 @@ update_interest(struct sw_session *p)
     default:
         break;
     }
-    sw_conn_watch(c, read_client, sw_conn_buffered(c->out) > 0);
+    /* an upgrade that waits for the client's queued sends (WAIT_SENT)
+     * asks for on_write: the queue sent */
+    sw_conn_watch(c, read_client,
+                  sw_conn_buffered(c->out) > 0 || has(p, SW_SESS_F_WAIT_SENT));
 
     if (sw_conn_is_open(u) && p->state == SW_PROXY_PROXY) {
         bool sending =

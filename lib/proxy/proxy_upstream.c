@@ -108,6 +108,9 @@ sw__proxy_connect_next(struct sw_session *p)
         sw__proxy_metrics_peer(p);
         upstream_attach(p, &io);
         if (reused) {
+            /* the pool keeps its ends on epoll; in use, one is on the
+             * ring (io_uring engine) */
+            sw_conn_ring_join(&p->u, p->w->ring);
             sw__proxy_set_state(p, SW_PROXY_PROXY);
         } else {
             start_connect(p);
@@ -180,10 +183,19 @@ sw__proxy_retry_stale(struct sw_session *p)
     return true;
 }
 
-/* Hand the upstream socket to peer's keep-alive pool. */
+/* Hand the upstream socket to peer's keep-alive pool, which watches its
+ * idle sockets on epoll: an end on the io_uring ring leaves it first, and
+ * one that cannot (bytes still queued either way: a send not done, bytes
+ * or a close received) is closed by the caller instead, never pooled. */
 static void
 to_pool(struct sw_session *p, struct sw_upstream_peer *peer)
 {
+    if (!sw_conn_ring_leave(&p->u)) {
+        sw_log_debug("session %llu: upstream fd %d has bytes queued on the "
+                     "ring: closed, not pooled",
+                     (unsigned long long)p->id, p->u.io.fd);
+        return;
+    }
     struct sw_io io;
     sw_conn_detach(&p->u, &io);
     sw_upstream_keepalive_put(peer, &io);
@@ -304,6 +316,8 @@ upstream_handshake(struct sw_session *p)
     }
     sw__proxy_set_state(p, SW_PROXY_PROXY);
     sw_conn_timer(u, 0);
+    /* connected (and TLS done): on the ring from now on (io_uring) */
+    sw_conn_ring_join(u, p->w->ring);
     sw__proxy_run_io(p, false);
 }
 

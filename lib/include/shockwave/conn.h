@@ -11,8 +11,14 @@
  *      v
  *   struct sw_conn: io (plain or TLS ops) + rev/wev/timer + in/out buffers
  *      |
- *   engine: libevent's epoll loop, or the worker's io_uring ring for the
- *   ends of a WebSocket relay (ring.h, sw_conn_ring_join)
+ *   engine: libevent's epoll loop, or the worker's io_uring ring (ring.h,
+ *   sw_conn_ring_join) for the ends of an HTTP session and its relay: the
+ *   client from its accept (after a PROXY header; TLS: once its handshake
+ *   is done), the upstream from its connect (and TLS handshake) or its
+ *   reuse. Ends that wait on epoll (the keep-alive pool, parked
+ *   WebSockets, fan-out clients) leave the ring first with
+ *   sw_conn_ring_leave, which takes only an end with nothing queued either
+ *   way.
  *
  * The owner says what it wants (read, write); the connection adds what its
  * transport needs besides (TLS: a read that must write, a write that must
