@@ -126,6 +126,63 @@ START_TEST(upstream_reuse_across_clients)
 }
 END_TEST
 
+/* The ring's completions so far: [0] receives, [1] sends. */
+static void
+ring_completions(long long out[2])
+{
+    char *m = sw_test_metrics_fetch(gw.admin_port);
+    out[0] =
+        sw_test_metric_in(m, "shockwave_io_uring_receive_completions_total");
+    out[1] = sw_test_metric_in(m, "shockwave_io_uring_send_completions_total");
+    free(m);
+    ck_assert_int_ge(out[0], 0);
+    ck_assert_int_ge(out[1], 0);
+}
+
+/*
+ * Plain keep-alive GETs go through the io_uring ring at both ends: the
+ * client from its accept, the upstream from its connect, and again when a
+ * second client takes it from the keep-alive pool. Each GET is at least
+ * one receive and one send at each end (the client waits for the answer
+ * before the next). On epoll there is no ring: the counters stay 0.
+ */
+#define RING_GETS 10
+START_TEST(http_on_the_ring)
+{
+    long long before[2];
+    long long after[2];
+    ring_completions(before);
+    struct sw_test_resp r;
+    char first_id[32] = "";
+    for (int k = 0; k < 2; k++) {
+        struct sw_test_conn c;
+        ck_assert(sw_test_conn_open(&c, gw.port));
+        for (int i = 0; i < RING_GETS; i++) {
+            get(&c, "a.test", "/ring", "", &r);
+            const char *id = sw_test_resp_header(&r, "X-Conn-Id");
+            ck_assert_ptr_nonnull(id);
+            if (first_id[0] == '\0') {
+                snprintf(first_id, sizeof(first_id), "%s", id);
+            }
+            /* the second client's GETs ride the pooled connection */
+            ck_assert_str_eq(id, first_id);
+            sw_test_resp_free(&r);
+        }
+        sw_test_conn_close(&c);
+        sw_test_sleep_ms(20); /* the upstream connection goes to the pool */
+    }
+    ring_completions(after);
+    long long gets = 2 * RING_GETS;
+    if (sw_test_on_io_uring()) {
+        ck_assert_int_ge(after[0] - before[0], 2 * gets);
+        ck_assert_int_ge(after[1] - before[1], 2 * gets);
+    } else {
+        ck_assert_int_eq(after[0], 0);
+        ck_assert_int_eq(after[1], 0);
+    }
+}
+END_TEST
+
 START_TEST(client_keepalive)
 {
     struct sw_test_conn c;
@@ -299,6 +356,7 @@ keepalive_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, upstream_reuse_one_client);
     tcase_add_test(tc, upstream_reuse_across_clients);
+    tcase_add_test(tc, http_on_the_ring);
     tcase_add_test(tc, client_keepalive);
     tcase_add_test(tc, http10_closes);
     tcase_add_test(tc, round_robin_weights);
