@@ -295,6 +295,41 @@ START_TEST(later_client_answered_at_once)
 }
 END_TEST
 
+/*
+ * An upgrade pipelined behind a request the gateway answers itself: the
+ * answer is still queued to the client when the upgrade's head is read
+ * (on io_uring, in the end's send queue, which must be sent before the
+ * client can leave the ring for the channel). The 404 comes first, then
+ * the 101, and the client is the channel's.
+ */
+START_TEST(upgrade_pipelined_behind_an_answer)
+{
+    static const char reqs[] =
+        "GET /nowhere HTTP/1.1\r\nHost: app.example\r\n\r\n"
+        "GET /live/piped HTTP/1.1\r\nHost: app.example\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n";
+    struct sw_test_conn c;
+    ck_assert(sw_test_conn_open(&c, rig->gw.port));
+    ck_assert(sw_test_conn_send(&c, reqs, strlen(reqs)));
+    struct sw_test_resp r;
+    int rc = sw_test_conn_read_resp(&c, &r, false);
+    ck_assert_msg(rc == 1 && r.status == 404, "first: rc %d status %d", rc,
+                  r.status);
+    sw_test_resp_free(&r);
+    rc = sw_test_conn_read_resp(&c, &r, false);
+    ck_assert_msg(rc == 1 && r.status == 101, "upgrade: rc %d status %d", rc,
+                  r.status);
+    ck_assert_str_eq(sw_test_resp_header(&r, "Sec-WebSocket-Accept"),
+                     "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    sw_test_resp_free(&r);
+    sw_test_fan_metric_is(rig, "shockwave_fanout_clients", 1);
+    sw_test_conn_close(&c);
+    sw_test_fan_metric_is(rig, "shockwave_fanout_clients", 0);
+}
+END_TEST
+
 /* sw_test_ws_open on /proto/room offering `offer` (NULL: none). */
 static int
 open_proto(struct sw_test_ws *ws, const char *offer)
@@ -409,6 +444,7 @@ fanout_suite(void)
     tcase_add_test(tc, channels_apart_by_header);
     tcase_add_test(tc, channels_apart_by_host);
     tcase_add_test(tc, later_client_answered_at_once);
+    tcase_add_test(tc, upgrade_pipelined_behind_an_answer);
     tcase_add_test(tc, subprotocol_of_the_channel);
     tcase_add_test(tc, linger_then_close);
     tcase_add_test(tc, upstream_refused_502);
