@@ -1,6 +1,7 @@
 /*
  * ring.h - the io_uring engine of a worker: one ring per worker thread, under
- * the connections of its WebSocket relays (conn.h, sw_conn_ring_join).
+ * the connections of its HTTP sessions and their WebSocket relays (conn.h,
+ * sw_conn_ring_join).
  *
  *   worker loop (libevent, epoll)
  *      |-- the ring's fd is one more readable event: completions to reap
@@ -9,8 +10,9 @@
  *      |-- operations of other owners (struct sw_ring_op): the listeners'
  *      |   multishot accepts, upstream connects; their completions run in
  *      |   the turn, before the ends' owners
- *      `-- timers, TLS handshakes, HTTP sessions, health checks, fan-out
- *          upstreams: libevent, as on the epoll engine
+ *      `-- timers, TLS handshakes, PROXY headers, the keep-alive pool's
+ *          idle sockets, parked WebSockets, health checks, fan-out clients
+ *          and upstreams: libevent, as on the epoll engine
  *
  * Receives are multishot: one armed receive per connection keeps delivering
  * into a provided buffer ring shared by the worker's connections, so an idle
