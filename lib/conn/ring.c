@@ -1,5 +1,5 @@
 /*
- * ring.c - the io_uring engine under a worker's relayed connections (see
+ * ring.c - the io_uring engine under a worker's connections (see
  * ring.h for the loop, ring_int.h for what conn.c asks of it).
  *
  * Owns: the ring, its provided buffers, and one struct sw_ring_ep per
