@@ -678,17 +678,27 @@ START_TEST(pongs_wait_for_frame_to_client)
 }
 END_TEST
 
-START_TEST(pongs_wait_for_frame_to_upstream)
+/* A masked binary frame of BIG pattern bytes from the client, whole (its
+ * header, with a 64-bit length and a mask, is SW_WS_MAX_HEADER bytes). */
+static uint8_t *
+big_frame(struct sw_test_ws *ws)
 {
-    struct sw_test_ws ws;
-    session_open(&ws, ping_into_frame, "/copy/pause");
     uint8_t *payload = malloc(BIG);
     uint8_t *frame = malloc(BIG + SW_WS_MAX_HEADER);
     ck_assert(payload != NULL && frame != NULL);
     sw_test_pattern_fill(0, payload, BIG);
     size_t n =
-        sw_test_ws_build(&ws, frame, true, SW_WS_OP_BINARY, payload, BIG);
+        sw_test_ws_build(ws, frame, true, SW_WS_OP_BINARY, payload, BIG);
     ck_assert_uint_eq(n, BIG + SW_WS_MAX_HEADER);
+    free(payload);
+    return frame;
+}
+
+START_TEST(pongs_wait_for_frame_to_upstream)
+{
+    struct sw_test_ws ws;
+    session_open(&ws, ping_into_frame, "/copy/pause");
+    uint8_t *frame = big_frame(&ws);
     long long frames0 = metric("shockwave_ws_frames_total");
     ck_assert(sw_test_ws_send_raw(&ws, frame, SW_WS_MAX_HEADER + PART));
     script_wait(&up, 1); /* the frame began upstream, the pings are sent */
@@ -698,10 +708,9 @@ START_TEST(pongs_wait_for_frame_to_upstream)
     uint8_t end[16];
     size_t el = sw_test_ws_build(&ws, end, true, SW_WS_OP_TEXT, "end", 3);
     ck_assert(sw_test_ws_send_raw(&ws, frame + SW_WS_MAX_HEADER + PART,
-                                  n - SW_WS_MAX_HEADER - PART));
+                                  BIG - PART));
     ck_assert(sw_test_ws_send_raw(&ws, end, el));
     script_wait(&up, 2);
-    free(payload);
     free(frame);
     session_close(&ws);
 }
@@ -800,16 +809,8 @@ START_TEST(upstream_reset_inside_client_frame)
     long long lost0 = metric("shockwave_ws_peer_lost_total");
     struct sw_test_ws ws;
     session_open(&ws, reset_in_client_frame, "/splice");
-    uint8_t *payload = malloc(BIG);
-    uint8_t *frame = malloc(BIG + SW_WS_MAX_HEADER);
-    ck_assert(payload != NULL && frame != NULL);
-    sw_test_pattern_fill(0, payload, BIG);
-    size_t n = sw_test_ws_build(&ws, frame, true, SW_WS_OP_BINARY, payload,
-                                BIG);
-    ck_assert_uint_eq(n, BIG + SW_WS_MAX_HEADER); /* a 64-bit length, masked */
-    ck_assert(send(ws.conn.fd, frame, SW_WS_MAX_HEADER + PART, MSG_NOSIGNAL) ==
-              SW_WS_MAX_HEADER + PART);
-    free(payload);
+    uint8_t *frame = big_frame(&ws);
+    ck_assert(sw_test_ws_send_raw(&ws, frame, SW_WS_MAX_HEADER + PART));
     free(frame);
     script_wait(&up, 1);
     usleep(100 * 1000); /* the gateway waits for the rest now */
