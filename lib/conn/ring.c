@@ -62,6 +62,14 @@ ep_free(struct sw_ring_ep *ep)
         ep->all_next->all_prev = ep->all_prev;
     }
     sw_buf_put(ep->bufs, ep->tx);
+    /* only at sw_ring_free can a splice still be in flight: the kernel's
+     * copy of it ends with the ring */
+    if (ep->sp_in != NULL) {
+        sw_slab_free(&r->splices, ep->sp_in);
+    }
+    if (ep->sp_out != NULL) {
+        sw_slab_free(&r->splices, ep->sp_out);
+    }
     sw_slab_free(&r->eps, ep);
 }
 
