@@ -669,14 +669,7 @@ sw_conn_splice_end(struct sw_conn *c)
 static ssize_t
 splice_result(struct sw_conn *c, ssize_t n)
 {
-    if (n >= 0) {
-        return n;
-    }
-    if (errno == EAGAIN || errno == EINTR) {
-        return SW_AGAIN;
-    }
-    c->io.last_errno = errno;
-    return SW_ERROR;
+    return n >= 0 ? n : sw_io_fail(&c->io, errno);
 }
 
 ssize_t

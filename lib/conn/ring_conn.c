@@ -82,16 +82,6 @@ sw__ring_watch(struct sw_conn *c, bool read, bool write)
     ep->wait_room = write && !idle;
 }
 
-static ssize_t
-mapped_error(struct sw_conn *c, int err)
-{
-    c->io.last_errno = err;
-    return err == ECONNRESET || err == EPIPE || err == ENOTCONN ||
-                   err == ETIMEDOUT
-               ? SW_ECLOSED
-               : SW_ERROR;
-}
-
 static void
 go_direct(struct sw_ring_ep *ep)
 {
@@ -120,7 +110,7 @@ sw__ring_recv(struct sw_conn *c, uint8_t *p, size_t room)
         return (ssize_t)got;
     }
     if (ep->rx_err != 0) {
-        return mapped_error(c, ep->rx_err);
+        return sw_io_fail(&c->io, ep->rx_err);
     }
     if (ep->rx_eof) {
         return 0;
@@ -141,7 +131,7 @@ sw__ring_sendv(struct sw_conn *c, const struct iovec *iov, int n)
 {
     struct sw_ring_ep *ep = c->ring;
     if (ep->tx_err != 0) {
-        return mapped_error(c, ep->tx_err);
+        return sw_io_fail(&c->io, ep->tx_err);
     }
     if (ep->tx == NULL) {
         /* the worker's own size, prefilled: no malloc on the data path
@@ -150,7 +140,7 @@ sw__ring_sendv(struct sw_conn *c, const struct iovec *iov, int n)
         if (ep->tx == NULL) {
             sw_log_error("%s fd %d: out of memory for a send buffer", c->role,
                          c->io.fd);
-            return mapped_error(c, ENOMEM);
+            return sw_io_fail(&c->io, ENOMEM);
         }
     }
     struct sw_buf *b = ep->tx;
@@ -264,6 +254,20 @@ sw__ring_leave(struct sw_conn *c)
     return true;
 }
 
+/* Back to the ring's receive after direct reads or a splice: armed again,
+ * the owner told of bytes that still wait in its buffers. */
+static void
+receive_on_ring(struct sw_conn *c)
+{
+    struct sw_ring_ep *ep = c->ring;
+    ep->direct = ep->spliced = ep->starved = false;
+    set_event(&c->rev, &ep->rev_added, false);
+    ring_rx_arm(ep);
+    if (ep->want_read && ring_rx_has_news(ep)) {
+        ring_news(ep);
+    }
+}
+
 bool
 sw__ring_splice_begin(struct sw_conn *c)
 {
@@ -292,11 +296,7 @@ sw__ring_splice_end(struct sw_conn *c)
     if (!ep->spliced || ep->sp_in != NULL) {
         return;
     }
-    ep->spliced = ep->starved = false;
-    ring_rx_arm(ep);
-    if (ep->want_read && ring_rx_has_news(ep)) {
-        ring_news(ep); /* bytes of the next frame came with the last */
-    }
+    receive_on_ring(c); /* bytes of the next frame may have come along */
 }
 
 void
@@ -304,9 +304,7 @@ sw__ring_retry_buffers(struct sw_conn *c)
 {
     struct sw_ring_ep *ep = c->ring;
     if (ep->direct && ep->starved && ep->ring->bufs_out < SW_RING_BUFS / 2) {
-        ep->direct = ep->starved = false;
-        set_event(&c->rev, &ep->rev_added, false);
-        ring_rx_arm(ep);
+        receive_on_ring(c);
     }
 }
 

@@ -29,24 +29,19 @@
 
 #define SPLICE_FLAGS (SPLICE_F_MOVE | SPLICE_F_NONBLOCK)
 
+/* Start a splice of n bytes from `in` to `outfd` once the end's socket is
+ * ready (for writing when `out`): SW_AGAIN, or SW_ERROR without memory.
+ * Without room in the submission queue the record is done at once with
+ * -EAGAIN, and the owner asks again. */
 static ssize_t
-failed(struct sw_conn *c, int err)
+start(struct sw_conn *c, struct ring_splice **slot, bool out, int in, int outfd,
+      size_t n)
 {
-    c->io.last_errno = err;
-    return SW_ERROR;
-}
-
-/* Start a splice of n bytes from `in` to `out` once `fd` (the end's
- * socket) is ready for `events`. Without room in the submission queue the
- * record is done at once with -EAGAIN, and the owner asks again. */
-static bool
-start(struct sw_ring_ep *ep, struct ring_splice **slot, bool out, int in,
-      int outfd, size_t n)
-{
+    struct sw_ring_ep *ep = c->ring;
     struct sw_ring *r = ep->ring;
     struct ring_splice *sp = sw_slab_alloc(&r->splices);
     if (sp == NULL) {
-        return false;
+        return sw_io_fail(&c->io, ENOMEM);
     }
     *sp = (struct ring_splice){.ep = ep, .out = out};
     *slot = sp;
@@ -64,7 +59,7 @@ start(struct sw_ring_ep *ep, struct ring_splice **slot, bool out, int in,
         sp->res = -EAGAIN;
         sp->done = true;
         ring_news(ep);
-        return true;
+        return SW_AGAIN;
     }
     io_uring_prep_poll_add(poll, ep->fd, out ? POLLOUT : POLLIN);
     poll->flags |= IOSQE_IO_LINK | IOSQE_CQE_SKIP_SUCCESS;
@@ -73,7 +68,7 @@ start(struct sw_ring_ep *ep, struct ring_splice **slot, bool out, int in,
     io_uring_sqe_set_data64(splice, ring_ud(sp, TAG_SPLICE));
     ep->ops++;
     ring_kick(r);
-    return true;
+    return SW_AGAIN;
 }
 
 /* The result of the splice in *slot, when it is done: bytes moved, or
@@ -94,7 +89,7 @@ take(struct sw_conn *c, struct ring_splice **slot, bool *start_next)
         return res;
     }
     *start_next = res == -EAGAIN || res == -ECANCELED || res == -EINTR;
-    return *start_next ? SW_AGAIN : failed(c, -res);
+    return *start_next ? SW_AGAIN : sw_io_fail(&c->io, -res);
 }
 
 /* Bytes that came through the ring before the splice began go first: into
@@ -144,15 +139,12 @@ sw__ring_splice_from(struct sw_conn *c, int pfd, size_t want)
     }
     /* what the receive saw before it stopped */
     if (ep->rx_err != 0) {
-        return failed(c, ep->rx_err);
+        return sw_io_fail(&c->io, ep->rx_err);
     }
     if (ep->rx_eof) {
         return 0;
     }
-    if (!start(ep, &ep->sp_in, false, ep->fd, pfd, want)) {
-        return failed(c, ENOMEM);
-    }
-    return SW_AGAIN;
+    return start(c, &ep->sp_in, false, ep->fd, pfd, want);
 }
 
 ssize_t
@@ -165,12 +157,9 @@ sw__ring_splice_to(struct sw_conn *c, int pfd, size_t n)
         return m;
     }
     if (ep->tx_err != 0) {
-        return failed(c, ep->tx_err);
+        return sw_io_fail(&c->io, ep->tx_err);
     }
-    if (!start(ep, &ep->sp_out, true, pfd, ep->fd, n)) {
-        return failed(c, ENOMEM);
-    }
-    return SW_AGAIN;
+    return start(c, &ep->sp_out, true, pfd, ep->fd, n);
 }
 
 void

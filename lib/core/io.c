@@ -8,11 +8,11 @@
 #include <errno.h>
 #include <sys/socket.h>
 
-static ssize_t
-map_error(struct sw_io *io)
+ssize_t
+sw_io_fail(struct sw_io *io, int err)
 {
-    io->last_errno = errno;
-    switch (errno) {
+    io->last_errno = err;
+    switch (err) {
     case EAGAIN:
 #if EAGAIN != EWOULDBLOCK
     case EWOULDBLOCK:
@@ -33,14 +33,14 @@ static ssize_t
 plain_recv(struct sw_io *io, void *buf, size_t n)
 {
     ssize_t r = recv(io->fd, buf, n, 0);
-    return r >= 0 ? r : map_error(io);
+    return r >= 0 ? r : sw_io_fail(io, errno);
 }
 
 static ssize_t
 plain_send(struct sw_io *io, const void *buf, size_t n)
 {
     ssize_t r = send(io->fd, buf, n, MSG_NOSIGNAL);
-    return r >= 0 ? r : map_error(io);
+    return r >= 0 ? r : sw_io_fail(io, errno);
 }
 
 static void

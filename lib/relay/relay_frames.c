@@ -216,7 +216,7 @@ splice_step(struct sw_relay *r, struct dir *d)
                 sw__relay_lowat(r, d, d->remaining);
             } else if (n == 0) {
                 src->flags |= SW_CONN_F_EOF;
-            } else if (n == SW_ERROR) {
+            } else if (n != SW_AGAIN) {
                 sw_log_debug("ws %s: splice from %s: %s", r->caddr,
                              d->src->name, strerror(src->io.last_errno));
                 src->flags |= SW_CONN_F_EOF | SW_CONN_F_RESET;
@@ -237,7 +237,7 @@ splice_step(struct sw_relay *r, struct dir *d)
                 d->offset += (uint64_t)m;
                 sw_metrics_add(r->env.metrics, SW_METRIC_WS_BYTES_SPLICED, m);
                 moved = true;
-            } else if (m == SW_ERROR) {
+            } else if (m < 0 && m != SW_AGAIN) {
                 sw_log_debug("ws %s: splice to %s: %s", r->caddr, d->dst->name,
                              strerror(dst->io.last_errno));
                 dst->flags |= SW_CONN_F_DEAD;

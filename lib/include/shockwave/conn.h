@@ -294,11 +294,12 @@ void sw_conn_splice_end(struct sw_conn *c);
 
 /* Up to `want` bytes from c's socket into the pipe's write end `pfd`
  * (bytes received through the ring before sw_conn_splice_begin go first):
- * bytes moved, 0 at EOF, SW_AGAIN, or SW_ERROR (c->io.last_errno). */
+ * bytes moved, 0 at EOF, SW_AGAIN, or SW_ECLOSED / SW_ERROR (errno in
+ * c->io.last_errno). */
 ssize_t sw_conn_splice_from(struct sw_conn *c, int pfd, size_t want);
 
 /* Up to n bytes from the pipe's read end `pfd` to c's socket: bytes moved,
- * SW_AGAIN, or SW_ERROR (c->io.last_errno). */
+ * SW_AGAIN, or SW_ECLOSED / SW_ERROR (c->io.last_errno). */
 ssize_t sw_conn_splice_to(struct sw_conn *c, int pfd, size_t n);
 
 /* The splices above run asynchronously (the ring): a short count says

@@ -57,4 +57,9 @@ struct sw_io_ops {
 
 extern const struct sw_io_ops sw_io_plain;
 
+/* A failed socket call's errno `err` as the io ops report it: SW_AGAIN
+ * (EAGAIN, EINTR), SW_ECLOSED (the peer reset or went), SW_ERROR; err is
+ * kept in io->last_errno. */
+ssize_t sw_io_fail(struct sw_io *io, int err);
+
 #endif
