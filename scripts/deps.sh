@@ -10,12 +10,14 @@ set -euo pipefail
 # liburing-dev: the io_uring engine (io_engine io_uring) and
 # loadtest/bench_uring, the epoll / io_uring relay probe
 # linux-perf: loadtest/compare counts the proxies' system calls per message
+# libbpf-dev, bpftool: the kernel relay (ws_kernel_relay), its BPF programs
+# built with clang's BPF target and loaded through a bpftool skeleton
 packages=(build-essential pkg-config meson ninja-build libevent-dev libssl-dev
           libhttp-parser-dev check curl openssl python3-websockets wrk
           nginx-light haproxy nodejs npm clang libclang-rt-14-dev valgrind
           chromium groff-base prometheus
           libjwt-dev libjansson-dev libhiredis-dev redis-server
-          liburing-dev linux-perf)
+          liburing-dev linux-perf libbpf-dev bpftool)
 
 missing=()
 for p in "${packages[@]}"; do

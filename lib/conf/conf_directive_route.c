@@ -15,6 +15,8 @@
  *   sw__conf_set_edit()              request_header, response_header
  *                                    set | add | remove NAME [VALUE]
  *   sw__conf_set_ws_ping()           ws_ping local | forward
+ *   sw__conf_set_kernel_relay()      ws_kernel_relay on | off (the main
+ *                                    context's value otherwise)
  *   sw__conf_set_fanout()            fanout KEY (a template that may also
  *                                    use $uri, $arg_NAME, $http_NAME)
  *   sw__conf_set_fanout_choice()     fanout_client_messages, fanout_slow
@@ -475,6 +477,16 @@ sw__conf_set_ws_ping(struct sw__conf_parser *ps, struct sw__conf_src *s,
                          "got \"%.*s\"",
                          SW__CONF_TOKF(t));
     }
+}
+
+void
+sw__conf_set_kernel_relay(struct sw__conf_parser *ps, struct sw__conf_src *s,
+                          struct sw__conf_block *b,
+                          const struct sw__conf_stmt *st,
+                          const struct sw__conf_directive *d)
+{
+    sw__conf_set_flag(ps, s, b, st, d);
+    ((struct sw_conf_route *)b->obj)->ws_kernel_relay_given = true;
 }
 
 /* Route names are metric labels and log words: short, printable, no

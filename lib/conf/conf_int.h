@@ -451,6 +451,7 @@ sw__conf_set_cb sw__conf_set_route_upstream;
 sw__conf_set_cb sw__conf_set_return;
 sw__conf_set_cb sw__conf_set_edit; /* request_header, response_header */
 sw__conf_set_cb sw__conf_set_ws_ping;
+sw__conf_set_cb sw__conf_set_kernel_relay;
 sw__conf_set_cb sw__conf_set_fanout;
 sw__conf_set_cb sw__conf_set_fanout_choice;
 sw__conf_set_cb sw__conf_set_route_name;

@@ -569,6 +569,12 @@ validate(struct sw__conf_parser *ps)
     }
     name_routes(ps);
     sw__conf_check_plugins(ps);
+    for (size_t i = 0; i < cf->nroutes; i++) {
+        struct sw_conf_route *r = &cf->routes[i];
+        if (!r->ws_kernel_relay_given) {
+            r->ws_kernel_relay = cf->ws_kernel_relay; /* the main default */
+        }
+    }
     for (size_t i = 0; i < cf->nroutes && i < ps->nraux; i++) {
         const struct sw_conf_route *r = &cf->routes[i];
         if (r->fanout && (!r->websocket || ps->raux[i].upstream.len == 0)) {

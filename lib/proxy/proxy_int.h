@@ -91,6 +91,8 @@ struct sw_worker {
     unsigned id;                     /* 0..workers-1 */
     struct event_base *base;         /* owned: this thread's loop */
     struct sw_ring *ring;            /* owned: io_uring engine, or NULL */
+    struct sw_krelay_lazy krelay;    /* owned: the kernel relay, loaded on
+                                        first use */
     struct sw_buf_pool bufs;         /* buffers for every session */
     struct sw_buf_pool bufs_x4;      /* 4x larger: reads that grew */
     struct sw_buf_pool bufs_x16;     /* 16x larger, for streams */

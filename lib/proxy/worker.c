@@ -189,7 +189,17 @@ sw_worker_new(unsigned id, struct sw_conf *cf, struct sw_fanout_hub *hub)
         .metrics = &w->metrics,
         .relays = &w->relay_slab,
         .ring = w->ring,
+        .krelay = &w->krelay,
     };
+    w->krelay.worker = id;
+    for (size_t i = 0; i < cf->nroutes; i++) {
+        if (cf->routes[i].ws_kernel_relay) {
+            /* now, while the gateway may still hold the privilege BPF
+             * needs: it drops it before the workers run */
+            sw_krelay_get(&w->krelay);
+            break;
+        }
+    }
     sw_slab_init(&w->session_slab, sizeof(struct sw_session));
     sw_slab_init(&w->relay_slab, sw_relay_size());
     event_assign(&w->post_ev, w->base, w->post_fd, EV_READ | EV_PERSIST,
@@ -255,6 +265,7 @@ sw_worker_free(struct sw_worker *w)
     sw__proxy_wconf_unref(w->wconf);
     sw_conf_unref(w->pending_conf);
     sw_ring_free(w->ring); /* its lingering sockets hold pool buffers */
+    sw_krelay_close(w->krelay.k); /* after every session left it */
     sw_buf_pool_fini(&w->bufs);
     sw_buf_pool_fini(&w->bufs_x4);
     sw_buf_pool_fini(&w->bufs_x16);

@@ -188,6 +188,7 @@ finish_as(struct sw_relay *r, bool abort)
         return;
     }
     r->done = true;
+    sw__relay_kernel_stop(r); /* both sockets out of the map first */
     sw_conn_timer(r->c.conn, 0);
     sw_conn_timer(r->u.conn, 0);
     sw_conn_buf_release(r->c.conn, &r->c.pongs);
@@ -283,6 +284,9 @@ sw__relay_inject(struct sw_relay *r, struct end *e)
 {
     if (e->npongs == 0 && !e->ping_pending && e->close_len == 0) {
         return; /* the common case, checked first: nothing waits */
+    }
+    if (!sw__relay_kernel_may_write(r, e)) {
+        return; /* the kernel's frames toward e go first */
     }
     struct dir *d = e->out_dir;
     bool boundary =
@@ -383,6 +387,7 @@ end_read(struct sw_relay *r, struct end *e)
     }
     ssize_t n = sw_conn_read(e->conn);
     if (n > 0) {
+        sw__relay_kernel_read(r, e, (size_t)n);
         e->last_rx_ms = sw_now_ms();
         if (e->is_client) {
             sw_metrics_add(r->env.metrics, SW_METRIC_BYTES_FROM_CLIENTS, n);
@@ -397,7 +402,13 @@ static bool
 end_flush(struct sw_relay *r, struct end *e)
 {
     struct sw_conn *c = e->conn;
+    if (sw_conn_buffered(c->out) > 0 && !sw__relay_kernel_may_write(r, e)) {
+        return false;
+    }
     ssize_t n = sw_conn_flush(c); /* SW_ECLOSED at once for a dead end */
+    if (n > 0) {
+        e->k_sent += (uint64_t)n;
+    }
     if (n > 0 && e->is_client) {
         sw_metrics_add(r->env.metrics, SW_METRIC_BYTES_TO_CLIENTS, n);
     }
@@ -508,7 +519,8 @@ sw__relay_update_interest(struct sw_relay *r)
         read = read && !sw_conn_has(e->conn, SW_CONN_F_EOF);
         bool write = sw_conn_buffered(e->conn->out) > 0 ||
                      (out->state == DIR_SPLICE && out->in_pipe > 0);
-        write = write && !sw_conn_has(e->conn, SW_CONN_F_DEAD);
+        write = write && !sw_conn_has(e->conn, SW_CONN_F_DEAD) &&
+                sw__relay_kernel_writable(r, e); /* else a timer retries */
         /* a spliced payload is read from the socket, never the transport:
          * no read for pending TLS bytes then (splice needs plain ends) */
         sw_conn_watch(e->conn, read, write);
@@ -550,6 +562,7 @@ relay_run(struct sw_relay *r)
     if (r->done) {
         return;
     }
+    sw__relay_kernel_offer(r);
     sw__relay_update_interest(r);
     if (progress) {
         /* stopped at the cap with work left (many small frames): let other
@@ -591,6 +604,9 @@ sw__relay_next_deadline(const struct sw_relay *r)
     if (r->lowat_until_ms != 0) {
         next = SW_MIN(next, r->lowat_until_ms);
     }
+    if (r->k_retry_ms != 0) {
+        next = SW_MIN(next, r->k_retry_ms);
+    }
     const struct end *ends[2] = {&r->c, &r->u};
     for (int i = 0; i < 2 && !r->finishing; i++) {
         uint64_t rx = ends[i]->last_rx_ms;
@@ -621,6 +637,10 @@ on_timer(struct sw_conn *c, void *arg)
     struct sw_relay *r = sw_container_of((struct end *)arg, struct sw_relay, c);
     SW_UNUSED(c);
     uint64_t now = sw_now_ms();
+    if (r->k_retry_ms != 0 && now >= r->k_retry_ms) {
+        r->k_retry_ms = 0; /* relay_run below tries again */
+    }
+    sw__relay_kernel_activity(r, now);
     if (r->lowat_until_ms != 0 && now >= r->lowat_until_ms) {
         /* a slow sender: forward what came (the mark is set again after) */
         r->lowat_until_ms = 0;
@@ -801,6 +821,7 @@ sw_relay_new(const struct sw_relay_env *env, struct sw_relay_start *s)
     if (r->plug != NULL) {
         sw_plugin_run_ws_open(r->plug);
     }
+    sw__relay_kernel_start(r, s->rsv_allowed);
     sw__relay_arm_timer(r);
     relay_run(r);
     return r;

@@ -127,7 +127,10 @@ may_splice(const struct sw_relay *r, const struct dir *d)
 {
     uint64_t threshold = r->rt->ws_splice_threshold;
     /* a plugin that reads frames reads them from our buffers */
-    return threshold != 0 && d->remaining >= threshold && !d->validate &&
+    /* a socket on the kernel relay is read through its BPF queue, which
+     * splice does not see */
+    return threshold != 0 && r->k == NULL && d->remaining >= threshold &&
+           !d->validate &&
            !r->plug_frames && d->src->conn->io.ops->can_splice &&
            d->dst->conn->io.ops->can_splice &&
            sw_conn_buffered(d->src->conn->in) == 0 &&
@@ -563,6 +566,9 @@ dir_walk(struct sw_relay *r, struct dir *d)
 bool
 sw__relay_dir_process(struct sw_relay *r, struct dir *d)
 {
+    if (!sw__relay_kernel_ready(r, d)) {
+        return false;
+    }
     bool progress = dir_walk(r, d);
     /* the run points into d->src->conn->in: copy it out before d->src->conn->in
      * can move */

@@ -74,6 +74,9 @@ struct end {
                                 protocol), sent after its peer\'s close */
     uint64_t last_rx_ms;     /* last bytes from this end */
     uint64_t last_ping_ms;   /* last keepalive ping queued to it */
+    uint64_t k_base;         /* kernel relay: bytes its TCP was given
+                                before the session joined */
+    uint64_t k_sent;         /* ... and bytes the gateway sent it since */
     struct dir *in_dir;      /* borrowed: direction reading this end */
     struct dir *out_dir;     /* borrowed: direction writing to it */
     const char *name;        /* "client" or "upstream" */
@@ -113,6 +116,15 @@ struct dir {
     uint64_t run_frames;            /* frames in the run */
     uint64_t run_messages;          /* of which ended a message */
     uint64_t run_payload;           /* payload bytes in the run */
+    /* The kernel relay (relay_kernel.c); unused without it. */
+    bool k_owned;        /* the gateway holds the direction: it may write
+                            to dst (every redirected byte reached dst) */
+    uint32_t k_seen;     /* the slot's seq last taken over (sync_dir) */
+    uint64_t k_consumed; /* bytes read from src since the session joined */
+    uint64_t k_drained;  /* `redirected` known to be in dst's TCP */
+    uint64_t k_frames;   /* the kernel's counters already folded in */
+    uint64_t k_messages;
+    uint64_t k_payload;
 };
 
 struct sw_relay {
@@ -140,6 +152,12 @@ struct sw_relay {
     sw_relay_done_cb on_done;       /* owner's callback */
     void *arg;                      /* its argument */
     struct sw_plugin_sess *plug;    /* borrowed (the owner's): plugins */
+    struct sw_krelay *k;            /* borrowed: the kernel relay this
+                                       session is on, NULL if none */
+    struct sw_kr_slot *kslot;       /* its slot (shared with the kernel) */
+    int kslot_index;
+    uint64_t k_retry_ms;            /* retry a write that waits for the
+                                       kernel's bytes then; 0 none */
 };
 
 /* A frame toward d->dst has begun (its header went out) and not ended:
@@ -183,6 +201,19 @@ dir_msg_hist(struct sw_relay *r, const struct dir *d)
 {
     return &r->m->ws_msg[d == &r->up ? 0 : 1];
 }
+
+/* relay_kernel.c: the kernel relay's protocol (see there). */
+bool sw__relay_kernel_start(struct sw_relay *r, uint8_t rsv_allowed);
+/* d's state is the gateway's to walk (false: try again soon). */
+bool sw__relay_kernel_ready(struct sw_relay *r, struct dir *d);
+void sw__relay_kernel_read(struct sw_relay *r, struct end *e, size_t n);
+/* The gateway may send to e now; else it asked for the direction toward e
+ * and tries again soon. */
+bool sw__relay_kernel_may_write(struct sw_relay *r, struct end *e);
+bool sw__relay_kernel_writable(const struct sw_relay *r, const struct end *e);
+void sw__relay_kernel_offer(struct sw_relay *r);
+void sw__relay_kernel_activity(struct sw_relay *r, uint64_t now_ms);
+void sw__relay_kernel_stop(struct sw_relay *r);
 
 /* relay_frames.c */
 bool sw__relay_dir_process(struct sw_relay *r, struct dir *d);

@@ -47,7 +47,10 @@ dir_quiet(const struct dir *d)
 bool
 sw_relay_parkable(const struct sw_relay *r, uint64_t now)
 {
-    return r->rt->ws_park_after_ms != 0 && !r->done && !r->finishing &&
+    /* a session on the kernel relay stays: its traffic does not reach the
+     * gateway, so the gateway cannot tell it is idle */
+    return r->rt->ws_park_after_ms != 0 && r->k == NULL && !r->done &&
+           !r->finishing &&
            r->close_deadline_ms == 0 && r->defer_deadline_ms == 0 &&
            r->drain_at_ms == 0 && r->probe_at_ms == 0 &&
            r->lowat_until_ms == 0 &&

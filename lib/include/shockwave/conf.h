@@ -241,6 +241,9 @@ struct sw_conf_route {
     uint64_t ws_max_buffer; /* bytes buffered per direction, default 64k */
     uint64_t ws_splice_threshold; /* default 16k; 0 = never splice */
     bool ws_validate_utf8;        /* default off */
+    bool ws_kernel_relay;         /* default: the main `ws_kernel_relay`
+                                     (off); see docs/websocket.md */
+    bool ws_kernel_relay_given;   /* set in the route itself */
     /* Fan-out (docs/fanout.md): clients whose key expands the same share
      * one upstream WebSocket. */
     bool fanout;                   /* `fanout KEY;` given */
@@ -296,6 +299,7 @@ struct sw_conf {
     struct sw_str path;          /* owned: the file it was loaded from */
     unsigned workers;            /* 0 = auto (one per core) */
     enum sw_io_engine io_engine; /* `io_engine`, default epoll */
+    bool ws_kernel_relay;        /* routes' default for `ws_kernel_relay` */
     struct sw_conf_listen *listens; /* owned: nlistens >= 1 */
     size_t nlistens;
     struct sw_conf_listen *admin; /* owned: `admin ADDR;` or NULL */

@@ -73,6 +73,14 @@
       "splice() calls, including those that moved nothing.")                   \
     X(WS_BYTES_COPIED, "ws_copied_bytes_total", COUNTER,                       \
       "WebSocket payload bytes copied through buffers.")                       \
+    X(WS_KERNEL_SESSIONS, "ws_kernel_relay_sessions", GAUGE,                   \
+      "WebSocket sessions on the kernel relay now (ws_kernel_relay).")         \
+    X(WS_KERNEL_FRAMES, "ws_kernel_relay_frames_total", COUNTER,               \
+      "WebSocket frames the kernel relay moved, both directions.")             \
+    X(WS_KERNEL_BYTES, "ws_kernel_relay_bytes_total", COUNTER,                 \
+      "WebSocket payload bytes the kernel relay moved.")                       \
+    X(WS_KERNEL_HANDOVERS, "ws_kernel_relay_handovers_total", COUNTER,         \
+      "Times a direction went from the kernel relay back to the gateway.")     \
     X(WS_CLOSE_SENT, "ws_close_frames_sent_total", COUNTER,                    \
       "Close frames the gateway sent (forwarded or its own).")                 \
     X(WS_PROTOCOL_ERRORS, "ws_protocol_errors_total", COUNTER,                 \

@@ -38,6 +38,7 @@
 #include <shockwave/conf.h>
 #include <shockwave/conn.h>
 #include <shockwave/io.h>
+#include <shockwave/krelay.h>
 #include <shockwave/metrics.h>
 #include <shockwave/plugin_host.h>
 #include <shockwave/slab.h>
@@ -85,6 +86,8 @@ struct sw_relay_env {
     struct sw_slab *relays;     /* borrowed: where relays live */
     struct sw_ring *ring;       /* borrowed: the worker's io_uring ring,
                                    NULL on the epoll engine */
+    struct sw_krelay_lazy *krelay; /* borrowed: the worker's kernel relay
+                                      (`ws_kernel_relay on;`) */
 };
 
 struct sw_relay;

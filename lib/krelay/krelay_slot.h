@@ -1,0 +1,104 @@
+/*
+ * krelay_slot.h - the memory the kernel relay's BPF programs
+ * (krelay.bpf.c) and the gateway (krelay.c, lib/relay/relay_kernel.c)
+ * share: one slot per relayed session in an mmap'ed array map, and the
+ * sockmap index of each end. Included by both sides, so fixed-width types
+ * only. The protocol over these fields is in docs/architecture.md, "The
+ * kernel relay".
+ */
+#ifndef SW_KRELAY_SLOT_H
+#define SW_KRELAY_SLOT_H
+
+#ifdef __bpf__
+#include <linux/types.h>
+typedef __u8 sw_kr_u8;
+typedef __u32 sw_kr_u32;
+typedef __u64 sw_kr_u64;
+#else
+#include <stdint.h>
+typedef uint8_t sw_kr_u8;
+typedef uint32_t sw_kr_u32;
+typedef uint64_t sw_kr_u64;
+#endif
+
+/* Sessions per worker (slots), and sockmap entries (two per slot: the
+ * client end at 2 * slot, the upstream end at 2 * slot + 1). */
+#define SW_KR_SLOTS 16384
+#define SW_KR_SOCKETS (2 * SW_KR_SLOTS)
+
+/* dir.mode */
+#define SW_KR_USER 0 /* everything goes to the gateway */
+#define SW_KR_ARMED                                                            \
+    1                  /* the gateway offers the direction back: the           \
+                          verdict takes it at the next frame header once       \
+                          it has read all it was passed (consumed == passed) */
+#define SW_KR_KERNEL 2 /* data frames are redirected to the peer */
+
+/* One direction: the end at `side` is the source. */
+struct sw_kr_dir {
+    sw_kr_u32 mode; /* SW_KR_*: the gateway swaps it to USER, the verdict
+                       swaps ARMED to KERNEL and KERNEL to USER */
+    sw_kr_u32 seq;  /* odd while the verdict changes the frame state below;
+                       bumped only by redirects and hand-overs */
+    /* Written by the gateway before it stores ARMED. */
+    sw_kr_u64 consumed; /* bytes of the source the gateway has read */
+    /* The message state: the gateway's before ARMED, the verdict's while
+     * it redirects. */
+    sw_kr_u64 msg_bytes; /* payload of the fragmented message so far */
+    sw_kr_u8 in_msg;     /* a message is open: CONT frames continue it */
+    sw_kr_u8 msg_opcode; /* its opcode (TEXT or BINARY) */
+    /* The frame in progress (rest > 0): the verdict's. */
+    sw_kr_u8 cur_kernel; /* its header was redirected, its end not yet */
+    sw_kr_u8 handoff;    /* ... and the rest of it was handed to the gateway
+                            (handoff_rest bytes of payload left then) */
+    sw_kr_u8 f_fin;
+    sw_kr_u8 f_opcode;
+    sw_kr_u8 f_rsv;
+    sw_kr_u8 f_masked;
+    sw_kr_u8 f_mask[4];
+    sw_kr_u32 pad0;
+    sw_kr_u64 f_len;        /* its payload length */
+    sw_kr_u64 rest;         /* its payload bytes not yet seen */
+    sw_kr_u64 handoff_rest; /* see handoff */
+    /* Counters of the verdict. */
+    sw_kr_u64 passed;     /* bytes handed to the gateway */
+    sw_kr_u64 redirected; /* bytes redirected into the peer (the gateway's
+                             drain check compares it with what the peer's
+                             TCP was given) */
+    sw_kr_u64 frames;     /* frames redirected (headers) */
+    sw_kr_u64 messages;   /* of which ended a message */
+    sw_kr_u64 payload;    /* payload bytes redirected */
+    sw_kr_u64 congested;  /* skbs handed to the gateway because the
+                             peer's send queue was full */
+    /* The verdict's scratch while it walks one skb's frames (here, not on
+     * its stack, so the verifier need not follow each value through the
+     * loop; the socket's lock serialises the verdict per socket). */
+    sw_kr_u32 w_pos; /* next byte to look at */
+    sw_kr_u32 w_len;
+    sw_kr_u32 w_bad; /* a frame the kernel path does not take */
+    sw_kr_u8 w_in_msg;
+    sw_kr_u8 w_msg_opcode;
+    sw_kr_u8 w_fin;
+    sw_kr_u8 w_opcode;
+    sw_kr_u8 w_rsv;
+    sw_kr_u8 w_masked;
+    sw_kr_u8 w_mask[4];
+    sw_kr_u8 pad2[6];
+    sw_kr_u64 w_rest;
+    sw_kr_u64 w_msg_bytes;
+    sw_kr_u64 w_flen;
+    sw_kr_u64 w_frames;
+    sw_kr_u64 w_messages;
+    sw_kr_u64 w_payload;
+};
+
+struct sw_kr_slot {
+    struct sw_kr_dir dir[2]; /* [0] client -> upstream, [1] the other way */
+    /* Limits, written when the session joins (0 = none). */
+    sw_kr_u64 max_frame;
+    sw_kr_u64 max_message;
+    sw_kr_u8 rsv_allowed; /* RSV bits an extension negotiated */
+    sw_kr_u8 pad1[7];
+};
+
+#endif

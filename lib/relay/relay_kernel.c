@@ -1,0 +1,329 @@
+/*
+ * relay_kernel.c - a relay whose two sockets are on the kernel relay
+ * (`ws_kernel_relay on;`, lib/krelay): the gateway's half of the protocol
+ * over the session's slot. docs/architecture.md, "The kernel relay", has
+ * the whole of it and the races each step closes; in short, per
+ * direction (source -> destination):
+ *
+ *   - the kernel owns it (SW_KR_KERNEL): the verdict redirects data frames
+ *     to the destination, the gateway sees nothing;
+ *   - anything else the verdict hands to the gateway, and takes itself no
+ *     more (SW_KR_USER); the gateway reads it as from any socket;
+ *   - before the gateway writes to an end it takes the direction toward it
+ *     (sw__relay_kernel_may_write): it swaps the mode to USER, learns how
+ *     the kernel left the frame and message state (sync_dir), and waits
+ *     until every byte the kernel redirected is in the end's TCP queue;
+ *   - when the gateway has nothing buffered, owed or half done in a
+ *     direction it offers it back (SW_KR_ARMED, sw__relay_kernel_offer):
+ *     the verdict takes it at the next skb if the gateway read all it was
+ *     handed by then.
+ *
+ * Contents: kdir, sync_dir, tcp_written, sw__relay_kernel_start / _ready /
+ * _read / _may_write / _writable / _offer / _activity / _stop.
+ */
+#include "relay_int.h"
+
+#include "../krelay/krelay_slot.h"
+
+#include <shockwave/log.h>
+
+#include <linux/sockios.h>
+#include <linux/tcp.h>
+#include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+/* How soon a write that waits for the kernel's bytes to leave is tried
+ * again. */
+#define KERNEL_RETRY_MS 1
+
+static struct sw_kr_dir *
+kdir(const struct sw_relay *r, const struct dir *d)
+{
+    return &r->kslot->dir[d == &r->up ? 0 : 1];
+}
+
+/* Bytes the socket's TCP was given since it was made: acknowledged, then
+ * still queued. Read in that order, an acknowledgement between the two
+ * reads makes the sum smaller than the truth, never larger. */
+static bool
+tcp_written(int fd, uint64_t *out)
+{
+    struct tcp_info ti;
+    socklen_t len = sizeof(ti);
+    int queued = 0;
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 ||
+        len < offsetof(struct tcp_info, tcpi_bytes_acked) + 8 ||
+        ioctl(fd, SIOCOUTQ, &queued) != 0) {
+        return false;
+    }
+    *out = ti.tcpi_bytes_acked + (uint64_t)queued;
+    return true;
+}
+
+/* The same, exactly: taken when nothing is being written to fd. */
+static bool
+tcp_written_exact(int fd, uint64_t *out)
+{
+    for (int i = 0; i < 8; i++) {
+        uint64_t a, b;
+        if (!tcp_written(fd, &a) || !tcp_written(fd, &b)) {
+            return false;
+        }
+        if (a == b) {
+            *out = a;
+            return true;
+        }
+    }
+    return false;
+}
+
+static void
+retry_soon(struct sw_relay *r)
+{
+    if (r->k_retry_ms == 0) {
+        r->k_retry_ms = sw_now_ms() + KERNEL_RETRY_MS;
+        sw__relay_arm_timer(r);
+    }
+}
+
+/*
+ * Take over the frame and message state the kernel left in d's slot, once
+ * per change (seq). False while the verdict is changing it, or while the
+ * kernel is inside a frame it has neither finished nor handed over: the
+ * rest of that frame is the kernel's to send, and nothing may go to d->dst
+ * before it.
+ */
+static bool
+sync_dir(struct sw_relay *r, struct dir *d)
+{
+    struct sw_kr_dir *k = kdir(r, d);
+    uint32_t seq = __atomic_load_n(&k->seq, __ATOMIC_ACQUIRE);
+    if (seq == d->k_seen) {
+        return true;
+    }
+    if (seq & 1) {
+        return false;
+    }
+    struct sw_kr_dir v = *k;
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    if (__atomic_load_n(&k->seq, __ATOMIC_RELAXED) != seq || v.cur_kernel) {
+        return false;
+    }
+    d->msg.in_message = v.in_msg != 0;
+    d->msg.opcode = v.msg_opcode;
+    d->msg.size = v.msg_bytes;
+    if (v.handoff) {
+        /* the kernel sent the header and part of this frame's payload */
+        d->f = (struct sw_ws_frame){
+            .fin = v.f_fin != 0,
+            .rsv = v.f_rsv,
+            .opcode = v.f_opcode,
+            .masked = v.f_masked != 0,
+            .payload_len = v.f_len,
+        };
+        memcpy(d->f.mask, v.f_mask, 4);
+        d->remaining = v.handoff_rest;
+        d->offset = v.f_len - v.handoff_rest;
+        d->hdr_len = 0;
+        d->state = DIR_DATA;
+    }
+    d->k_seen = seq;
+    return true;
+}
+
+bool
+sw__relay_kernel_start(struct sw_relay *r, uint8_t rsv_allowed)
+{
+    struct sw_conn *c = r->c.conn;
+    struct sw_conn *u = r->u.conn;
+    if (!r->rt->ws_kernel_relay || r->env.krelay == NULL ||
+        r->env.ring != NULL || r->plug_frames || r->rt->ws_validate_utf8 ||
+        !c->io.ops->can_splice || !u->io.ops->can_splice) {
+        return false; /* TLS, io_uring, plugins that read frames, UTF-8
+                         checks: the user-space relay */
+    }
+    struct sw_krelay *kr = sw_krelay_get(r->env.krelay);
+    if (kr == NULL || !tcp_written_exact(c->io.fd, &r->c.k_base) ||
+        !tcp_written_exact(u->io.fd, &r->u.k_base)) {
+        return false;
+    }
+    struct sw_krelay_limits lim = {
+        .max_frame = r->rt->ws_max_frame,
+        .max_message = r->rt->ws_max_message,
+        .rsv_allowed = rsv_allowed,
+    };
+    int slot = sw_krelay_join(kr, c->io.fd, u->io.fd, &lim);
+    if (slot < 0) {
+        sw_log_debug("ws %s -> %s: kernel relay: %s", r->caddr, r->uaddr,
+                     strerror(errno));
+        return false;
+    }
+    r->k = kr;
+    r->kslot_index = slot;
+    r->kslot = sw_krelay_slot(kr, slot);
+    /* the gateway holds both directions until it offers them */
+    r->up.k_owned = true;
+    r->down.k_owned = true;
+    sw_metrics_inc(r->env.metrics, SW_METRIC_WS_KERNEL_SESSIONS);
+    return true;
+}
+
+bool
+sw__relay_kernel_ready(struct sw_relay *r, struct dir *d)
+{
+    if (r->k == NULL || sync_dir(r, d)) {
+        return true;
+    }
+    retry_soon(r);
+    return false;
+}
+
+void
+sw__relay_kernel_read(struct sw_relay *r, struct end *e, size_t n)
+{
+    if (r->k != NULL) {
+        e->in_dir->k_consumed += n;
+    }
+}
+
+bool
+sw__relay_kernel_may_write(struct sw_relay *r, struct end *e)
+{
+    struct dir *d = e->out_dir;
+    if (r->k == NULL || d->k_owned) {
+        return true;
+    }
+    struct sw_kr_dir *k = kdir(r, d);
+    /* swapped before `redirected` is read: see the verdict */
+    __atomic_exchange_n(&k->mode, SW_KR_USER, __ATOMIC_SEQ_CST);
+    if (!sync_dir(r, d)) {
+        retry_soon(r); /* the rest of a kernel frame is on its way */
+        return false;
+    }
+    uint64_t redirected = __atomic_load_n(&k->redirected, __ATOMIC_SEQ_CST);
+    if (redirected != d->k_drained) {
+        uint64_t written;
+        if (!tcp_written(e->conn->io.fd, &written) ||
+            written - e->k_base != e->k_sent + redirected ||
+            __atomic_load_n(&k->seq, __ATOMIC_ACQUIRE) != d->k_seen) {
+            retry_soon(r);
+            return false;
+        }
+        d->k_drained = redirected;
+    }
+    d->k_owned = true;
+    sw_metrics_inc(r->env.metrics, SW_METRIC_WS_KERNEL_HANDOVERS);
+    return true;
+}
+
+bool
+sw__relay_kernel_writable(const struct sw_relay *r, const struct end *e)
+{
+    return r->k == NULL || e->out_dir->k_owned;
+}
+
+/* d may go back to the kernel: nothing of it is buffered, half done or
+ * owed toward its destination, and it will carry data frames again. */
+static bool
+dir_offerable(const struct sw_relay *r, const struct dir *d)
+{
+    const struct end *src = d->src;
+    const struct end *dst = d->dst;
+    const unsigned gone =
+        SW_CONN_F_EOF | SW_CONN_F_DEAD | SW_CONN_F_RESET | SW_CONN_F_WRITING;
+    return d->k_owned && !r->finishing && d->state == DIR_HDR &&
+           d->dec.state == SW_WS_DEC_START && d->hdr_len == 0 &&
+           d->run_len == 0 && !d->close_seen && !d->plug_dropping &&
+           sw_conn_buffered(src->conn->in) == 0 &&
+           sw_conn_buffered(dst->conn->out) == 0 && dst->npongs == 0 &&
+           !dst->ping_pending && dst->close_len == 0 && !dst->close_sent &&
+           !dst->cut && src->close_deferred == 0 &&
+           !sw_conn_has(src->conn, gone) && !sw_conn_has(dst->conn, gone);
+}
+
+void
+sw__relay_kernel_offer(struct sw_relay *r)
+{
+    if (r->k == NULL) {
+        return;
+    }
+    struct dir *dirs[2] = {&r->up, &r->down};
+    for (int i = 0; i < 2; i++) {
+        struct dir *d = dirs[i];
+        if (!dir_offerable(r, d)) {
+            continue;
+        }
+        struct sw_kr_dir *k = kdir(r, d);
+        k->in_msg = d->msg.in_message;
+        k->msg_opcode = d->msg.opcode;
+        k->msg_bytes = d->msg.size;
+        k->consumed = d->k_consumed;
+        __atomic_store_n(&k->mode, SW_KR_ARMED, __ATOMIC_SEQ_CST);
+        d->k_owned = false;
+    }
+}
+
+/* Fold what the kernel moved since the last call into d's counters and
+ * the metrics; true when it moved anything. */
+static bool
+fold_counts(struct sw_relay *r, struct dir *d)
+{
+    const struct sw_kr_dir *k = kdir(r, d);
+    uint64_t frames = __atomic_load_n(&k->frames, __ATOMIC_RELAXED);
+    uint64_t messages = __atomic_load_n(&k->messages, __ATOMIC_RELAXED);
+    uint64_t payload = __atomic_load_n(&k->payload, __ATOMIC_RELAXED);
+    uint64_t df = frames - d->k_frames;
+    uint64_t dm = messages - d->k_messages;
+    uint64_t db = payload - d->k_payload;
+    if (df == 0 && db == 0) {
+        return false;
+    }
+    d->k_frames = frames;
+    d->k_messages = messages;
+    d->k_payload = payload;
+    d->frames += df;
+    d->messages += dm;
+    d->bytes += db;
+    sw_metrics_add(r->env.metrics, SW_METRIC_WS_FRAMES_TOTAL, (int64_t)df);
+    sw_metrics_add(r->env.metrics, SW_METRIC_WS_MESSAGES_TOTAL, (int64_t)dm);
+    sw_metrics_add(r->env.metrics, SW_METRIC_WS_KERNEL_FRAMES, (int64_t)df);
+    sw_metrics_add(r->env.metrics, SW_METRIC_WS_KERNEL_BYTES, (int64_t)db);
+    if (d->src->is_client) {
+        sw_metrics_add(r->env.metrics, SW_METRIC_BYTES_FROM_CLIENTS,
+                       (int64_t)db);
+    } else {
+        sw_metrics_add(r->env.metrics, SW_METRIC_BYTES_TO_CLIENTS, (int64_t)db);
+    }
+    return true;
+}
+
+void
+sw__relay_kernel_activity(struct sw_relay *r, uint64_t now_ms)
+{
+    if (r->k == NULL) {
+        return;
+    }
+    /* frames the kernel moved are input the idle timeout and the
+     * keepalive pings count, as the gateway's own reads are */
+    if (fold_counts(r, &r->up)) {
+        r->c.last_rx_ms = now_ms;
+    }
+    if (fold_counts(r, &r->down)) {
+        r->u.last_rx_ms = now_ms;
+    }
+}
+
+void
+sw__relay_kernel_stop(struct sw_relay *r)
+{
+    if (r->k == NULL) {
+        return;
+    }
+    fold_counts(r, &r->up);
+    fold_counts(r, &r->down);
+    sw_krelay_leave(r->k, r->kslot_index, r->c.conn->io.fd, r->u.conn->io.fd);
+    sw_metrics_add(r->env.metrics, SW_METRIC_WS_KERNEL_SESSIONS, -1);
+    r->k = NULL;
+    r->kslot = NULL;
+}
