@@ -58,6 +58,7 @@ static const char *const route_custom[] = {
     "request_header",
     "response_header",
     "ws_ping",
+    "ws_kernel_relay",
     "include",
     "name",
     "fanout",
@@ -450,6 +451,9 @@ route_block(FILE *out, const struct sw_conf_route *r)
     edits(out, "response_header", r->response_edits, r->nresponse_edits);
     fprintf(out, "    ws_ping %s;\n",
             r->ws_ping == SW_CONF_WS_PING_FORWARD ? "forward" : "local");
+    /* the value in force: the route's own or the main default */
+    fprintf(out, "    ws_kernel_relay %s;\n",
+            r->ws_kernel_relay ? "on" : "off");
     if (r->fanout) {
         fputs("    fanout ", out);
         template(out, &r->fanout_key);

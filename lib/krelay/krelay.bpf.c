@@ -32,11 +32,21 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+/* The message-size histogram's bounds, set by the gateway before loading. */
+const volatile __u64 msg_le[SW_KR_HIST_BOUNDS] = {};
+const volatile __u32 msg_nle = 0;
+
 /* struct sock's two fields the congestion check reads, relocated against
  * the running kernel's BTF (CO-RE): no vmlinux.h needed. */
 struct sock___kr {
     int sk_wmem_queued;
     int sk_sndbuf;
+} __attribute__((preserve_access_index));
+
+struct tcp_sock___kr {
+    __u64 bytes_acked;
+    __u32 write_seq;
+    __u32 snd_una;
 } __attribute__((preserve_access_index));
 
 struct {
@@ -164,10 +174,12 @@ frame_ok_view(const struct sw_kr_slot *s, __u8 in_msg, __u64 msg_bytes,
     return 1;
 }
 
-/* The peer's send queue is full (or the peer is gone): what would be
- * redirected goes to the gateway, which holds it within its own buffers. */
+/* The peer's send queue is full, or what was redirected toward it and is
+ * not in that queue yet passed SW_KR_MAX_QUEUED, or the peer is gone: what
+ * would be redirected goes to the gateway, which holds it within its own
+ * buffers and stops reading. */
 static __always_inline int
-peer_congested(__u32 peer)
+peer_congested(const struct sw_kr_dir *d, __u32 peer)
 {
     struct bpf_sock *sk = bpf_map_lookup_elem(&sockets, &peer);
     if (sk == NULL) {
@@ -177,7 +189,11 @@ peer_congested(__u32 peer)
     struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
     if (tp != NULL) {
         struct sock___kr *k = (struct sock___kr *)tp;
-        full = k->sk_wmem_queued >= k->sk_sndbuf;
+        struct tcp_sock___kr *t = (struct tcp_sock___kr *)tp;
+        __u64 written = t->bytes_acked + (__u32)(t->write_seq - t->snd_una);
+        __s64 queued = (__s64)(d->dst_base + READ_ONCE64(d->dst_sent) +
+                               READ_ONCE64(d->redirected) - written);
+        full = k->sk_wmem_queued >= k->sk_sndbuf || queued > SW_KR_MAX_QUEUED;
     }
     bpf_sk_release(sk);
     return full;
@@ -222,7 +238,21 @@ walk_frame(__u32 i, void *ctx)
     }
     d->w_in_msg = !h.fin;
     d->w_frames++;
-    d->w_messages += h.fin;
+    if (h.fin) {
+        /* a message ends here: its size into the histogram's bucket */
+        __u64 size = d->w_msg_bytes;
+        __u32 b = 0;
+        for (__u32 j = 0; j < SW_KR_HIST_BOUNDS; j++) {
+            if (j < msg_nle && size > msg_le[j]) {
+                b = j + 1;
+            }
+        }
+        if (b <= SW_KR_HIST_BOUNDS) {
+            d->w_hist[b]++;
+        }
+        d->w_hist_sum += size;
+        d->w_messages++;
+    }
     d->w_payload += take;
     d->w_fin = h.fin;
     d->w_opcode = h.op;
@@ -231,6 +261,25 @@ walk_frame(__u32 i, void *ctx)
     __builtin_memcpy(d->w_mask, h.mask, 4);
     d->w_flen = h.plen;
     return 0;
+}
+
+/* Hand the skb to the gateway. If it begins inside a frame the kernel
+ * redirected the start of, the gateway finishes that frame: it learns how
+ * much of it is left from the slot. */
+static __always_inline int
+pass(struct sw_kr_dir *d, __u32 len)
+{
+    __u64 rest = d->rest;
+    if (rest > 0) {
+        __sync_fetch_and_add(&d->seq, 1);
+        d->handoff = 1;
+        d->handoff_rest = rest;
+        d->cur_kernel = 0;
+        d->rest = 0;
+        __sync_fetch_and_add(&d->seq, 1);
+    }
+    __sync_fetch_and_add(&d->passed, len);
+    return SK_PASS;
 }
 
 SEC("sk_skb")
@@ -244,6 +293,9 @@ sw_kr_verdict(struct __sk_buff *skb)
         return SK_PASS;
     }
     __u32 len = skb->len;
+    if (len == 0) {
+        return SK_PASS; /* a bare FIN: the gateway sees the end of input */
+    }
     __u32 mode = READ_ONCE32(d->mode);
     if (mode == SW_KR_ARMED && READ_ONCE64(d->consumed) == d->passed) {
         /* the gateway read all it was given and stopped at a frame
@@ -256,8 +308,7 @@ sw_kr_verdict(struct __sk_buff *skb)
         mode = READ_ONCE32(d->mode);
     }
     if (mode != SW_KR_KERNEL) {
-        __sync_fetch_and_add(&d->passed, len);
-        return SK_PASS;
+        return pass(d, len); /* the gateway took the direction */
     }
 
     __u64 rest = d->rest; /* the skb begins inside a redirected frame */
@@ -270,12 +321,18 @@ sw_kr_verdict(struct __sk_buff *skb)
     d->w_in_msg = d->in_msg;
     d->w_msg_opcode = d->msg_opcode;
     d->w_frames = 0;
+    if (d->w_messages > 0) {
+        for (__u32 j = 0; j <= SW_KR_HIST_BOUNDS; j++) {
+            d->w_hist[j] = 0;
+        }
+        d->w_hist_sum = 0;
+    }
     d->w_messages = 0;
     d->w_payload = first;
     struct walk w = {.skb = skb, .s = s, .d = d, .side = index & 1};
     bpf_loop(MAX_FRAMES_PER_SKB, walk_frame, &w, 0);
     int ok = !d->w_bad && d->w_pos >= len;
-    int congested = ok && peer_congested(index ^ 1);
+    int congested = ok && peer_congested(d, index ^ 1);
     ok = ok && !congested;
     if (ok) {
         /* counted before the mode is checked again: the gateway, which
@@ -307,6 +364,14 @@ sw_kr_verdict(struct __sk_buff *skb)
         d->frames += d->w_frames;
         d->messages += d->w_messages;
         d->payload += d->w_payload;
+        if (d->w_messages > 0) {
+            for (__u32 j = 0; j <= SW_KR_HIST_BOUNDS; j++) {
+                if (d->w_hist[j] != 0) {
+                    __sync_fetch_and_add(&d->hist[j], d->w_hist[j]);
+                }
+            }
+            __sync_fetch_and_add(&d->hist_sum, d->w_hist_sum);
+        }
         __sync_fetch_and_add(&d->seq, 1);
         return bpf_sk_redirect_map(skb, &sockets, index ^ 1, 0);
     }
@@ -316,15 +381,5 @@ sw_kr_verdict(struct __sk_buff *skb)
     if (congested) {
         d->congested++;
     }
-    if (rest > 0) {
-        /* the rest of a redirected frame: the gateway finishes it */
-        __sync_fetch_and_add(&d->seq, 1);
-        d->handoff = 1;
-        d->handoff_rest = rest;
-        d->cur_kernel = 0;
-        d->rest = 0;
-        __sync_fetch_and_add(&d->seq, 1);
-    }
-    __sync_fetch_and_add(&d->passed, len);
-    return SK_PASS;
+    return pass(d, len);
 }

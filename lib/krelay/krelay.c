@@ -12,6 +12,7 @@
 
 #include <shockwave/krelay.h>
 #include <shockwave/log.h>
+#include <shockwave/metrics.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -53,9 +54,21 @@ sw_krelay_open(char *why, size_t cap)
         snprintf(why, cap, "out of memory");
         return NULL;
     }
-    k->skel = sw_krelay_bpf__open_and_load();
+    k->skel = sw_krelay_bpf__open();
     if (k->skel == NULL) {
+        snprintf(why, cap, "opening the BPF object: %s", strerror(errno));
+        free(k);
+        return NULL;
+    }
+    const struct sw_metrics_buckets *b =
+        &sw_metrics_buckets[SW_METRICS_H_WS_MESSAGE];
+    for (unsigned i = 0; i < b->n && i < SW_KR_HIST_BOUNDS; i++) {
+        k->skel->rodata->msg_le[i] = b->le[i];
+    }
+    k->skel->rodata->msg_nle = SW_MIN(b->n, (unsigned)SW_KR_HIST_BOUNDS);
+    if (sw_krelay_bpf__load(k->skel) != 0) {
         snprintf(why, cap, "loading the BPF programs: %s", strerror(errno));
+        sw_krelay_bpf__destroy(k->skel);
         free(k);
         return NULL;
     }

@@ -26,6 +26,15 @@ typedef uint64_t sw_kr_u64;
 #define SW_KR_SLOTS 16384
 #define SW_KR_SOCKETS (2 * SW_KR_SLOTS)
 
+/* Bytes redirected toward an end and not yet in its TCP queue (the
+ * kernel's own queue per socket, which no socket buffer bounds) beyond
+ * which the verdict hands frames to the gateway instead. */
+#define SW_KR_MAX_QUEUED (1024 * 1024)
+
+/* Buckets of the message-size histogram (the gateway's, from
+ * sw_metrics_buckets: bounds set before the program loads). */
+#define SW_KR_HIST_BOUNDS 16
+
 /* dir.mode */
 #define SW_KR_USER 0 /* everything goes to the gateway */
 #define SW_KR_ARMED                                                            \
@@ -42,6 +51,12 @@ struct sw_kr_dir {
                        bumped only by redirects and hand-overs */
     /* Written by the gateway before it stores ARMED. */
     sw_kr_u64 consumed; /* bytes of the source the gateway has read */
+    /* The destination's TCP bytes before the session joined, and those the
+     * gateway sent it since (stored after each send): with `redirected`,
+     * what its TCP queue must have been given once the kernel's own queue
+     * toward it is empty. */
+    sw_kr_u64 dst_base;
+    sw_kr_u64 dst_sent;
     /* The message state: the gateway's before ARMED, the verdict's while
      * it redirects. */
     sw_kr_u64 msg_bytes; /* payload of the fragmented message so far */
@@ -70,6 +85,11 @@ struct sw_kr_dir {
     sw_kr_u64 payload;    /* payload bytes redirected */
     sw_kr_u64 congested;  /* skbs handed to the gateway because the
                              peer's send queue was full */
+    /* Sizes of the messages the kernel relayed: counts per bucket and
+     * their sum; the gateway takes them (swapping in 0) into its
+     * histogram. */
+    sw_kr_u64 hist[SW_KR_HIST_BOUNDS + 1];
+    sw_kr_u64 hist_sum;
     /* The verdict's scratch while it walks one skb's frames (here, not on
      * its stack, so the verifier need not follow each value through the
      * loop; the socket's lock serialises the verdict per socket). */
@@ -90,6 +110,8 @@ struct sw_kr_dir {
     sw_kr_u64 w_frames;
     sw_kr_u64 w_messages;
     sw_kr_u64 w_payload;
+    sw_kr_u64 w_hist[SW_KR_HIST_BOUNDS + 1];
+    sw_kr_u64 w_hist_sum;
 };
 
 struct sw_kr_slot {

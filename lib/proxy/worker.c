@@ -264,7 +264,7 @@ sw_worker_free(struct sw_worker *w)
     }
     sw__proxy_wconf_unref(w->wconf);
     sw_conf_unref(w->pending_conf);
-    sw_ring_free(w->ring); /* its lingering sockets hold pool buffers */
+    sw_ring_free(w->ring);        /* its lingering sockets hold pool buffers */
     sw_krelay_close(w->krelay.k); /* after every session left it */
     sw_buf_pool_fini(&w->bufs);
     sw_buf_pool_fini(&w->bufs_x4);

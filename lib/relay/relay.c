@@ -407,7 +407,7 @@ end_flush(struct sw_relay *r, struct end *e)
     }
     ssize_t n = sw_conn_flush(c); /* SW_ECLOSED at once for a dead end */
     if (n > 0) {
-        e->k_sent += (uint64_t)n;
+        sw__relay_kernel_sent(r, e, (size_t)n);
     }
     if (n > 0 && e->is_client) {
         sw_metrics_add(r->env.metrics, SW_METRIC_BYTES_TO_CLIENTS, n);
@@ -606,6 +606,9 @@ sw__relay_next_deadline(const struct sw_relay *r)
     }
     if (r->k_retry_ms != 0) {
         next = SW_MIN(next, r->k_retry_ms);
+    }
+    if (r->k != NULL) {
+        next = SW_MIN(next, r->k_fold_ms);
     }
     const struct end *ends[2] = {&r->c, &r->u};
     for (int i = 0; i < 2 && !r->finishing; i++) {

@@ -26,6 +26,11 @@
 static void
 frame_done(struct sw_relay *r, struct dir *d)
 {
+    if (d->k_counted) {
+        d->k_counted = false; /* the kernel began it, and counted it */
+        d->state = DIR_HDR;
+        return;
+    }
     if (!sw_ws_is_control(d->f.opcode) && d->f.fin) {
         d->messages++;
         sw_metrics_inc(r->env.metrics, SW_METRIC_WS_MESSAGES_TOTAL);
@@ -130,8 +135,8 @@ may_splice(const struct sw_relay *r, const struct dir *d)
     /* a socket on the kernel relay is read through its BPF queue, which
      * splice does not see */
     return threshold != 0 && r->k == NULL && d->remaining >= threshold &&
-           !d->validate &&
-           !r->plug_frames && d->src->conn->io.ops->can_splice &&
+           !d->validate && !r->plug_frames &&
+           d->src->conn->io.ops->can_splice &&
            d->dst->conn->io.ops->can_splice &&
            sw_conn_buffered(d->src->conn->in) == 0 &&
            sw_conn_buffered(d->dst->conn->out) == 0 && d->hdr_len == 0 &&

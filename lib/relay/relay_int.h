@@ -122,6 +122,8 @@ struct dir {
     uint32_t k_seen;     /* the slot's seq last taken over (sync_dir) */
     uint64_t k_consumed; /* bytes read from src since the session joined */
     uint64_t k_drained;  /* `redirected` known to be in dst's TCP */
+    bool k_counted;      /* the frame in progress is one the kernel began
+                            (and counted) */
     uint64_t k_frames;   /* the kernel's counters already folded in */
     uint64_t k_messages;
     uint64_t k_payload;
@@ -156,8 +158,12 @@ struct sw_relay {
                                        session is on, NULL if none */
     struct sw_kr_slot *kslot;       /* its slot (shared with the kernel) */
     int kslot_index;
-    uint64_t k_retry_ms;            /* retry a write that waits for the
-                                       kernel's bytes then; 0 none */
+    uint64_t k_retry_ms;   /* retry a write that waits for the
+                              kernel's bytes then; 0 none */
+    uint64_t k_retry_wait; /* the last wait (it grows) */
+    uint64_t k_fold_ms;    /* fold the kernel's counters then */
+    bool k_wanted;         /* to join the kernel relay when quiet */
+    uint8_t k_rsv;         /* RSV bits negotiated, for the join */
 };
 
 /* A frame toward d->dst has begun (its header went out) and not ended:
@@ -207,6 +213,7 @@ bool sw__relay_kernel_start(struct sw_relay *r, uint8_t rsv_allowed);
 /* d's state is the gateway's to walk (false: try again soon). */
 bool sw__relay_kernel_ready(struct sw_relay *r, struct dir *d);
 void sw__relay_kernel_read(struct sw_relay *r, struct end *e, size_t n);
+void sw__relay_kernel_sent(struct sw_relay *r, struct end *e, size_t n);
 /* The gateway may send to e now; else it asked for the direction toward e
  * and tries again soon. */
 bool sw__relay_kernel_may_write(struct sw_relay *r, struct end *e);
@@ -214,6 +221,7 @@ bool sw__relay_kernel_writable(const struct sw_relay *r, const struct end *e);
 void sw__relay_kernel_offer(struct sw_relay *r);
 void sw__relay_kernel_activity(struct sw_relay *r, uint64_t now_ms);
 void sw__relay_kernel_stop(struct sw_relay *r);
+bool sw__relay_kernel_parkable(const struct sw_relay *r);
 
 /* relay_frames.c */
 bool sw__relay_dir_process(struct sw_relay *r, struct dir *d);

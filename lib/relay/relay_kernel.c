@@ -33,9 +33,16 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
+_Static_assert(SW_KR_HIST_BOUNDS == SW_METRICS_HIST_MAX,
+               "the kernel's histogram has the gateway's buckets");
+
 /* How soon a write that waits for the kernel's bytes to leave is tried
  * again. */
 #define KERNEL_RETRY_MS 1
+#define KERNEL_RETRY_MAX_MS 64
+/* How often what the kernel moved is folded into the counters (metrics,
+ * and the input clocks the idle timeout and parking read). */
+#define KERNEL_FOLD_MS 1000
 
 static struct sw_kr_dir *
 kdir(const struct sw_relay *r, const struct dir *d)
@@ -78,11 +85,16 @@ tcp_written_exact(int fd, uint64_t *out)
     return false;
 }
 
+/* Try again soon: after 1 ms, then twice as long each time up to
+ * KERNEL_RETRY_MAX_MS (a frame the kernel began may take long to end). */
 static void
 retry_soon(struct sw_relay *r)
 {
     if (r->k_retry_ms == 0) {
-        r->k_retry_ms = sw_now_ms() + KERNEL_RETRY_MS;
+        r->k_retry_wait = r->k_retry_wait == 0 ? KERNEL_RETRY_MS
+                                               : SW_MIN(2 * r->k_retry_wait,
+                                                        KERNEL_RETRY_MAX_MS);
+        r->k_retry_ms = sw_now_ms() + r->k_retry_wait;
         sw__relay_arm_timer(r);
     }
 }
@@ -107,8 +119,17 @@ sync_dir(struct sw_relay *r, struct dir *d)
     }
     struct sw_kr_dir v = *k;
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
-    if (__atomic_load_n(&k->seq, __ATOMIC_RELAXED) != seq || v.cur_kernel) {
+    if (__atomic_load_n(&k->seq, __ATOMIC_RELAXED) != seq) {
         return false;
+    }
+    if (v.cur_kernel) {
+        if (!sw_conn_has(d->src->conn, SW_CONN_F_EOF | SW_CONN_F_DEAD)) {
+            return false;
+        }
+        /* its source ended inside it: the gateway holds a frame that will
+         * never end (the destination gets only its TCP close) */
+        v.handoff = 1;
+        v.handoff_rest = v.rest;
     }
     d->msg.in_message = v.in_msg != 0;
     d->msg.opcode = v.msg_opcode;
@@ -127,6 +148,7 @@ sync_dir(struct sw_relay *r, struct dir *d)
         d->offset = v.f_len - v.handoff_rest;
         d->hdr_len = 0;
         d->state = DIR_DATA;
+        d->k_counted = true;
     }
     d->k_seen = seq;
     return true;
@@ -139,34 +161,69 @@ sw__relay_kernel_start(struct sw_relay *r, uint8_t rsv_allowed)
     struct sw_conn *u = r->u.conn;
     if (!r->rt->ws_kernel_relay || r->env.krelay == NULL ||
         r->env.ring != NULL || r->plug_frames || r->rt->ws_validate_utf8 ||
-        !c->io.ops->can_splice || !u->io.ops->can_splice) {
+        !c->io.ops->can_splice || !u->io.ops->can_splice ||
+        sw_krelay_get(r->env.krelay) == NULL) {
         return false; /* TLS, io_uring, plugins that read frames, UTF-8
                          checks: the user-space relay */
     }
-    struct sw_krelay *kr = sw_krelay_get(r->env.krelay);
-    if (kr == NULL || !tcp_written_exact(c->io.fd, &r->c.k_base) ||
+    /* joined at the first quiet moment (join_when_quiet) */
+    r->k_wanted = true;
+    r->k_rsv = rsv_allowed;
+    r->up.k_owned = true;
+    r->down.k_owned = true;
+    return true;
+}
+
+/* Bytes waiting in fd's receive queue (SIOCINQ). */
+static int
+queued_in(int fd)
+{
+    int n = 0;
+    return ioctl(fd, SIOCINQ, &n) == 0 ? n : -1;
+}
+
+/* Put the two sockets in the map, now that nothing is buffered or owed
+ * either way and neither socket holds unread bytes: what arrives from
+ * here on goes through the verdict. */
+static void
+join_when_quiet(struct sw_relay *r)
+{
+    struct sw_conn *c = r->c.conn;
+    struct sw_conn *u = r->u.conn;
+    if (queued_in(c->io.fd) != 0 || queued_in(u->io.fd) != 0 ||
+        !tcp_written_exact(c->io.fd, &r->c.k_base) ||
         !tcp_written_exact(u->io.fd, &r->u.k_base)) {
-        return false;
+        return; /* tried again at the next quiet moment */
     }
     struct sw_krelay_limits lim = {
         .max_frame = r->rt->ws_max_frame,
         .max_message = r->rt->ws_max_message,
-        .rsv_allowed = rsv_allowed,
+        .rsv_allowed = r->k_rsv,
     };
+    struct sw_krelay *kr = r->env.krelay->k;
     int slot = sw_krelay_join(kr, c->io.fd, u->io.fd, &lim);
     if (slot < 0) {
         sw_log_debug("ws %s -> %s: kernel relay: %s", r->caddr, r->uaddr,
                      strerror(errno));
-        return false;
+        r->k_wanted = false;
+        return;
     }
     r->k = kr;
+    r->k_wanted = false;
     r->kslot_index = slot;
     r->kslot = sw_krelay_slot(kr, slot);
-    /* the gateway holds both directions until it offers them */
-    r->up.k_owned = true;
-    r->down.k_owned = true;
+    r->kslot->dir[0].dst_base = r->u.k_base;
+    r->kslot->dir[1].dst_base = r->c.k_base;
+    r->c.k_sent = r->u.k_sent = 0;
+    struct dir *dirs[2] = {&r->up, &r->down};
+    for (int i = 0; i < 2; i++) {
+        dirs[i]->k_consumed = dirs[i]->k_drained = 0;
+        dirs[i]->k_seen = 0;
+        dirs[i]->k_frames = dirs[i]->k_messages = dirs[i]->k_payload = 0;
+    }
+    r->k_fold_ms = sw_now_ms() + KERNEL_FOLD_MS;
+    sw__relay_arm_timer(r);
     sw_metrics_inc(r->env.metrics, SW_METRIC_WS_KERNEL_SESSIONS);
-    return true;
 }
 
 bool
@@ -177,6 +234,16 @@ sw__relay_kernel_ready(struct sw_relay *r, struct dir *d)
     }
     retry_soon(r);
     return false;
+}
+
+void
+sw__relay_kernel_sent(struct sw_relay *r, struct end *e, size_t n)
+{
+    e->k_sent += n;
+    if (r->k != NULL) {
+        __atomic_store_n(&kdir(r, e->out_dir)->dst_sent, e->k_sent,
+                         __ATOMIC_RELAXED);
+    }
 }
 
 void
@@ -213,6 +280,7 @@ sw__relay_kernel_may_write(struct sw_relay *r, struct end *e)
         d->k_drained = redirected;
     }
     d->k_owned = true;
+    r->k_retry_wait = 0;
     sw_metrics_inc(r->env.metrics, SW_METRIC_WS_KERNEL_HANDOVERS);
     return true;
 }
@@ -245,6 +313,10 @@ dir_offerable(const struct sw_relay *r, const struct dir *d)
 void
 sw__relay_kernel_offer(struct sw_relay *r)
 {
+    if (r->k == NULL && r->k_wanted && dir_offerable(r, &r->up) &&
+        dir_offerable(r, &r->down)) {
+        join_when_quiet(r);
+    }
     if (r->k == NULL) {
         return;
     }
@@ -269,16 +341,26 @@ sw__relay_kernel_offer(struct sw_relay *r)
 static bool
 fold_counts(struct sw_relay *r, struct dir *d)
 {
-    const struct sw_kr_dir *k = kdir(r, d);
+    struct sw_kr_dir *k = kdir(r, d);
     uint64_t frames = __atomic_load_n(&k->frames, __ATOMIC_RELAXED);
     uint64_t messages = __atomic_load_n(&k->messages, __ATOMIC_RELAXED);
     uint64_t payload = __atomic_load_n(&k->payload, __ATOMIC_RELAXED);
     uint64_t df = frames - d->k_frames;
     uint64_t dm = messages - d->k_messages;
     uint64_t db = payload - d->k_payload;
-    if (df == 0 && db == 0) {
+    if (df == 0 && db == 0 && dm == 0) {
         return false;
     }
+    /* message sizes: taken, so nothing needs remembering */
+    struct sw_metrics_hist *h = dir_msg_hist(r, d);
+    for (int i = 0; i <= SW_KR_HIST_BOUNDS; i++) {
+        uint64_t n = __atomic_exchange_n(&k->hist[i], 0, __ATOMIC_RELAXED);
+        if (n != 0) {
+            sw_metrics_store_add(&h->bucket[i], (int64_t)n);
+        }
+    }
+    sw_metrics_store_add(&h->sum, (int64_t)__atomic_exchange_n(
+                                      &k->hist_sum, 0, __ATOMIC_RELAXED));
     d->k_frames = frames;
     d->k_messages = messages;
     d->k_payload = payload;
@@ -304,6 +386,9 @@ sw__relay_kernel_activity(struct sw_relay *r, uint64_t now_ms)
     if (r->k == NULL) {
         return;
     }
+    if (now_ms >= r->k_fold_ms) {
+        r->k_fold_ms = now_ms + KERNEL_FOLD_MS;
+    }
     /* frames the kernel moved are input the idle timeout and the
      * keepalive pings count, as the gateway's own reads are */
     if (fold_counts(r, &r->up)) {
@@ -312,6 +397,36 @@ sw__relay_kernel_activity(struct sw_relay *r, uint64_t now_ms)
     if (fold_counts(r, &r->down)) {
         r->u.last_rx_ms = now_ms;
     }
+}
+
+/* No frame in flight either way, nothing handed over unread, nothing
+ * moved since the last fold: the session may leave the kernel for parking
+ * (sw__relay_kernel_stop) without losing a byte. Takes both directions
+ * back; a session that then does not park offers them again at its next
+ * run. */
+bool
+sw__relay_kernel_parkable(const struct sw_relay *r)
+{
+    if (r->k == NULL) {
+        return true; /* not joined (yet): nothing in the kernel */
+    }
+    const struct dir *dirs[2] = {&r->up, &r->down};
+    const struct end *dsts[2] = {&r->u, &r->c};
+    for (int i = 0; i < 2; i++) {
+        struct sw_kr_dir *k = &r->kslot->dir[i];
+        const struct dir *d = dirs[i];
+        __atomic_exchange_n(&k->mode, SW_KR_USER, __ATOMIC_SEQ_CST);
+        uint64_t redirected = __atomic_load_n(&k->redirected, __ATOMIC_SEQ_CST);
+        uint64_t written;
+        if (__atomic_load_n(&k->seq, __ATOMIC_ACQUIRE) & 1 || k->cur_kernel ||
+            __atomic_load_n(&k->passed, __ATOMIC_RELAXED) != d->k_consumed ||
+            __atomic_load_n(&k->frames, __ATOMIC_RELAXED) != d->k_frames ||
+            !tcp_written(dsts[i]->conn->io.fd, &written) ||
+            written - dsts[i]->k_base != dsts[i]->k_sent + redirected) {
+            return false;
+        }
+    }
+    return true;
 }
 
 void

@@ -47,21 +47,20 @@ dir_quiet(const struct dir *d)
 bool
 sw_relay_parkable(const struct sw_relay *r, uint64_t now)
 {
-    /* a session on the kernel relay stays: its traffic does not reach the
-     * gateway, so the gateway cannot tell it is idle */
-    return r->rt->ws_park_after_ms != 0 && r->k == NULL && !r->done &&
-           !r->finishing &&
+    return r->rt->ws_park_after_ms != 0 && !r->done && !r->finishing &&
            r->close_deadline_ms == 0 && r->defer_deadline_ms == 0 &&
            r->drain_at_ms == 0 && r->probe_at_ms == 0 &&
            r->lowat_until_ms == 0 &&
            sw__relay_next_deadline(r) > now && /* its timer runs first */
            end_quiet(r, &r->c, now) && end_quiet(r, &r->u, now) &&
-           dir_quiet(&r->up) && dir_quiet(&r->down);
+           dir_quiet(&r->up) && dir_quiet(&r->down) &&
+           sw__relay_kernel_parkable(r); /* last: it takes the directions */
 }
 
 void
 sw_relay_park(struct sw_relay *r, struct sw_relay_parked *out)
 {
+    sw__relay_kernel_stop(r); /* drained (parkable): leaves losing nothing */
     const struct dir *dirs[2] = {&r->up, &r->down};
     const struct end *ends[2] = {&r->c, &r->u};
     *out = (struct sw_relay_parked){
@@ -122,6 +121,7 @@ sw_relay_unpark(const struct sw_relay_env *env, struct sw_relay_start *s,
         ends[i]->last_rx_ms = saved->last_rx_ms[i];
         ends[i]->last_ping_ms = saved->last_ping_ms[i];
     }
+    sw__relay_kernel_start(r, saved->rsv_allowed); /* joins when quiet */
     sw__relay_arm_timer(r);
     sw__relay_update_interest(r);
     return r;

@@ -545,26 +545,38 @@ sw_test_on_io_uring(void)
 }
 
 bool
+sw_test_kernel_relay(void)
+{
+    const char *e = getenv("SW_TEST_KERNEL_RELAY");
+    return e != NULL && strcmp(e, "on") == 0;
+}
+
+bool
 sw_test_conf_engine(const char *path)
 {
     const char *e = getenv("SW_TEST_IO_ENGINE");
     const char *tmp = sw_test_tmpdir();
     size_t n = strlen(tmp);
-    if (e == NULL || e[0] == '\0' || strncmp(path, tmp, n) != 0 ||
+    bool engine = e != NULL && e[0] != '\0';
+    if ((!engine && !sw_test_kernel_relay()) || strncmp(path, tmp, n) != 0 ||
         path[n] != '/') {
         return true;
     }
     char *text = read_file_from(path, 0, NULL);
     size_t len = strlen(text);
-    size_t cap = len + 64;
+    size_t cap = len + 128;
     char *more = malloc(cap);
     char dir[512];
     if (more == NULL) {
         abort();
     }
     /* The newline first: the file may end in a comment without one. */
-    snprintf(more, cap, "%s\nio_engine %s; # SW_TEST_IO_ENGINE\n", text,
-             sw_test_io_engine());
+    snprintf(more, cap, "%s\n%s%s%s%s", text, engine ? "io_engine " : "",
+             engine ? sw_test_io_engine() : "",
+             engine ? "; # SW_TEST_IO_ENGINE\n" : "",
+             sw_test_kernel_relay()
+                 ? "ws_kernel_relay on; # SW_TEST_KERNEL_RELAY\n"
+                 : "");
     snprintf(dir, sizeof(dir), "%s", path);
     *strrchr(dir, '/') = '\0';
     char err[256];

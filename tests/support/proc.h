@@ -150,10 +150,15 @@ int sw_test_conf_check(const char *name, const char *const *kv, char **out);
  * sw_test_proc_signal() again before a SIGHUP, so re-rendered files keep
  * the engine across reloads. False only when the file could not be
  * rewritten.
+ *
+ * The kernel relay switch works the same way: with SW_TEST_KERNEL_RELAY=on
+ * (`meson test --setup kernel_relay`) the file also gets
+ * `ws_kernel_relay on;`, the default of every route that does not say.
  */
 const char *sw_test_io_engine(void);
 bool sw_test_on_io_uring(void); /* sw_test_io_engine() is io_uring */
 bool sw_test_conf_engine(const char *path);
+bool sw_test_kernel_relay(void); /* SW_TEST_KERNEL_RELAY=on */
 
 /* Write text to a file. */
 bool sw_test_write_file(const char *path, const char *text);
