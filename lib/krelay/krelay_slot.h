@@ -114,6 +114,36 @@ struct sw_kr_dir {
     sw_kr_u64 w_hist_sum;
 };
 
+/* The gateway's own bookkeeping of a session on the kernel relay (the
+ * program never reads it): here rather than in the relay, so a session
+ * off the kernel relay pays nothing for it. lib/relay/relay_kernel.c. */
+struct sw_kr_gw_dir {
+    sw_kr_u64 consumed; /* bytes read from the source since the join */
+    sw_kr_u64 drained;  /* `redirected` known to be in the dst's TCP */
+    sw_kr_u64 frames;   /* the kernel's counters already folded in */
+    sw_kr_u64 messages;
+    sw_kr_u64 payload;
+    sw_kr_u32 seen;   /* the seq last taken over (sync_dir) */
+    sw_kr_u8 owned;   /* the gateway holds the direction: it may write to
+                         the destination (every redirected byte is there) */
+    sw_kr_u8 counted; /* the frame in progress is one the kernel began
+                         (and counted) */
+    sw_kr_u8 pad[2];
+};
+
+struct sw_kr_gw {
+    struct sw_kr_gw_dir dir[2];
+    sw_kr_u64 base[2];    /* per end ([0] client): bytes its TCP was given
+                             before the join */
+    sw_kr_u64 sent[2];    /* ... and bytes the gateway sent it since */
+    sw_kr_u64 retry_ms;   /* retry a write that waits for the kernel's
+                             bytes then; 0 none */
+    sw_kr_u64 retry_wait; /* the last wait (it grows) */
+    sw_kr_u64 fold_ms;    /* fold the kernel's counters then */
+    sw_kr_u32 index;      /* this slot's index */
+    sw_kr_u32 pad;
+};
+
 struct sw_kr_slot {
     struct sw_kr_dir dir[2]; /* [0] client -> upstream, [1] the other way */
     /* Limits, written when the session joins (0 = none). */
@@ -121,6 +151,7 @@ struct sw_kr_slot {
     sw_kr_u64 max_message;
     sw_kr_u8 rsv_allowed; /* RSV bits an extension negotiated */
     sw_kr_u8 pad1[7];
+    struct sw_kr_gw gw; /* the gateway's only */
 };
 
 #endif

@@ -604,12 +604,7 @@ sw__relay_next_deadline(const struct sw_relay *r)
     if (r->lowat_until_ms != 0) {
         next = SW_MIN(next, r->lowat_until_ms);
     }
-    if (r->k_retry_ms != 0) {
-        next = SW_MIN(next, r->k_retry_ms);
-    }
-    if (r->k != NULL) {
-        next = SW_MIN(next, r->k_fold_ms);
-    }
+    next = SW_MIN(next, sw__relay_kernel_deadline(r));
     const struct end *ends[2] = {&r->c, &r->u};
     for (int i = 0; i < 2 && !r->finishing; i++) {
         uint64_t rx = ends[i]->last_rx_ms;
@@ -640,10 +635,7 @@ on_timer(struct sw_conn *c, void *arg)
     struct sw_relay *r = sw_container_of((struct end *)arg, struct sw_relay, c);
     SW_UNUSED(c);
     uint64_t now = sw_now_ms();
-    if (r->k_retry_ms != 0 && now >= r->k_retry_ms) {
-        r->k_retry_ms = 0; /* relay_run below tries again */
-    }
-    sw__relay_kernel_activity(r, now);
+    sw__relay_kernel_activity(r, now); /* a due retry: relay_run below */
     if (r->lowat_until_ms != 0 && now >= r->lowat_until_ms) {
         /* a slow sender: forward what came (the mark is set again after) */
         r->lowat_until_ms = 0;

@@ -26,9 +26,8 @@
 static void
 frame_done(struct sw_relay *r, struct dir *d)
 {
-    if (d->k_counted) {
-        d->k_counted = false; /* the kernel began it, and counted it */
-        d->state = DIR_HDR;
+    if (sw__relay_kernel_took_frame(r, d)) {
+        d->state = DIR_HDR; /* the kernel began it, and counted it */
         return;
     }
     if (!sw_ws_is_control(d->f.opcode) && d->f.fin) {
@@ -134,8 +133,8 @@ may_splice(const struct sw_relay *r, const struct dir *d)
     /* a plugin that reads frames reads them from our buffers */
     /* a socket on the kernel relay is read through its BPF queue, which
      * splice does not see */
-    return threshold != 0 && r->k == NULL && d->remaining >= threshold &&
-           !d->validate && !r->plug_frames &&
+    return threshold != 0 && r->kslot == NULL && !r->k_wanted &&
+           d->remaining >= threshold && !d->validate && !r->plug_frames &&
            d->src->conn->io.ops->can_splice &&
            d->dst->conn->io.ops->can_splice &&
            sw_conn_buffered(d->src->conn->in) == 0 &&

@@ -74,9 +74,6 @@ struct end {
                                 protocol), sent after its peer\'s close */
     uint64_t last_rx_ms;     /* last bytes from this end */
     uint64_t last_ping_ms;   /* last keepalive ping queued to it */
-    uint64_t k_base;         /* kernel relay: bytes its TCP was given
-                                before the session joined */
-    uint64_t k_sent;         /* ... and bytes the gateway sent it since */
     struct dir *in_dir;      /* borrowed: direction reading this end */
     struct dir *out_dir;     /* borrowed: direction writing to it */
     const char *name;        /* "client" or "upstream" */
@@ -116,17 +113,6 @@ struct dir {
     uint64_t run_frames;            /* frames in the run */
     uint64_t run_messages;          /* of which ended a message */
     uint64_t run_payload;           /* payload bytes in the run */
-    /* The kernel relay (relay_kernel.c); unused without it. */
-    bool k_owned;        /* the gateway holds the direction: it may write
-                            to dst (every redirected byte reached dst) */
-    uint32_t k_seen;     /* the slot's seq last taken over (sync_dir) */
-    uint64_t k_consumed; /* bytes read from src since the session joined */
-    uint64_t k_drained;  /* `redirected` known to be in dst's TCP */
-    bool k_counted;      /* the frame in progress is one the kernel began
-                            (and counted) */
-    uint64_t k_frames;   /* the kernel's counters already folded in */
-    uint64_t k_messages;
-    uint64_t k_payload;
 };
 
 struct sw_relay {
@@ -149,21 +135,18 @@ struct sw_relay {
                                        histogram and the access log */
     const char *closed_by;          /* "client", "upstream", "gateway" */
     uint16_t close_code;            /* code of the first close */
+    bool k_wanted;                  /* to join the kernel relay (kslot)
+                                       at a quiet moment */
+    uint8_t k_rsv;                  /* RSV bits negotiated, for the join */
     char caddr[64];                 /* client address, logs */
     char uaddr[64];                 /* upstream address, logs */
     sw_relay_done_cb on_done;       /* owner's callback */
     void *arg;                      /* its argument */
     struct sw_plugin_sess *plug;    /* borrowed (the owner's): plugins */
-    struct sw_krelay *k;            /* borrowed: the kernel relay this
-                                       session is on, NULL if none */
-    struct sw_kr_slot *kslot;       /* its slot (shared with the kernel) */
-    int kslot_index;
-    uint64_t k_retry_ms;   /* retry a write that waits for the
-                              kernel's bytes then; 0 none */
-    uint64_t k_retry_wait; /* the last wait (it grows) */
-    uint64_t k_fold_ms;    /* fold the kernel's counters then */
-    bool k_wanted;         /* to join the kernel relay when quiet */
-    uint8_t k_rsv;         /* RSV bits negotiated, for the join */
+    struct sw_kr_slot *kslot;       /* borrowed: the session's slot on the
+                                       kernel relay (relay_kernel.c), its
+                                       bookkeeping in kslot->gw; NULL off
+                                       it */
 };
 
 /* A frame toward d->dst has begun (its header went out) and not ended:
@@ -219,7 +202,12 @@ void sw__relay_kernel_sent(struct sw_relay *r, struct end *e, size_t n);
 bool sw__relay_kernel_may_write(struct sw_relay *r, struct end *e);
 bool sw__relay_kernel_writable(const struct sw_relay *r, const struct end *e);
 void sw__relay_kernel_offer(struct sw_relay *r);
+/* On the relay's timer: fold the kernel's counters, clear a due retry. */
 void sw__relay_kernel_activity(struct sw_relay *r, uint64_t now_ms);
+/* The earliest of its deadlines (UINT64_MAX: none). */
+uint64_t sw__relay_kernel_deadline(const struct sw_relay *r);
+/* d's frame, now done, was begun (and counted) by the kernel. */
+bool sw__relay_kernel_took_frame(struct sw_relay *r, struct dir *d);
 void sw__relay_kernel_stop(struct sw_relay *r);
 bool sw__relay_kernel_parkable(const struct sw_relay *r);
 

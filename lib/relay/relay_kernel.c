@@ -50,6 +50,26 @@ kdir(const struct sw_relay *r, const struct dir *d)
     return &r->kslot->dir[d == &r->up ? 0 : 1];
 }
 
+/* The gateway's bookkeeping for d, and for end e. */
+static struct sw_kr_gw_dir *
+gdir(const struct sw_relay *r, const struct dir *d)
+{
+    return &r->kslot->gw.dir[d == &r->up ? 0 : 1];
+}
+
+static int
+end_index(const struct end *e)
+{
+    return e->is_client ? 0 : 1;
+}
+
+/* The gateway holds d: always while the session is not on the kernel. */
+static bool
+owned(const struct sw_relay *r, const struct dir *d)
+{
+    return r->kslot == NULL || gdir(r, d)->owned;
+}
+
 /* Bytes the socket's TCP was given since it was made: acknowledged, then
  * still queued. Read in that order, an acknowledgement between the two
  * reads makes the sum smaller than the truth, never larger. */
@@ -90,11 +110,12 @@ tcp_written_exact(int fd, uint64_t *out)
 static void
 retry_soon(struct sw_relay *r)
 {
-    if (r->k_retry_ms == 0) {
-        r->k_retry_wait = r->k_retry_wait == 0 ? KERNEL_RETRY_MS
-                                               : SW_MIN(2 * r->k_retry_wait,
-                                                        KERNEL_RETRY_MAX_MS);
-        r->k_retry_ms = sw_now_ms() + r->k_retry_wait;
+    struct sw_kr_gw *g = &r->kslot->gw;
+    if (g->retry_ms == 0) {
+        g->retry_wait = g->retry_wait == 0
+                            ? KERNEL_RETRY_MS
+                            : SW_MIN(2 * g->retry_wait, KERNEL_RETRY_MAX_MS);
+        g->retry_ms = sw_now_ms() + g->retry_wait;
         sw__relay_arm_timer(r);
     }
 }
@@ -110,8 +131,9 @@ static bool
 sync_dir(struct sw_relay *r, struct dir *d)
 {
     struct sw_kr_dir *k = kdir(r, d);
+    struct sw_kr_gw_dir *g = gdir(r, d);
     uint32_t seq = __atomic_load_n(&k->seq, __ATOMIC_ACQUIRE);
-    if (seq == d->k_seen) {
+    if (seq == g->seen) {
         return true;
     }
     if (seq & 1) {
@@ -148,9 +170,9 @@ sync_dir(struct sw_relay *r, struct dir *d)
         d->offset = v.f_len - v.handoff_rest;
         d->hdr_len = 0;
         d->state = DIR_DATA;
-        d->k_counted = true;
+        g->counted = 1;
     }
-    d->k_seen = seq;
+    g->seen = seq;
     return true;
 }
 
@@ -169,8 +191,6 @@ sw__relay_kernel_start(struct sw_relay *r, uint8_t rsv_allowed)
     /* joined at the first quiet moment (join_when_quiet) */
     r->k_wanted = true;
     r->k_rsv = rsv_allowed;
-    r->up.k_owned = true;
-    r->down.k_owned = true;
     return true;
 }
 
@@ -190,9 +210,10 @@ join_when_quiet(struct sw_relay *r)
 {
     struct sw_conn *c = r->c.conn;
     struct sw_conn *u = r->u.conn;
+    uint64_t cbase, ubase;
     if (queued_in(c->io.fd) != 0 || queued_in(u->io.fd) != 0 ||
-        !tcp_written_exact(c->io.fd, &r->c.k_base) ||
-        !tcp_written_exact(u->io.fd, &r->u.k_base)) {
+        !tcp_written_exact(c->io.fd, &cbase) ||
+        !tcp_written_exact(u->io.fd, &ubase)) {
         return; /* tried again at the next quiet moment */
     }
     struct sw_krelay_limits lim = {
@@ -202,26 +223,21 @@ join_when_quiet(struct sw_relay *r)
     };
     struct sw_krelay *kr = r->env.krelay->k;
     int slot = sw_krelay_join(kr, c->io.fd, u->io.fd, &lim);
+    r->k_wanted = false;
     if (slot < 0) {
         sw_log_debug("ws %s -> %s: kernel relay: %s", r->caddr, r->uaddr,
                      strerror(errno));
-        r->k_wanted = false;
         return;
     }
-    r->k = kr;
-    r->k_wanted = false;
-    r->kslot_index = slot;
-    r->kslot = sw_krelay_slot(kr, slot);
-    r->kslot->dir[0].dst_base = r->u.k_base;
-    r->kslot->dir[1].dst_base = r->c.k_base;
-    r->c.k_sent = r->u.k_sent = 0;
-    struct dir *dirs[2] = {&r->up, &r->down};
-    for (int i = 0; i < 2; i++) {
-        dirs[i]->k_consumed = dirs[i]->k_drained = 0;
-        dirs[i]->k_seen = 0;
-        dirs[i]->k_frames = dirs[i]->k_messages = dirs[i]->k_payload = 0;
-    }
-    r->k_fold_ms = sw_now_ms() + KERNEL_FOLD_MS;
+    struct sw_kr_slot *s = sw_krelay_slot(kr, slot);
+    r->kslot = s; /* zeroed by the join but for the limits */
+    s->gw.index = (uint32_t)slot;
+    s->gw.base[0] = cbase;
+    s->gw.base[1] = ubase;
+    s->gw.dir[0].owned = s->gw.dir[1].owned = 1;
+    s->dir[0].dst_base = ubase;
+    s->dir[1].dst_base = cbase;
+    s->gw.fold_ms = sw_now_ms() + KERNEL_FOLD_MS;
     sw__relay_arm_timer(r);
     sw_metrics_inc(r->env.metrics, SW_METRIC_WS_KERNEL_SESSIONS);
 }
@@ -229,7 +245,7 @@ join_when_quiet(struct sw_relay *r)
 bool
 sw__relay_kernel_ready(struct sw_relay *r, struct dir *d)
 {
-    if (r->k == NULL || sync_dir(r, d)) {
+    if (r->kslot == NULL || sync_dir(r, d)) {
         return true;
     }
     retry_soon(r);
@@ -239,9 +255,10 @@ sw__relay_kernel_ready(struct sw_relay *r, struct dir *d)
 void
 sw__relay_kernel_sent(struct sw_relay *r, struct end *e, size_t n)
 {
-    e->k_sent += n;
-    if (r->k != NULL) {
-        __atomic_store_n(&kdir(r, e->out_dir)->dst_sent, e->k_sent,
+    if (r->kslot != NULL) {
+        uint64_t *sent = &r->kslot->gw.sent[end_index(e)];
+        *sent += n;
+        __atomic_store_n(&kdir(r, e->out_dir)->dst_sent, *sent,
                          __ATOMIC_RELAXED);
     }
 }
@@ -249,8 +266,8 @@ sw__relay_kernel_sent(struct sw_relay *r, struct end *e, size_t n)
 void
 sw__relay_kernel_read(struct sw_relay *r, struct end *e, size_t n)
 {
-    if (r->k != NULL) {
-        e->in_dir->k_consumed += n;
+    if (r->kslot != NULL) {
+        gdir(r, e->in_dir)->consumed += n;
     }
 }
 
@@ -258,10 +275,12 @@ bool
 sw__relay_kernel_may_write(struct sw_relay *r, struct end *e)
 {
     struct dir *d = e->out_dir;
-    if (r->k == NULL || d->k_owned) {
+    if (owned(r, d)) {
         return true;
     }
     struct sw_kr_dir *k = kdir(r, d);
+    struct sw_kr_gw_dir *g = gdir(r, d);
+    int i = end_index(e);
     /* swapped before `redirected` is read: see the verdict */
     __atomic_exchange_n(&k->mode, SW_KR_USER, __ATOMIC_SEQ_CST);
     if (!sync_dir(r, d)) {
@@ -269,18 +288,19 @@ sw__relay_kernel_may_write(struct sw_relay *r, struct end *e)
         return false;
     }
     uint64_t redirected = __atomic_load_n(&k->redirected, __ATOMIC_SEQ_CST);
-    if (redirected != d->k_drained) {
+    if (redirected != g->drained) {
         uint64_t written;
         if (!tcp_written(e->conn->io.fd, &written) ||
-            written - e->k_base != e->k_sent + redirected ||
-            __atomic_load_n(&k->seq, __ATOMIC_ACQUIRE) != d->k_seen) {
+            written - r->kslot->gw.base[i] !=
+                r->kslot->gw.sent[i] + redirected ||
+            __atomic_load_n(&k->seq, __ATOMIC_ACQUIRE) != g->seen) {
             retry_soon(r);
             return false;
         }
-        d->k_drained = redirected;
+        g->drained = redirected;
     }
-    d->k_owned = true;
-    r->k_retry_wait = 0;
+    g->owned = 1;
+    r->kslot->gw.retry_wait = 0;
     sw_metrics_inc(r->env.metrics, SW_METRIC_WS_KERNEL_HANDOVERS);
     return true;
 }
@@ -288,7 +308,7 @@ sw__relay_kernel_may_write(struct sw_relay *r, struct end *e)
 bool
 sw__relay_kernel_writable(const struct sw_relay *r, const struct end *e)
 {
-    return r->k == NULL || e->out_dir->k_owned;
+    return owned(r, e->out_dir);
 }
 
 /* d may go back to the kernel: nothing of it is buffered, half done or
@@ -300,7 +320,7 @@ dir_offerable(const struct sw_relay *r, const struct dir *d)
     const struct end *dst = d->dst;
     const unsigned gone =
         SW_CONN_F_EOF | SW_CONN_F_DEAD | SW_CONN_F_RESET | SW_CONN_F_WRITING;
-    return d->k_owned && !r->finishing && d->state == DIR_HDR &&
+    return owned(r, d) && !r->finishing && d->state == DIR_HDR &&
            d->dec.state == SW_WS_DEC_START && d->hdr_len == 0 &&
            d->run_len == 0 && !d->close_seen && !d->plug_dropping &&
            sw_conn_buffered(src->conn->in) == 0 &&
@@ -313,11 +333,11 @@ dir_offerable(const struct sw_relay *r, const struct dir *d)
 void
 sw__relay_kernel_offer(struct sw_relay *r)
 {
-    if (r->k == NULL && r->k_wanted && dir_offerable(r, &r->up) &&
+    if (r->kslot == NULL && r->k_wanted && dir_offerable(r, &r->up) &&
         dir_offerable(r, &r->down)) {
         join_when_quiet(r);
     }
-    if (r->k == NULL) {
+    if (r->kslot == NULL) {
         return;
     }
     struct dir *dirs[2] = {&r->up, &r->down};
@@ -330,9 +350,9 @@ sw__relay_kernel_offer(struct sw_relay *r)
         k->in_msg = d->msg.in_message;
         k->msg_opcode = d->msg.opcode;
         k->msg_bytes = d->msg.size;
-        k->consumed = d->k_consumed;
+        k->consumed = gdir(r, d)->consumed;
         __atomic_store_n(&k->mode, SW_KR_ARMED, __ATOMIC_SEQ_CST);
-        d->k_owned = false;
+        gdir(r, d)->owned = 0;
     }
 }
 
@@ -342,12 +362,13 @@ static bool
 fold_counts(struct sw_relay *r, struct dir *d)
 {
     struct sw_kr_dir *k = kdir(r, d);
+    struct sw_kr_gw_dir *g = gdir(r, d);
     uint64_t frames = __atomic_load_n(&k->frames, __ATOMIC_RELAXED);
     uint64_t messages = __atomic_load_n(&k->messages, __ATOMIC_RELAXED);
     uint64_t payload = __atomic_load_n(&k->payload, __ATOMIC_RELAXED);
-    uint64_t df = frames - d->k_frames;
-    uint64_t dm = messages - d->k_messages;
-    uint64_t db = payload - d->k_payload;
+    uint64_t df = frames - g->frames;
+    uint64_t dm = messages - g->messages;
+    uint64_t db = payload - g->payload;
     if (df == 0 && db == 0 && dm == 0) {
         return false;
     }
@@ -361,9 +382,9 @@ fold_counts(struct sw_relay *r, struct dir *d)
     }
     sw_metrics_store_add(&h->sum, (int64_t)__atomic_exchange_n(
                                       &k->hist_sum, 0, __ATOMIC_RELAXED));
-    d->k_frames = frames;
-    d->k_messages = messages;
-    d->k_payload = payload;
+    g->frames = frames;
+    g->messages = messages;
+    g->payload = payload;
     d->frames += df;
     d->messages += dm;
     d->bytes += db;
@@ -380,14 +401,38 @@ fold_counts(struct sw_relay *r, struct dir *d)
     return true;
 }
 
+uint64_t
+sw__relay_kernel_deadline(const struct sw_relay *r)
+{
+    if (r->kslot == NULL) {
+        return UINT64_MAX;
+    }
+    const struct sw_kr_gw *g = &r->kslot->gw;
+    return g->retry_ms != 0 ? SW_MIN(g->retry_ms, g->fold_ms) : g->fold_ms;
+}
+
+bool
+sw__relay_kernel_took_frame(struct sw_relay *r, struct dir *d)
+{
+    if (r->kslot == NULL || !gdir(r, d)->counted) {
+        return false;
+    }
+    gdir(r, d)->counted = 0;
+    return true;
+}
+
 void
 sw__relay_kernel_activity(struct sw_relay *r, uint64_t now_ms)
 {
-    if (r->k == NULL) {
+    if (r->kslot == NULL) {
         return;
     }
-    if (now_ms >= r->k_fold_ms) {
-        r->k_fold_ms = now_ms + KERNEL_FOLD_MS;
+    struct sw_kr_gw *g = &r->kslot->gw;
+    if (g->retry_ms != 0 && now_ms >= g->retry_ms) {
+        g->retry_ms = 0;
+    }
+    if (now_ms >= g->fold_ms) {
+        g->fold_ms = now_ms + KERNEL_FOLD_MS;
     }
     /* frames the kernel moved are input the idle timeout and the
      * keepalive pings count, as the gateway's own reads are */
@@ -407,22 +452,24 @@ sw__relay_kernel_activity(struct sw_relay *r, uint64_t now_ms)
 bool
 sw__relay_kernel_parkable(const struct sw_relay *r)
 {
-    if (r->k == NULL) {
+    if (r->kslot == NULL) {
         return true; /* not joined (yet): nothing in the kernel */
     }
-    const struct dir *dirs[2] = {&r->up, &r->down};
     const struct end *dsts[2] = {&r->u, &r->c};
+    const struct sw_kr_gw *gw = &r->kslot->gw;
     for (int i = 0; i < 2; i++) {
         struct sw_kr_dir *k = &r->kslot->dir[i];
-        const struct dir *d = dirs[i];
         __atomic_exchange_n(&k->mode, SW_KR_USER, __ATOMIC_SEQ_CST);
         uint64_t redirected = __atomic_load_n(&k->redirected, __ATOMIC_SEQ_CST);
         uint64_t written;
         if (__atomic_load_n(&k->seq, __ATOMIC_ACQUIRE) & 1 || k->cur_kernel ||
-            __atomic_load_n(&k->passed, __ATOMIC_RELAXED) != d->k_consumed ||
-            __atomic_load_n(&k->frames, __ATOMIC_RELAXED) != d->k_frames ||
+            __atomic_load_n(&k->passed, __ATOMIC_RELAXED) !=
+                gw->dir[i].consumed ||
+            __atomic_load_n(&k->frames, __ATOMIC_RELAXED) !=
+                gw->dir[i].frames ||
             !tcp_written(dsts[i]->conn->io.fd, &written) ||
-            written - dsts[i]->k_base != dsts[i]->k_sent + redirected) {
+            written - gw->base[end_index(dsts[i])] !=
+                gw->sent[end_index(dsts[i])] + redirected) {
             return false;
         }
     }
@@ -432,13 +479,14 @@ sw__relay_kernel_parkable(const struct sw_relay *r)
 void
 sw__relay_kernel_stop(struct sw_relay *r)
 {
-    if (r->k == NULL) {
+    r->k_wanted = false;
+    if (r->kslot == NULL) {
         return;
     }
     fold_counts(r, &r->up);
     fold_counts(r, &r->down);
-    sw_krelay_leave(r->k, r->kslot_index, r->c.conn->io.fd, r->u.conn->io.fd);
+    sw_krelay_leave(r->env.krelay->k, (int)r->kslot->gw.index, r->c.conn->io.fd,
+                    r->u.conn->io.fd);
     sw_metrics_add(r->env.metrics, SW_METRIC_WS_KERNEL_SESSIONS, -1);
-    r->k = NULL;
     r->kslot = NULL;
 }

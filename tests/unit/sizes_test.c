@@ -20,7 +20,8 @@
 
 #define SESSION_MAX 1896 /* struct sw_session, two sw_conn included */
 #define CONN_MAX 504     /* struct sw_conn: io, events, buffers, connect */
-#define RELAY_MAX 1640   /* struct sw_relay: two ends, two directions */
+#define RELAY_MAX 1656   /* struct sw_relay: two ends, two directions,
+                            the kernel relay's slot and handle */
 #define PARKED_MAX 616   /* struct sw_parked: an idle WebSocket, whole */
 #define FANOUT_CLIENT_MAX 1328 /* struct fo_client: a fan-out client */
 #define FANOUT_ENTRY 32        /* struct fo_entry: one ring slot */
