@@ -77,6 +77,18 @@ def cpu_ticks(pid):
     return total
 
 
+def machine_busy_ticks():
+    """Busy clock ticks of the whole machine, every CPU, from the "cpu"
+    line of /proc/stat: user + nice + system + irq + softirq + steal, i.e.
+    everything but idle and iowait (guest time is already in user). Work
+    done in softirq or a kworker on behalf of no process (a BPF verdict
+    redirecting skbs, say) is charged here and to no /proc/PID/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    v += [0] * (8 - len(v))
+    return v[0] + v[1] + v[2] + v[5] + v[6] + v[7]
+
+
 def rss_bytes(pid):
     """Resident set size of pid and its descendants, summed."""
     total = 0

@@ -22,38 +22,54 @@ ROWS = [
     ("echo", "p99_us", "echo 64 B, 1 conn: p99 latency (us)", False),
     ("echo", "cpu_us", "echo 64 B, 1 conn: proxy CPU us per round trip",
      False),
+    ("echo", "machine_cpu_us", "echo 64 B, 1 conn: machine CPU us per round "
+     "trip", False),
     ("echo-17", "msgs_per_s", "echo 17 B, 1 conn: round trips/s", True),
     ("echo-17", "p50_us", "echo 17 B, 1 conn: p50 latency (us)", False),
     ("echo-17", "p99_us", "echo 17 B, 1 conn: p99 latency (us)", False),
     ("echo-17", "cpu_us", "echo 17 B, 1 conn: proxy CPU us per round trip",
      False),
+    ("echo-17", "machine_cpu_us", "echo 17 B, 1 conn: machine CPU us per "
+     "round trip", False),
     ("concurrent", "msgs_per_s", "echo 64 B, 100 conns: round trips/s", True),
     ("concurrent", "p99_us", "echo 64 B, 100 conns: p99 latency (us)", False),
     ("concurrent", "cpu_us", "echo 64 B, 100 conns: proxy CPU us per round "
      "trip", False),
+    ("concurrent", "machine_cpu_us", "echo 64 B, 100 conns: machine CPU us "
+     "per round trip", False),
     ("concurrent-17", "msgs_per_s", "echo 17 B, 100 conns: round trips/s",
      True),
     ("concurrent-17", "p99_us", "echo 17 B, 100 conns: p99 latency (us)",
      False),
     ("concurrent-17", "cpu_us", "echo 17 B, 100 conns: proxy CPU us per "
      "round trip", False),
+    ("concurrent-17", "machine_cpu_us", "echo 17 B, 100 conns: machine CPU us "
+     "per round trip", False),
     ("throughput-64", "msgs_per_s", "one-way 64 B frames: delivered/s", True),
     ("throughput-64", "cpu_us", "one-way 64 B frames: proxy CPU us per frame",
      False),
+    ("throughput-64", "machine_cpu_us", "one-way 64 B frames: machine CPU us "
+     "per frame", False),
     ("throughput-1k", "msgs_per_s", "one-way 1 KiB frames: delivered/s",
      True),
     ("throughput-1k", "mb_per_s", "one-way 1 KiB frames: MB/s", True),
     ("throughput-1k", "cpu_us", "one-way 1 KiB frames: proxy CPU us per "
      "frame", False),
+    ("throughput-1k", "machine_cpu_us", "one-way 1 KiB frames: machine CPU us "
+     "per frame", False),
     ("throughput-4k", "msgs_per_s", "one-way 4 KiB frames: delivered/s",
      True),
     ("throughput-4k", "mb_per_s", "one-way 4 KiB frames: MB/s", True),
     ("throughput-4k", "cpu_us", "one-way 4 KiB frames: proxy CPU us per "
      "frame", False),
+    ("throughput-4k", "machine_cpu_us", "one-way 4 KiB frames: machine CPU us "
+     "per frame", False),
     ("large-1m", "mb_per_s", "echo 1 MiB messages: MB/s", True),
     ("large-1m", "p50_us", "echo 1 MiB messages: p50 latency (us)", False),
     ("large-1m", "cpu_us", "echo 1 MiB messages: proxy CPU us per round "
      "trip", False),
+    ("large-1m", "machine_cpu_us", "echo 1 MiB messages: machine CPU us per "
+     "round trip", False),
     ("large-1m", "splice_calls_per_mib", "echo 1 MiB messages: Shockwave "
      "splice() calls per MiB spliced", False),
     ("large-1m", "spliced_share", "echo 1 MiB messages: Shockwave payload "
@@ -61,10 +77,14 @@ ROWS = [
     ("ping", "msgs_per_s", "ping/pong, 1 conn: round trips/s", True),
     ("ping", "p50_us", "ping/pong, 1 conn: p50 latency (us)", False),
     ("ping", "cpu_us", "ping/pong, 1 conn: proxy CPU us per ping", False),
+    ("ping", "machine_cpu_us", "ping/pong, 1 conn: machine CPU us per "
+     "ping", False),
     ("http", "msgs_per_s", "HTTP GET 64 B, 50 conns: requests/s", True),
     ("http", "p99_us", "HTTP GET 64 B, 50 conns: p99 latency (us)", False),
     ("http", "cpu_us", "HTTP GET 64 B, 50 conns: proxy CPU us per request",
      False),
+    ("http", "machine_cpu_us", "HTTP GET 64 B, 50 conns: machine CPU us per "
+     "request", False),
     ("idle", "bytes_per_conn", "idle WebSockets: proxy RSS bytes per "
      "connection", False),
     ("idle", "opened", "idle WebSockets: connections opened", True),
@@ -122,7 +142,8 @@ BASELINE_ROWS = [
 
 
 # Rows where Shockwave / direct is reported: what the extra hop costs.
-DIRECT_KEYS = ("msgs_per_s", "mb_per_s", "p50_us", "p99_us")
+DIRECT_KEYS = ("msgs_per_s", "mb_per_s", "p50_us", "p99_us",
+               "machine_cpu_us")
 
 
 def best_peer(values, higher, peers):
@@ -452,6 +473,16 @@ def write_report(path, args, info, results, micro, anomalies, started,
       "(throughput) or requests (HTTP). Resolution is one clock tick "
       "(%d ms) over a run of several seconds. One echo round trip is two "
       "messages through the proxy." % (1000 // CLK_TCK))
+    w("- Machine CPU: the busy time of the whole machine, every CPU "
+      "(user + nice + system + irq + softirq + steal from the `cpu` line "
+      "of `/proc/stat`: all but idle and iowait), read in the same window "
+      "as the proxy CPU and divided by the same messages. It holds the "
+      "client, the backend, the proxy and the kernel's work for all of "
+      "them (softirq, kworkers: a BPF verdict's redirects too), and "
+      "anything else running on the machine then; `direct` (no proxy) is "
+      "the floor, and the targets are compared in the same rounds. Same "
+      "resolution (one tick per CPU), so a short run at a low rate is "
+      "coarse.")
     w("- Idle memory: resident set size of the proxy's processes (from "
       "`/proc/PID/statm`) with %d idle WebSockets open (held %d s), minus "
       "the same just before they were opened, divided by the connections "
@@ -476,9 +507,10 @@ def write_report(path, args, info, results, micro, anomalies, started,
           LABEL[t] for t in PEERS))
     w("- Ratios are Shockwave / peer. For rows marked higher-is-better a "
       "ratio above 1 favours Shockwave; for lower-is-better, below 1 does. "
-      "`SW / direct` (rates and latencies only) is what going through "
-      "Shockwave costs against no proxy at all: the share of the direct "
-      "rate kept, the latency multiplied.")
+      "`SW / direct` (rates, latencies and machine CPU) is what going "
+      "through Shockwave costs against no proxy at all: the share of the "
+      "direct rate kept, the latency and the machine's CPU per message "
+      "multiplied.")
     w("- `spread`: the largest (max - min) / median over the rounds among "
       "the proxies on that row. Where it is larger than the gap between "
       "two proxies, the gap is noise.")

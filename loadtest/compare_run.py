@@ -15,8 +15,9 @@ from compare_conf import (BASELINE, CLK_TCK, HAPROXY_SPLICE, IO_ENGINE,
                           SW_URING, SYSCALL_GROUPS, WS_SCENARIOS)
 from compare_proc import (BENCH_WS, BUILD, CHILDREN, ROOT, SHOCKWAVE, SWLOAD,
                           admin_metrics, cpu_ticks, exe, free_port, log,
-                          plugin_lines, render, rss_bytes, spawn,
-                          splice_figures, stop, tail, tree, wait_port)
+                          machine_busy_ticks, plugin_lines, render,
+                          rss_bytes, spawn, splice_figures, stop, tail, tree,
+                          wait_port)
 
 TRACEFS_ROOT = "/sys/kernel/tracing"
 TRACEFS = TRACEFS_ROOT + "/events/syscalls"
@@ -316,6 +317,7 @@ class Runner:
         admin = stack.admin.get(target)
         m0 = admin_metrics(admin) if admin else None
         c0 = cpu_ticks(pid) if pid else 0
+        k0 = machine_busy_ticks()
         try:
             r, sc = self._client(pid, argv, stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True,
@@ -323,6 +325,7 @@ class Runner:
         except subprocess.TimeoutExpired:
             self._anomaly(stack, target, scenario, argv, "client timed out")
             return None
+        k1 = machine_busy_ticks()
         c1 = cpu_ticks(pid) if pid else 0
         m1 = admin_metrics(admin) if admin else None
         res = None
@@ -355,6 +358,8 @@ class Runner:
             msgs = res.get("acked", 0)
         if pid and msgs:
             out["cpu_us"] = (c1 - c0) / CLK_TCK * 1e6 / msgs
+        if msgs:
+            out["machine_cpu_us"] = (k1 - k0) / CLK_TCK * 1e6 / msgs
         if sc is not None:
             out["syscalls"] = sc.per(msgs)
         if m0 is not None and m1 is not None:
@@ -372,6 +377,7 @@ class Runner:
                 "--latency", "http://127.0.0.1:%d/size/64" % port]
         pid = self._proxy_pid(stack, target)
         c0 = cpu_ticks(pid) if pid else 0
+        k0 = machine_busy_ticks()
         try:
             r, sc = self._client(pid, argv, stdout=subprocess.PIPE,
                                  stderr=subprocess.STDOUT, text=True,
@@ -379,6 +385,7 @@ class Runner:
         except subprocess.TimeoutExpired:
             self._anomaly(stack, target, "http", argv, "wrk timed out")
             return None
+        k1 = machine_busy_ticks()
         c1 = cpu_ticks(pid) if pid else 0
         text = r.stdout
         m = re.search(r"^\s*(\d+) requests in ([\d.]+)(\w+)", text, re.M)
@@ -407,6 +414,8 @@ class Runner:
         reqs = int(m.group(1))
         if pid and reqs:
             out["cpu_us"] = (c1 - c0) / CLK_TCK * 1e6 / reqs
+        if reqs:
+            out["machine_cpu_us"] = (k1 - k0) / CLK_TCK * 1e6 / reqs
         if sc is not None:
             out["syscalls"] = sc.per(reqs)
         return out
