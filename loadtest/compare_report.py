@@ -7,8 +7,8 @@ import os
 import statistics
 
 from compare_conf import (BASELINE, CLK_TCK, KEPT_SECTIONS, LABEL,
-                          PEERS, PROXIES, SCENARIO_ORDER, SW_URING,
-                          SYSCALL_GROUPS, TARGETS)
+                          PEERS, PROXIES, SCENARIO_ORDER, SW_KERNEL,
+                          SW_URING, SYSCALL_GROUPS, TARGETS)
 
 
 # --------------------------------------------------------------------------
@@ -140,6 +140,9 @@ BASELINE_ROWS = [
      "connection", False),
 ]
 
+
+# The Shockwave targets of the tables (bold).
+SW_TARGETS = ("shockwave", SW_URING, SW_KERNEL)
 
 # Rows where Shockwave / direct is reported: what the extra hop costs.
 DIRECT_KEYS = ("msgs_per_s", "mb_per_s", "p50_us", "p99_us",
@@ -345,7 +348,7 @@ def write_syscalls_section(w, args, syscalls):
                 sc = syscalls.get((workers, t, scen))
                 if sc is None:
                     continue
-                name = (("**%s**" % LABEL[t]) if t in ("shockwave", SW_URING)
+                name = (("**%s**" % LABEL[t]) if t in SW_TARGETS
                         else LABEL[t])
                 w("| %s | %s | %s | " % (scen, name, fmt_calls(sc["total"]))
                   + " | ".join(fmt_calls(sc.get(k, 0)) for k in kinds)
@@ -367,8 +370,9 @@ def write_report(path, args, info, results, micro, anomalies, started,
       "not edit by hand: run the script again." % (
           " --quick" if args.quick else "",
           " --baseline BINARY" if args.baseline else "",
-          (" --engines " + ",".join(args.engines))
-          if args.engines != ["epoll", "io_uring"] else "",
+          ((" --engines " + ",".join(args.engines))
+           if args.engines != ["epoll", "io_uring"] else "")
+          + ("" if args.kernel_relay else " --no-kernel-relay"),
           started.strftime("%Y-%m-%d %H:%M UTC"), elapsed / 60))
     w("")
     w("## Machine and versions")
@@ -391,6 +395,10 @@ def write_report(path, args, info, results, micro, anomalies, started,
     for t in ("shockwave", SW_URING, BASELINE):
         if t in engines:
             w("| %s engine line | `%s` |" % (LABEL[t], engines[t]))
+    relays = info.get("relays", {})
+    for t in ("shockwave", SW_KERNEL):
+        if t in relays:
+            w("| WebSocket relay line of %s | `%s` |" % (LABEL[t], relays[t]))
     if info.get("io_uring_disabled") is not None:
         w("| kernel.io_uring_disabled | %d |" % info["io_uring_disabled"])
     if args.baseline:
@@ -411,15 +419,17 @@ def write_report(path, args, info, results, micro, anomalies, started,
       "splice adds `option splice-auto` (kernel splice() of the tunnel "
       "between the two sockets when HAProxy sees fit; both HAProxy "
       "targets get `maxpipes`, to fit the open files limit). Shockwave "
-      "keeps its defaults but for its engine, named in the main context: "
-      "`%s` for Shockwave%s. All log "
+      "keeps its defaults but for its engine and its WebSocket relay, "
+      "named in the main context: `%s` and `%s` for Shockwave%s%s. All log "
       "nothing per request, keep upstream connections alive for HTTP and "
       "run N workers (nginx `worker_processes N` with `reuseport`, HAProxy "
       "`nbthread N`, Shockwave `workers N`). Backends: one `swload echo` "
       "and one `swload sink`, single-threaded, shared by every target."
-      % (engines.get("shockwave", "?"),
-         ", and the same file with `io_engine io_uring;` for Shockwave "
-         "io_uring" if SW_URING in args.targets else ""))
+      % (engines.get("shockwave", "?"), relays.get("shockwave", "?"),
+         ", the same file with `io_engine io_uring;` for Shockwave "
+         "io_uring" if SW_URING in args.targets else "",
+         ", the same file with `%s` for Shockwave kernel relay"
+         % relays[SW_KERNEL] if SW_KERNEL in relays else ""))
     w("")
     w("## Method")
     w("")
@@ -449,6 +459,22 @@ def write_report(path, args, info, results, micro, anomalies, started,
           "time is in its `/proc/PID/stat` like that of the workers. A "
           "worker that cannot set io_uring up logs why and runs on epoll: "
           "any line of the gateway's error log naming an engine is listed "
+          "under Anomalies.")
+    if SW_KERNEL in args.targets:
+        w("- Shockwave kernel relay is the Shockwave configuration with "
+          "`ws_kernel_relay on;` in the main context (the default of both "
+          "routes), in the same rounds: each WebSocket session's two "
+          "sockets join a BPF sockmap whose sk_skb verdict redirects small "
+          "data frames from one to the other inside the kernel, without "
+          "waking the gateway; everything else (control frames, large or "
+          "odd frames, a direction with bytes buffered) goes to the gateway "
+          "as before (`--no-kernel-relay` leaves the target out). The "
+          "redirects run in softirq or kworker context, charged to no "
+          "process: its proxy CPU leaves them out, the machine CPU has "
+          "them. `kernel / user` in the tables is Shockwave kernel relay / "
+          "Shockwave on every row. It is left out of `best peer`. A "
+          "worker that cannot load the relay logs `kernel relay "
+          "unavailable` and relays in user space: such lines are listed "
           "under Anomalies.")
     w("- Kernel entries per message: after the timed rounds each scenario "
       "(but idle) runs once more per proxy with `perf stat -e "
@@ -519,17 +545,20 @@ def write_report(path, args, info, results, micro, anomalies, started,
     shown = [t for t in TARGETS if t in args.targets]
     peers = [t for t in PEERS if t in args.targets]
     uring = SW_URING in shown  # the io_uring / epoll column
+    kern = SW_KERNEL in shown  # the kernel / user column
     against_best = {"loss": [], "tie": [], "win": []}
     summary = {"win": [], "win1": [], "loss": [], "loss1": [],
                "mixed": [], "tie": []}
     for workers in args.workers:
         w("## %d worker%s" % (workers, "" if workers == 1 else "s"))
         w("")
+        extra = (["io_uring / epoll"] if uring else []) + (
+            ["kernel / user"] if kern else [])
         w("| metric | better | %s | best peer | SW / best | SW / direct | "
           "%sspread |" % (" | ".join(LABEL[t] for t in shown),
-                          "io_uring / epoll | " if uring else ""))
+                          "".join(x + " | " for x in extra)))
         w("|---|---|%s---|---:|---:|%s---:|" % ("---:|" * len(shown),
-                                                "---:|" if uring else ""))
+                                                "---:|" * len(extra)))
         for scen, key, label, higher in ROWS:
             if scen not in args.scenarios:
                 continue
@@ -543,10 +572,11 @@ def write_report(path, args, info, results, micro, anomalies, started,
             sp = [spread(results, workers, t, scen, key)
                   for t in PROXIES if t in shown]
             sp = max([x for x in sp if x is not None], default=None)
-            cells = [("**%s**" if t in ("shockwave", SW_URING) else "%s")
+            cells = [("**%s**" if t in SW_TARGETS else "%s")
                      % fmt(v[t]) for t in shown]
-            ru = ("%s | " % fmt_ratio(ratio(v[SW_URING], v["shockwave"]))
-                  if uring else "")
+            ru = "".join("%s | " % fmt_ratio(ratio(v[t], v["shockwave"]))
+                         for t, on in ((SW_URING, uring), (SW_KERNEL, kern))
+                         if on)
             w("| %s | %s | %s | %s | %s | %s | %s%s |" % (
                 label, "higher" if higher else "lower", " | ".join(cells),
                 LABEL[best] if best else "-", fmt_ratio(rb), fmt_ratio(rd),
