@@ -472,7 +472,10 @@ def write_report(path, args, info, results, micro, anomalies, started,
           "redirects run in softirq or kworker context, charged to no "
           "process: its proxy CPU leaves them out, the machine CPU has "
           "them. `kernel / user` in the tables is Shockwave kernel relay / "
-          "Shockwave on every row. It is left out of `best peer`. A "
+          "Shockwave on every row; the section \"Shockwave's kernel relay "
+          "against the user-space relay\" gives the figures the issue "
+          "names, with its targets, and from `/metrics` the share of "
+          "frames the kernel carried. It is left out of `best peer`. A "
           "worker that cannot load the relay logs `kernel relay "
           "unavailable` and relays in user space: such lines are listed "
           "under Anomalies.")
@@ -623,6 +626,8 @@ def write_report(path, args, info, results, micro, anomalies, started,
     # Imported here: compare_engines takes its helpers from this module.
     from compare_engines import write_engines_section
     write_engines_section(w, args, info, results, syscalls or {})
+    from compare_kernel import write_kernel_section
+    write_kernel_section(w, args, results)
 
     w("## Summary")
     w("")
