@@ -6,11 +6,14 @@ import os
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
-# Shockwave runs twice, same binary and configuration but for its io_engine
-# line: "shockwave" on epoll and SW_URING on io_uring (--engines).
+# Shockwave runs three times, same binary and configuration but for its
+# io_engine and ws_kernel_relay lines: "shockwave" on epoll, SW_URING on
+# io_uring (--engines) and SW_KERNEL on epoll with the kernel relay on
+# (--no-kernel-relay leaves it out).
 SW_URING = "shockwave-io_uring"
+SW_KERNEL = "shockwave-kernel"
 TARGETS = ["direct", "nginx", "nginx-64k", "haproxy", "haproxy-splice",
-           "shockwave", SW_URING]
+           "shockwave", SW_URING, SW_KERNEL]
 PROXIES = TARGETS[1:]
 # The peers Shockwave is measured against: each at its defaults and at its
 # best settings for this traffic. A row's best peer is chosen among these.
@@ -35,12 +38,21 @@ IO_ENGINE = {"shockwave": "io_engine epoll;", SW_URING: "io_engine io_uring;"}
 NO_IO_ENGINE = "# no io_engine: this binary has epoll only"
 # --engines value -> its Shockwave target
 ENGINE_TARGET = {"epoll": "shockwave", "io_uring": SW_URING}
+# Shockwave target -> the line that fills @KERNEL_RELAY@ in the main context
+# (the default of every route). The other targets turn it off by name, so
+# that they stay on the user-space relay whatever the default; a binary
+# that does not know ws_kernel_relay gets NO_KERNEL_RELAY instead.
+KERNEL_RELAY = {SW_KERNEL: "ws_kernel_relay on;"}
+USER_RELAY = "ws_kernel_relay off;"
+NO_KERNEL_RELAY = "# no ws_kernel_relay: this binary relays in user space"
 # With --baseline: another shockwave binary, same config, same rounds.
 BASELINE = "shockwave-before"
 LABEL = {"direct": "direct", "nginx": "nginx", "nginx-64k": "nginx 64k",
          "haproxy": "HAProxy", "haproxy-splice": "HAProxy splice",
          "shockwave": "Shockwave", SW_URING: "Shockwave io_uring",
-         BASELINE: "Shockwave (before)"}
+         SW_KERNEL: "Shockwave kernel relay", BASELINE: "Shockwave (before)"}
+# Every Shockwave target (an admin listener, /metrics, bold in the tables).
+SHOCKWAVES = ("shockwave", SW_URING, SW_KERNEL, BASELINE)
 
 # Scenario name -> (swload scenario, path, extra client arguments).
 # "http" is wrk; "idle" is handled on its own (RSS while holding).

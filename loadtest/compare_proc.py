@@ -77,6 +77,18 @@ def cpu_ticks(pid):
     return total
 
 
+def machine_busy_ticks():
+    """Busy clock ticks of the whole machine, every CPU, from the "cpu"
+    line of /proc/stat: user + nice + system + irq + softirq + steal, i.e.
+    everything but idle and iowait (guest time is already in user). Work
+    done in softirq or a kworker on behalf of no process (a BPF verdict
+    redirecting skbs, say) is charged here and to no /proc/PID/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    v += [0] * (8 - len(v))
+    return v[0] + v[1] + v[2] + v[5] + v[6] + v[7]
+
+
 def rss_bytes(pid):
     """Resident set size of pid and its descendants, summed."""
     total = 0
@@ -218,6 +230,52 @@ def splice_figures(m0, m1):
         out["splice_calls_per_mib"] = calls / (spliced / float(1 << 20))
     if spliced is not None and copied is not None and spliced + copied:
         out["spliced_share"] = spliced / float(spliced + copied)
+    return out
+
+
+KERNEL_SESSIONS = "shockwave_ws_kernel_relay_sessions"
+
+
+def settled_metrics(port, timeout=2.0):
+    """admin_metrics once the sessions of a run have left the kernel relay:
+    the gateway folds the frames the kernel moved into its counters every
+    second and when a session ends, which may come a moment after the
+    client exited. A binary or target without the kernel relay has the
+    gauge at 0 (or not at all) and is read once."""
+    deadline = time.time() + timeout
+    m = admin_metrics(port)
+    while m is not None and m.get(KERNEL_SESSIONS, 0) > 0 \
+            and time.time() < deadline:
+        time.sleep(0.05)
+        m = admin_metrics(port)
+    return m
+
+
+def kernel_relay_figures(m0, m1):
+    """From /metrics before and after a run: the share of WebSocket frames
+    the kernel relay carried (shockwave_ws_kernel_relay_frames_total over
+    shockwave_ws_frames_total, which counts the kernel's frames too), the
+    payload bytes it moved and how often a direction went back to the
+    gateway. A binary without those counters gives no figure."""
+    def delta(name):
+        name = "shockwave_" + name
+        if name in m0 and name in m1:
+            return m1[name] - m0[name]
+        return None
+    out = {}
+    kf = delta("ws_kernel_relay_frames_total")
+    frames = delta("ws_frames_total")
+    if kf is None:
+        return out
+    if frames:
+        out["kernel_share"] = kf / float(frames)
+    out["kernel_frames"] = kf
+    kb = delta("ws_kernel_relay_bytes_total")
+    if kb is not None:
+        out["kernel_bytes"] = kb
+    ho = delta("ws_kernel_relay_handovers_total")
+    if ho is not None:
+        out["kernel_handovers"] = ho
     return out
 
 

@@ -7,8 +7,8 @@ import os
 import statistics
 
 from compare_conf import (BASELINE, CLK_TCK, KEPT_SECTIONS, LABEL,
-                          PEERS, PROXIES, SCENARIO_ORDER, SW_URING,
-                          SYSCALL_GROUPS, TARGETS)
+                          PEERS, PROXIES, SCENARIO_ORDER, SW_KERNEL,
+                          SW_URING, SYSCALL_GROUPS, TARGETS)
 
 
 # --------------------------------------------------------------------------
@@ -22,38 +22,54 @@ ROWS = [
     ("echo", "p99_us", "echo 64 B, 1 conn: p99 latency (us)", False),
     ("echo", "cpu_us", "echo 64 B, 1 conn: proxy CPU us per round trip",
      False),
+    ("echo", "machine_cpu_us", "echo 64 B, 1 conn: machine CPU us per round "
+     "trip", False),
     ("echo-17", "msgs_per_s", "echo 17 B, 1 conn: round trips/s", True),
     ("echo-17", "p50_us", "echo 17 B, 1 conn: p50 latency (us)", False),
     ("echo-17", "p99_us", "echo 17 B, 1 conn: p99 latency (us)", False),
     ("echo-17", "cpu_us", "echo 17 B, 1 conn: proxy CPU us per round trip",
      False),
+    ("echo-17", "machine_cpu_us", "echo 17 B, 1 conn: machine CPU us per "
+     "round trip", False),
     ("concurrent", "msgs_per_s", "echo 64 B, 100 conns: round trips/s", True),
     ("concurrent", "p99_us", "echo 64 B, 100 conns: p99 latency (us)", False),
     ("concurrent", "cpu_us", "echo 64 B, 100 conns: proxy CPU us per round "
      "trip", False),
+    ("concurrent", "machine_cpu_us", "echo 64 B, 100 conns: machine CPU us "
+     "per round trip", False),
     ("concurrent-17", "msgs_per_s", "echo 17 B, 100 conns: round trips/s",
      True),
     ("concurrent-17", "p99_us", "echo 17 B, 100 conns: p99 latency (us)",
      False),
     ("concurrent-17", "cpu_us", "echo 17 B, 100 conns: proxy CPU us per "
      "round trip", False),
+    ("concurrent-17", "machine_cpu_us", "echo 17 B, 100 conns: machine CPU us "
+     "per round trip", False),
     ("throughput-64", "msgs_per_s", "one-way 64 B frames: delivered/s", True),
     ("throughput-64", "cpu_us", "one-way 64 B frames: proxy CPU us per frame",
      False),
+    ("throughput-64", "machine_cpu_us", "one-way 64 B frames: machine CPU us "
+     "per frame", False),
     ("throughput-1k", "msgs_per_s", "one-way 1 KiB frames: delivered/s",
      True),
     ("throughput-1k", "mb_per_s", "one-way 1 KiB frames: MB/s", True),
     ("throughput-1k", "cpu_us", "one-way 1 KiB frames: proxy CPU us per "
      "frame", False),
+    ("throughput-1k", "machine_cpu_us", "one-way 1 KiB frames: machine CPU us "
+     "per frame", False),
     ("throughput-4k", "msgs_per_s", "one-way 4 KiB frames: delivered/s",
      True),
     ("throughput-4k", "mb_per_s", "one-way 4 KiB frames: MB/s", True),
     ("throughput-4k", "cpu_us", "one-way 4 KiB frames: proxy CPU us per "
      "frame", False),
+    ("throughput-4k", "machine_cpu_us", "one-way 4 KiB frames: machine CPU us "
+     "per frame", False),
     ("large-1m", "mb_per_s", "echo 1 MiB messages: MB/s", True),
     ("large-1m", "p50_us", "echo 1 MiB messages: p50 latency (us)", False),
     ("large-1m", "cpu_us", "echo 1 MiB messages: proxy CPU us per round "
      "trip", False),
+    ("large-1m", "machine_cpu_us", "echo 1 MiB messages: machine CPU us per "
+     "round trip", False),
     ("large-1m", "splice_calls_per_mib", "echo 1 MiB messages: Shockwave "
      "splice() calls per MiB spliced", False),
     ("large-1m", "spliced_share", "echo 1 MiB messages: Shockwave payload "
@@ -61,10 +77,14 @@ ROWS = [
     ("ping", "msgs_per_s", "ping/pong, 1 conn: round trips/s", True),
     ("ping", "p50_us", "ping/pong, 1 conn: p50 latency (us)", False),
     ("ping", "cpu_us", "ping/pong, 1 conn: proxy CPU us per ping", False),
+    ("ping", "machine_cpu_us", "ping/pong, 1 conn: machine CPU us per "
+     "ping", False),
     ("http", "msgs_per_s", "HTTP GET 64 B, 50 conns: requests/s", True),
     ("http", "p99_us", "HTTP GET 64 B, 50 conns: p99 latency (us)", False),
     ("http", "cpu_us", "HTTP GET 64 B, 50 conns: proxy CPU us per request",
      False),
+    ("http", "machine_cpu_us", "HTTP GET 64 B, 50 conns: machine CPU us per "
+     "request", False),
     ("idle", "bytes_per_conn", "idle WebSockets: proxy RSS bytes per "
      "connection", False),
     ("idle", "opened", "idle WebSockets: connections opened", True),
@@ -121,8 +141,12 @@ BASELINE_ROWS = [
 ]
 
 
+# The Shockwave targets of the tables (bold).
+SW_TARGETS = ("shockwave", SW_URING, SW_KERNEL)
+
 # Rows where Shockwave / direct is reported: what the extra hop costs.
-DIRECT_KEYS = ("msgs_per_s", "mb_per_s", "p50_us", "p99_us")
+DIRECT_KEYS = ("msgs_per_s", "mb_per_s", "p50_us", "p99_us",
+               "machine_cpu_us")
 
 
 def best_peer(values, higher, peers):
@@ -324,7 +348,7 @@ def write_syscalls_section(w, args, syscalls):
                 sc = syscalls.get((workers, t, scen))
                 if sc is None:
                     continue
-                name = (("**%s**" % LABEL[t]) if t in ("shockwave", SW_URING)
+                name = (("**%s**" % LABEL[t]) if t in SW_TARGETS
                         else LABEL[t])
                 w("| %s | %s | %s | " % (scen, name, fmt_calls(sc["total"]))
                   + " | ".join(fmt_calls(sc.get(k, 0)) for k in kinds)
@@ -346,8 +370,9 @@ def write_report(path, args, info, results, micro, anomalies, started,
       "not edit by hand: run the script again." % (
           " --quick" if args.quick else "",
           " --baseline BINARY" if args.baseline else "",
-          (" --engines " + ",".join(args.engines))
-          if args.engines != ["epoll", "io_uring"] else "",
+          ((" --engines " + ",".join(args.engines))
+           if args.engines != ["epoll", "io_uring"] else "")
+          + ("" if args.kernel_relay else " --no-kernel-relay"),
           started.strftime("%Y-%m-%d %H:%M UTC"), elapsed / 60))
     w("")
     w("## Machine and versions")
@@ -370,6 +395,10 @@ def write_report(path, args, info, results, micro, anomalies, started,
     for t in ("shockwave", SW_URING, BASELINE):
         if t in engines:
             w("| %s engine line | `%s` |" % (LABEL[t], engines[t]))
+    relays = info.get("relays", {})
+    for t in ("shockwave", SW_KERNEL):
+        if t in relays:
+            w("| WebSocket relay line of %s | `%s` |" % (LABEL[t], relays[t]))
     if info.get("io_uring_disabled") is not None:
         w("| kernel.io_uring_disabled | %d |" % info["io_uring_disabled"])
     if args.baseline:
@@ -390,15 +419,17 @@ def write_report(path, args, info, results, micro, anomalies, started,
       "splice adds `option splice-auto` (kernel splice() of the tunnel "
       "between the two sockets when HAProxy sees fit; both HAProxy "
       "targets get `maxpipes`, to fit the open files limit). Shockwave "
-      "keeps its defaults but for its engine, named in the main context: "
-      "`%s` for Shockwave%s. All log "
+      "keeps its defaults but for its engine and its WebSocket relay, "
+      "named in the main context: `%s` and `%s` for Shockwave%s%s. All log "
       "nothing per request, keep upstream connections alive for HTTP and "
       "run N workers (nginx `worker_processes N` with `reuseport`, HAProxy "
       "`nbthread N`, Shockwave `workers N`). Backends: one `swload echo` "
       "and one `swload sink`, single-threaded, shared by every target."
-      % (engines.get("shockwave", "?"),
-         ", and the same file with `io_engine io_uring;` for Shockwave "
-         "io_uring" if SW_URING in args.targets else ""))
+      % (engines.get("shockwave", "?"), relays.get("shockwave", "?"),
+         ", the same file with `io_engine io_uring;` for Shockwave "
+         "io_uring" if SW_URING in args.targets else "",
+         ", the same file with `%s` for Shockwave kernel relay"
+         % relays[SW_KERNEL] if SW_KERNEL in relays else ""))
     w("")
     w("## Method")
     w("")
@@ -429,6 +460,25 @@ def write_report(path, args, info, results, micro, anomalies, started,
           "worker that cannot set io_uring up logs why and runs on epoll: "
           "any line of the gateway's error log naming an engine is listed "
           "under Anomalies.")
+    if SW_KERNEL in args.targets:
+        w("- Shockwave kernel relay is the Shockwave configuration with "
+          "`ws_kernel_relay on;` in the main context (the default of both "
+          "routes), in the same rounds: each WebSocket session's two "
+          "sockets join a BPF sockmap whose sk_skb verdict redirects small "
+          "data frames from one to the other inside the kernel, without "
+          "waking the gateway; everything else (control frames, large or "
+          "odd frames, a direction with bytes buffered) goes to the gateway "
+          "as before (`--no-kernel-relay` leaves the target out). The "
+          "redirects run in softirq or kworker context, charged to no "
+          "process: its proxy CPU leaves them out, the machine CPU has "
+          "them. `kernel / user` in the tables is Shockwave kernel relay / "
+          "Shockwave on every row; the section \"Shockwave's kernel relay "
+          "against the user-space relay\" gives the figures the issue "
+          "names, with its targets, and from `/metrics` the share of "
+          "frames the kernel carried. It is left out of `best peer`. A "
+          "worker that cannot load the relay logs `kernel relay "
+          "unavailable` and relays in user space: such lines are listed "
+          "under Anomalies.")
     w("- Kernel entries per message: after the timed rounds each scenario "
       "(but idle) runs once more per proxy with `perf stat -e "
       "raw_syscalls:sys_enter` (and one tracepoint per kind of call) "
@@ -452,6 +502,16 @@ def write_report(path, args, info, results, micro, anomalies, started,
       "(throughput) or requests (HTTP). Resolution is one clock tick "
       "(%d ms) over a run of several seconds. One echo round trip is two "
       "messages through the proxy." % (1000 // CLK_TCK))
+    w("- Machine CPU: the busy time of the whole machine, every CPU "
+      "(user + nice + system + irq + softirq + steal from the `cpu` line "
+      "of `/proc/stat`: all but idle and iowait), read in the same window "
+      "as the proxy CPU and divided by the same messages. It holds the "
+      "client, the backend, the proxy and the kernel's work for all of "
+      "them (softirq, kworkers: a BPF verdict's redirects too), and "
+      "anything else running on the machine then; `direct` (no proxy) is "
+      "the floor, and the targets are compared in the same rounds. Same "
+      "resolution (one tick per CPU), so a short run at a low rate is "
+      "coarse.")
     w("- Idle memory: resident set size of the proxy's processes (from "
       "`/proc/PID/statm`) with %d idle WebSockets open (held %d s), minus "
       "the same just before they were opened, divided by the connections "
@@ -476,9 +536,10 @@ def write_report(path, args, info, results, micro, anomalies, started,
           LABEL[t] for t in PEERS))
     w("- Ratios are Shockwave / peer. For rows marked higher-is-better a "
       "ratio above 1 favours Shockwave; for lower-is-better, below 1 does. "
-      "`SW / direct` (rates and latencies only) is what going through "
-      "Shockwave costs against no proxy at all: the share of the direct "
-      "rate kept, the latency multiplied.")
+      "`SW / direct` (rates, latencies and machine CPU) is what going "
+      "through Shockwave costs against no proxy at all: the share of the "
+      "direct rate kept, the latency and the machine's CPU per message "
+      "multiplied.")
     w("- `spread`: the largest (max - min) / median over the rounds among "
       "the proxies on that row. Where it is larger than the gap between "
       "two proxies, the gap is noise.")
@@ -487,17 +548,20 @@ def write_report(path, args, info, results, micro, anomalies, started,
     shown = [t for t in TARGETS if t in args.targets]
     peers = [t for t in PEERS if t in args.targets]
     uring = SW_URING in shown  # the io_uring / epoll column
+    kern = SW_KERNEL in shown  # the kernel / user column
     against_best = {"loss": [], "tie": [], "win": []}
     summary = {"win": [], "win1": [], "loss": [], "loss1": [],
                "mixed": [], "tie": []}
     for workers in args.workers:
         w("## %d worker%s" % (workers, "" if workers == 1 else "s"))
         w("")
+        extra = (["io_uring / epoll"] if uring else []) + (
+            ["kernel / user"] if kern else [])
         w("| metric | better | %s | best peer | SW / best | SW / direct | "
           "%sspread |" % (" | ".join(LABEL[t] for t in shown),
-                          "io_uring / epoll | " if uring else ""))
+                          "".join(x + " | " for x in extra)))
         w("|---|---|%s---|---:|---:|%s---:|" % ("---:|" * len(shown),
-                                                "---:|" if uring else ""))
+                                                "---:|" * len(extra)))
         for scen, key, label, higher in ROWS:
             if scen not in args.scenarios:
                 continue
@@ -511,10 +575,11 @@ def write_report(path, args, info, results, micro, anomalies, started,
             sp = [spread(results, workers, t, scen, key)
                   for t in PROXIES if t in shown]
             sp = max([x for x in sp if x is not None], default=None)
-            cells = [("**%s**" if t in ("shockwave", SW_URING) else "%s")
+            cells = [("**%s**" if t in SW_TARGETS else "%s")
                      % fmt(v[t]) for t in shown]
-            ru = ("%s | " % fmt_ratio(ratio(v[SW_URING], v["shockwave"]))
-                  if uring else "")
+            ru = "".join("%s | " % fmt_ratio(ratio(v[t], v["shockwave"]))
+                         for t, on in ((SW_URING, uring), (SW_KERNEL, kern))
+                         if on)
             w("| %s | %s | %s | %s | %s | %s | %s%s |" % (
                 label, "higher" if higher else "lower", " | ".join(cells),
                 LABEL[best] if best else "-", fmt_ratio(rb), fmt_ratio(rd),
@@ -561,6 +626,8 @@ def write_report(path, args, info, results, micro, anomalies, started,
     # Imported here: compare_engines takes its helpers from this module.
     from compare_engines import write_engines_section
     write_engines_section(w, args, info, results, syscalls or {})
+    from compare_kernel import write_kernel_section
+    write_kernel_section(w, args, results)
 
     w("## Summary")
     w("")

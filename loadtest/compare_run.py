@@ -11,12 +11,14 @@ import subprocess
 import time
 
 from compare_conf import (BASELINE, CLK_TCK, HAPROXY_SPLICE, IO_ENGINE,
-                          LABEL, NGINX_BUFFERS, NO_IO_ENGINE, PROXIES,
-                          SW_URING, SYSCALL_GROUPS, WS_SCENARIOS)
+                          KERNEL_RELAY, LABEL, NGINX_BUFFERS, NO_IO_ENGINE,
+                          NO_KERNEL_RELAY, PROXIES, SHOCKWAVES, SW_KERNEL,
+                          SW_URING, SYSCALL_GROUPS, USER_RELAY, WS_SCENARIOS)
 from compare_proc import (BENCH_WS, BUILD, CHILDREN, ROOT, SHOCKWAVE, SWLOAD,
-                          admin_metrics, cpu_ticks, exe, free_port, log,
-                          plugin_lines, render, rss_bytes, spawn,
-                          splice_figures, stop, tail, tree, wait_port)
+                          admin_metrics, cpu_ticks, exe, free_port,
+                          kernel_relay_figures, log, machine_busy_ticks,
+                          plugin_lines, render, rss_bytes, settled_metrics,
+                          spawn, splice_figures, stop, tail, tree, wait_port)
 
 TRACEFS_ROOT = "/sys/kernel/tracing"
 TRACEFS = TRACEFS_ROOT + "/events/syscalls"
@@ -39,6 +41,7 @@ class Stack:
         self.ports = {"echo": free_port(), "sink": free_port()}
         self.admin = {}  # Shockwave target -> its admin (/metrics) port
         self.engine = {}  # Shockwave target -> its io_engine line
+        self.relay = {}  # Shockwave target -> its ws_kernel_relay line
         self.log_start = {}  # Shockwave target -> error log size at start
         self.procs = {}
         self.logs = {}
@@ -46,7 +49,7 @@ class Stack:
         self.proxies = [t for t in PROXIES + [BASELINE] if t in targets]
         for name in self.proxies:
             self.ports[name] = free_port()
-            if name in ("shockwave", SW_URING, BASELINE):
+            if name in SHOCKWAVES:
                 self.admin[name] = free_port()
         self.ports["direct"] = self.ports["echo"]
         self.values = {
@@ -88,10 +91,11 @@ class Stack:
                             self.ports[name], "%s.log" % name)
             elif name == "shockwave":
                 self._start_shockwave(name, SHOCKWAVE, t)
-            elif name in (SW_URING, BASELINE):
+            elif name in (SW_URING, SW_KERNEL, BASELINE):
                 # Same template, same values: only the ports, the folder
                 # of the error log (two processes cannot share either) and,
-                # for SW_URING, the io_engine line differ.
+                # for SW_URING, the io_engine line, for SW_KERNEL the
+                # ws_kernel_relay line differ.
                 folder = os.path.join(t, name)
                 os.makedirs(folder, exist_ok=True)
                 self._start_shockwave(name, self.baseline if name == BASELINE
@@ -117,7 +121,8 @@ class Stack:
         v = dict(self.values, LISTEN_PORT=self.ports[name], TMP=folder,
                  ADMIN_PORT=self.admin[name],
                  PLUGIN_LOAD="# no plugin", PLUGIN_USE="# no plugin")
-        if self.plugin is not None and name in ("shockwave", SW_URING):
+        if self.plugin is not None and name in ("shockwave", SW_URING,
+                                                SW_KERNEL):
             v.update(plugin_lines(self.plugin))
         conf = os.path.join(self.tmp, "%s-%d.conf" % (name, self.workers))
         argv = [binary, "-c", conf]
@@ -126,7 +131,8 @@ class Stack:
         usage = subprocess.run([binary, "-h"], capture_output=True).stdout
         if os.geteuid() == 0 and b" -R " in usage:
             argv.insert(1, "-R")
-        self.engine[name] = self._render_engine(name, argv, conf, v)
+        self.engine[name], self.relay[name] = self._render_engine(
+            name, argv, conf, v)
         error_log = os.path.join(folder, "shockwave-error.log")
         # engine_notes reads what this process appends, not an earlier one's
         self.log_start[name] = (os.path.getsize(error_log)
@@ -135,36 +141,57 @@ class Stack:
         self.logs[name] = error_log
 
     def _render_engine(self, name, argv, conf, v):
-        """Render the Shockwave config with its io_engine line (SW_URING
-        and the baseline take the epoll target's line but for the engine)
-        and check it with -t. A binary that rejects io_engine gets
-        NO_IO_ENGINE; for SW_URING that is an error. Returns the line."""
-        line = IO_ENGINE.get(name, IO_ENGINE["shockwave"])
-        render("loadtest/conf/shockwave.conf.in", conf,
-               dict(v, IO_ENGINE=line))
-        r = subprocess.run(argv + ["-t"], stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True, timeout=30)
-        if r.returncode == 0:
-            return line
-        if name == SW_URING:
-            raise RuntimeError("%s: the configuration with `%s` does not "
-                               "pass `shockwave -t` (a binary without "
-                               "io_engine? run with --engines epoll):\n%s"
-                               % (name, line, r.stdout[-1500:]))
-        render("loadtest/conf/shockwave.conf.in", conf,
-               dict(v, IO_ENGINE=NO_IO_ENGINE))
-        return NO_IO_ENGINE
+        """Render the Shockwave config with its io_engine and
+        ws_kernel_relay lines (SW_URING, SW_KERNEL and the baseline take the
+        epoll target's lines but for the one that names them) and check it
+        with -t. A binary that rejects ws_kernel_relay gets NO_KERNEL_RELAY,
+        one that rejects io_engine too NO_IO_ENGINE; for SW_URING and
+        SW_KERNEL that is an error. Returns (engine line, relay line)."""
+        engine = IO_ENGINE.get(name, IO_ENGINE["shockwave"])
+        relay = KERNEL_RELAY.get(name, USER_RELAY)
+        tries = [(engine, relay)]
+        if name not in (SW_URING, SW_KERNEL):
+            tries += [(engine, NO_KERNEL_RELAY),
+                      (NO_IO_ENGINE, NO_KERNEL_RELAY)]
+        for engine, relay in tries:
+            render("loadtest/conf/shockwave.conf.in", conf,
+                   dict(v, IO_ENGINE=engine, KERNEL_RELAY=relay))
+            r = subprocess.run(argv + ["-t"], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True,
+                               timeout=30)
+            if r.returncode == 0:
+                return engine, relay
+        if name in (SW_URING, SW_KERNEL):
+            raise RuntimeError("%s: the configuration with `%s` and `%s` "
+                               "does not pass `shockwave -t` (a binary "
+                               "without it? run with %s):\n%s"
+                               % (name, engine, relay,
+                                  "--engines epoll" if name == SW_URING
+                                  else "--no-kernel-relay",
+                                  r.stdout[-1500:]))
+        return engine, relay
 
     def engine_notes(self, name):
         """Lines of a Shockwave target's error log that name an engine (a
         worker that could not set io_uring up says so there and runs on
         epoll): the report lists them as anomalies."""
+        return self._log_lines(name, ("io_uring", "epoll"))
+
+    def kernel_notes(self, name):
+        """Lines of a Shockwave target's error log saying that a worker
+        could not load the kernel relay (no BPF, no privilege, no sockmap:
+        its WebSockets then use the user-space relay): anomalies too."""
+        return self._log_lines(name, ("kernel relay unavailable",))
+
+    def _log_lines(self, name, words):
+        """Lines this process appended to its error log holding any of
+        words."""
         path = self.logs.get(name)
         try:
             with open(path, errors="replace") as f:
                 f.seek(self.log_start.get(name, 0))
                 return [ln.rstrip() for ln in f
-                        if "io_uring" in ln or "epoll" in ln]
+                        if any(wd in ln for wd in words)]
         except (OSError, TypeError):
             return []
 
@@ -316,6 +343,7 @@ class Runner:
         admin = stack.admin.get(target)
         m0 = admin_metrics(admin) if admin else None
         c0 = cpu_ticks(pid) if pid else 0
+        k0 = machine_busy_ticks()
         try:
             r, sc = self._client(pid, argv, stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True,
@@ -323,8 +351,9 @@ class Runner:
         except subprocess.TimeoutExpired:
             self._anomaly(stack, target, scenario, argv, "client timed out")
             return None
+        k1 = machine_busy_ticks()
         c1 = cpu_ticks(pid) if pid else 0
-        m1 = admin_metrics(admin) if admin else None
+        m1 = settled_metrics(admin) if admin else None
         res = None
         for line in r.stdout.splitlines():
             if line.startswith("{"):
@@ -355,10 +384,13 @@ class Runner:
             msgs = res.get("acked", 0)
         if pid and msgs:
             out["cpu_us"] = (c1 - c0) / CLK_TCK * 1e6 / msgs
+        if msgs:
+            out["machine_cpu_us"] = (k1 - k0) / CLK_TCK * 1e6 / msgs
         if sc is not None:
             out["syscalls"] = sc.per(msgs)
         if m0 is not None and m1 is not None:
             out.update(splice_figures(m0, m1))
+            out.update(kernel_relay_figures(m0, m1))
         elif admin:
             self._anomaly(stack, target, scenario, argv,
                           "no /metrics from the admin port %d" % admin)
@@ -372,6 +404,7 @@ class Runner:
                 "--latency", "http://127.0.0.1:%d/size/64" % port]
         pid = self._proxy_pid(stack, target)
         c0 = cpu_ticks(pid) if pid else 0
+        k0 = machine_busy_ticks()
         try:
             r, sc = self._client(pid, argv, stdout=subprocess.PIPE,
                                  stderr=subprocess.STDOUT, text=True,
@@ -379,6 +412,7 @@ class Runner:
         except subprocess.TimeoutExpired:
             self._anomaly(stack, target, "http", argv, "wrk timed out")
             return None
+        k1 = machine_busy_ticks()
         c1 = cpu_ticks(pid) if pid else 0
         text = r.stdout
         m = re.search(r"^\s*(\d+) requests in ([\d.]+)(\w+)", text, re.M)
@@ -407,6 +441,8 @@ class Runner:
         reqs = int(m.group(1))
         if pid and reqs:
             out["cpu_us"] = (c1 - c0) / CLK_TCK * 1e6 / reqs
+        if reqs:
+            out["machine_cpu_us"] = (k1 - k0) / CLK_TCK * 1e6 / reqs
         if sc is not None:
             out["syscalls"] = sc.per(reqs)
         return out
