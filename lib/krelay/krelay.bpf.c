@@ -8,19 +8,19 @@
  * relay".
  *
  * Whole skbs, as TCP queued them: the verdict walks the frames in each
- * (starting inside the payload of a frame an earlier skb began) and
- * redirects the skb only when every frame that begins in it is a data
- * frame the limits and RFC 6455 accept and its last header is complete;
- * else the whole skb goes to the gateway, which then finishes the frame
- * the kernel began (the hand-over) and holds the direction until it
- * offers it back. No stream parser: its messages start at an offset
- * inside the skb that sk_skb programs are not told, so a parser cannot
- * read a second frame's header in one skb.
+ * and redirects the skb only when it holds whole frames, every one a data
+ * frame the limits and RFC 6455 accept; else the whole skb goes to the
+ * gateway, which holds the direction until it offers it back. So the
+ * kernel never sends part of a frame, and a frame larger than what TCP
+ * queued at once is relayed by the gateway. No stream parser: its
+ * messages start at an offset inside the skb that sk_skb programs are not
+ * told, so a parser cannot read a second frame's header in one skb.
  *
  * Handed to the gateway: control frames (pings are answered, closes
  * tracked and 1002/1009 sent by the gateway as without this relay), frames
- * the limits or RFC 6455 refuse, anything while the direction is not
- * SW_KR_KERNEL, and skbs whose peer's send queue is full.
+ * the limits or RFC 6455 refuse, frames that do not end in their skb,
+ * anything while the direction is not SW_KR_KERNEL, and skbs whose peer's
+ * send queue is full.
  *
  * GPL: the sk_skb helpers this uses are available to GPL programs only.
  */
@@ -227,9 +227,12 @@ walk_frame(__u32 i, void *ctx)
         return 1;
     }
     __u32 left = len - pos - h.hlen;
-    __u64 take = h.plen < left ? h.plen : left;
-    d->w_pos = pos + h.hlen + (__u32)take;
-    d->w_rest = h.plen - take;
+    if (h.plen > left) {
+        d->w_bad = 1; /* the frame goes on in the next skb: the gateway
+                         relays it whole */
+        return 1;
+    }
+    d->w_pos = pos + h.hlen + (__u32)h.plen;
     if (h.op != 0) {
         d->w_msg_opcode = h.op;
         d->w_msg_bytes = h.plen;
@@ -253,31 +256,14 @@ walk_frame(__u32 i, void *ctx)
         d->w_hist_sum += size;
         d->w_messages++;
     }
-    d->w_payload += take;
-    d->w_fin = h.fin;
-    d->w_opcode = h.op;
-    d->w_rsv = h.rsv;
-    d->w_masked = h.masked;
-    __builtin_memcpy(d->w_mask, h.mask, 4);
-    d->w_flen = h.plen;
+    d->w_payload += h.plen;
     return 0;
 }
 
-/* Hand the skb to the gateway. If it begins inside a frame the kernel
- * redirected the start of, the gateway finishes that frame: it learns how
- * much of it is left from the slot. */
+/* Hand the skb to the gateway. */
 static __always_inline int
 pass(struct sw_kr_dir *d, __u32 len)
 {
-    __u64 rest = d->rest;
-    if (rest > 0) {
-        __sync_fetch_and_add(&d->seq, 1);
-        d->handoff = 1;
-        d->handoff_rest = rest;
-        d->cur_kernel = 0;
-        d->rest = 0;
-        __sync_fetch_and_add(&d->seq, 1);
-    }
     __sync_fetch_and_add(&d->passed, len);
     return SK_PASS;
 }
@@ -300,23 +286,16 @@ sw_kr_verdict(struct __sk_buff *skb)
     if (mode == SW_KR_ARMED && READ_ONCE64(d->consumed) == d->passed) {
         /* the gateway read all it was given and stopped at a frame
          * boundary: the direction is ours, from its message state */
-        if (__sync_val_compare_and_swap(&d->mode, SW_KR_ARMED, SW_KR_KERNEL) ==
-            SW_KR_ARMED) {
-            d->rest = 0;
-            d->cur_kernel = 0;
-        }
+        __sync_val_compare_and_swap(&d->mode, SW_KR_ARMED, SW_KR_KERNEL);
         mode = READ_ONCE32(d->mode);
     }
     if (mode != SW_KR_KERNEL) {
         return pass(d, len); /* the gateway took the direction */
     }
 
-    __u64 rest = d->rest; /* the skb begins inside a redirected frame */
-    __u32 first = rest < len ? (__u32)rest : len;
-    d->w_pos = first;
+    d->w_pos = 0;
     d->w_len = len;
     d->w_bad = 0;
-    d->w_rest = rest - first;
     d->w_msg_bytes = d->msg_bytes;
     d->w_in_msg = d->in_msg;
     d->w_msg_opcode = d->msg_opcode;
@@ -328,7 +307,7 @@ sw_kr_verdict(struct __sk_buff *skb)
         d->w_hist_sum = 0;
     }
     d->w_messages = 0;
-    d->w_payload = first;
+    d->w_payload = 0;
     struct walk w = {.skb = skb, .s = s, .d = d, .side = index & 1};
     bpf_loop(MAX_FRAMES_PER_SKB, walk_frame, &w, 0);
     int ok = !d->w_bad && d->w_pos >= len;
@@ -350,17 +329,6 @@ sw_kr_verdict(struct __sk_buff *skb)
         d->msg_bytes = d->w_msg_bytes;
         d->in_msg = d->w_in_msg;
         d->msg_opcode = d->w_msg_opcode;
-        if (d->w_frames > 0) {
-            d->handoff = 0;
-            d->f_fin = d->w_fin;
-            d->f_opcode = d->w_opcode;
-            d->f_rsv = d->w_rsv;
-            d->f_masked = d->w_masked;
-            __builtin_memcpy(d->f_mask, d->w_mask, 4);
-            d->f_len = d->w_flen;
-        }
-        d->rest = d->w_rest;
-        d->cur_kernel = d->w_rest > 0;
         d->frames += d->w_frames;
         d->messages += d->w_messages;
         d->payload += d->w_payload;

@@ -47,8 +47,8 @@ typedef uint64_t sw_kr_u64;
 struct sw_kr_dir {
     sw_kr_u32 mode; /* SW_KR_*: the gateway swaps it to USER, the verdict
                        swaps ARMED to KERNEL and KERNEL to USER */
-    sw_kr_u32 seq;  /* odd while the verdict changes the frame state below;
-                       bumped only by redirects and hand-overs */
+    sw_kr_u32 seq;  /* odd while the verdict changes the message state
+                       below; bumped by each redirect */
     /* Written by the gateway before it stores ARMED. */
     sw_kr_u64 consumed; /* bytes of the source the gateway has read */
     /* The destination's TCP bytes before the session joined, and those the
@@ -62,19 +62,6 @@ struct sw_kr_dir {
     sw_kr_u64 msg_bytes; /* payload of the fragmented message so far */
     sw_kr_u8 in_msg;     /* a message is open: CONT frames continue it */
     sw_kr_u8 msg_opcode; /* its opcode (TEXT or BINARY) */
-    /* The frame in progress (rest > 0): the verdict's. */
-    sw_kr_u8 cur_kernel; /* its header was redirected, its end not yet */
-    sw_kr_u8 handoff;    /* ... and the rest of it was handed to the gateway
-                            (handoff_rest bytes of payload left then) */
-    sw_kr_u8 f_fin;
-    sw_kr_u8 f_opcode;
-    sw_kr_u8 f_rsv;
-    sw_kr_u8 f_masked;
-    sw_kr_u8 f_mask[4];
-    sw_kr_u32 pad0;
-    sw_kr_u64 f_len;        /* its payload length */
-    sw_kr_u64 rest;         /* its payload bytes not yet seen */
-    sw_kr_u64 handoff_rest; /* see handoff */
     /* Counters of the verdict. */
     sw_kr_u64 passed;     /* bytes handed to the gateway */
     sw_kr_u64 redirected; /* bytes redirected into the peer (the gateway's
@@ -98,15 +85,8 @@ struct sw_kr_dir {
     sw_kr_u32 w_bad; /* a frame the kernel path does not take */
     sw_kr_u8 w_in_msg;
     sw_kr_u8 w_msg_opcode;
-    sw_kr_u8 w_fin;
-    sw_kr_u8 w_opcode;
-    sw_kr_u8 w_rsv;
-    sw_kr_u8 w_masked;
-    sw_kr_u8 w_mask[4];
     sw_kr_u8 pad2[6];
-    sw_kr_u64 w_rest;
     sw_kr_u64 w_msg_bytes;
-    sw_kr_u64 w_flen;
     sw_kr_u64 w_frames;
     sw_kr_u64 w_messages;
     sw_kr_u64 w_payload;
@@ -123,12 +103,10 @@ struct sw_kr_gw_dir {
     sw_kr_u64 frames;   /* the kernel's counters already folded in */
     sw_kr_u64 messages;
     sw_kr_u64 payload;
-    sw_kr_u32 seen;   /* the seq last taken over (sync_dir) */
-    sw_kr_u8 owned;   /* the gateway holds the direction: it may write to
-                         the destination (every redirected byte is there) */
-    sw_kr_u8 counted; /* the frame in progress is one the kernel began
-                         (and counted) */
-    sw_kr_u8 pad[2];
+    sw_kr_u32 seen; /* the seq last taken over (sync_dir) */
+    sw_kr_u8 owned; /* the gateway holds the direction: it may write to
+                       the destination (every redirected byte is there) */
+    sw_kr_u8 pad[3];
 };
 
 struct sw_kr_gw {

@@ -26,10 +26,6 @@
 static void
 frame_done(struct sw_relay *r, struct dir *d)
 {
-    if (sw__relay_kernel_took_frame(r, d)) {
-        d->state = DIR_HDR; /* the kernel began it, and counted it */
-        return;
-    }
     if (!sw_ws_is_control(d->f.opcode) && d->f.fin) {
         d->messages++;
         sw_metrics_inc(r->env.metrics, SW_METRIC_WS_MESSAGES_TOTAL);

@@ -206,8 +206,6 @@ void sw__relay_kernel_offer(struct sw_relay *r);
 void sw__relay_kernel_activity(struct sw_relay *r, uint64_t now_ms);
 /* The earliest of its deadlines (UINT64_MAX: none). */
 uint64_t sw__relay_kernel_deadline(const struct sw_relay *r);
-/* d's frame, now done, was begun (and counted) by the kernel. */
-bool sw__relay_kernel_took_frame(struct sw_relay *r, struct dir *d);
 void sw__relay_kernel_stop(struct sw_relay *r);
 bool sw__relay_kernel_parkable(const struct sw_relay *r);
 

@@ -121,11 +121,9 @@ retry_soon(struct sw_relay *r)
 }
 
 /*
- * Take over the frame and message state the kernel left in d's slot, once
- * per change (seq). False while the verdict is changing it, or while the
- * kernel is inside a frame it has neither finished nor handed over: the
- * rest of that frame is the kernel's to send, and nothing may go to d->dst
- * before it.
+ * Take over the message state the kernel left in d's slot (a fragmented
+ * message it began, its size so far), once per change (seq). False while
+ * the verdict is changing it.
  */
 static bool
 sync_dir(struct sw_relay *r, struct dir *d)
@@ -139,39 +137,16 @@ sync_dir(struct sw_relay *r, struct dir *d)
     if (seq & 1) {
         return false;
     }
-    struct sw_kr_dir v = *k;
+    uint8_t in_msg = k->in_msg;
+    uint8_t opcode = k->msg_opcode;
+    uint64_t size = k->msg_bytes;
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
     if (__atomic_load_n(&k->seq, __ATOMIC_RELAXED) != seq) {
         return false;
     }
-    if (v.cur_kernel) {
-        if (!sw_conn_has(d->src->conn, SW_CONN_F_EOF | SW_CONN_F_DEAD)) {
-            return false;
-        }
-        /* its source ended inside it: the gateway holds a frame that will
-         * never end (the destination gets only its TCP close) */
-        v.handoff = 1;
-        v.handoff_rest = v.rest;
-    }
-    d->msg.in_message = v.in_msg != 0;
-    d->msg.opcode = v.msg_opcode;
-    d->msg.size = v.msg_bytes;
-    if (v.handoff) {
-        /* the kernel sent the header and part of this frame's payload */
-        d->f = (struct sw_ws_frame){
-            .fin = v.f_fin != 0,
-            .rsv = v.f_rsv,
-            .opcode = v.f_opcode,
-            .masked = v.f_masked != 0,
-            .payload_len = v.f_len,
-        };
-        memcpy(d->f.mask, v.f_mask, 4);
-        d->remaining = v.handoff_rest;
-        d->offset = v.f_len - v.handoff_rest;
-        d->hdr_len = 0;
-        d->state = DIR_DATA;
-        g->counted = 1;
-    }
+    d->msg.in_message = in_msg != 0;
+    d->msg.opcode = opcode;
+    d->msg.size = size;
     g->seen = seq;
     return true;
 }
@@ -284,7 +259,7 @@ sw__relay_kernel_may_write(struct sw_relay *r, struct end *e)
     /* swapped before `redirected` is read: see the verdict */
     __atomic_exchange_n(&k->mode, SW_KR_USER, __ATOMIC_SEQ_CST);
     if (!sync_dir(r, d)) {
-        retry_soon(r); /* the rest of a kernel frame is on its way */
+        retry_soon(r); /* the verdict is at work on it */
         return false;
     }
     uint64_t redirected = __atomic_load_n(&k->redirected, __ATOMIC_SEQ_CST);
@@ -411,16 +386,6 @@ sw__relay_kernel_deadline(const struct sw_relay *r)
     return g->retry_ms != 0 ? SW_MIN(g->retry_ms, g->fold_ms) : g->fold_ms;
 }
 
-bool
-sw__relay_kernel_took_frame(struct sw_relay *r, struct dir *d)
-{
-    if (r->kslot == NULL || !gdir(r, d)->counted) {
-        return false;
-    }
-    gdir(r, d)->counted = 0;
-    return true;
-}
-
 void
 sw__relay_kernel_activity(struct sw_relay *r, uint64_t now_ms)
 {
@@ -462,7 +427,7 @@ sw__relay_kernel_parkable(const struct sw_relay *r)
         __atomic_exchange_n(&k->mode, SW_KR_USER, __ATOMIC_SEQ_CST);
         uint64_t redirected = __atomic_load_n(&k->redirected, __ATOMIC_SEQ_CST);
         uint64_t written;
-        if (__atomic_load_n(&k->seq, __ATOMIC_ACQUIRE) & 1 || k->cur_kernel ||
+        if (__atomic_load_n(&k->seq, __ATOMIC_ACQUIRE) & 1 ||
             __atomic_load_n(&k->passed, __ATOMIC_RELAXED) !=
                 gw->dir[i].consumed ||
             __atomic_load_n(&k->frames, __ATOMIC_RELAXED) !=
