@@ -170,6 +170,15 @@ sw_krelay_join(struct sw_krelay *k, int client_fd, int upstream_fd,
         errno = e;
         return -1;
     }
+    /* Bytes that reached a socket between the caller's last look and its
+     * insertion would sit in its receive queue until the next segment,
+     * and a read could take part of one there, outside the verdict, which
+     * would then see the whole skb again (tcp_read_skb reads whole skbs).
+     * Setting SO_RCVLOWAT (to its default) makes TCP call data_ready,
+     * now the verdict's, at once. */
+    int one = 1;
+    setsockopt(client_fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
+    setsockopt(upstream_fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
     return (int)slot;
 }
 
@@ -205,7 +214,10 @@ sw_krelay_get(struct sw_krelay_lazy *l)
                         "WebSockets use the user-space relay",
                         l->worker, why);
         } else {
-            sw_log_info("worker %u: kernel relay loaded", l->worker);
+            sw_log_warn("worker %u: kernel relay loaded; it is experimental, "
+                        "with known defects (docs/websocket.md, \"The "
+                        "kernel relay\")",
+                        l->worker);
         }
     }
     return l->k;
