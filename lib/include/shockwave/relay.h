@@ -78,14 +78,14 @@ struct sw_ring;
 
 /* What a relay borrows from its worker. */
 struct sw_relay_env {
-    struct event_base *base;    /* borrowed: the worker's loop */
-    struct sw_buf_pool *bufs;   /* borrowed: the worker's buffers */
-    struct sw_pipe_pool *pipes; /* borrowed: the worker's pipes */
-    struct sw_ws_rng *rng;      /* borrowed: mask keys */
-    struct sw_metrics *metrics; /* borrowed: counters */
-    struct sw_slab *relays;     /* borrowed: where relays live */
-    struct sw_ring *ring;       /* borrowed: the worker's io_uring ring,
-                                   NULL on the epoll engine */
+    struct event_base *base;       /* borrowed: the worker's loop */
+    struct sw_buf_pool *bufs;      /* borrowed: the worker's buffers */
+    struct sw_pipe_pool *pipes;    /* borrowed: the worker's pipes */
+    struct sw_ws_rng *rng;         /* borrowed: mask keys */
+    struct sw_metrics *metrics;    /* borrowed: counters */
+    struct sw_slab *relays;        /* borrowed: where relays live */
+    struct sw_ring *ring;          /* borrowed: the worker's io_uring ring,
+                                      NULL on the epoll engine */
     struct sw_krelay_lazy *krelay; /* borrowed: the worker's kernel relay
                                       (`ws_kernel_relay on;`) */
 };
