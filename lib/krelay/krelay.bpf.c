@@ -311,8 +311,7 @@ sw_kr_verdict(struct __sk_buff *skb)
     struct walk w = {.skb = skb, .s = s, .d = d, .side = index & 1};
     bpf_loop(MAX_FRAMES_PER_SKB, walk_frame, &w, 0);
     int ok = !d->w_bad && d->w_pos >= len;
-    int congested = ok && peer_congested(d, index ^ 1);
-    ok = ok && !congested;
+    ok = ok && !peer_congested(d, index ^ 1);
     if (ok) {
         /* counted before the mode is checked again: the gateway, which
          * swaps the mode before it reads this count, either sees these
@@ -346,8 +345,5 @@ sw_kr_verdict(struct __sk_buff *skb)
 
     /* the gateway takes the direction until it offers it back */
     __sync_lock_test_and_set(&d->mode, SW_KR_USER);
-    if (congested) {
-        d->congested++;
-    }
     return pass(d, len);
 }

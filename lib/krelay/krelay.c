@@ -111,12 +111,19 @@ sw_krelay_close(struct sw_krelay *k)
     free(k);
 }
 
+/* The socket's cookie: the key the program finds its slot by. */
+static bool
+cookie_of(int fd, uint64_t *cookie)
+{
+    socklen_t len = sizeof(*cookie);
+    return fd >= 0 && getsockopt(fd, SOL_SOCKET, SO_COOKIE, cookie, &len) == 0;
+}
+
 static int
 add_socket(struct sw_krelay *k, int fd, uint32_t index)
 {
     uint64_t cookie;
-    socklen_t len = sizeof(cookie);
-    if (getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &len) != 0) {
+    if (!cookie_of(fd, &cookie)) {
         return -1;
     }
     /* the cookie first: the programs find the slot from it as soon as
@@ -139,8 +146,7 @@ remove_socket(struct sw_krelay *k, int fd, uint32_t index)
 {
     bpf_map_delete_elem(k->sockets_fd, &index);
     uint64_t cookie;
-    socklen_t len = sizeof(cookie);
-    if (fd >= 0 && getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &len) == 0) {
+    if (cookie_of(fd, &cookie)) {
         bpf_map_delete_elem(k->cookies_fd, &cookie);
     }
 }
@@ -194,12 +200,6 @@ sw_krelay_leave(struct sw_krelay *k, int slot, int client_fd, int upstream_fd)
     remove_socket(k, client_fd, 2 * (uint32_t)slot);
     remove_socket(k, upstream_fd, 2 * (uint32_t)slot + 1);
     k->free[k->nfree++] = (uint32_t)slot;
-}
-
-unsigned
-sw_krelay_in_use(const struct sw_krelay *k)
-{
-    return SW_KR_SLOTS - k->nfree;
 }
 
 struct sw_krelay *

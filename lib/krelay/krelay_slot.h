@@ -70,8 +70,6 @@ struct sw_kr_dir {
     sw_kr_u64 frames;     /* frames redirected (headers) */
     sw_kr_u64 messages;   /* of which ended a message */
     sw_kr_u64 payload;    /* payload bytes redirected */
-    sw_kr_u64 congested;  /* skbs handed to the gateway because the
-                             peer's send queue was full */
     /* Sizes of the messages the kernel relayed: counts per bucket and
      * their sum; the gateway takes them (swapping in 0) into its
      * histogram. */

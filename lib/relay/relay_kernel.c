@@ -246,6 +246,22 @@ sw__relay_kernel_read(struct sw_relay *r, struct end *e, size_t n)
     }
 }
 
+/* Every byte the kernel redirected toward e (`redirected` of the direction
+ * writing to it) is in e's TCP queue: at once when that count was seen
+ * there before, else by asking the socket (docs/architecture.md, "The
+ * kernel relay", 4). */
+static bool
+redirects_landed(const struct sw_relay *r, const struct end *e,
+                 uint64_t redirected)
+{
+    const struct sw_kr_gw *gw = &r->kslot->gw;
+    int i = end_index(e);
+    uint64_t written;
+    return redirected == gdir(r, e->out_dir)->drained ||
+           (tcp_written(e->conn->io.fd, &written) &&
+            written - gw->base[i] == gw->sent[i] + redirected);
+}
+
 bool
 sw__relay_kernel_may_write(struct sw_relay *r, struct end *e)
 {
@@ -255,7 +271,6 @@ sw__relay_kernel_may_write(struct sw_relay *r, struct end *e)
     }
     struct sw_kr_dir *k = kdir(r, d);
     struct sw_kr_gw_dir *g = gdir(r, d);
-    int i = end_index(e);
     /* swapped before `redirected` is read: see the verdict */
     __atomic_exchange_n(&k->mode, SW_KR_USER, __ATOMIC_SEQ_CST);
     if (!sync_dir(r, d)) {
@@ -263,17 +278,12 @@ sw__relay_kernel_may_write(struct sw_relay *r, struct end *e)
         return false;
     }
     uint64_t redirected = __atomic_load_n(&k->redirected, __ATOMIC_SEQ_CST);
-    if (redirected != g->drained) {
-        uint64_t written;
-        if (!tcp_written(e->conn->io.fd, &written) ||
-            written - r->kslot->gw.base[i] !=
-                r->kslot->gw.sent[i] + redirected ||
-            __atomic_load_n(&k->seq, __ATOMIC_ACQUIRE) != g->seen) {
-            retry_soon(r);
-            return false;
-        }
-        g->drained = redirected;
+    if (!redirects_landed(r, e, redirected) ||
+        __atomic_load_n(&k->seq, __ATOMIC_ACQUIRE) != g->seen) {
+        retry_soon(r);
+        return false;
     }
+    g->drained = redirected;
     g->owned = 1;
     r->kslot->gw.retry_wait = 0;
     sw_metrics_inc(r->env.metrics, SW_METRIC_WS_KERNEL_HANDOVERS);
@@ -426,15 +436,12 @@ sw__relay_kernel_parkable(const struct sw_relay *r)
         struct sw_kr_dir *k = &r->kslot->dir[i];
         __atomic_exchange_n(&k->mode, SW_KR_USER, __ATOMIC_SEQ_CST);
         uint64_t redirected = __atomic_load_n(&k->redirected, __ATOMIC_SEQ_CST);
-        uint64_t written;
         if (__atomic_load_n(&k->seq, __ATOMIC_ACQUIRE) & 1 ||
             __atomic_load_n(&k->passed, __ATOMIC_RELAXED) !=
                 gw->dir[i].consumed ||
             __atomic_load_n(&k->frames, __ATOMIC_RELAXED) !=
                 gw->dir[i].frames ||
-            !tcp_written(dsts[i]->conn->io.fd, &written) ||
-            written - gw->base[end_index(dsts[i])] !=
-                gw->sent[end_index(dsts[i])] + redirected) {
+            !redirects_landed(r, dsts[i], redirected)) {
             return false;
         }
     }

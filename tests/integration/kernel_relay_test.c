@@ -67,6 +67,21 @@ echo_small(struct sw_test_ws *ws, int n)
     }
 }
 
+/* A session on /k, past its first messages (so it has joined the map). */
+static void
+open_joined(struct sw_test_ws *ws)
+{
+    sw_test_ws_open_ok(ws, gw.port, "k.test", "/k");
+    echo_small(ws, 10);
+}
+
+static void
+close_ok(struct sw_test_ws *ws)
+{
+    ck_assert_int_eq(sw_test_ws_close_handshake(ws, 1000, WAIT_MS), 1000);
+    sw_test_ws_free(ws);
+}
+
 /* Wait until no session is on the kernel relay (a session's end folds
  * its last counts in first); the gauge then. */
 static long long
@@ -89,8 +104,7 @@ START_TEST(small_messages_go_through_the_kernel)
     sw_test_ws_open_ok(&ws, gw.port, "k.test", "/k");
     echo_small(&ws, SMALL);
     ck_assert_int_eq(metric("shockwave_ws_kernel_relay_sessions"), 1);
-    ck_assert_int_eq(sw_test_ws_close_handshake(&ws, 1000, WAIT_MS), 1000);
-    sw_test_ws_free(&ws);
+    close_ok(&ws);
     /* the session's end folds the last counts in */
     char *line = sw_test_proc_log_line(&gw.proc, mark, " c2u_msgs=", WAIT_MS);
     ck_assert_ptr_nonnull(line);
@@ -133,8 +147,7 @@ START_TEST(pings_answered_then_back_to_the_kernel)
                      hand0);
     long long k0 = metric("shockwave_ws_kernel_relay_frames_total");
     echo_small(&ws, 50);
-    ck_assert_int_eq(sw_test_ws_close_handshake(&ws, 1000, WAIT_MS), 1000);
-    sw_test_ws_free(&ws);
+    close_ok(&ws);
     long long k1 = metric("shockwave_ws_kernel_relay_frames_total");
     ck_assert_msg(k1 - k0 >= 50, "after the ping the kernel carried %lld",
                   k1 - k0);
@@ -148,8 +161,7 @@ START_TEST(fragmented_message_across_paths)
 {
     long long m0 = metric("shockwave_ws_messages_total");
     struct sw_test_ws ws;
-    sw_test_ws_open_ok(&ws, gw.port, "k.test", "/k");
-    echo_small(&ws, 10);
+    open_joined(&ws);
     for (int round = 0; round < 5; round++) {
         ck_assert(sw_test_ws_send(&ws, false, SW_WS_OP_TEXT, "frag-", 5));
         sw_test_sleep_ms(5); /* its own skb */
@@ -162,8 +174,7 @@ START_TEST(fragmented_message_across_paths)
         sw_test_ws_msg_free(&m);
         ck_assert_int_eq(ws.pongs, round + 1);
     }
-    ck_assert_int_eq(sw_test_ws_close_handshake(&ws, 1000, WAIT_MS), 1000);
-    sw_test_ws_free(&ws);
+    close_ok(&ws);
     /* counted once each, whichever path carried their fragments (the
      * kernel's counts are folded in by the session's end) */
     ck_assert_int_eq(wait_no_session(), 0);
@@ -179,8 +190,7 @@ START_TEST(message_limit_still_enforced)
 {
     long long err0 = metric("shockwave_ws_protocol_errors_total");
     struct sw_test_ws ws;
-    sw_test_ws_open_ok(&ws, gw.port, "k.test", "/k");
-    echo_small(&ws, 10);
+    open_joined(&ws);
     static uint8_t chunk[60 * 1024];
     memset(chunk, 'x', sizeof(chunk));
     bool ok = sw_test_ws_send(&ws, false, SW_WS_OP_BINARY, chunk,
@@ -202,8 +212,7 @@ END_TEST
 START_TEST(large_messages_intact)
 {
     struct sw_test_ws ws;
-    sw_test_ws_open_ok(&ws, gw.port, "k.test", "/k");
-    echo_small(&ws, 10);
+    open_joined(&ws);
     for (int i = 0; i < 4; i++) {
         ck_assert(sw_test_ws_send_pattern(&ws, true, SW_WS_OP_BINARY,
                                           (uint64_t)i, 60000));
@@ -214,8 +223,7 @@ START_TEST(large_messages_intact)
         sw_test_ws_msg_free(&m);
         echo_small(&ws, 5);
     }
-    ck_assert_int_eq(sw_test_ws_close_handshake(&ws, 1000, WAIT_MS), 1000);
-    sw_test_ws_free(&ws);
+    close_ok(&ws);
 }
 END_TEST
 
@@ -226,8 +234,7 @@ START_TEST(route_turned_off_stays_in_user_space)
     sw_test_ws_open_ok(&ws, gw.port, "k.test", "/off");
     echo_small(&ws, 50);
     ck_assert_int_eq(metric("shockwave_ws_kernel_relay_sessions"), 0);
-    ck_assert_int_eq(sw_test_ws_close_handshake(&ws, 1000, WAIT_MS), 1000);
-    sw_test_ws_free(&ws);
+    close_ok(&ws);
     ck_assert_int_eq(metric("shockwave_ws_kernel_relay_frames_total"), k0);
 }
 END_TEST
@@ -259,8 +266,7 @@ START_TEST(refused_bpf_falls_back_to_user_space)
     struct sw_test_ws ws;
     sw_test_ws_open_ok(&ws, g2.port, "k.test", "/k");
     echo_small(&ws, 20);
-    ck_assert_int_eq(sw_test_ws_close_handshake(&ws, 1000, WAIT_MS), 1000);
-    sw_test_ws_free(&ws);
+    close_ok(&ws);
     ck_assert_int_eq(sw_test_metric(g2.admin_port,
                                     "shockwave_ws_kernel_relay_frames_total"),
                      0);

@@ -42,9 +42,6 @@ struct sw_kr_slot *sw_krelay_slot(struct sw_krelay *k, int slot);
  * redirected and not yet sent) is dropped with them. */
 void sw_krelay_leave(struct sw_krelay *k, int slot, int client_fd,
                      int upstream_fd);
-/* Slots in use (tests, metrics). */
-unsigned sw_krelay_in_use(const struct sw_krelay *k);
-
 /* A worker's kernel relay, loaded when a session first asks for it: a
  * worker whose routes never turn it on loads nothing. */
 struct sw_krelay_lazy {
